@@ -1,0 +1,50 @@
+# The README's commands. `make run` serves the app with demo data; `make test` runs the whole suite
+# against real PostgreSQL, S3 (LocalStack) and Stripe (localstripe) servers that it starts and stops.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format install system-deps services-install bench clean
+
+$(STAMP): requirements/base.txt requirements/dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	scripts/install-system-deps.sh
+
+services-install:
+	scripts/install-system-deps.sh --test
+	harness/install.sh
+
+run: install system-deps
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py seed_demo
+	@echo "Serving on http://$(HOST):$(PORT)/  admin: /admin/  API docs: /api/docs/  health: /healthz"
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=billing_site.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install services-install lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install services-install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .venv-localstack .venv-localstripe db.sqlite3 media staticfiles .pytest_cache

@@ -1,0 +1,1 @@
+"""billing app: orders, invoices, plans, subscriptions and payments, priced in integer minor units."""

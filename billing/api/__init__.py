@@ -1,0 +1,1 @@
+"""Customer API of the billing app."""

@@ -1,0 +1,1 @@
+"""API conventions shared by every app: error shape, paging, throttles, schema, routing."""

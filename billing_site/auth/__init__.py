@@ -1,0 +1,1 @@
+"""Customer authentication: registration and JWT tokens (simplejwt), with logout by blacklisting."""

@@ -1,0 +1,28 @@
+"""Project URLs: admin, customer API (with and without trailing slash), API docs, health and signed files."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from billing_site.api.routers import api_path
+from billing_site.auth import views as auth_views
+from billing_site.health import healthz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    api_path("healthz", healthz, name="healthz"),
+    api_path("api/auth/register", auth_views.RegisterView.as_view(), name="auth-register"),
+    api_path("api/auth/token", auth_views.TokenObtainView.as_view(), name="auth-token"),
+    api_path("api/auth/token/refresh", auth_views.TokenRefreshView.as_view(), name="auth-token-refresh"),
+    api_path("api/auth/logout", auth_views.LogoutView.as_view(), name="auth-logout"),
+    api_path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
+    api_path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("storage.api.urls")),
+    path("", include("billing.api.urls")),
+    path("", include("storage.urls")),
+]
+
+handler400 = "billing_site.api.errors.bad_request"
+handler403 = "billing_site.api.errors.permission_denied"
+handler404 = "billing_site.api.errors.page_not_found"
+handler500 = "billing_site.api.errors.server_error"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs at run and test time, only when they are missing:
+# a Hangul font for invoice PDFs (fonts-nanum) and poppler-utils (pdftotext, used by the tests).
+set -euo pipefail
+
+need=()
+[ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || need+=(fonts-nanum)
+if [ "${1:-}" = "--test" ]; then
+  command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing system packages: ${need[*]}. Install them with: sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "Installing system packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,8 @@
+"""App config of storage."""
+
+from django.apps import AppConfig
+
+
+class StorageConfig(AppConfig):
+    name = "storage"
+    verbose_name = "Files"
