@@ -200,6 +200,12 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
 CELERY_TIMEZONE = TIME_ZONE
 
+# --- storage app -------------------------------------------------------------
+# (owned by the storage app; each setting documented in .env.example)
+
+# --- billing app -------------------------------------------------------------
+# (owned by the billing app; each setting documented in .env.example)
+
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
     "version": 1,
