@@ -23,7 +23,7 @@ system-deps:
 
 services-install:
 	scripts/install-system-deps.sh --test
-	harness/install.sh
+	bash harness/install.sh
 
 run: install system-deps
 	$(BIN)/python manage.py migrate --no-input
@@ -47,4 +47,4 @@ bench: install services-install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-localstack .venv-localstripe db.sqlite3 media staticfiles .pytest_cache
+	rm -rf $(VENV) .venv-localstack .venv-localstripe .pgdata db.sqlite3 media staticfiles .pytest_cache

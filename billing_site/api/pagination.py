@@ -20,7 +20,7 @@ def paging_params(request: Request, *, default_limit: int = 20, max_limit: int =
 
 
 def _non_negative_int(raw: str | None, name: str, default: int) -> int:
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)

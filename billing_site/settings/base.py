@@ -114,7 +114,7 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_S3_FILE_OVERWRITE = False
     AWS_S3_CUSTOM_DOMAIN = env("CLOUDFRONT_DOMAIN", default=None)
     AWS_CLOUDFRONT_KEY_ID = env("CLOUDFRONT_KEY_ID", default=None)
-    AWS_CLOUDFRONT_KEY = env.str("CLOUDFRONT_PRIVATE_KEY", multiline=True, default=None)
+    AWS_CLOUDFRONT_KEY = env.str("CLOUDFRONT_PRIVATE_KEY", multiline=True, default="") or None
     # Fail fast when S3 is unreachable: a health check or upload must answer 503 in seconds, not hang.
     AWS_S3_CLIENT_CONFIG = BotoConfig(
         connect_timeout=env.float("AWS_S3_CONNECT_TIMEOUT", default=3.0),
@@ -202,9 +202,57 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # --- storage app -------------------------------------------------------------
 # (owned by the storage app; each setting documented in .env.example)
+STORAGE_MAX_UPLOAD_BYTES = env.int("STORAGE_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+# Lifetime of the download URL embedded in file metadata responses (the presigned-url endpoint takes 24-168 h).
+STORAGE_DOWNLOAD_URL_HOURS = env.int("STORAGE_DOWNLOAD_URL_HOURS", default=24)
+# How long a direct-to-S3 presigned POST stays usable, and when an uncompleted upload counts as abandoned.
+STORAGE_DIRECT_UPLOAD_EXPIRY_SECONDS = env.int("STORAGE_DIRECT_UPLOAD_EXPIRY_SECONDS", default=15 * 60)
+STORAGE_PENDING_UPLOAD_MAX_AGE_HOURS = env.int("STORAGE_PENDING_UPLOAD_MAX_AGE_HOURS", default=24)
+# Lifetime of the signed link behind the admin's "open" column.
+STORAGE_ADMIN_LINK_SECONDS = env.int("STORAGE_ADMIN_LINK_SECONDS", default=5 * 60)
+if AWS_STORAGE_BUCKET_NAME:
+    from boto3.s3.transfer import TransferConfig
+
+    # Uploads up to the limit go in one streaming PutObject from the spooled temp file: a multipart upload
+    # would buffer each part in memory (8 MB x 10 threads by default) and cost extra round trips.
+    AWS_S3_TRANSFER_CONFIG = TransferConfig(
+        multipart_threshold=STORAGE_MAX_UPLOAD_BYTES + 1,
+        multipart_chunksize=8 * 1024 * 1024,
+        max_concurrency=4,
+    )
 
 # --- billing app -------------------------------------------------------------
 # (owned by the billing app; each setting documented in .env.example)
+BILLING_DEFAULT_CURRENCY = env("BILLING_DEFAULT_CURRENCY", default="KRW")
+# VAT in basis points (1000 = 10%), an integer: no float ever touches money. Fractions of a won are truncated.
+BILLING_VAT_RATE_BASIS_POINTS = env.int("BILLING_VAT_RATE_BASIS_POINTS", default=1000)
+BILLING_INVOICE_DUE_DAYS = env.int("BILLING_INVOICE_DUE_DAYS", default=30)
+# The seller as printed on every invoice PDF (Korean and English forms).
+BILLING_SELLER = {
+    "name": env("BILLING_SELLER_NAME", default="주식회사 빌링사이트"),
+    "name_en": env("BILLING_SELLER_NAME_EN", default="Billing Site Inc."),
+    "representative": env("BILLING_SELLER_REPRESENTATIVE", default="홍길동"),
+    "business_registration_number": env("BILLING_SELLER_BUSINESS_NUMBER", default="123-45-67891"),
+    "address": env("BILLING_SELLER_ADDRESS", default="서울특별시 강남구 테헤란로 123, 4층"),
+    "address_en": env("BILLING_SELLER_ADDRESS_EN", default="4F, 123 Teheran-ro, Gangnam-gu, Seoul, Korea"),
+    "phone": env("BILLING_SELLER_PHONE", default="02-1234-5678"),
+    "email": env("BILLING_SELLER_EMAIL", default="billing@example.com"),
+    "bank_name": env("BILLING_SELLER_BANK_NAME", default="국민은행"),
+    "bank_name_en": env("BILLING_SELLER_BANK_NAME_EN", default="KB Kookmin Bank"),
+    "bank_account": env("BILLING_SELLER_BANK_ACCOUNT", default="123456-01-234567"),
+    "bank_account_holder": env("BILLING_SELLER_BANK_ACCOUNT_HOLDER", default="주식회사 빌링사이트"),
+}
+# A TrueType font with Hangul (and ₩) for invoice PDFs; a missing one is a system-check error (billing.E001).
+BILLING_PDF_FONT_PATH = env("BILLING_PDF_FONT_PATH", default="/usr/share/fonts/truetype/nanum/NanumGothic.ttf")
+BILLING_PDF_FONT_BOLD_PATH = env(
+    "BILLING_PDF_FONT_BOLD_PATH", default="/usr/share/fonts/truetype/nanum/NanumGothicBold.ttf"
+)
+# Lifetime of the signed PDF link in API responses (GET /api/invoices/{id}/pdf always gives a fresh one).
+BILLING_PDF_URL_EXPIRES_SECONDS = env.int("BILLING_PDF_URL_EXPIRES_SECONDS", default=3600)
+# Stored responses of Idempotency-Key POSTs are replayed for this long, then purged.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# How long a request waits for a concurrent request with the same key to finish before answering 409.
+IDEMPOTENCY_WAIT_SECONDS = env.int("IDEMPOTENCY_WAIT_SECONDS", default=10)
 
 # --- Logging ----------------------------------------------------------------
 LOGGING = {

@@ -1,0 +1,10 @@
+"""Small helpers shared by the foundation tests."""
+
+import socket
+
+
+def dead_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

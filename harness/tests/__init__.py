@@ -1,0 +1,1 @@
+"""Self-checks of the test harness: the properties the suite relies on, against the real servers."""
