@@ -1,0 +1,49 @@
+"""Reads of the storage app: a customer's files, never anyone else's, and what the purge and admin look for."""
+
+import datetime
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from billing_site.errors import ApplicationError
+
+from .models import StoredFile
+
+
+def file_list(*, owner: AbstractBaseUser, category: str | None = None) -> QuerySet[StoredFile]:
+    """The owner's available files, newest first, optionally of one category (`invalid_category` otherwise)."""
+    files = StoredFile.objects.filter(owner=owner, deleted_at__isnull=True, status=StoredFile.Status.AVAILABLE)
+    if category:
+        if category not in StoredFile.Category.values:
+            raise ApplicationError(
+                "invalid_category",
+                f"Unknown category {category!r}.",
+                fields={"category": [f"One of: {', '.join(StoredFile.Category.values)}."]},
+            )
+        files = files.filter(category=category)
+    return files.order_by("-created_at", "-pk")
+
+
+def file_get(*, owner: AbstractBaseUser, file_id: uuid.UUID | str) -> StoredFile:
+    """One of the owner's files that is not deleted; another customer's file is `not_found` (404), never 403."""
+    try:
+        return StoredFile.objects.get(pk=file_id, owner=owner, deleted_at__isnull=True)
+    except (StoredFile.DoesNotExist, ValidationError, ValueError, TypeError):
+        raise ApplicationError("not_found", "File not found.", status_code=404) from None
+
+
+def file_attached_list(*, attached_type: str, attached_id: str) -> QuerySet[StoredFile]:
+    """Files attached to one object (e.g. an invoice's PDFs), newest first, deleted ones excluded."""
+    return StoredFile.objects.filter(
+        attached_type=attached_type, attached_id=str(attached_id), deleted_at__isnull=True
+    ).order_by("-created_at")
+
+
+def file_pending_stale_list(*, older_than: datetime.timedelta) -> QuerySet[StoredFile]:
+    """Direct uploads never completed within `older_than`: what the purge command removes."""
+    return StoredFile.objects.filter(
+        status=StoredFile.Status.PENDING, created_at__lt=timezone.now() - older_than
+    ).order_by("created_at")

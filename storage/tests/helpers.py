@@ -1,0 +1,196 @@
+"""Helpers of the storage tests: sample files of every accepted and refused kind, bucket listing, URL fetching."""
+
+import io
+import socket
+import struct
+import uuid
+import zipfile
+import zlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.core.files.storage import default_storage
+from django.test import Client
+from storages.backends.s3 import S3Storage
+
+from storage.backends import SignedFileSystemStorage
+
+
+def s3_storage_options(**overrides: Any) -> dict[str, Any]:
+    return {"location": f"test-{uuid.uuid4().hex}", **overrides}
+
+
+def dead_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def current_storage() -> Any:
+    """The storage object behind django's lazy `default_storage`, set up for the current settings."""
+    default_storage.exists  # noqa: B018  (any attribute access sets the lazy object up)
+    return default_storage._wrapped
+
+
+def bucket_keys(prefix: str = "") -> list[str]:
+    """Every object name under `prefix` in the current default storage, as the storage names it."""
+    storage = current_storage()
+    if isinstance(storage, S3Storage):
+        s3_storage: S3Storage = storage
+        root = s3_storage._normalize_name(prefix)
+        location = s3_storage.location + "/" if s3_storage.location else ""
+        return sorted(obj.key[len(location) :] for obj in s3_storage.bucket.objects.filter(Prefix=root))
+    names: list[str] = []
+
+    def walk(path: str) -> None:
+        try:
+            directories, files = storage.listdir(path)
+        except FileNotFoundError:
+            return
+        names.extend(f"{path}/{name}".lstrip("/") for name in files)
+        for directory in directories:
+            walk(f"{path}/{directory}".lstrip("/"))
+
+    walk(prefix.rstrip("/"))
+    return sorted(names)
+
+
+@dataclass
+class Fetched:
+    status: int
+    content: bytes
+    headers: dict[str, str]
+
+
+def fetch(url: str) -> Fetched:
+    """GET a download URL the way a browser would: S3/LocalStack over HTTP, the local backend through Django."""
+    parts = urlsplit(url)
+    if parts.hostname in (None, "testserver"):
+        response = Client().get(parts.path + (f"?{parts.query}" if parts.query else ""))
+        content = b"".join(response.streaming_content) if response.streaming else response.content
+        return Fetched(response.status_code, content, {k.lower(): v for k, v in response.items()})
+    response = requests.get(url, timeout=10)
+    return Fetched(response.status_code, response.content, {k.lower(): v for k, v in response.headers.items()})
+
+
+def storage_is_local() -> bool:
+    return isinstance(current_storage(), SignedFileSystemStorage)
+
+
+# --- sample files --------------------------------------------------------------------------------------
+
+
+def png_bytes(width: int = 1, height: int = 1) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def pdf_bytes(padding: int = 0) -> bytes:
+    body = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<</Type/Catalog>>endobj\n"
+    return body + b"%" + b"0" * padding + b"\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def ooxml_bytes(kind: str, *, macro: bool = False) -> bytes:
+    parts = {
+        "docx": (
+            "word/document.xml",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+        ),
+        "xlsx": ("xl/workbook.xml", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"),
+        "pptx": (
+            "ppt/presentation.xml",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+        ),
+    }
+    main_part, main_type = parts[kind]
+    if macro:
+        main_type = main_type.replace("document.main+xml", "document.macroEnabled.main+xml")
+    content_types = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        f'<Override PartName="/{main_part}" ContentType="{main_type}"/></Types>'
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", content_types)
+        archive.writestr("_rels/.rels", "<Relationships/>")
+        archive.writestr(main_part, "<root/>")
+        if macro:
+            archive.writestr(main_part.split("/")[0] + "/vbaProject.bin", b"\x00" * 64)
+    return buffer.getvalue()
+
+
+def zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    return buffer.getvalue()
+
+
+SAMPLES: dict[str, bytes] = {
+    "png": png_bytes(),
+    "jpeg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 + b"\xff\xd9",
+    "gif": b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,"
+    b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;",
+    "webp": b"RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00" + b"\x00" * 24,
+    "mp4": b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00\x00\x00\x08free" + b"\x00" * 64,
+    "mov": b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  " + b"\x00\x00\x00\x08wide" + b"\x00" * 64,
+    "webm": bytes.fromhex("1a45dfa3")
+    + b"\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm"
+    + b"\x42\x87\x81\x04\x42\x85\x81\x02"
+    + b"\x00" * 64,
+    "pdf": pdf_bytes(),
+    "txt": "청구서 메모입니다.\nplain text, line two\n".encode(),
+    "csv": "이름,금액,통화\n홍길동,99000,KRW\n김철수,12000,KRW\n".encode(),
+    "csv_cp949": "이름,금액\n홍길동,99000\n김철수,12000\n".encode("cp949"),
+    "docx": ooxml_bytes("docx"),
+    "xlsx": ooxml_bytes("xlsx"),
+    "pptx": ooxml_bytes("pptx"),
+}
+
+REFUSED: dict[str, bytes] = {
+    "exe_as_pdf": b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 200,
+    "elf": b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 200,
+    "shell_script": b"#!/bin/sh\nrm -rf /\n",
+    "html": b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>",
+    "html_after_blank_lines": b"\n\n   <html><body>hi</body></html>",
+    "svg": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    "xml": b'<?xml version="1.0"?><note>hi</note>',
+    "zip": zip_bytes(),
+    "docm": ooxml_bytes("docx", macro=True),
+    "gzip": b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\x00" * 40,
+    "mkv": bytes.fromhex("1a45dfa3") + b"\x9f\x42\x86\x81\x01\x42\x82\x88matroska" + b"\x00" * 64,
+    "binary_noise": bytes(range(256)) * 4,
+    "truncated_zip": b"PK\x03\x04" + b"\x00" * 40,
+}
+
+
+def upload(
+    client: Any, content: bytes, name: str = "file.bin", *, path: str = "/api/files/upload", **fields: Any
+) -> Any:
+    """POST a multipart upload the way a browser form would, with a declared content type the server must ignore."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = {"file": SimpleUploadedFile(name, content, content_type="application/octet-stream"), **fields}
+    return client.post(path, data, format="multipart")
+
+
+def post_form(form: dict[str, Any], content: bytes, name: str = "upload.bin", content_type: str | None = None) -> int:
+    """POST bytes to a presigned upload form as a browser would (fields first, the file last); the status code."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    fields = dict(form["fields"])
+    file_type = content_type or fields.get("Content-Type", "application/octet-stream")
+    parts = urlsplit(form["url"])
+    if parts.hostname in (None, "testserver"):
+        upload_file = SimpleUploadedFile(name, content, content_type=file_type)
+        return Client().post(parts.path, {**fields, "file": upload_file}).status_code
+    return requests.post(form["url"], data=fields, files={"file": (name, content, file_type)}, timeout=30).status_code
