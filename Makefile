@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format install system-deps services-install bench clean
+.PHONY: run test lint format install system-deps services-install messages bench clean
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ services-install:
 	scripts/install-system-deps.sh --test
 	bash harness/install.sh
 
-run: install system-deps
+messages: install system-deps
+	$(BIN)/python manage.py compilemessages -l ko --ignore='.venv*' -v0
+
+run: install system-deps messages
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  admin: /admin/  API docs: /api/docs/  health: /healthz"
@@ -40,7 +43,7 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install services-install lint
+test: install services-install messages lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install services-install

@@ -1,0 +1,302 @@
+"""History benchmark: GET /api/payment/history at 1M invoice+payment rows on PostgreSQL vs a bare DRF endpoint.
+
+Run: .venv/bin/python -m bench.billing_history [--rows 1000000] [--customers 2000] [--requests 600]
+
+It starts its own PostgreSQL (harness/) unless DATABASE_URL is set, migrates, seeds with
+`manage.py billing_bench_seed` (set-based SQL, ~1 min for 1M rows), and serves the project with gunicorn
+(one sync worker, as deployed). Against that server it sends the same mixed workload (pages 1-21 of
+customers with ~500 rows each, some with status/type filters) to:
+
+- /api/payment/history: the real endpoint (JWT auth, selector, serializers, paging envelope);
+- /bench/history-bare: a bare DRF view returning the same page from one hand-written SQL query
+  (UNION ALL + COUNT(*) OVER ()), the floor any implementation pays for auth, routing and JSON.
+
+Requests are interleaved so machine noise hits both alike; both answers are compared for equality first.
+Targets: p50 and p95 <= 20 ms, ratio of p50s <= 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+TARGETS = {"p50_ms": 20.0, "p95_ms": 20.0, "ratio": 2.0}
+BARE_PATH = "/bench/history-bare"
+
+BARE_SQL = """
+SELECT kind, id, date, amount, currency, status, invoice_id, stripe_url, COUNT(*) OVER () AS total
+FROM (
+    SELECT 'invoice' AS kind, i.id, i.finalized_at AS date, i.total AS amount, i.currency, i.status,
+           i.id AS invoice_id, i.stripe_hosted_invoice_url AS stripe_url
+    FROM billing_invoice i
+    WHERE i.customer_id = %(customer)s AND i.finalized_at IS NOT NULL {invoice_filter}
+    UNION ALL
+    SELECT 'payment', p.id, p.created_at, p.amount, p.currency, p.status, p.invoice_id, ''
+    FROM billing_payment p
+    WHERE p.customer_id = %(customer)s {payment_filter}
+) AS history
+ORDER BY date DESC, kind DESC, id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+# --- the bare endpoint, served by the same gunicorn (ROOT_URLCONF points here) -------------------------
+
+_application: Any = None
+
+
+def application(environ: dict[str, Any], start_response: Any) -> Any:
+    """WSGI entry for gunicorn: the project's URLs plus the bare endpoint."""
+    global _application
+    if _application is None:
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.wsgi import get_wsgi_application
+
+        settings.ROOT_URLCONF = __name__
+        _application = get_wsgi_application()
+    return _application(environ, start_response)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "urlpatterns":  # read by Django's URL resolver only, after setup
+        return _urlpatterns()
+    raise AttributeError(name)
+
+
+def _urlpatterns() -> list[Any]:
+    from django.db import connection
+    from django.urls import include, path
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    from billing.models import Customer
+
+    class BareHistoryView(APIView):
+        def get(self, request: Any) -> Any:
+            limit = min(int(request.query_params.get("limit", 20)), 100)
+            offset = int(request.query_params.get("offset", 0))
+            status, kind = request.query_params.get("status"), request.query_params.get("type")
+            customer = Customer.objects.filter(user_id=request.user.pk).values_list("pk", flat=True).first()
+            params = {"customer": customer, "limit": limit, "offset": offset, "status": status}
+            status_filter = "AND {}.status = %(status)s" if status else ""
+            sql = BARE_SQL.format(
+                invoice_filter="AND FALSE" if kind == "payment" else status_filter.format("i"),
+                payment_filter="AND FALSE" if kind == "invoice" else status_filter.format("p"),
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+                total = rows[0][8] if rows else 0
+                if not rows and offset:  # past the end: the window count saw no rows
+                    count_sql = f"SELECT count(*) FROM ({sql}) AS page"  # noqa: S608 - constant fragments only
+                    cursor.execute(count_sql, {**params, "limit": None, "offset": 0})
+                    total = cursor.fetchone()[0]
+            history = [
+                {"id": r[1], "type": r[0], "date": r[2], "amount": r[3], "currency": r[4], "status": r[5]} for r in rows
+            ]
+            return Response({"total": total, "history": history})
+
+    return [path("", include("billing_site.urls")), path(BARE_PATH.lstrip("/"), BareHistoryView.as_view())]
+
+
+# --- the benchmark ------------------------------------------------------------------------------------
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.billing_history", description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="invoice + payment rows to seed")
+    parser.add_argument("--customers", type=int, default=2_000, help="customers the rows are spread over")
+    parser.add_argument("--requests", type=int, default=600, help="timed requests per endpoint")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+
+    import requests
+
+    postgres = None
+    gunicorn: subprocess.Popen[bytes] | None = None
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "billing_site.settings.local",
+        "DJANGO_DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "STRIPE_SECRET_KEY": "",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    try:
+        if not os.environ.get("DATABASE_URL"):
+            from harness.postgres import PostgresServer
+
+            print("starting PostgreSQL ...", flush=True)
+            postgres = PostgresServer()
+            postgres.start()
+            environment["DATABASE_URL"] = postgres.url
+        manage = [sys.executable, "manage.py"]
+        print("migrating ...", flush=True)
+        subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=REPO_ROOT, env=environment, check=True)
+        print(f"seeding {args.rows:,} rows over {args.customers:,} customers ...", flush=True)
+        subprocess.run(
+            [*manage, "billing_bench_seed", f"--rows={args.rows}", f"--customers={args.customers}"],
+            cwd=REPO_ROOT,
+            env=environment,
+            check=True,
+        )
+
+        os.environ.update(environment)
+        import django
+
+        django.setup()
+        from rest_framework_simplejwt.tokens import RefreshToken
+
+        from billing.management.commands.billing_bench_seed import USER_PREFIX
+        from billing.models import Customer, Invoice, Payment
+
+        counts = {
+            "invoices": Invoice.objects.filter(number__startswith="BENCH-").count(),
+            "payments": Payment.objects.filter(invoice__number__startswith="BENCH-").count(),
+        }
+        sample = list(Customer.objects.filter(user__username__startswith=USER_PREFIX).order_by("?")[:50])
+        tokens = {customer.pk: str(RefreshToken.for_user(customer.user).access_token) for customer in sample}
+        from django.db import connections
+
+        connections.close_all()
+
+        port = _free_port()
+        gunicorn = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "bench.billing_history:application",
+                f"--bind=127.0.0.1:{port}",
+                "--workers=1",
+                "--worker-class=sync",
+                "--log-level=warning",
+            ],
+            cwd=REPO_ROOT,
+            env=environment,
+        )
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(f"{base}/healthz")
+        session = requests.Session()
+
+        rng = random.Random(20250301)
+        filters = [{}, {}, {}, {"type": "invoice"}, {"type": "payment"}, {"status": "paid"}, {"status": "open"}]
+        workload = [
+            (rng.choice(sample).pk, {"limit": 20, "offset": rng.choice([0, 0, 0, 20, 100, 400]), **rng.choice(filters)})
+            for _ in range(args.requests)
+        ]
+
+        def get(path: str, customer_id: int, params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+            headers = {"Authorization": f"Bearer {tokens[customer_id]}"}
+            started = time.perf_counter()
+            response = session.get(base + path, params=params, headers=headers, timeout=30)
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                raise SystemExit(f"bench: {path} answered {response.status_code}: {response.text[:300]}")
+            return elapsed, response.json()
+
+        # Same answers first (and a warm-up): ids, types, order and totals must agree.
+        for customer_id, params in workload[:60]:
+            _, ours = get("/api/payment/history", customer_id, params)
+            _, bare = get(BARE_PATH, customer_id, params)
+            mine = [(row["type"], row["id"]) for row in ours["history"]]
+            floor = [(row["type"], row["id"]) for row in bare["history"]]
+            if mine != floor or ours["total"] != bare["total"]:
+                raise SystemExit(f"bench: the endpoints disagree for {params}: {mine[:3]} vs {floor[:3]}")
+
+        api: list[float] = []
+        floor_ms: list[float] = []
+        for customer_id, params in workload:
+            api.append(get("/api/payment/history", customer_id, params)[0])
+            floor_ms.append(get(BARE_PATH, customer_id, params)[0])
+    finally:
+        if gunicorn is not None:
+            gunicorn.terminate()
+            gunicorn.wait(30)
+        if postgres is not None:
+            postgres.close()
+
+    results = {
+        "rows": counts,
+        "customers": args.customers,
+        "requests": args.requests,
+        "history": {"p50_ms": round(percentile(api, 0.5), 2), "p95_ms": round(percentile(api, 0.95), 2)},
+        "bare_drf": {"p50_ms": round(percentile(floor_ms, 0.5), 2), "p95_ms": round(percentile(floor_ms, 0.95), 2)},
+    }
+    results["ratio_p50"] = round(results["history"]["p50_ms"] / results["bare_drf"]["p50_ms"], 2)
+    results["ratio_p95"] = round(results["history"]["p95_ms"] / results["bare_drf"]["p95_ms"], 2)
+    results["mean_ms"] = {"history": round(statistics.mean(api), 2), "bare_drf": round(statistics.mean(floor_ms), 2)}
+    ok = report(results)
+    out = REPO_ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "billing_history.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if ok or not args.check else 1
+
+
+def report(results: dict[str, Any]) -> bool:
+    history, bare = results["history"], results["bare_drf"]
+    checks = {
+        "p50": history["p50_ms"] <= TARGETS["p50_ms"],
+        "p95": history["p95_ms"] <= TARGETS["p95_ms"],
+        "ratio": results["ratio_p50"] <= TARGETS["ratio"],
+    }
+
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "OVER TARGET"
+
+    rows = results["rows"]
+    print()
+    print(
+        f"payment history benchmark: {rows['invoices']:,} invoices + {rows['payments']:,} payments, "
+        f"{results['customers']:,} customers, {results['requests']} requests per endpoint"
+    )
+    print(
+        f"  /api/payment/history  p50 {history['p50_ms']:.2f} ms [<= 20] {verdict(checks['p50'])}, "
+        f"p95 {history['p95_ms']:.2f} ms [<= 20] {verdict(checks['p95'])}"
+    )
+    print(f"  bare DRF endpoint     p50 {bare['p50_ms']:.2f} ms, p95 {bare['p95_ms']:.2f} ms")
+    ratio_p50, ratio_p95 = results["ratio_p50"], results["ratio_p95"]
+    print(f"  ratio p50 {ratio_p50:.2f} [<= 2] {verdict(checks['ratio'])}, ratio p95 {ratio_p95:.2f}")
+    return all(checks.values())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(url: str, timeout: float = 60.0) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise SystemExit(f"bench: {url} did not answer within {timeout:.0f} s")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""billing models, one module per entity; every module is imported here so Django registers its models."""
+
+from .customers import Customer
+from .idempotency import IdempotencyKey
+from .invoices import Invoice, InvoiceLine, InvoiceNumberSequence
+from .orders import Order, OrderItem
+from .payments import Payment
+from .plans import SubscriptionPlan
+from .stripe import StripeWebhookEvent
+from .subscriptions import Subscription, SubscriptionInvoice
+
+__all__ = [
+    "Customer",
+    "IdempotencyKey",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceNumberSequence",
+    "Order",
+    "OrderItem",
+    "Payment",
+    "StripeWebhookEvent",
+    "Subscription",
+    "SubscriptionInvoice",
+    "SubscriptionPlan",
+]

@@ -1,0 +1,49 @@
+"""The billing profile of a user: who the invoices are addressed to, in which language, and their credit."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.enums import Language
+from billing.validators import business_registration_number_format, validate_business_registration_number
+
+
+class Customer(models.Model):
+    """One per user, created on first need (customer_get_or_create). Amounts in minor units of `currency`."""
+
+    # PROTECT: a user with invoices cannot vanish; Korean law keeps billing records for five years.
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="billing_customer")
+    display_name = models.CharField(max_length=200)
+    email = models.EmailField(max_length=254, blank=True)
+    # 사업자등록번호, ten digits without separators; empty for individuals.
+    business_registration_number = models.CharField(
+        max_length=10, blank=True, default="", validators=[validate_business_registration_number]
+    )
+    address = models.CharField(max_length=500, blank=True, default="")
+    preferred_language = models.CharField(max_length=2, choices=Language.choices, default=Language.KOREAN)
+    currency = models.CharField(max_length=3, default="KRW", help_text="Currency of the credit balance.")
+    credit_balance = models.BigIntegerField(default=0, help_text="Minor units of `currency`, used by next invoices.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(credit_balance__gte=0), name="billing_customer_credit_non_negative"),
+            models.CheckConstraint(
+                condition=Q(business_registration_number="") | Q(business_registration_number__regex=r"^[0-9]{10}$"),
+                name="billing_customer_brn_ten_digits",
+            ),
+            models.CheckConstraint(
+                condition=Q(preferred_language__in=Language.values), name="billing_customer_language_valid"
+            ),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="billing_customer_currency_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def business_registration_number_display(self) -> str:
+        return business_registration_number_format(self.business_registration_number)

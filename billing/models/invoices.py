@@ -1,0 +1,201 @@
+"""Invoices, their lines and the per-day counters that number them (YYYYMMDD-NNNN, Asia/Seoul)."""
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from billing.enums import InvoicePdfStatus, InvoiceStatus, Language
+
+from .customers import Customer
+from .orders import Order
+
+
+class Invoice(models.Model):
+    """An invoice in minor units of `currency`. Draft until finalized; once issued its money never changes.
+
+    Status changes only through billing.services.invoices (lock, re-check, change); the allowed moves are
+    billing.enums.INVOICE_TRANSITIONS. The database refuses edits of IMMUTABLE_AFTER_ISSUE on an issued
+    invoice and any change of its lines (migration 0002).
+    """
+
+    # Fields frozen once the invoice leaves draft (service, API, admin and a database trigger agree on these).
+    IMMUTABLE_AFTER_ISSUE = (
+        "customer",
+        "order",
+        "number",
+        "currency",
+        "description",
+        "subtotal",
+        "tax",
+        "total",
+        "days_until_due",
+        "issue_date",
+        "due_date",
+        "finalized_at",
+        "language",
+        "buyer_name",
+        "buyer_email",
+        "buyer_business_number",
+        "buyer_address",
+    )
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices")
+    # `subscription` (FK) is added by the subscriptions work.
+    number = models.CharField(
+        max_length=20, unique=True, null=True, blank=True, help_text="YYYYMMDD-NNNN; set at finalization."
+    )
+    status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
+    currency = models.CharField(max_length=3, default="KRW")
+    description = models.CharField(max_length=500, blank=True, default="")
+    subtotal = models.BigIntegerField(default=0, help_text="Supply amount (공급가액), minor units.")
+    tax = models.BigIntegerField(default=0, help_text="VAT (부가세), minor units.")
+    total = models.BigIntegerField(default=0, help_text="subtotal + tax (합계), minor units.")
+    amount_paid = models.BigIntegerField(default=0)
+    amount_remaining = models.BigIntegerField(default=0, help_text="total - amount_paid.")
+    days_until_due = models.PositiveSmallIntegerField(default=30)
+    issue_date = models.DateField(null=True, blank=True, help_text="Asia/Seoul date of finalization.")
+    due_date = models.DateField(null=True, blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    marked_uncollectible_at = models.DateTimeField(null=True, blank=True)
+
+    # The buyer as it was when the invoice was issued: later profile edits do not rewrite issued documents.
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.KOREAN)
+    buyer_name = models.CharField(max_length=200, blank=True, default="")
+    buyer_email = models.EmailField(max_length=254, blank=True, default="")
+    buyer_business_number = models.CharField(max_length=10, blank=True, default="")
+    buyer_address = models.CharField(max_length=500, blank=True, default="")
+
+    # The PDF of the current revision; `pdf_revision` grows with every change the document must show.
+    pdf_file = models.ForeignKey(
+        "storage.StoredFile", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pdf_status = models.CharField(max_length=8, choices=InvoicePdfStatus.choices, default=InvoicePdfStatus.NONE)
+    pdf_revision = models.PositiveIntegerField(default=0)
+    pdf_rendered_revision = models.PositiveIntegerField(default=0)
+    pdf_error = models.CharField(max_length=500, blank=True, default="")
+
+    # Filled by the Stripe integration when Stripe is on.
+    stripe_invoice_id = models.CharField(max_length=255, blank=True, default="")
+    stripe_hosted_invoice_url = models.URLField(max_length=1000, blank=True, default="")
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "-finalized_at", "-id"], name="billing_inv_customer_issued"),
+            models.Index(fields=["status", "due_date"], name="billing_invoice_status_due"),
+            models.Index(fields=["id"], condition=Q(pdf_status="pending"), name="billing_invoice_pdf_pending"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=InvoiceStatus.values), name="billing_invoice_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status=InvoiceStatus.DRAFT, number__isnull=True, finalized_at__isnull=True)
+                | (
+                    ~Q(status=InvoiceStatus.DRAFT)
+                    & Q(
+                        number__isnull=False,
+                        issue_date__isnull=False,
+                        due_date__isnull=False,
+                        finalized_at__isnull=False,
+                    )
+                ),
+                name="billing_invoice_number_iff_issued",
+            ),
+            models.CheckConstraint(condition=Q(subtotal__gte=0), name="billing_invoice_subtotal_non_negative"),
+            models.CheckConstraint(condition=Q(tax__gte=0), name="billing_invoice_tax_non_negative"),
+            models.CheckConstraint(condition=Q(total=F("subtotal") + F("tax")), name="billing_invoice_total_sum"),
+            models.CheckConstraint(condition=Q(amount_paid__gte=0), name="billing_invoice_paid_non_negative"),
+            models.CheckConstraint(condition=Q(amount_remaining__gte=0), name="billing_invoice_remaining_non_negative"),
+            models.CheckConstraint(
+                condition=Q(total=F("amount_paid") + F("amount_remaining")), name="billing_invoice_paid_plus_remaining"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=InvoiceStatus.PAID) | Q(paid_at__isnull=False, amount_remaining=0),
+                name="billing_invoice_paid_has_paid_at",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=InvoiceStatus.VOID) | Q(voided_at__isnull=False),
+                name="billing_invoice_void_has_voided_at",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=InvoiceStatus.UNCOLLECTIBLE) | Q(marked_uncollectible_at__isnull=False),
+                name="billing_invoice_uncollectible_has_timestamp",
+            ),
+            models.CheckConstraint(
+                condition=Q(due_date__isnull=True) | Q(due_date__gte=F("issue_date")),
+                name="billing_invoice_due_after_issue",
+            ),
+            models.CheckConstraint(condition=Q(days_until_due__lte=365), name="billing_invoice_due_days_range"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="billing_invoice_currency_iso"),
+            models.CheckConstraint(
+                condition=Q(pdf_status__in=InvoicePdfStatus.values), name="billing_invoice_pdf_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=InvoiceStatus.DRAFT) | Q(pdf_status=InvoicePdfStatus.NONE),
+                name="billing_invoice_draft_has_no_pdf",
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_invoice_id"],
+                condition=~Q(stripe_invoice_id=""),
+                name="billing_invoice_stripe_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft invoice {self.pk}"
+
+    @property
+    def is_issued(self) -> bool:
+        return self.status != InvoiceStatus.DRAFT
+
+
+class InvoiceLine(models.Model):
+    """One line of an invoice. `unit_amount` may be negative (a credit, e.g. a pro rata refund of a plan change)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField(default=0)
+    description = models.CharField(max_length=500)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_amount = models.BigIntegerField(help_text="Minor units of the invoice's currency.")
+    amount = models.BigIntegerField(help_text="quantity x unit_amount.")
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["invoice", "position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="billing_invoice_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(amount=F("quantity") * F("unit_amount")), name="billing_invoice_line_amount_product"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_start__isnull=True, period_end__isnull=True)
+                | Q(period_start__isnull=False, period_end__isnull=False, period_end__gte=F("period_start")),
+                name="billing_invoice_line_period_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class InvoiceNumberSequence(models.Model):
+    """The last invoice number handed out on one Asia/Seoul day.
+
+    Locked with SELECT ... FOR UPDATE inside the finalizing transaction, so concurrent finalizations queue
+    on it and a rolled-back finalization gives its number back.
+    """
+
+    day = models.DateField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y%m%d}: {self.last_number}"

@@ -1,0 +1,1 @@
+"""Every write of the billing app; each service owns its transaction."""

@@ -1,0 +1,432 @@
+"""Invoice writes: drafts, finalization with a gapless number, and every status change (lock, re-check, change).
+
+The allowed status changes are billing.enums.INVOICE_TRANSITIONS; each service here locks the invoice row,
+re-checks its status against that table and only then changes it. An issued invoice's money, lines, buyer
+and number never change: corrections are a void plus a new invoice.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing.enums import InvoicePdfStatus, InvoiceStatus, OrderStatus, invoice_transition_allowed
+from billing.models import Customer, Invoice, InvoiceLine, Order
+from billing.money import MAX_AMOUNT, amount_validate, currency_normalize, line_amount, vat_amount
+from billing_site.errors import ApplicationError
+
+from . import stripe_sync
+from .numbering import billing_today, invoice_number_allocate
+from .orders import order_lock, order_status_change
+
+logger = logging.getLogger(__name__)
+
+MAX_LINES = 200
+MAX_QUANTITY = 1_000_000
+
+
+@dataclass(frozen=True)
+class InvoiceLineInput:
+    """A line to put on a draft. `unit_amount` is in minor units and may be negative (a credit)."""
+
+    description: str
+    unit_amount: int
+    quantity: int = 1
+    period_start: date | None = None
+    period_end: date | None = None
+
+
+def staff_required(*, actor: Any, action: str) -> None:
+    """Staff-only operations: `actor` None is the system itself (webhooks, renewals); a user must be staff."""
+    if actor is not None and not getattr(actor, "is_staff", False):
+        raise ApplicationError("permission_denied", f"Only staff may {action}.", status_code=403)
+
+
+def invoice_lock(*, invoice_id: int) -> Invoice:
+    """The invoice row, locked until the surrounding transaction ends."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("invoice_lock must run inside a transaction.")
+    try:
+        return Invoice.objects.select_for_update().get(pk=invoice_id)
+    except Invoice.DoesNotExist as error:
+        raise ApplicationError("not_found", "Not found.", status_code=404) from error
+
+
+def _transition_check(invoice: Invoice, target: str) -> None:
+    if not invoice_transition_allowed(invoice.status, target):
+        raise ApplicationError(
+            "invalid_invoice_transition",
+            f"Invoice {invoice} is {invoice.status}; it cannot become {target}.",
+            status_code=409,
+        )
+
+
+def _lines_validate(lines: Sequence[InvoiceLineInput]) -> list[InvoiceLineInput]:
+    if not lines:
+        raise ApplicationError(
+            "invoice_has_no_lines", "An invoice needs at least one line.", fields={"lines": ["Required."]}
+        )
+    if len(lines) > MAX_LINES:
+        raise ApplicationError("too_many_lines", f"An invoice has at most {MAX_LINES} lines.")
+    for index, line in enumerate(lines):
+        field = f"lines[{index}]"
+        if not line.description or not line.description.strip():
+            raise ApplicationError(
+                "invalid_line", "Every line needs a description.", fields={f"{field}.description": ["Required."]}
+            )
+        if (
+            isinstance(line.quantity, bool)
+            or not isinstance(line.quantity, int)
+            or not 1 <= line.quantity <= MAX_QUANTITY
+        ):
+            raise ApplicationError(
+                "invalid_line",
+                f"quantity must be an integer from 1 to {MAX_QUANTITY}.",
+                fields={f"{field}.quantity": ["Out of range."]},
+            )
+        if isinstance(line.unit_amount, bool) or not isinstance(line.unit_amount, int):
+            raise ApplicationError(
+                "invalid_amount",
+                "unit_amount must be an integer in minor units.",
+                fields={f"{field}.unit_amount": ["Not an integer."]},
+            )
+        if abs(line.unit_amount) * line.quantity > MAX_AMOUNT:
+            raise ApplicationError(
+                "invalid_amount", "A line amount is too large.", fields={f"{field}.unit_amount": ["Too large."]}
+            )
+        if (line.period_start is None) != (line.period_end is None) or (
+            line.period_start and line.period_end and line.period_end < line.period_start
+        ):
+            raise ApplicationError(
+                "invalid_line",
+                "A line period needs a start and an end, in order.",
+                fields={f"{field}.period_end": ["Invalid period."]},
+            )
+    return list(lines)
+
+
+def _totals(amounts: Sequence[int], *, tax: int | None) -> tuple[int, int, int]:
+    subtotal = sum(amounts)
+    if subtotal < 0:
+        raise ApplicationError(
+            "negative_subtotal",
+            "Credits exceed the charges; put the excess on the customer's credit balance instead.",
+        )
+    tax_amount = (
+        vat_amount(supply_amount=subtotal) if tax is None else amount_validate(tax, field="tax", allow_zero=True)
+    )
+    total = subtotal + tax_amount
+    if total > MAX_AMOUNT:
+        raise ApplicationError("invalid_amount", "The invoice total is too large.")
+    return subtotal, tax_amount, total
+
+
+def _lines_write(invoice: Invoice, lines: Sequence[InvoiceLineInput]) -> list[int]:
+    amounts = [line_amount(quantity=line.quantity, unit_amount=line.unit_amount) for line in lines]
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            description=line.description.strip(),
+            quantity=line.quantity,
+            unit_amount=line.unit_amount,
+            amount=amount,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for position, (line, amount) in enumerate(zip(lines, amounts, strict=True))
+    )
+    return amounts
+
+
+def _days_until_due_validate(days: int | None) -> int:
+    value = settings.BILLING_INVOICE_DUE_DAYS if days is None else days
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 365:
+        raise ApplicationError(
+            "invalid_due_days", "due_days must be an integer from 1 to 365.", fields={"due_days": ["Out of range."]}
+        )
+    return value
+
+
+@transaction.atomic
+def invoice_draft_create(
+    *,
+    customer: Customer,
+    lines: Sequence[InvoiceLineInput],
+    currency: str | None = None,
+    tax: int | None = None,
+    order: Order | None = None,
+    days_until_due: int | None = None,
+    description: str = "",
+) -> Invoice:
+    """A draft with its lines and totals; tax defaults to the configured VAT of the subtotal (truncated)."""
+    checked = _lines_validate(lines)
+    code = currency_normalize(currency)
+    if order is not None and (order.customer_id != customer.pk or order.currency != code):
+        raise ApplicationError("order_mismatch", "The order belongs to another customer or currency.")
+    invoice = Invoice.objects.create(
+        customer=customer,
+        order=order,
+        currency=code,
+        description=description.strip()[:500],
+        days_until_due=_days_until_due_validate(days_until_due),
+    )
+    amounts = _lines_write(invoice, checked)
+    invoice.subtotal, invoice.tax, invoice.total = _totals(amounts, tax=tax)
+    invoice.amount_paid, invoice.amount_remaining = 0, invoice.total
+    invoice.save(update_fields=["subtotal", "tax", "total", "amount_paid", "amount_remaining", "updated_at"])
+    return invoice
+
+
+@transaction.atomic
+def invoice_draft_lines_replace(
+    *, invoice: Invoice, lines: Sequence[InvoiceLineInput], tax: int | None = None
+) -> Invoice:
+    """Replace a draft's lines and recompute its totals; an issued invoice is refused."""
+    locked = invoice_lock(invoice_id=invoice.pk)
+    if locked.status != InvoiceStatus.DRAFT:
+        raise ApplicationError(
+            "invoice_not_editable", f"Invoice {locked} is issued; void it and issue a new one.", status_code=409
+        )
+    checked = _lines_validate(lines)
+    locked.lines.all().delete()
+    amounts = _lines_write(locked, checked)
+    locked.subtotal, locked.tax, locked.total = _totals(amounts, tax=tax)
+    locked.amount_paid, locked.amount_remaining = 0, locked.total
+    locked.save(update_fields=["subtotal", "tax", "total", "amount_paid", "amount_remaining", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def invoice_draft_delete(*, invoice: Invoice) -> None:
+    locked = invoice_lock(invoice_id=invoice.pk)
+    if locked.status != InvoiceStatus.DRAFT:
+        raise ApplicationError(
+            "invoice_not_editable", f"Invoice {locked} is issued; it can only be voided.", status_code=409
+        )
+    locked.delete()
+
+
+@transaction.atomic
+def invoice_finalize(*, invoice: Invoice, now: datetime | None = None) -> Invoice:
+    """draft -> open: number it (YYYYMMDD-NNNN, Asia/Seoul), date it, freeze it, and render its PDF after commit.
+
+    A zero-total invoice (fully credited) is paid at once, as Stripe does.
+    """
+    locked = invoice_lock(invoice_id=invoice.pk)
+    _transition_check(locked, InvoiceStatus.OPEN)
+    if not locked.lines.exists():
+        raise ApplicationError("invoice_has_no_lines", "An invoice needs at least one line.")
+    if locked.order_id is not None:
+        # Locked before the day's number counter, like every path that touches an order, so no deadlock.
+        order = order_lock(order_id=locked.order_id)
+        if order.status != OrderStatus.PENDING:
+            raise ApplicationError(
+                "order_not_invoiceable", f"Order {order.pk} is {order.status}; it cannot be invoiced.", status_code=409
+            )
+        order_status_change(order_id=order.pk, target=OrderStatus.INVOICED)
+    customer = Customer.objects.get(pk=locked.customer_id)
+    moment = now or timezone.now()
+    day = billing_today(now=moment)
+    locked.buyer_name = customer.display_name
+    locked.buyer_email = customer.email
+    locked.buyer_business_number = customer.business_registration_number
+    locked.buyer_address = customer.address
+    locked.language = customer.preferred_language
+    locked.issue_date = day
+    locked.due_date = day + timedelta(days=locked.days_until_due)
+    locked.finalized_at = moment
+    locked.status = InvoiceStatus.OPEN
+    if locked.total == 0:
+        _paid_set(locked, moment)
+    # Last step before saving: the day's counter stays locked only for the rest of this transaction.
+    locked.number = invoice_number_allocate(day=day)
+    _pdf_outdated(locked)
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def invoice_issue(
+    *,
+    customer: Customer,
+    lines: Sequence[InvoiceLineInput],
+    currency: str | None = None,
+    tax: int | None = None,
+    days_until_due: int | None = None,
+    description: str = "",
+) -> Invoice:
+    """Create and finalize an invoice in one transaction (POST /api/payment/invoice without an order)."""
+    draft = invoice_draft_create(
+        customer=customer,
+        lines=lines,
+        currency=currency,
+        tax=tax,
+        days_until_due=days_until_due,
+        description=description,
+    )
+    return invoice_finalize(invoice=draft)
+
+
+@transaction.atomic
+def invoice_issue_for_order(*, order: Order, days_until_due: int | None = None, description: str = "") -> Invoice:
+    """Invoice a pending order: its items become the lines, its totals the invoice's."""
+    locked_order = order_lock(order_id=order.pk)
+    if locked_order.status != OrderStatus.PENDING:
+        raise ApplicationError(
+            "order_not_invoiceable",
+            f"Order {locked_order.pk} is {locked_order.status}; it cannot be invoiced.",
+            status_code=409,
+        )
+    lines = [
+        InvoiceLineInput(description=item.description, unit_amount=item.unit_amount, quantity=item.quantity)
+        for item in locked_order.items.all()
+    ]
+    draft = invoice_draft_create(
+        customer=locked_order.customer,
+        lines=lines,
+        currency=locked_order.currency,
+        tax=locked_order.tax,
+        order=locked_order,
+        days_until_due=days_until_due,
+        description=description or locked_order.description,
+    )
+    if draft.subtotal != locked_order.subtotal or draft.total != locked_order.total:  # pragma: no cover - invariant
+        raise RuntimeError(f"Order {locked_order.pk} totals disagree with its items.")
+    return invoice_finalize(invoice=draft)
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice, actor: Any) -> Invoice:
+    """open | uncollectible -> void (staff). An invoice with payments must be refunded first."""
+    staff_required(actor=actor, action="void invoices")
+    locked = invoice_lock(invoice_id=invoice.pk)
+    _transition_check(locked, InvoiceStatus.VOID)
+    if locked.amount_paid > 0:
+        raise ApplicationError(
+            "invoice_has_payments", f"Invoice {locked} has payments; refund them before voiding.", status_code=409
+        )
+    if locked.order_id is not None:
+        order_status_change(order_id=locked.order_id, target=OrderStatus.PENDING)  # invoiceable again
+    locked.status = InvoiceStatus.VOID
+    locked.voided_at = timezone.now()
+    _pdf_outdated(locked)
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def invoice_mark_uncollectible(*, invoice: Invoice, actor: Any) -> Invoice:
+    """open -> uncollectible (staff): the debt is written off but can still be paid or voided later."""
+    staff_required(actor=actor, action="mark invoices uncollectible")
+    locked = invoice_lock(invoice_id=invoice.pk)
+    _transition_check(locked, InvoiceStatus.UNCOLLECTIBLE)
+    locked.status = InvoiceStatus.UNCOLLECTIBLE
+    locked.marked_uncollectible_at = timezone.now()
+    _pdf_outdated(locked)
+    locked.save()
+    return locked
+
+
+def invoice_amount_apply(*, locked: Invoice, amount: int, now: datetime) -> Invoice:
+    """Add a succeeded payment to a locked payable invoice; fully paid means open|uncollectible -> paid."""
+    locked.amount_paid += amount
+    locked.amount_remaining -= amount
+    if locked.amount_remaining == 0:
+        _transition_check(locked, InvoiceStatus.PAID)
+        _paid_set(locked, now)
+    _pdf_outdated(locked)
+    locked.save()
+    return locked
+
+
+def _paid_set(locked: Invoice, moment: datetime) -> None:
+    locked.status = InvoiceStatus.PAID
+    locked.paid_at = moment
+    if locked.order_id is not None:
+        order_status_change(order_id=locked.order_id, target=OrderStatus.PAID)
+    # A paid subscription invoice may reactivate its subscription. After commit, in its own transaction:
+    # the subscription service locks customer then subscription, and must never wait behind this invoice lock.
+    transaction.on_commit(partial(_subscription_invoice_paid, invoice_id=locked.pk), robust=True)
+
+
+def _subscription_invoice_paid(*, invoice_id: int) -> None:
+    from .subscriptions import subscription_invoice_paid
+
+    with transaction.atomic():
+        subscription_invoice_paid(invoice=Invoice.objects.get(pk=invoice_id))
+
+
+def _pdf_outdated(locked: Invoice) -> None:
+    """The PDF must show this change: bump the revision and render it once the transaction has committed."""
+    from .pdf import invoice_pdf_render_after_commit
+
+    locked.pdf_revision += 1
+    locked.pdf_status = InvoicePdfStatus.PENDING
+    transaction.on_commit(partial(invoice_pdf_render_after_commit, invoice_id=locked.pk), robust=True)
+
+
+DEFAULT_LINE_DESCRIPTION = {"ko": "서비스 이용료", "en": "Services"}
+
+
+def invoice_issue_requested(
+    *,
+    customer: Customer,
+    amount: int | None = None,
+    tax: int | None = None,
+    currency: str | None = None,
+    days_until_due: int | None = None,
+    order: Order | None = None,
+    description: str = "",
+) -> Invoice:
+    """POST /api/payment/invoice: an invoice of one supply amount, or of an order (whose amounts win).
+
+    With an order, amounts the caller also sends must agree with the order's (400 `amount_mismatch`).
+    """
+    if days_until_due is not None and not 1 <= days_until_due <= 365:
+        raise ApplicationError(
+            "invalid_due_days", "due_days must be from 1 to 365.", fields={"due_days": ["From 1 to 365."]}
+        )
+    if order is not None:
+        if order.customer_id != customer.pk:
+            raise ApplicationError("not_found", "Not found.", status_code=404)
+        mismatched = {
+            field: f"The order's {field} is {expected}."
+            for field, given, expected in (
+                ("amount", amount, order.subtotal),
+                ("tax", tax, order.tax),
+                ("currency", currency and currency_normalize(currency), order.currency),
+            )
+            if given is not None and given != expected
+        }
+        if mismatched:
+            raise ApplicationError(
+                "amount_mismatch",
+                "The amounts sent contradict the order's; leave them out to invoice the order as it is.",
+                fields={field: [message] for field, message in mismatched.items()},
+            )
+        issued = invoice_issue_for_order(order=order, days_until_due=days_until_due, description=description)
+        if settings.STRIPE_ENABLED:  # its Stripe copy and hosted page, once committed (stripe_sync)
+            stripe_sync.invoice_stripe_schedule(invoice=issued)
+        return issued
+    if amount is None:
+        raise ApplicationError("validation_error", "amount_krw is required.", fields={"amount_krw": ["Required."]})
+    amount_validate(amount, field="amount")
+    line_description = description.strip() or DEFAULT_LINE_DESCRIPTION.get(customer.preferred_language, "Services")
+    issued = invoice_issue(
+        customer=customer,
+        lines=[InvoiceLineInput(description=line_description[:500], unit_amount=amount)],
+        currency=currency,
+        tax=tax,
+        days_until_due=days_until_due,
+        description=description,
+    )
+    if settings.STRIPE_ENABLED:  # its Stripe copy and hosted page, once committed (stripe_sync)
+        stripe_sync.invoice_stripe_schedule(invoice=issued)
+    return issued

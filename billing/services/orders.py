@@ -1,0 +1,116 @@
+"""Order writes: creating an order with its items and totals, and the status that follows its invoice."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.enums import OrderStatus, order_transition_allowed
+from billing.models import Customer, Order, OrderItem
+from billing.money import MAX_AMOUNT, amount_validate, currency_normalize, line_amount, vat_amount
+from billing_site.errors import ApplicationError
+
+MAX_ITEMS = 100
+MAX_QUANTITY = 1_000_000
+
+
+@dataclass(frozen=True)
+class OrderItemInput:
+    description: str
+    unit_amount: int
+    quantity: int = 1
+
+
+def order_items_validate(items: Sequence[OrderItemInput]) -> list[OrderItemInput]:
+    if not items:
+        raise ApplicationError(
+            "order_has_no_items", "An order needs at least one item.", fields={"items": ["Required."]}
+        )
+    if len(items) > MAX_ITEMS:
+        raise ApplicationError(
+            "too_many_items", f"An order has at most {MAX_ITEMS} items.", fields={"items": ["Too many items."]}
+        )
+    for index, item in enumerate(items):
+        if not item.description or not item.description.strip():
+            raise ApplicationError(
+                "invalid_item", "Every item needs a description.", fields={f"items[{index}].description": ["Required."]}
+            )
+        if (
+            isinstance(item.quantity, bool)
+            or not isinstance(item.quantity, int)
+            or not 1 <= item.quantity <= MAX_QUANTITY
+        ):
+            raise ApplicationError(
+                "invalid_item",
+                f"quantity must be an integer from 1 to {MAX_QUANTITY}.",
+                fields={f"items[{index}].quantity": ["Out of range."]},
+            )
+        amount_validate(item.unit_amount, field=f"items[{index}].unit_amount")
+    return list(items)
+
+
+@transaction.atomic
+def order_create(
+    *, customer: Customer, items: Sequence[OrderItemInput], currency: str | None = None, description: str = ""
+) -> Order:
+    """A pending order; tax is the configured VAT of the subtotal, truncated to the minor unit."""
+    code = currency_normalize(currency)
+    checked = order_items_validate(items)
+    amounts = [line_amount(quantity=item.quantity, unit_amount=item.unit_amount) for item in checked]
+    subtotal = sum(amounts)
+    amount_validate(subtotal, field="subtotal")
+    tax = vat_amount(supply_amount=subtotal)
+    if subtotal + tax > MAX_AMOUNT:
+        raise ApplicationError(
+            "invalid_amount", "The order total is too large.", fields={"items": ["Total too large."]}
+        )
+    order = Order.objects.create(
+        customer=customer,
+        currency=code,
+        description=description.strip(),
+        subtotal=subtotal,
+        tax=tax,
+        total=subtotal + tax,
+    )
+    OrderItem.objects.bulk_create(
+        OrderItem(
+            order=order,
+            position=position,
+            description=item.description.strip(),
+            quantity=item.quantity,
+            unit_amount=item.unit_amount,
+            amount=amount,
+        )
+        for position, (item, amount) in enumerate(zip(checked, amounts, strict=True))
+    )
+    return order
+
+
+def order_lock(*, order_id: int) -> Order:
+    """The order row, locked until the surrounding transaction ends."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("order_lock must run inside a transaction.")
+    return Order.objects.select_for_update().get(pk=order_id)
+
+
+def order_status_change(*, order_id: int, target: str) -> Order:
+    """Move an order along ORDER_TRANSITIONS (lock, re-check, change); called inside the invoice's transaction."""
+    order = order_lock(order_id=order_id)
+    if not order_transition_allowed(order.status, target):
+        raise ApplicationError(
+            "invalid_order_transition",
+            f"Order {order.pk} is {order.status}; it cannot become {target}.",
+            status_code=409,
+        )
+    order.status = target
+    if target == OrderStatus.CANCELED:
+        order.canceled_at = timezone.now()
+    order.save(update_fields=["status", "canceled_at", "updated_at"])
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order: Order) -> Order:
+    """Cancel a pending order (one with no live invoice)."""
+    return order_status_change(order_id=order.pk, target=OrderStatus.CANCELED)

@@ -1,0 +1,108 @@
+"""Payment writes: money received against an invoice (bank transfers recorded by staff; card payments via Stripe)."""
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.enums import INVOICE_PAYABLE_STATUSES, PaymentMethod, PaymentStatus
+from billing.models import Invoice, Payment
+from billing.money import amount_validate, currency_normalize
+from billing_site.errors import ApplicationError
+
+from .invoices import invoice_amount_apply, invoice_lock, staff_required
+
+
+@transaction.atomic
+def payment_record(
+    *,
+    invoice: Invoice,
+    amount: int,
+    method: str,
+    currency: str | None = None,
+    provider_reference: str = "",
+    note: str = "",
+    recorded_by: Any = None,
+    received_at: datetime | None = None,
+) -> Payment:
+    """A succeeded payment against a payable invoice; paying the remainder makes the invoice paid.
+
+    The invoice row is locked and re-checked, so two concurrent payments of the full amount pay it once:
+    the second finds it paid and is refused.
+    """
+    if method not in PaymentMethod.values:
+        raise ApplicationError(
+            "invalid_payment_method", f"Unknown payment method {method!r}.", fields={"method": ["Unknown."]}
+        )
+    amount_validate(amount, field="amount")
+    locked = invoice_lock(invoice_id=invoice.pk)
+    if currency is not None and currency_normalize(currency) != locked.currency:
+        raise ApplicationError(
+            "currency_mismatch",
+            f"Invoice {locked} is in {locked.currency}.",
+            fields={"currency": [f"Must be {locked.currency}."]},
+        )
+    if locked.status not in INVOICE_PAYABLE_STATUSES:
+        raise ApplicationError(
+            "invoice_not_payable", f"Invoice {locked} is {locked.status}; it cannot take payments.", status_code=409
+        )
+    if amount > locked.amount_remaining:
+        raise ApplicationError(
+            "amount_exceeds_remaining",
+            f"Invoice {locked} has {locked.amount_remaining} {locked.currency} left to pay.",
+            fields={"amount": [f"At most {locked.amount_remaining}."]},
+            status_code=409,
+        )
+    reference = provider_reference.strip()
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                invoice=locked,
+                customer_id=locked.customer_id,
+                amount=amount,
+                currency=locked.currency,
+                method=method,
+                status=PaymentStatus.SUCCEEDED,
+                provider_reference=reference,
+                note=note.strip()[:500],
+                recorded_by=recorded_by,
+                received_at=received_at,
+                succeeded_at=now,
+            )
+    except IntegrityError as error:
+        raise ApplicationError(
+            "duplicate_payment_reference",
+            f"A {method} payment with reference {reference!r} is already recorded.",
+            fields={"reference": ["Already recorded."]},
+            status_code=409,
+        ) from error
+    invoice_amount_apply(locked=locked, amount=amount, now=now)
+    return payment
+
+
+def payment_record_bank_transfer(
+    *,
+    invoice: Invoice,
+    amount: int,
+    actor: Any,
+    reference: str = "",
+    note: str = "",
+    currency: str | None = None,
+    received_at: datetime | None = None,
+) -> Payment:
+    """Staff record money that arrived by bank transfer (계좌이체) against an invoice."""
+    if actor is None:
+        raise ApplicationError("permission_denied", "A staff user must record bank transfers.", status_code=403)
+    staff_required(actor=actor, action="record bank transfers")
+    return payment_record(
+        invoice=invoice,
+        amount=amount,
+        method=PaymentMethod.BANK_TRANSFER,
+        currency=currency,
+        provider_reference=reference,
+        note=note,
+        recorded_by=actor,
+        received_at=received_at,
+    )

@@ -1,0 +1,234 @@
+"""Invoice PDFs: Django templates rendered by xhtml2pdf with a Hangul font, stored through the storage app.
+
+Rendering happens after the transaction that changed the invoice commits. If storage is down the invoice
+stands and its PDF stays `pending`; `manage.py billing_render_pdfs` (or the next download) renders it.
+"""
+
+import io
+import logging
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.template.loader import select_template
+from xhtml2pdf import pisa
+from xhtml2pdf.config.resources import ResourceAccessPolicy
+
+from billing.enums import InvoicePdfStatus, InvoiceStatus, Language
+from billing.models import Invoice
+from billing.money import money_format
+from billing.validators import business_registration_number_format
+from storage.services import file_delete, file_store
+
+logger = logging.getLogger(__name__)
+
+ATTACHED_TYPE = "billing.invoice"
+
+
+class PdfRenderError(RuntimeError):
+    """xhtml2pdf could not turn the invoice HTML into a PDF."""
+
+
+def pdf_font_paths() -> tuple[Path, Path]:
+    """The regular and bold Hangul fonts (bold falls back to regular when not configured)."""
+    regular = Path(settings.BILLING_PDF_FONT_PATH)
+    bold = Path(settings.BILLING_PDF_FONT_BOLD_PATH or settings.BILLING_PDF_FONT_PATH)
+    return regular, bold
+
+
+@lru_cache(maxsize=8)
+def _resource_policy(font_dirs: tuple[Path, ...]) -> ResourceAccessPolicy:
+    # The rendered HTML may carry customer text, so it reads nothing but the font folders and never the network.
+    # Without the font folder here xhtml2pdf silently drops the font and every Hangul glyph becomes a box.
+    return ResourceAccessPolicy.server(base_dir=None, extra_roots=font_dirs, allow_remote=False)
+
+
+def pdf_resource_policy() -> ResourceAccessPolicy:
+    """What an invoice render may read: the configured font folders, nothing else, no network."""
+    regular, bold = pdf_font_paths()
+    return _resource_policy(tuple(sorted({regular.parent.resolve(), bold.parent.resolve()})))
+
+
+def pdf_from_html(html: str) -> bytes:
+    """Render HTML (that names the Hangul font with @font-face) to PDF bytes."""
+    output = io.BytesIO()
+    result = pisa.CreatePDF(
+        html, dest=output, encoding="utf-8", resource_policy=pdf_resource_policy(), raise_exception=False
+    )
+    if result.err:
+        raise PdfRenderError(f"xhtml2pdf reported {result.err} error(s) rendering an invoice.")
+    return output.getvalue()
+
+
+def _date_display(value: date | None, language: str) -> str:
+    if value is None:
+        return ""
+    if language == Language.KOREAN:
+        return f"{value.year}년 {value.month}월 {value.day}일"
+    return value.strftime("%d %b %Y")
+
+
+def invoice_pdf_context(*, invoice: Invoice) -> dict[str, Any]:
+    """Everything the invoice templates print, already formatted (₩1,234,567; 2025년 1월 31일)."""
+    language = invoice.language if invoice.language in Language.values else Language.KOREAN
+    currency = invoice.currency
+
+    def money(amount: int) -> str:
+        return money_format(amount=amount, currency=currency)
+
+    regular, bold = pdf_font_paths()
+    seller = dict(settings.BILLING_SELLER)
+    lines = [
+        {
+            "description": line.description,
+            "period": (
+                f"{_date_display(line.period_start, language)} ~ {_date_display(line.period_end, language)}"
+                if line.period_start
+                else ""
+            ),
+            "quantity": f"{line.quantity:,}",
+            "unit_amount": money(line.unit_amount),
+            "amount": money(line.amount),
+        }
+        for line in invoice.lines.all()
+    ]
+    # An uncollectible invoice gets no stamp: for the customer it is still due (the write-off is internal).
+    stamp = {InvoiceStatus.PAID: "PAID", InvoiceStatus.VOID: "VOID"}
+    return {
+        "invoice": invoice,
+        "language": language,
+        "font_regular": regular.as_posix(),
+        "font_bold": bold.as_posix(),
+        "seller": seller,
+        "seller_name": seller["name"] if language == Language.KOREAN else seller.get("name_en") or seller["name"],
+        "seller_address": (
+            seller["address"] if language == Language.KOREAN else seller.get("address_en") or seller["address"]
+        ),
+        "seller_bank_name": (
+            seller["bank_name"] if language == Language.KOREAN else seller.get("bank_name_en") or seller["bank_name"]
+        ),
+        "buyer_business_number": business_registration_number_format(invoice.buyer_business_number),
+        "number": invoice.number or "",
+        "issue_date": _date_display(invoice.issue_date, language),
+        "due_date": _date_display(invoice.due_date, language),
+        "paid_date": _date_display(invoice.paid_at.date() if invoice.paid_at else None, language),
+        "lines": lines,
+        "subtotal": money(invoice.subtotal),
+        "tax": money(invoice.tax),
+        "total": money(invoice.total),
+        "amount_paid": money(invoice.amount_paid),
+        "amount_remaining": money(invoice.amount_remaining),
+        "has_payments": invoice.amount_paid > 0,
+        "currency": currency,
+        "stamp": stamp.get(invoice.status, ""),
+        "payable": invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE),
+    }
+
+
+def invoice_pdf_html(*, invoice: Invoice) -> str:
+    """The invoice as HTML: templates/billing/invoice_pdf/<language>.html, falling back to the Korean one."""
+    context = invoice_pdf_context(invoice=invoice)
+    template = select_template(
+        [f"billing/invoice_pdf/{context['language']}.html", f"billing/invoice_pdf/{Language.KOREAN}.html"]
+    )
+    return template.render(context)
+
+
+def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
+    return pdf_from_html(invoice_pdf_html(invoice=invoice))
+
+
+def invoice_pdf_filename(*, invoice: Invoice) -> str:
+    return f"invoice-{invoice.number or invoice.pk}.pdf"
+
+
+def invoice_pdf_render(*, invoice: Invoice) -> Invoice:
+    """Render and store the PDF of the invoice's current revision, if it is pending; then point the invoice at it.
+
+    Idempotent: a ready invoice is left alone, and a render overtaken by a newer change (or by a concurrent
+    render of the same revision) discards its file. Raises storage's ApplicationError `storage_unavailable`
+    when the bucket does not answer; the invoice then stays pending.
+    """
+    current = Invoice.objects.select_related("customer__user").prefetch_related("lines").get(pk=invoice.pk)
+    if current.pdf_status != InvoicePdfStatus.PENDING:
+        return current
+    revision = current.pdf_revision
+    content = invoice_pdf_bytes(invoice=current)
+    stored = file_store(
+        owner=current.customer.user,
+        content=content,
+        original_name=invoice_pdf_filename(invoice=current),
+        category="document",
+        attached_type=ATTACHED_TYPE,
+        attached_id=str(current.pk),
+        protected=True,
+    )
+    try:
+        with transaction.atomic():
+            locked = Invoice.objects.select_for_update().get(pk=current.pk)
+            if locked.pdf_revision != revision or locked.pdf_rendered_revision >= revision:
+                transaction.on_commit(lambda: _file_discard(stored), robust=True)
+                return locked
+            superseded = locked.pdf_file
+            locked.pdf_file = stored
+            locked.pdf_rendered_revision = revision
+            locked.pdf_status = InvoicePdfStatus.READY
+            locked.pdf_error = ""
+            locked.save(update_fields=["pdf_file", "pdf_rendered_revision", "pdf_status", "pdf_error", "updated_at"])
+            if superseded is not None:
+                transaction.on_commit(lambda: _file_discard(superseded), robust=True)
+    except Exception:
+        _file_discard(stored)
+        raise
+    return locked
+
+
+def _file_discard(stored: Any) -> None:
+    try:
+        file_delete(file=stored, by_customer=False)
+    except Exception:  # a leftover object is harmless; the storage purge finds it
+        logger.warning("could not delete superseded invoice PDF %s", stored.pk, exc_info=True)
+
+
+def invoice_pdf_render_after_commit(*, invoice_id: int) -> None:
+    """on_commit hook: render now; on failure leave the invoice pending with the reason, never raise."""
+    try:
+        invoice_pdf_render(invoice=Invoice(pk=invoice_id))
+    except Exception as error:
+        invoice_pdf_failure_record(invoice_id=invoice_id, error=error)
+
+
+def invoice_pdf_failure_record(*, invoice_id: int, error: Exception) -> None:
+    logger.warning("invoice %s PDF stays pending: %s: %s", invoice_id, type(error).__name__, error)
+    reason = f"{type(error).__name__}: {getattr(error, 'message', None) or error}"[:500]
+    try:
+        Invoice.objects.filter(pk=invoice_id, pdf_status=InvoicePdfStatus.PENDING).update(pdf_error=reason)
+    except Exception:
+        logger.exception("could not record the PDF failure of invoice %s", invoice_id)
+
+
+def invoice_pdf_signed_url(*, invoice: Invoice, render_if_pending: bool = False) -> tuple[str, Any] | None:
+    """(signed URL, expiry) of the invoice's current PDF, or None while it is pending.
+
+    With `render_if_pending` a pending PDF is rendered now (a download heals what storage downtime left behind).
+    """
+    from datetime import timedelta
+
+    from storage.services import file_signed_url
+
+    current = invoice
+    if render_if_pending and current.pdf_status == InvoicePdfStatus.PENDING:
+        try:
+            current = invoice_pdf_render(invoice=current)
+        except Exception as error:
+            invoice_pdf_failure_record(invoice_id=current.pk, error=error)
+            raise
+    if current.pdf_status != InvoicePdfStatus.READY or current.pdf_file_id is None:
+        return None
+    stored = current.pdf_file
+    if stored is None:
+        return None
+    return file_signed_url(file=stored, expires_in=timedelta(seconds=settings.BILLING_PDF_URL_EXPIRES_SECONDS))

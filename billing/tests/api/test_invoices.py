@@ -1,0 +1,247 @@
+"""POST /api/payment/invoice and GET /api/invoices[/{id}[/pdf]]: contract, money edge cases, ownership."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from billing.models import Invoice
+from billing.services.invoices import InvoiceLineInput, invoice_draft_create
+from billing.services.numbering import billing_today
+from billing.services.orders import OrderItemInput, order_create
+
+from ..helpers import fetch, pdf_text
+
+pytestmark = pytest.mark.django_db
+CREATE = "/api/payment/invoice"
+
+
+def _today_number(sequence: int) -> str:
+    return f"{billing_today():%Y%m%d}-{sequence:04d}"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", [CREATE, CREATE + "/"])
+def test_create_returns_the_seed_contract_with_a_downloadable_pdf(buyer_client, path):
+    response = buyer_client.post(path, {"amount_krw": 99_000, "description": "Pro 플랜 3월"}, format="json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert set(body) >= {"invoice_id", "invoice_number", "pdf_url", "stripe_url", "total_krw"}
+    assert body["invoice_number"] == _today_number(1)
+    assert (body["total_krw"], body["subtotal"], body["tax"], body["currency"]) == (108_900, 99_000, 9_900, "KRW")
+    assert body["stripe_url"] is None  # Stripe is off
+    assert (body["status"], body["pdf_status"]) == ("open", "ready")
+    assert body["pdf_url_expires_at"]
+
+    status, content, headers = fetch(body["pdf_url"])
+    assert status == 200
+    assert headers["content-type"].startswith("application/pdf")
+    text = pdf_text(content)
+    assert body["invoice_number"] in text and "₩108,900" in text and "Pro 플랜 3월" in text
+
+
+@pytest.mark.parametrize(
+    ("payload", "total_krw", "tax"),
+    [
+        ({"amount_krw": 1}, 1, 0),
+        ({"amount_krw": 19}, 20, 1),
+        ({"amount_krw": 99_999}, 109_998, 9_999),
+        ({"amount_krw": 10**12}, 11 * 10**11, 10**11),
+        ({"amount_krw": 50_000, "tax_krw": 0}, 50_000, 0),
+        ({"amount": 70_000, "currency": "KRW"}, 77_000, 7_000),
+    ],
+)
+def test_amount_edge_cases_are_accepted(buyer_client, payload, total_krw, tax):
+    response = buyer_client.post(CREATE, payload, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["total_krw"], response.json()["tax"]) == (total_krw, tax)
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "field"),
+    [
+        ({"amount_krw": 0}, "invalid_amount", "amount"),
+        ({"amount_krw": -100}, "invalid_amount", "amount"),
+        ({"amount_krw": 10**15 + 1}, "invalid_amount", "amount"),
+        ({"amount_krw": 1000.0}, "validation_error", "amount_krw"),
+        ({"amount_krw": 99.5}, "validation_error", "amount_krw"),
+        ({"amount_krw": "1000"}, "validation_error", "amount_krw"),
+        ({"amount_krw": True}, "validation_error", "amount_krw"),
+        ({}, "validation_error", "amount_krw"),
+        ({"amount_krw": 1000, "tax_krw": -1}, "invalid_amount", "tax"),
+        ({"amount_krw": 1000, "due_days": 0}, "validation_error", "due_days"),
+        ({"amount_krw": 1000, "due_days": 366}, "validation_error", "due_days"),
+        ({"amount_krw": 1000, "currency": "USD"}, "validation_error", "amount_krw"),
+        ({"amount": 1000, "currency": "XYZ"}, "unsupported_currency", "currency"),
+        ({"amount_krw": 1000, "amount": 2000}, "validation_error", "amount_krw"),
+    ],
+)
+def test_invalid_requests_are_400_in_the_error_shape(buyer_client, payload, code, field):
+    response = buyer_client.post(CREATE, payload, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert field in error["fields"]
+    assert not Invoice.objects.exists()
+
+
+def test_two_digit_currency_invoice_has_no_krw_fields(buyer_client):
+    response = buyer_client.post(CREATE, {"amount": 123_456, "currency": "usd"}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["currency"], body["total"], body["total_krw"]) == ("USD", 135_801, None)
+
+
+def test_due_days_set_the_due_date(buyer_client):
+    response = buyer_client.post(CREATE, {"amount_krw": 1000, "due_days": 7}, format="json")
+    invoice = Invoice.objects.get(pk=response.json()["invoice_id"])
+    assert (invoice.due_date - invoice.issue_date).days == 7
+
+
+def test_invoice_from_an_order_takes_the_orders_amounts(buyer, buyer_client):
+    order = order_create(customer=buyer, items=[OrderItemInput("Pro 플랜", 99_000, 2)])
+    response = buyer_client.post(CREATE, {"order_id": order.pk}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["total_krw"] == 217_800
+    order.refresh_from_db()
+    assert order.status == "invoiced"
+
+    again = buyer_client.post(CREATE, {"order_id": order.pk}, format="json")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "order_not_invoiceable")
+
+
+def test_amounts_contradicting_the_order_are_400(buyer, buyer_client):
+    order = order_create(customer=buyer, items=[OrderItemInput("Pro 플랜", 99_000)])
+    matching = {"order_id": order.pk, "amount_krw": 99_000, "tax_krw": 9_900}
+    contradicting = {"order_id": order.pk, "amount_krw": 1_000}
+    response = buyer_client.post(CREATE, contradicting, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "amount_mismatch")
+    assert "amount" in response.json()["error"]["fields"]
+    assert buyer_client.post(CREATE, matching, format="json").status_code == 201
+
+
+def test_another_customers_order_is_404(buyer, intruder_client):
+    order = order_create(customer=buyer, items=[OrderItemInput("x", 1_000)])
+    response = intruder_client.post(CREATE, {"order_id": order.pk}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+    order.refresh_from_db()
+    assert order.status == "pending"
+
+
+def test_staff_may_bill_another_customer_but_customers_may_not(buyer, intruder, intruder_client, staff_api):
+    by_staff = staff_api.post(CREATE, {"amount_krw": 5_000, "customer_id": buyer.pk}, format="json")
+    assert by_staff.status_code == 201
+    assert Invoice.objects.get(pk=by_staff.json()["invoice_id"]).customer == buyer
+
+    by_customer = intruder_client.post(CREATE, {"amount_krw": 5_000, "customer_id": buyer.pk}, format="json")
+    assert by_customer.status_code == 404
+    own = intruder_client.post(CREATE, {"amount_krw": 5_000, "customer_id": intruder.pk}, format="json")
+    assert own.status_code == 201
+
+
+def test_staff_may_invoice_any_customers_order(buyer, staff_api, staff):
+    from billing.models import Customer
+
+    order = order_create(customer=buyer, items=[OrderItemInput("Pro 플랜", 99_000)])
+    response = staff_api.post(CREATE, {"order_id": order.pk}, format="json")
+    assert response.status_code == 201
+    assert Invoice.objects.get(pk=response.json()["invoice_id"]).customer == buyer
+    assert not Customer.objects.filter(user=staff).exists()  # no billing profile made for the accountant
+
+
+def test_the_first_invoice_creates_the_billing_profile(make_billing_user):
+    from ..conftest import jwt_client
+
+    user = make_billing_user("newcomer")
+    response = jwt_client(user).post(CREATE, {"amount_krw": 1_000}, format="json")
+    assert response.status_code == 201
+    assert Invoice.objects.get().customer.user == user
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+def test_list_shows_own_issued_invoices_newest_first(buyer, intruder, buyer_client, issue):
+    first, second = issue(1_000), issue(2_000)
+    issue(3_000, customer=intruder)
+    invoice_draft_create(customer=buyer, lines=[InvoiceLineInput("draft", 1)])
+
+    for path in ("/api/invoices", "/api/invoices/"):
+        body = buyer_client.get(path).json()
+        assert body["total"] == 2
+        assert [row["id"] for row in body["results"]] == [second.pk, first.pk]
+    row = body["results"][0]
+    assert (row["number"], row["total_krw"], row["status"]) == (second.number, 2_200, "open")
+    assert row["lines"] == [
+        {
+            "description": "Pro 플랜 (월간)",
+            "quantity": 1,
+            "unit_amount": 2_000,
+            "amount": 2_000,
+            "period_start": None,
+            "period_end": None,
+        }
+    ]
+    assert row["urls"] == {"pdf": f"http://testserver/api/invoices/{second.pk}/pdf", "stripe": None}
+
+
+def test_list_filters_and_pages(buyer_client, issue, staff):
+    from billing.services.invoices import invoice_void
+
+    invoices = [issue(1_000 + index) for index in range(5)]
+    invoice_void(invoice=invoices[0], actor=staff)
+    assert buyer_client.get("/api/invoices?status=void").json()["total"] == 1
+    page = buyer_client.get("/api/invoices?limit=2&offset=2").json()
+    assert (page["total"], page["limit"], page["offset"], len(page["results"])) == (5, 2, 2, 2)
+    assert buyer_client.get("/api/invoices?status=draft").status_code == 400
+    assert buyer_client.get("/api/invoices?status=").status_code == 400
+    assert buyer_client.get("/api/invoices?limit=abc").json()["error"]["code"] == "invalid_pagination"
+
+
+def test_detail_is_404_for_others_drafts_and_unknown_ids(buyer, buyer_client, intruder_client, issue):
+    invoice = issue(1_000)
+    draft = invoice_draft_create(customer=buyer, lines=[InvoiceLineInput("draft", 1)])
+    assert buyer_client.get(f"/api/invoices/{invoice.pk}").json()["number"] == invoice.number
+    assert buyer_client.get(f"/api/invoices/{invoice.pk}/").status_code == 200
+    for client, invoice_id in ((intruder_client, invoice.pk), (buyer_client, draft.pk), (buyer_client, 999_999)):
+        response = client.get(f"/api/invoices/{invoice_id}")
+        assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+
+
+def test_pdf_redirects_to_a_fresh_signed_url(buyer_client, intruder_client, issue, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice = issue(10_000)
+    response = buyer_client.get(f"/api/invoices/{invoice.pk}/pdf")
+    assert response.status_code == 302
+    assert response["Cache-Control"] == "private, no-store"
+    status, content, _ = fetch(response["Location"])
+    assert status == 200 and invoice.number in pdf_text(content)
+
+    assert intruder_client.get(f"/api/invoices/{invoice.pk}/pdf").status_code == 404
+
+
+def test_pdf_of_a_pending_invoice_is_rendered_on_demand(buyer_client, issue, without_pdf_rendering):
+    invoice = issue(10_000)
+    invoice.refresh_from_db()
+    assert invoice.pdf_status == "pending"
+    response = buyer_client.get(f"/api/invoices/{invoice.pk}/pdf/")
+    assert response.status_code == 302
+    invoice.refresh_from_db()
+    assert invoice.pdf_status == "ready"
+
+
+def test_pdf_while_storage_is_down_is_503(buyer_client, issue, without_pdf_rendering, storage_down):
+    invoice = issue(10_000)
+    response = buyer_client.get(f"/api/invoices/{invoice.pk}/pdf")
+    assert (response.status_code, response.json()["error"]["code"]) == (503, "storage_unavailable")
+    invoice.refresh_from_db()
+    assert invoice.pdf_status == "pending" and invoice.pdf_error
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", CREATE), ("get", "/api/invoices"), ("get", "/api/invoices/1"), ("get", "/api/invoices/1/pdf")],
+)
+def test_anonymous_requests_are_401(method, path):
+    response = getattr(APIClient(), method)(path)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"

@@ -1,0 +1,82 @@
+"""POST/GET /api/orders and GET /api/orders/{id}."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from billing.models import Order
+
+pytestmark = pytest.mark.django_db
+ORDERS = "/api/orders"
+
+
+def test_create_order_with_items(buyer_client):
+    payload = {
+        "items": [
+            {"description": "Pro 플랜", "quantity": 2, "unit_amount_krw": 99_000},
+            {"description": "설치비", "unit_amount_krw": 50_000},
+        ],
+        "description": "연간 계약",
+    }
+    response = buyer_client.post(ORDERS + "/", payload, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["status"], body["currency"], body["subtotal_krw"], body["tax_krw"], body["total_krw"]) == (
+        "pending",
+        "KRW",
+        248_000,
+        24_800,
+        272_800,
+    )
+    assert [(item["description"], item["amount"]) for item in body["items"]] == [
+        ("Pro 플랜", 198_000),
+        ("설치비", 50_000),
+    ]
+
+
+def test_order_in_a_two_digit_currency(buyer_client):
+    response = buyer_client.post(
+        ORDERS,
+        {"currency": "USD", "items": [{"description": "Seat", "quantity": 3, "unit_amount": 1999}]},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert (response.json()["total"], response.json()["total_krw"]) == (6596, None)
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ({"items": []}, "validation_error"),
+        ({"items": [{"description": "x", "unit_amount_krw": 0}]}, "invalid_amount"),
+        ({"items": [{"description": "x", "unit_amount_krw": 10.5}]}, "validation_error"),
+        ({"items": [{"description": "x", "quantity": 0, "unit_amount_krw": 10}]}, "validation_error"),
+        ({"items": [{"description": "x"}]}, "validation_error"),
+        ({"currency": "USD", "items": [{"description": "x", "unit_amount_krw": 10}]}, "validation_error"),
+    ],
+)
+def test_invalid_orders_are_400(buyer_client, payload, code):
+    response = buyer_client.post(ORDERS, payload, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == code
+    assert not Order.objects.exists()
+
+
+def test_list_and_detail_are_the_callers_own(buyer_client, intruder_client):
+    created = [
+        buyer_client.post(ORDERS, {"items": [{"description": f"o{i}", "unit_amount_krw": 1000}]}, format="json").json()
+        for i in range(3)
+    ]
+    listed = buyer_client.get(ORDERS).json()
+    assert listed["total"] == 3
+    assert [row["id"] for row in listed["results"]] == [order["id"] for order in reversed(created)]
+    assert buyer_client.get(f"{ORDERS}/{created[0]['id']}").json()["items"][0]["description"] == "o0"
+    assert buyer_client.get(f"{ORDERS}?status=paid").json()["total"] == 0
+
+    assert intruder_client.get(ORDERS).json()["total"] == 0
+    response = intruder_client.get(f"{ORDERS}/{created[0]['id']}/")
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+
+
+def test_anonymous_is_401():
+    assert APIClient().get(ORDERS).status_code == 401
+    assert APIClient().post(ORDERS, {}, format="json").status_code == 401

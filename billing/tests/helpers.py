@@ -1,0 +1,64 @@
+"""Helpers of the billing tests: PDF text extraction, signed-URL fetching, concurrency."""
+
+import socket
+import subprocess
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.db import connection
+from django.test import Client
+
+
+def pdf_text(content: bytes) -> str:
+    """The text of a PDF as poppler's pdftotext reads it (what a person or a search index would see)."""
+    assert content.startswith(b"%PDF-"), content[:20]
+    result = subprocess.run(["pdftotext", "-layout", "-", "-"], input=content, capture_output=True, check=True)
+    return result.stdout.decode("utf-8")
+
+
+def pdf_fonts(content: bytes, tmp_path: Any) -> str:
+    path = tmp_path / "fonts-check.pdf"
+    path.write_bytes(content)
+    return subprocess.run(["pdffonts", str(path)], capture_output=True, check=True, text=True).stdout
+
+
+def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
+    """GET a signed URL like a browser: S3 over HTTP, the local backend's /files/signed/... through Django."""
+    parts = urlsplit(url)
+    if parts.hostname in (None, "testserver"):
+        response = Client().get(parts.path + (f"?{parts.query}" if parts.query else ""))
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        return response.status_code, body, {key.lower(): value for key, value in response.items()}
+    response = requests.get(url, timeout=10)
+    return response.status_code, response.content, {key.lower(): value for key, value in response.headers.items()}
+
+
+def dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_concurrently(worker: Callable[[int], Any], count: int) -> list[Any]:
+    """Run `worker(i)` for i in range(count) on `count` threads released together; results (or exceptions) in order."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = worker(index)
+        except Exception as error:
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
