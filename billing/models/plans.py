@@ -1,0 +1,68 @@
+"""Subscription plans: what a customer can subscribe to, at which monthly and annual price, with which limits."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.enums import Language
+from billing.periods import BillingPeriod
+
+
+class SubscriptionPlan(models.Model):
+    """A plan, loaded from billing/plans.yaml by `manage.py seed_plans` (created or updated by slug).
+
+    Prices are supply amounts (공급가액, VAT excluded) in minor units of `currency`, per period; an invoice
+    adds VAT. A subscription keeps the price it started with (Stripe prices are immutable), so a changed
+    price applies to new subscriptions. A plan that has subscriptions is never deleted, only deactivated.
+    """
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100, help_text="Korean name, e.g. 프로.")
+    name_en = models.CharField(max_length=100, blank=True, default="")
+    currency = models.CharField(max_length=3, default="KRW")
+    monthly_price = models.BigIntegerField(help_text="Per month, VAT excluded, minor units of `currency`.")
+    annual_price = models.BigIntegerField(help_text="Per year, VAT excluded, minor units of `currency`.")
+    features = models.JSONField(default=list, blank=True, help_text="Korean feature lines, in display order.")
+    features_en = models.JSONField(default=list, blank=True, help_text="English feature lines, in display order.")
+    max_projects = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
+    is_active = models.BooleanField(default=True, help_text="Offered to new subscribers.")
+    display_order = models.PositiveIntegerField(default=0)
+
+    # Filled by the Stripe integration: one Product per plan, one Price per billing period.
+    stripe_product_id = models.CharField(max_length=255, blank=True, default="")
+    stripe_monthly_price_id = models.CharField(max_length=255, blank=True, default="")
+    stripe_annual_price_id = models.CharField(max_length=255, blank=True, default="")
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["display_order", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(monthly_price__gte=0), name="billing_plan_monthly_price_non_negative"),
+            models.CheckConstraint(condition=Q(annual_price__gte=0), name="billing_plan_annual_price_non_negative"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="billing_plan_currency_iso"),
+            models.CheckConstraint(condition=Q(slug__regex=r"^[a-z0-9][a-z0-9-]*$"), name="billing_plan_slug_format"),
+            models.UniqueConstraint(
+                fields=["stripe_product_id"],
+                condition=~Q(stripe_product_id=""),
+                name="billing_plan_stripe_product_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def price_for(self, billing_period: str) -> int:
+        """The price of one period (monthly or annual), minor units."""
+        if billing_period == BillingPeriod.MONTHLY:
+            return self.monthly_price
+        if billing_period == BillingPeriod.ANNUAL:
+            return self.annual_price
+        raise ValueError(f"Unknown billing period {billing_period!r}.")
+
+    def display_name(self, language: str) -> str:
+        return self.name_en if language == Language.ENGLISH and self.name_en else self.name
+
+    def display_features(self, language: str) -> list[str]:
+        return list(self.features_en if language == Language.ENGLISH and self.features_en else self.features)

@@ -1,0 +1,292 @@
+"""Plan writes and reads: the versioned plan file (billing/plans.yaml) parsed, diffed and applied by slug.
+
+`plans_sync` is the one entry point of `manage.py seed_plans` (and of the admin, later): it creates or
+updates plans by slug, deactivates those missing from the file when asked to prune, never deletes a plan,
+and reports what it changed (or, in a dry run, what it would change).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.db import transaction
+from django.db.models import QuerySet
+
+from billing.models.plans import SubscriptionPlan
+from billing.money import MAX_AMOUNT, MINOR_DIGITS
+from billing_site.errors import ApplicationError
+
+PLAN_FILE = Path(__file__).resolve().parent.parent / "plans.yaml"
+SLUG_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+# The fields a plan file sets; Stripe ids and timestamps are never touched by a sync.
+SYNCED_FIELDS = (
+    "name",
+    "name_en",
+    "currency",
+    "monthly_price",
+    "annual_price",
+    "features",
+    "features_en",
+    "max_projects",
+    "display_order",
+    "is_active",
+)
+
+
+class PlanFileError(ValueError):
+    """The plan file is not valid; the message names the plan and field."""
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """One plan as the file describes it."""
+
+    slug: str
+    name: str
+    name_en: str
+    currency: str
+    monthly_price: int
+    annual_price: int
+    features: tuple[str, ...]
+    features_en: tuple[str, ...]
+    max_projects: int | None
+    display_order: int
+    is_active: bool = True
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "name_en": self.name_en,
+            "currency": self.currency,
+            "monthly_price": self.monthly_price,
+            "annual_price": self.annual_price,
+            "features": list(self.features),
+            "features_en": list(self.features_en),
+            "max_projects": self.max_projects,
+            "display_order": self.display_order,
+            "is_active": self.is_active,
+        }
+
+
+@dataclass(frozen=True)
+class PlanFile:
+    version: Any
+    plans: tuple[PlanSpec, ...]
+
+
+# --- the file -----------------------------------------------------------------------------------------
+
+
+def _integer(value: Any, where: str, *, minimum: int, maximum: int) -> int:
+    # bool is an int in Python and a float is not money: both are refused.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PlanFileError(f"{where} must be a whole number (minor units), not {value!r}.")
+    if not minimum <= value <= maximum:
+        raise PlanFileError(f"{where} must be from {minimum} to {maximum}, not {value}.")
+    return value
+
+
+def _text(value: Any, where: str, *, max_length: int, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise PlanFileError(f"{where} must be a non-empty string.")
+    if len(value.strip()) > max_length:
+        raise PlanFileError(f"{where} is longer than {max_length} characters.")
+    return value.strip()
+
+
+def _features(value: Any, where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if value is None:
+        return (), ()
+    if not isinstance(value, list):
+        raise PlanFileError(f"{where} must be a list of {{ko, en}} entries.")
+    korean, english = [], []
+    for index, entry in enumerate(value):
+        place = f"{where}[{index}]"
+        if not isinstance(entry, dict) or set(entry) != {"ko", "en"}:
+            raise PlanFileError(f"{place} must have exactly the keys ko and en (Korean and English text).")
+        korean.append(_text(entry["ko"], f"{place}.ko", max_length=200))
+        english.append(_text(entry["en"], f"{place}.en", max_length=200))
+    return tuple(korean), tuple(english)
+
+
+PLAN_KEYS = frozenset(
+    {"slug", "name", "name_en", "monthly_price", "annual_price", "max_projects", "features", "active", "currency"}
+)
+
+
+def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
+    """The plans of a plan file, validated; the first problem found is a PlanFileError naming its place."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise PlanFileError(f"{source} is not valid YAML: {error}") from error
+    if not isinstance(document, dict) or not isinstance(document.get("plans"), list) or not document["plans"]:
+        raise PlanFileError(f"{source} must be a mapping with a non-empty `plans` list.")
+    unknown_top = set(document) - {"version", "currency", "plans"}
+    if unknown_top:
+        raise PlanFileError(f"{source}: unknown top-level keys {sorted(unknown_top)}.")
+    default_currency = document.get("currency", "KRW")
+    specs: list[PlanSpec] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(document["plans"]):
+        where = f"{source}: plans[{index}]"
+        if not isinstance(entry, dict):
+            raise PlanFileError(f"{where} must be a mapping.")
+        unknown = set(entry) - PLAN_KEYS
+        if unknown:
+            raise PlanFileError(f"{where}: unknown keys {sorted(unknown)}.")
+        slug = _text(entry.get("slug"), f"{where}.slug", max_length=50)
+        if not set(slug) <= SLUG_CHARACTERS or slug.startswith("-"):
+            raise PlanFileError(f"{where}.slug {slug!r} may contain only a-z, 0-9 and '-'.")
+        if slug in seen:
+            raise PlanFileError(f"{where}.slug {slug!r} appears twice.")
+        seen.add(slug)
+        where = f"{source}: plan {slug!r}"
+        currency = entry.get("currency", default_currency)
+        if currency not in MINOR_DIGITS:
+            raise PlanFileError(f"{where}.currency {currency!r} is not supported.")
+        max_projects = entry.get("max_projects")
+        active = entry.get("active", True)
+        if not isinstance(active, bool):
+            raise PlanFileError(f"{where}.active must be true or false.")
+        features, features_en = _features(entry.get("features"), f"{where}.features")
+        specs.append(
+            PlanSpec(
+                slug=slug,
+                name=_text(entry.get("name"), f"{where}.name", max_length=100),
+                name_en=_text(entry.get("name_en"), f"{where}.name_en", max_length=100, required=False),
+                currency=currency,
+                monthly_price=_integer(
+                    entry.get("monthly_price"), f"{where}.monthly_price", minimum=0, maximum=MAX_AMOUNT
+                ),
+                annual_price=_integer(
+                    entry.get("annual_price"), f"{where}.annual_price", minimum=0, maximum=MAX_AMOUNT
+                ),
+                features=features,
+                features_en=features_en,
+                max_projects=None
+                if max_projects is None
+                else _integer(max_projects, f"{where}.max_projects", minimum=1, maximum=2**31 - 1),
+                # The file's order is the display order, with room to insert plans by hand in the admin.
+                display_order=(index + 1) * 10,
+                is_active=active,
+            )
+        )
+    return PlanFile(version=document.get("version"), plans=tuple(specs))
+
+
+def plan_file_load(path: Path | str = PLAN_FILE) -> PlanFile:
+    file_path = Path(path)
+    try:
+        text = file_path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PlanFileError(f"Cannot read plan file {file_path}: {error.strerror or error}.") from error
+    return plan_file_parse(text, source=file_path.name)
+
+
+# --- sync ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    slug: str
+    action: str  # "create" | "update" | "deactivate"
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (before, after)
+    subscriptions: int = 0
+
+
+@dataclass(frozen=True)
+class PlanSyncReport:
+    version: Any
+    dry_run: bool
+    changes: tuple[PlanChange, ...]
+    unchanged: tuple[str, ...]
+
+    def count(self, action: str) -> int:
+        return sum(1 for change in self.changes if change.action == action)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+@transaction.atomic
+def plans_sync(
+    *,
+    plan_file: PlanFile,
+    prune: bool = False,
+    dry_run: bool = False,
+    on_progress: Callable[[str], None] | None = None,
+) -> PlanSyncReport:
+    """Make the plans table say what the file says: create or update by slug; with `prune`, deactivate the rest.
+
+    Idempotent: a second run finds nothing to change. Never deletes a plan (subscriptions point at plans,
+    and the database refuses the delete of one that has any). A dry run computes the same report and
+    writes nothing. Existing rows are locked, so two syncs at once apply one after the other.
+    """
+    existing = {plan.slug: plan for plan in SubscriptionPlan.objects.select_for_update().order_by("id")}
+    changes: list[PlanChange] = []
+    unchanged: list[str] = []
+    for spec in plan_file.plans:
+        wanted = spec.values()
+        current = existing.get(spec.slug)
+        if current is None:
+            changes.append(PlanChange(spec.slug, "create", {name: (None, value) for name, value in wanted.items()}))
+            if not dry_run:
+                SubscriptionPlan.objects.create(slug=spec.slug, **wanted)
+        else:
+            differences = {
+                name: (getattr(current, name), value)
+                for name, value in wanted.items()
+                if getattr(current, name) != value
+            }
+            if differences:
+                changes.append(PlanChange(spec.slug, "update", differences))
+                if not dry_run:
+                    for name, (_, value) in differences.items():
+                        setattr(current, name, value)
+                    current.save(update_fields=[*differences, "updated_at"])
+            else:
+                unchanged.append(spec.slug)
+        if on_progress is not None:
+            on_progress(spec.slug)
+    listed = {spec.slug for spec in plan_file.plans}
+    for slug, plan in existing.items():
+        if slug in listed:
+            continue
+        if prune and plan.is_active:
+            changes.append(
+                PlanChange(slug, "deactivate", {"is_active": (True, False)}, subscriptions=plan.subscriptions.count())
+            )
+            if not dry_run:
+                plan.is_active = False
+                plan.save(update_fields=["is_active", "updated_at"])
+        else:
+            unchanged.append(slug)
+    return PlanSyncReport(
+        version=plan_file.version, dry_run=dry_run, changes=tuple(changes), unchanged=tuple(unchanged)
+    )
+
+
+# --- reads --------------------------------------------------------------------------------------------
+
+
+def plan_list_active() -> QuerySet[SubscriptionPlan]:
+    """Plans offered to new subscribers, in display order (GET /api/payment/plans)."""
+    return SubscriptionPlan.objects.filter(is_active=True).order_by("display_order", "id")
+
+
+def plan_get_active(*, slug: str) -> SubscriptionPlan:
+    """An offered plan by slug; an unknown or retired one is 400 `plan_not_available` on the `plan` field."""
+    plan = plan_list_active().filter(slug=slug).first()
+    if plan is None:
+        raise ApplicationError(
+            "plan_not_available",
+            f"There is no plan {slug!r} to subscribe to.",
+            fields={"plan": [f"Unknown or retired plan {slug!r}; GET /api/payment/plans lists the plans."]},
+        )
+    return plan

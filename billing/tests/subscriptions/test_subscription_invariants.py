@@ -1,0 +1,204 @@
+"""Random sequences of subscribe / change plan / checkout / cancel / pay / renew keep the billing invariants.
+
+Invariants: at most one live subscription per customer; every invoice's subtotal is the sum of its lines,
+its tax the truncated VAT, its total subtotal + tax; credit balances never negative and equal to the
+credits granted minus the credit used; invoice numbers unique and gapless per day; each subscription's
+billed periods contiguous and ending where its current period ends.
+"""
+
+import itertools
+import uuid
+from collections import defaultdict
+from datetime import date, timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Sum
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+
+from billing.enums import INVOICE_PAYABLE_STATUSES
+from billing.models import Customer, Invoice, InvoiceLine
+from billing.models.plans import SubscriptionPlan
+from billing.models.subscriptions import LIVE_STATUSES, Subscription
+from billing.money import vat_amount
+from billing.services.checkout import checkout_create
+from billing.services.customers import customer_get_or_create
+from billing.services.plans import plan_file_load, plans_sync
+from billing.services.renewals import subscriptions_renew_all
+from billing.services.subscriptions import (
+    LINE_TEXT,
+    subscription_cancel,
+    subscription_change_plan,
+    subscription_create,
+)
+from billing_site.errors import ApplicationError
+
+from .conftest import pay, seoul
+
+CUSTOMERS = 2
+SLUGS = ["free", "starter", "pro", "enterprise"]
+PERIODS = ["monthly", "annual"]
+BALANCE_LINE_TEXTS = set(LINE_TEXT["balance"].values())
+
+
+class SubscriptionMachine(RuleBasedStateMachine):
+    """One Hypothesis example = one savepoint, rolled back at teardown."""
+
+    @initialize()
+    def open_books(self) -> None:
+        self.atomic = transaction.atomic()
+        self.atomic.__enter__()
+        plans_sync(plan_file=plan_file_load())
+        self.plans = {plan.slug: plan for plan in SubscriptionPlan.objects.all()}
+        self.day = date(2025, 1, 31)  # a month end, so short months are exercised
+        self.customers: list[Customer] = []
+        run = uuid.uuid4().hex[:8]
+        for index in range(CUSTOMERS):
+            user = get_user_model().objects.create_user(username=f"machine-{run}-{index}")
+            self.customers.append(customer_get_or_create(user=user))
+        self.credited: dict[int, int] = defaultdict(int)
+
+    def teardown(self) -> None:
+        if hasattr(self, "atomic"):
+            transaction.set_rollback(True)
+            self.atomic.__exit__(None, None, None)
+
+    @property
+    def now(self):
+        return seoul(self.day)
+
+    def live(self, who: int) -> Subscription | None:
+        return Subscription.objects.filter(customer=self.customers[who], status__in=LIVE_STATUSES).first()
+
+    # --- rules ------------------------------------------------------------------------------------------
+
+    @rule(who=st.integers(0, CUSTOMERS - 1), slug=st.sampled_from(SLUGS), period=st.sampled_from(PERIODS))
+    def subscribe(self, who: int, slug: str, period: str) -> None:
+        before = self.live(who)
+        try:
+            started = subscription_create(
+                customer=self.customers[who], plan=self.plans[slug], billing_period=period, now=self.now
+            )
+        except ApplicationError as error:
+            assert error.code == "already_subscribed"
+            assert before is not None and (before.plan.slug, before.billing_period) == (slug, period)
+            return
+        self.credited[self.customers[who].pk] += started.credit_to_balance
+        assert (started.replaced and started.replaced.pk) == (before and before.pk)
+
+    @rule(who=st.integers(0, CUSTOMERS - 1), slug=st.sampled_from(SLUGS), period=st.sampled_from(PERIODS))
+    def change_plan(self, who: int, slug: str, period: str) -> None:
+        current = self.live(who)
+        if current is None:
+            return
+        try:
+            started = subscription_change_plan(
+                subscription=current, plan=self.plans[slug], billing_period=period, now=self.now
+            )
+        except ApplicationError as error:
+            assert error.code == "already_subscribed"
+            return
+        self.credited[self.customers[who].pk] += started.credit_to_balance
+
+    @rule(who=st.integers(0, CUSTOMERS - 1), slug=st.sampled_from(SLUGS), period=st.sampled_from(PERIODS))
+    def checkout(self, who: int, slug: str, period: str) -> None:
+        try:
+            checkout_create(customer=self.customers[who], plan=self.plans[slug], billing_period=period, now=self.now)
+        except ApplicationError as error:
+            assert error.code in {"already_subscribed", "subscription_exists", "nothing_to_pay"}
+
+    @rule(who=st.integers(0, CUSTOMERS - 1), immediately=st.booleans())
+    def cancel(self, who: int, immediately: bool) -> None:
+        current = self.live(who)
+        if current is not None:
+            canceled = subscription_cancel(subscription=current, immediately=immediately, now=self.now)
+            assert canceled.status == "canceled" or canceled.cancel_at_period_end
+
+    @rule(who=st.integers(0, CUSTOMERS - 1))
+    def pay_oldest_invoice(self, who: int) -> None:
+        invoice = (
+            Invoice.objects.filter(customer=self.customers[who], status__in=INVOICE_PAYABLE_STATUSES)
+            .order_by("id")
+            .first()
+        )
+        if invoice is not None:
+            pay(invoice, now=self.now)
+            assert Invoice.objects.get(pk=invoice.pk).status == "paid"
+
+    @rule(days=st.integers(1, 70))
+    def renew_later(self, days: int) -> None:
+        self.day += timedelta(days=days)
+        summary = subscriptions_renew_all(as_of=self.day, now=self.now)
+        assert summary.failures == []
+        again = subscriptions_renew_all(as_of=self.day, now=self.now)
+        assert again.invoices == 0  # the same day twice bills nothing more
+
+    # --- invariants -------------------------------------------------------------------------------------
+
+    @invariant()
+    def at_most_one_live_subscription_per_customer(self) -> None:
+        for customer in self.customers:
+            assert Subscription.objects.filter(customer=customer, status__in=LIVE_STATUSES).count() <= 1
+
+    @invariant()
+    def invoice_totals_are_the_sum_of_their_lines(self) -> None:
+        for invoice in Invoice.objects.filter(customer__in=self.customers).annotate(lines_sum=Sum("lines__amount")):
+            assert invoice.subtotal == invoice.lines_sum
+            assert invoice.tax == vat_amount(supply_amount=invoice.subtotal)
+            assert invoice.total == invoice.subtotal + invoice.tax
+            assert invoice.amount_paid + invoice.amount_remaining == invoice.total
+
+    @invariant()
+    def credit_balance_is_never_negative_and_adds_up(self) -> None:
+        for customer in self.customers:
+            balance = Customer.objects.get(pk=customer.pk).credit_balance
+            used = -(
+                InvoiceLine.objects.filter(invoice__customer=customer, description__in=BALANCE_LINE_TEXTS).aggregate(
+                    total=Sum("amount")
+                )["total"]
+                or 0
+            )
+            assert balance >= 0
+            assert balance == self.credited[customer.pk] - used
+
+    @invariant()
+    def invoice_numbers_are_unique_and_gapless_per_day(self) -> None:
+        numbers = list(Invoice.objects.exclude(number=None).values_list("number", flat=True))
+        assert len(numbers) == len(set(numbers))
+        per_day: dict[str, list[int]] = defaultdict(list)
+        for number in numbers:
+            day, sequence = number.split("-")
+            per_day[day].append(int(sequence))
+        for sequences in per_day.values():
+            assert sorted(sequences) == list(range(1, len(sequences) + 1))
+
+    @invariant()
+    def billed_periods_are_contiguous_up_to_the_current_one(self) -> None:
+        for subscription in Subscription.objects.filter(customer__in=self.customers):
+            periods = list(
+                subscription.period_invoices.order_by("period_start").values_list("period_start", "period_end")
+            )
+            assert periods, f"subscription {subscription.pk} was never invoiced"
+            for (_, previous_end), (start, _) in itertools.pairwise(periods):
+                assert start == previous_end
+            assert periods[0][0] == subscription.billing_cycle_anchor
+            assert periods[-1] == (subscription.current_period_start, subscription.current_period_end)
+            if subscription.status in {"active", "past_due"} and subscription.period_invoices.count() > 1:
+                assert subscription.current_period_end > self.day  # renewed up to today
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_random_subscription_histories_keep_the_billing_invariants():
+    run_state_machine_as_test(
+        SubscriptionMachine,
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )
