@@ -1,8 +1,17 @@
 """App config of billing."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BillingConfig(AppConfig):
     name = "billing"
-    verbose_name = "Billing"
+    verbose_name = _("Billing")
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .audit import audit_register
+        from .labels import verbose_names_translate
+
+        verbose_names_translate()
+        audit_register()

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs at run and test time, only when they are missing:
-# a Hangul font for invoice PDFs (fonts-nanum) and poppler-utils (pdftotext, used by the tests).
+# a Hangul font for invoice PDFs (fonts-nanum), GNU gettext (msgfmt, for `manage.py compilemessages` of locale/ko),
+# and for the tests poppler-utils (pdftotext) and Debian's chromium (the admin's browser tests, driven by Playwright).
 set -euo pipefail
 
 need=()
 [ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || need+=(fonts-nanum)
+command -v msgfmt >/dev/null 2>&1 || need+=(gettext)
 if [ "${1:-}" = "--test" ]; then
   command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

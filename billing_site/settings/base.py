@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "djstripe",
     "storage",
     "billing",
+    "auditlog",
 ]
 
 MIDDLEWARE = [
@@ -44,6 +45,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "billing.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -171,6 +173,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema component per choice set that several serializers share.
+    "ENUM_NAME_OVERRIDES": {
+        "BillingPeriodEnum": "billing.periods.BillingPeriod",
+        "FileCategoryEnum": "storage.models.StoredFile.Category",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "billing_site.api.schema.strip_trailing_slashes",
@@ -191,6 +198,15 @@ STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
 DJSTRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
+# A Stripe call gives up after this many seconds (the library's default is 80) and is retried this often on a
+# network error, with the same idempotency key, so a retry never creates twice.
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=20)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Webhook signatures older than this are refused (replays); Stripe's own default.
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# A failing webhook event is retried with exponential backoff (1 min, 2 min, ... at most 6 h) this many times,
+# then left for staff (manage.py billing_retry_webhooks --include-given-up).
+STRIPE_WEBHOOK_MAX_ATTEMPTS = env.int("STRIPE_WEBHOOK_MAX_ATTEMPTS", default=8)
 if env("STRIPE_API_HOST", default=""):
     # Only for a local Stripe-compatible server; dj-stripe refuses this setting when DEBUG is off.
     STRIPE_API_HOST = env("STRIPE_API_HOST")
@@ -213,8 +229,9 @@ STORAGE_ADMIN_LINK_SECONDS = env.int("STORAGE_ADMIN_LINK_SECONDS", default=5 * 6
 if AWS_STORAGE_BUCKET_NAME:
     from boto3.s3.transfer import TransferConfig
 
-    # Uploads up to the limit go in one streaming PutObject from the spooled temp file: a multipart upload
-    # would buffer each part in memory (8 MB x 10 threads by default) and cost extra round trips.
+    # storage.services writes with one streaming PutObject of its own (storage.backends.object_put); this keeps
+    # any default_storage.save() up to the limit to one streaming PutObject too, where s3transfer's multipart
+    # upload would buffer each part in memory (8 MB x 10 threads by default) and cost extra round trips.
     AWS_S3_TRANSFER_CONFIG = TransferConfig(
         multipart_threshold=STORAGE_MAX_UPLOAD_BYTES + 1,
         multipart_chunksize=8 * 1024 * 1024,

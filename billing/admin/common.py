@@ -1,0 +1,182 @@
+"""Shared pieces of the billing admin: money and Seoul-time display, per-object action reports, date ranges, audit."""
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from typing import Any
+
+from auditlog.mixins import AuditlogHistoryAdminMixin
+from auditlog.models import LogEntry
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from billing.money import money_format
+from billing.periods import BILLING_TIME_ZONE
+from billing_site.errors import ApplicationError
+
+EMPTY = "—"
+
+
+def money(amount: int | None, currency: str) -> str:
+    """₩99,000 · $12.34; an empty dash when there is no amount."""
+    if amount is None:
+        return EMPTY
+    return money_format(amount=amount, currency=currency)
+
+
+def seoul(moment: datetime | None) -> str:
+    """An aware moment as Asia/Seoul wall time (2025-01-31 14:05 KST), whatever the server's zone."""
+    if moment is None:
+        return EMPTY
+    return timezone.localtime(moment, BILLING_TIME_ZONE).strftime("%Y-%m-%d %H:%M KST")
+
+
+def permission_check(request: HttpRequest, allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied
+
+
+def report_each(
+    request: HttpRequest,
+    model_admin: admin.ModelAdmin,
+    objects: Iterable[Model],
+    *,
+    operation: Callable[[Any], Any],
+    success: str,
+) -> tuple[int, int]:
+    """Run `operation` on each object, one transaction each (the service's), and tell the user about every one.
+
+    Success says `success` (a text with {object}); a refusal says the service's own message
+    (ApplicationError.message), which names the precise reason. Returns (done, refused).
+    """
+    done = refused = 0
+    for obj in objects:
+        try:
+            result = operation(obj)
+        except ApplicationError as error:
+            refused += 1
+            model_admin.message_user(
+                request,
+                gettext("%(object)s: refused: %(reason)s") % {"object": obj, "reason": error.message},
+                messages.ERROR,
+            )
+        else:
+            done += 1
+            model_admin.message_user(request, success.format(object=result or obj), messages.SUCCESS)
+    return done, refused
+
+
+class DateRangeFilter(admin.FieldListFilter):
+    """From/to date inputs (Asia/Seoul days, the end included) for a DateField or DateTimeField."""
+
+    template = "admin/billing/date_range_filter.html"
+
+    def __init__(self, field: Any, request: HttpRequest, params: dict, model: Any, model_admin: Any, field_path: str):
+        self.parameter_from = f"{field_path}__range_from"
+        self.parameter_to = f"{field_path}__range_to"
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.value_from = self._param(self.parameter_from)
+        self.value_to = self._param(self.parameter_to)
+
+    def _param(self, name: str) -> date | None:
+        value = self.used_parameters.get(name)
+        if isinstance(value, list):
+            value = value[-1] if value else None
+        try:
+            return parse_date(value) if value else None
+        except ValueError:
+            return None
+
+    def expected_parameters(self) -> list[str]:
+        return [self.parameter_from, self.parameter_to]
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        from datetime import timedelta
+
+        from django.db.models import DateTimeField
+
+        from billing.periods import billing_day_start
+
+        is_moment = isinstance(self.field, DateTimeField)
+        if self.value_from:
+            start = billing_day_start(self.value_from) if is_moment else self.value_from
+            queryset = queryset.filter(**{f"{self.field_path}__gte": start})
+        if self.value_to:
+            end = self.value_to + timedelta(days=1)
+            queryset = queryset.filter(**{f"{self.field_path}__lt": billing_day_start(end) if is_moment else end})
+        return queryset
+
+    def choices(self, changelist: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "from_name": self.parameter_from,
+                "to_name": self.parameter_to,
+                "from_value": self.value_from.isoformat() if self.value_from else "",
+                "to_value": self.value_to.isoformat() if self.value_to else "",
+                "kept": [
+                    (key, value)
+                    for key, value in changelist.params.items()
+                    if key not in (self.parameter_from, self.parameter_to, "p")
+                    for value in (value if isinstance(value, list) else [value])
+                ],
+                "clear_url": changelist.get_query_string(remove=[self.parameter_from, self.parameter_to]),
+            }
+        ]
+
+
+class AuditTrailMixin(AuditlogHistoryAdminMixin):
+    """Shows the latest audit entries (who, when, before -> after) on the change page, and links to all of them."""
+
+    audit_trail_limit = 15
+
+    @admin.display(description=_("audit trail"))
+    def audit_trail(self, obj: Model) -> str:
+        if obj is None or obj.pk is None:
+            return EMPTY
+        entries = list(
+            LogEntry.objects.get_for_object(obj)
+            .select_related("actor")
+            .order_by("-timestamp")[: self.audit_trail_limit]
+        )
+        if not entries:
+            return gettext("No changes recorded yet.")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    seoul(entry.timestamp),
+                    entry.actor or gettext("system"),
+                    entry.get_action_display(),
+                    format_html_join(
+                        "",
+                        "<div><b>{}</b>: {} &rarr; {}</div>",
+                        ((field, values[0], values[1]) for field, values in entry.changes_display_dict.items()),
+                    ),
+                )
+                for entry in entries
+            ),
+        )
+        opts = obj._meta
+        link = reverse(f"admin:{opts.app_label}_{opts.model_name}_auditlog", args=[obj.pk])
+        return format_html(
+            '<table class="billing-audit"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>'
+            '<tbody>{}</tbody></table><p><a href="{}">{}</a></p>',
+            gettext("When"),
+            gettext("Who"),
+            gettext("Action"),
+            gettext("Changes"),
+            rows,
+            link,
+            gettext("Full audit log"),
+        )

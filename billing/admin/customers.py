@@ -1,0 +1,284 @@
+"""Customers in the admin: profile (edited through customer_update), subscriptions, invoices, payments, files,
+credit balance, and the same payment history the customer sees in the API."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from billing.models import Customer, Subscription
+from billing.selectors import payment_history
+from billing.services.customers import customer_update
+from storage.models import StoredFile
+
+from .common import EMPTY, AuditTrailMixin, DateRangeFilter, money, seoul
+
+EDITABLE_FIELDS = ("display_name", "email", "business_registration_number", "address", "preferred_language")
+RECENT = 20
+HISTORY_PAGE_SIZE = 50
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    fk_name = "customer"
+    extra = 0
+    can_delete = False
+    fields = [
+        "subscription_link",
+        "plan",
+        "billing_period",
+        "status",
+        "price",
+        "period",
+        "cancel_at_period_end",
+        "ended_at",
+    ]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
+        return super().get_queryset(request).select_related("plan")
+
+    @admin.display(description=_("subscription"))
+    def subscription_link(self, subscription: Subscription) -> str:
+        url = reverse("admin:billing_subscription_change", args=[subscription.pk])
+        return format_html('<a href="{}">#{}</a>', url, subscription.pk)
+
+    @admin.display(description=_("price amount"))
+    def price(self, subscription: Subscription) -> str:
+        return money(subscription.price_amount, subscription.currency)
+
+    @admin.display(description=_("current period"))
+    def period(self, subscription: Subscription) -> str:
+        return f"{subscription.current_period_start} ~ {subscription.current_period.last_day}"
+
+
+@admin.register(Customer)
+class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
+    list_display = ["display_name", "email", "business_number", "preferred_language", "credit", "user", "created"]
+    list_filter = ["preferred_language", "currency", ("created_at", DateRangeFilter)]
+    search_fields = ["display_name", "email", "=business_registration_number", "user__username", "user__email"]
+    search_help_text = _("Name, email, business registration number (ten digits) or username.")
+    list_select_related = ["user"]
+    ordering = ["-created_at", "-id"]
+    list_per_page = 50
+    inlines = [SubscriptionInline]
+    fieldsets = [
+        (None, {"fields": ["user", *EDITABLE_FIELDS]}),
+        (_("Credit"), {"fields": ["currency", "credit"]}),
+        (_("Invoices"), {"fields": ["recent_invoices"]}),
+        (_("Payments"), {"fields": ["recent_payments"]}),
+        (_("Files"), {"fields": ["recent_files"]}),
+        (_("audit trail"), {"fields": ["audit_trail", "created"]}),
+    ]
+    readonly_fields = [
+        "user",
+        "currency",
+        "credit",
+        "recent_invoices",
+        "recent_payments",
+        "recent_files",
+        "audit_trail",
+        "created",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a billing profile is created with the user's first billing request
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # billing records are kept (and invoices point at the customer)
+
+    def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
+        """Through the same service as the API's profile edit (normalizes the 사업자등록번호)."""
+        values = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE_FIELDS}
+        if values:
+            updated = customer_update(customer=obj, **values)
+            obj.__dict__.update({name: getattr(updated, name) for name in EDITABLE_FIELDS})
+
+    # --- columns and sections ---------------------------------------------------------------------
+
+    @admin.display(description=_("business registration number"), ordering="business_registration_number")
+    def business_number(self, customer: Customer) -> str:
+        return customer.business_registration_number_display or EMPTY
+
+    @admin.display(description=_("credit balance"), ordering="credit_balance")
+    def credit(self, customer: Customer) -> str:
+        return money(customer.credit_balance, customer.currency)
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, customer: Customer) -> str:
+        return seoul(customer.created_at)
+
+    def _see_all(self, url: str, count: int) -> str:
+        return format_html('<p><a href="{}">{}</a></p>', url, gettext("See all (%(count)s)") % {"count": count})
+
+    @admin.display(description=_("invoices"))
+    def recent_invoices(self, customer: Customer) -> str:
+        invoices = customer.invoices.order_by("-created_at", "-id")
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td class="num">{}</td><td class="num">{}</td>'
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:billing_invoice_change", args=[invoice.pk]),
+                    invoice,
+                    invoice.get_status_display(),
+                    money(invoice.total, invoice.currency),
+                    money(invoice.amount_remaining, invoice.currency),
+                    invoice.issue_date or EMPTY,
+                    invoice.due_date or EMPTY,
+                )
+                for invoice in invoices[:RECENT]
+            ),
+        )
+        headers = (
+            gettext("number"),
+            gettext("status"),
+            gettext("total"),
+            gettext("amount remaining"),
+            gettext("issue date"),
+            gettext("due date"),
+        )
+        url = f"{reverse('admin:billing_invoice_changelist')}?customer__id__exact={customer.pk}"
+        return self._table(headers, rows) + self._see_all(url, invoices.count())
+
+    @admin.display(description=_("payments"))
+    def recent_payments(self, customer: Customer) -> str:
+        payments = customer.payments.select_related("invoice").order_by("-created_at", "-id")
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:billing_payment_change", args=[payment.pk]),
+                    payment.pk,
+                    payment.invoice,
+                    payment.get_method_display(),
+                    payment.get_status_display(),
+                    money(payment.amount, payment.currency),
+                    seoul(payment.received_at or payment.succeeded_at),
+                )
+                for payment in payments[:RECENT]
+            ),
+        )
+        headers = (
+            gettext("payment"),
+            gettext("invoice"),
+            gettext("method"),
+            gettext("status"),
+            gettext("amount"),
+            gettext("received at"),
+        )
+        url = f"{reverse('admin:billing_payment_changelist')}?customer__id__exact={customer.pk}"
+        return self._table(headers, rows) + self._see_all(url, payments.count())
+
+    @admin.display(description=_("files"))
+    def recent_files(self, customer: Customer) -> str:
+        files = StoredFile.objects.filter(owner_id=customer.user_id).order_by("-created_at")
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:storage_storedfile_change", args=[file.pk]),
+                    file.original_name,
+                    file.get_category_display(),
+                    filesizeformat(file.size),
+                    seoul(file.created_at),
+                    gettext("deleted") if file.deleted_at else EMPTY,
+                )
+                for file in files[:RECENT]
+            ),
+        )
+        headers = (
+            gettext("original name"),
+            gettext("category"),
+            gettext("size"),
+            gettext("created at"),
+            gettext("deleted at"),
+        )
+        url = f"{reverse('admin:storage_storedfile_changelist')}?owner__id__exact={customer.user_id}"
+        return self._table(headers, rows) + self._see_all(url, files.count())
+
+    @staticmethod
+    def _table(headers: tuple[str, ...], rows: str) -> str:
+        head = format_html_join("", "<th>{}</th>", ((header,) for header in headers))
+        return format_html(
+            '<table class="billing-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, rows
+        )
+
+    # --- the customer's own history ---------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:customer_id>/billing-history/",
+                self.admin_site.admin_view(self.billing_history_view),
+                name="billing_customer_billing_history",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        extra = dict(extra_context or {})
+        if str(object_id).isdigit():
+            extra["billing_history_url"] = reverse("admin:billing_customer_billing_history", args=[object_id])
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def billing_history_view(self, request: HttpRequest, customer_id: int) -> HttpResponse:
+        """Invoices and payments together, newest first: the selector behind GET /api/payment/history."""
+        customer = get_object_or_404(Customer, pk=customer_id)
+        if not self.has_view_permission(request, customer):
+            raise PermissionDenied
+        try:
+            page_number = max(1, int(request.GET.get("page", "1")))
+        except ValueError:
+            page_number = 1
+        offset = (page_number - 1) * HISTORY_PAGE_SIZE
+        total, entries = payment_history(customer=customer, limit=HISTORY_PAGE_SIZE, offset=offset)
+        rows = [
+            {
+                "type": gettext("invoice") if entry.type == "invoice" else gettext("payment"),
+                "date": seoul(entry.date),
+                "amount": money(entry.amount, entry.currency),
+                "status": entry.status,
+                "invoice_url": reverse("admin:billing_invoice_change", args=[entry.invoice_id]),
+                "url": reverse(
+                    "admin:billing_invoice_change" if entry.type == "invoice" else "admin:billing_payment_change",
+                    args=[entry.id],
+                ),
+                "id": entry.id,
+                "pdf_url": reverse("admin:billing_invoice_pdf", args=[entry.id]) if entry.pdf_ready else "",
+            }
+            for entry in entries
+        ]
+        paginator = Paginator(range(total), HISTORY_PAGE_SIZE)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("History of %(customer)s") % {"customer": customer},
+            "opts": self.opts,
+            "original": customer,
+            "rows": rows,
+            "total": total,
+            "page": paginator.get_page(page_number),
+        }
+        return TemplateResponse(request, "admin/billing/customer/billing_history.html", context)

@@ -1,0 +1,133 @@
+"""Subscription plans in the admin: edit a plan, then "sync to Stripe" (when Stripe is on).
+
+Prices are supply amounts (VAT excluded) in minor units; a changed price applies to new subscriptions only,
+since every subscription keeps the price it started with. A plan with subscriptions is deactivated, never deleted.
+"""
+
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from billing.models import SubscriptionPlan
+from billing.models.subscriptions import LIVE_STATUSES
+
+from .common import AuditTrailMixin, money, report_each, seoul
+from .stripe import PLAN_SYNC, plan_sync, stripe_function
+
+
+@admin.register(SubscriptionPlan)
+class SubscriptionPlanAdmin(AuditTrailMixin, admin.ModelAdmin):
+    list_display = [
+        "name",
+        "slug",
+        "monthly",
+        "annual",
+        "currency",
+        "max_projects",
+        "is_active",
+        "live_subscriptions",
+        "display_order",
+    ]
+    list_filter = ["is_active", "currency"]
+    search_fields = ["name", "name_en", "slug"]
+    ordering = ["display_order", "id"]
+    actions = ["stripe_sync_selected"]
+    fieldsets = [
+        (None, {"fields": ["slug", "name", "name_en", "is_active", "display_order"]}),
+        (_("Prices (VAT excluded, minor units)"), {"fields": ["currency", "monthly_price", "annual_price"]}),
+        (_("Limits and features"), {"fields": ["max_projects", "features", "features_en"]}),
+        (
+            _("Stripe"),
+            {
+                "classes": ["collapse"],
+                "fields": ["stripe_product_id", "stripe_monthly_price_id", "stripe_annual_price_id"],
+            },
+        ),
+        (_("audit trail"), {"fields": ["audit_trail", "created"]}),
+    ]
+    readonly_fields = [
+        "stripe_product_id",
+        "stripe_monthly_price_id",
+        "stripe_annual_price_id",
+        "audit_trail",
+        "created",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SubscriptionPlan]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(live_count=Count("subscriptions", filter=Q(subscriptions__status__in=sorted(LIVE_STATUSES))))
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields += ["slug", "currency"]  # the plan file and Stripe know it by slug; prices are per currency
+        return fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.subscriptions.exists():
+            return False  # deactivate it instead: subscriptions point at it
+        return super().has_delete_permission(request, obj)
+
+    def has_stripe_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.change_subscriptionplan") and stripe_function(PLAN_SYNC) is not None
+
+    @admin.display(description=_("monthly price"), ordering="monthly_price")
+    def monthly(self, plan: SubscriptionPlan) -> str:
+        return money(plan.monthly_price, plan.currency)
+
+    @admin.display(description=_("annual price"), ordering="annual_price")
+    def annual(self, plan: SubscriptionPlan) -> str:
+        return money(plan.annual_price, plan.currency)
+
+    @admin.display(description=_("live subscriptions"), ordering="live_count")
+    def live_subscriptions(self, plan: SubscriptionPlan) -> int:
+        return getattr(plan, "live_count", 0)
+
+    @admin.display(description=_("created at"))
+    def created(self, plan: SubscriptionPlan) -> str:
+        return seoul(plan.created_at)
+
+    def _stripe_sync(self, plan: SubscriptionPlan) -> str:
+        return plan_sync(plan)
+
+    @admin.action(description=_("Sync selected plans to Stripe"), permissions=["stripe"])
+    def stripe_sync_selected(self, request: HttpRequest, queryset: QuerySet[SubscriptionPlan]) -> None:
+        report_each(request, self, queryset.order_by("pk"), operation=self._stripe_sync, success="{object}")
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:plan_id>/stripe-sync/",
+                self.admin_site.admin_view(self.stripe_sync_view),
+                name="billing_subscriptionplan_stripe_sync",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        extra = dict(extra_context or {})
+        if str(object_id).isdigit() and self.has_stripe_permission(request):
+            url = reverse("admin:billing_subscriptionplan_stripe_sync", args=[object_id])
+            extra["billing_object_actions"] = [{"name": "stripe_sync", "label": gettext("Sync to Stripe"), "url": url}]
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def stripe_sync_view(self, request: HttpRequest, plan_id: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse(status=405)
+        if not self.has_stripe_permission(request):
+            raise PermissionDenied
+        plan = get_object_or_404(SubscriptionPlan, pk=plan_id)
+        report_each(request, self, [plan], operation=self._stripe_sync, success="{object}")
+        return HttpResponseRedirect(reverse("admin:billing_subscriptionplan_change", args=[plan.pk]))

@@ -1,0 +1,324 @@
+"""Subscriptions in the admin: read-only records, changed only by the subscription services (change plan, cancel
+now or at period end, run the renewal of this subscription)."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from billing.models import Subscription, SubscriptionInvoice, SubscriptionPlan
+from billing.models.subscriptions import LIVE_STATUSES, RENEWING_STATUSES, SubscriptionStatus
+from billing.periods import BillingPeriod, billing_date
+from billing.services.subscriptions import subscription_cancel, subscription_change_plan, subscription_renew
+from billing_site.errors import ApplicationError
+
+from .common import EMPTY, AuditTrailMixin, DateRangeFilter, money, report_each, seoul
+from .stripe import SUBSCRIPTION_SYNC, stripe_function, subscription_sync
+
+# Buttons of a subscription's page: name -> (label, statuses it applies to, confirmation question or "").
+OBJECT_ACTIONS: dict[str, tuple[Any, frozenset[str], Any]] = {
+    "cancel_at_period_end": (_("Cancel at period end"), LIVE_STATUSES, ""),
+    "cancel_now": (_("Cancel now"), LIVE_STATUSES, _("End this subscription now, without credit?")),
+    "renew": (_("Run renewal"), LIVE_STATUSES, ""),
+    "stripe_sync": (_("Sync with Stripe"), frozenset(SubscriptionStatus.values), ""),
+}
+
+
+class SubscriptionInvoiceInline(admin.TabularInline):
+    model = SubscriptionInvoice
+    extra = 0
+    can_delete = False
+    fields = ["invoice_link", "reason", "period_start", "period_end", "invoice_status", "invoice_total"]
+    readonly_fields = fields
+    ordering = ["-period_start"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SubscriptionInvoice]:
+        return super().get_queryset(request).select_related("invoice")
+
+    @admin.display(description=_("invoice"))
+    def invoice_link(self, link: SubscriptionInvoice) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:billing_invoice_change", args=[link.invoice_id]), link.invoice
+        )
+
+    @admin.display(description=_("status"))
+    def invoice_status(self, link: SubscriptionInvoice) -> str:
+        return link.invoice.get_status_display()
+
+    @admin.display(description=_("total"))
+    def invoice_total(self, link: SubscriptionInvoice) -> str:
+        return money(link.invoice.total, link.invoice.currency)
+
+
+class ChangePlanForm(forms.Form):
+    plan = forms.ModelChoiceField(label=_("plan"), queryset=SubscriptionPlan.objects.none())
+    billing_period = forms.ChoiceField(label=_("billing period"), choices=BillingPeriod.choices)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = SubscriptionPlan.objects.filter(is_active=True).order_by("display_order", "id")
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "customer",
+        "plan",
+        "billing_period",
+        "status",
+        "price",
+        "current_period_end",
+        "cancel_at_period_end",
+        "created",
+    ]
+    list_filter = [
+        "status",
+        "plan",
+        "billing_period",
+        "currency",
+        "cancel_at_period_end",
+        "cancellation_reason",
+        ("current_period_end", DateRangeFilter),
+        ("created_at", DateRangeFilter),
+    ]
+    search_fields = [
+        "customer__display_name",
+        "customer__email",
+        "=customer__business_registration_number",
+        "stripe_subscription_id",
+    ]
+    search_help_text = _("Customer name, email, business registration number or Stripe id.")
+    list_select_related = ["customer", "plan"]
+    ordering = ["-created_at", "-id"]
+    list_per_page = 50
+    inlines = [SubscriptionInvoiceInline]
+    actions = ["cancel_at_period_end_selected", "cancel_now_selected", "renew_selected"]
+    fields = [
+        "customer",
+        "plan",
+        "billing_period",
+        "status",
+        "price",
+        "currency",
+        "billing_cycle_anchor",
+        "current_period_start",
+        "current_period_end",
+        "next_billing",
+        "cancel_at_period_end",
+        "canceled",
+        "ended",
+        "cancellation_reason",
+        "replaces",
+        "stripe_subscription_id",
+        "created",
+        "audit_trail",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # customers subscribe through the API; staff move them with "change plan"
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request)  # the page itself is read-only
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_act_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.change_subscription")
+
+    @admin.display(description=_("price amount"), ordering="price_amount")
+    def price(self, subscription: Subscription) -> str:
+        return money(subscription.price_amount, subscription.currency)
+
+    @admin.display(description=_("next billing date"))
+    def next_billing(self, subscription: Subscription) -> str:
+        return str(subscription.next_billing_date or EMPTY)
+
+    @admin.display(description=_("canceled at"))
+    def canceled(self, subscription: Subscription) -> str:
+        return seoul(subscription.canceled_at)
+
+    @admin.display(description=_("ended at"))
+    def ended(self, subscription: Subscription) -> str:
+        return seoul(subscription.ended_at)
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, subscription: Subscription) -> str:
+        return seoul(subscription.created_at)
+
+    # --- operations (each one service call) -------------------------------------------------------
+
+    def _cancel_at_period_end(self, request: HttpRequest, subscription: Subscription) -> str:
+        if subscription.status in RENEWING_STATUSES and subscription.cancel_at_period_end:
+            raise ApplicationError("already_canceling", gettext("It already ends at the end of its period."))
+        result = subscription_cancel(subscription=subscription, immediately=False)
+        if result.status == SubscriptionStatus.CANCELED:
+            return gettext("Subscription %(id)s: ended now (it was never paid for).") % {"id": result.pk}
+        return gettext("Subscription %(id)s: ends on %(day)s.") % {"id": result.pk, "day": result.current_period_end}
+
+    def _cancel_now(self, request: HttpRequest, subscription: Subscription) -> str:
+        if subscription.status == SubscriptionStatus.CANCELED:
+            raise ApplicationError("already_canceled", gettext("It is already canceled."))
+        result = subscription_cancel(subscription=subscription, immediately=True)
+        return gettext("Subscription %(id)s: canceled now.") % {"id": result.pk}
+
+    def _renew(self, request: HttpRequest, subscription: Subscription) -> str:
+        outcome = subscription_renew(subscription=subscription, as_of=billing_date(timezone.now()))
+        numbers = ", ".join(str(invoice) for invoice in outcome.invoices)
+        return gettext("Subscription %(id)s: %(actions)s%(invoices)s; now %(status)s.") % {
+            "id": subscription.pk,
+            "actions": ", ".join(outcome.actions),
+            "invoices": f" ({numbers})" if numbers else "",
+            "status": outcome.subscription.get_status_display(),
+        }
+
+    def _stripe_sync(self, request: HttpRequest, subscription: Subscription) -> str:
+        return subscription_sync(subscription)
+
+    def _run(self, request: HttpRequest, name: str, subscriptions: Any) -> None:
+        operation = getattr(self, f"_{name}")
+        report_each(request, self, subscriptions, operation=lambda item: operation(request, item), success="{object}")
+
+    @admin.action(description=_("Cancel selected subscriptions at period end"), permissions=["act"])
+    def cancel_at_period_end_selected(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
+        self._run(request, "cancel_at_period_end", queryset.order_by("pk"))
+
+    @admin.action(description=_("Cancel selected subscriptions now"), permissions=["act"])
+    def cancel_now_selected(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
+        self._run(request, "cancel_now", queryset.order_by("pk"))
+
+    @admin.action(description=_("Run the renewal of selected subscriptions"), permissions=["act"])
+    def renew_selected(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
+        self._run(request, "renew", queryset.order_by("pk"))
+
+    # --- the subscription page --------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<int:subscription_id>/change-plan/",
+                wrap(self.change_plan_view),
+                name="billing_subscription_change_plan",
+            ),
+            path(
+                "<int:subscription_id>/do/<str:action>/",
+                wrap(self.object_action_view),
+                name="billing_subscription_object_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        subscription = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if subscription is not None and self.has_act_permission(request):
+            buttons = []
+            for name, (label, statuses, confirm) in OBJECT_ACTIONS.items():
+                if subscription.status not in statuses:
+                    continue
+                if name == "stripe_sync" and stripe_function(SUBSCRIPTION_SYNC) is None:
+                    continue
+                url = reverse("admin:billing_subscription_object_action", args=[subscription.pk, name])
+                buttons.append({"name": name, "label": label, "url": url, "confirm": str(confirm) if confirm else ""})
+            extra["billing_object_actions"] = buttons
+            if subscription.status in LIVE_STATUSES:
+                extra["billing_change_plan_url"] = reverse(
+                    "admin:billing_subscription_change_plan", args=[subscription.pk]
+                )
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def object_action_view(self, request: HttpRequest, subscription_id: int, action: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse(status=405)
+        if action not in OBJECT_ACTIONS:
+            return HttpResponse(status=404)
+        if not self.has_act_permission(request):
+            raise PermissionDenied
+        subscription = get_object_or_404(Subscription, pk=subscription_id)
+        self._run(request, action, [subscription])
+        return HttpResponseRedirect(reverse("admin:billing_subscription_change", args=[subscription.pk]))
+
+    def change_plan_view(self, request: HttpRequest, subscription_id: int) -> HttpResponse:
+        """Move the customer to another plan or period: the old subscription ends now, credited pro rata."""
+        if not self.has_act_permission(request):
+            raise PermissionDenied
+        subscription = get_object_or_404(Subscription.objects.select_related("customer", "plan"), pk=subscription_id)
+        back = reverse("admin:billing_subscription_change", args=[subscription.pk])
+        if request.method == "POST":
+            form = ChangePlanForm(request.POST)
+            if form.is_valid():
+                try:
+                    start = subscription_change_plan(
+                        subscription=subscription,
+                        plan=form.cleaned_data["plan"],
+                        billing_period=form.cleaned_data["billing_period"],
+                    )
+                except ApplicationError as error:
+                    self.message_user(
+                        request,
+                        gettext("%(object)s: refused: %(reason)s") % {"object": subscription, "reason": error.message},
+                        "error",
+                    )
+                    return HttpResponseRedirect(back)
+                self.message_user(
+                    request,
+                    gettext("Moved to %(plan)s: new subscription %(id)s, invoice %(invoice)s, credit %(credit)s.")
+                    % {
+                        "plan": start.subscription.plan,
+                        "id": start.subscription.pk,
+                        "invoice": start.invoice,
+                        "credit": money(start.credit, start.subscription.currency),
+                    },
+                    "success",
+                )
+                return HttpResponseRedirect(reverse("admin:billing_subscription_change", args=[start.subscription.pk]))
+        else:
+            form = ChangePlanForm(initial={"plan": subscription.plan_id, "billing_period": subscription.billing_period})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Change the plan of subscription %(id)s") % {"id": subscription.pk},
+            "opts": self.opts,
+            "original": subscription,
+            "form": form,
+            "back": back,
+        }
+        return TemplateResponse(request, "admin/billing/subscription/change_plan.html", context)
+
+
+@admin.register(SubscriptionInvoice)
+class SubscriptionInvoiceAdmin(admin.ModelAdmin):
+    list_display = ["subscription", "invoice", "reason", "period_start", "period_end"]
+    list_filter = ["reason", ("period_start", DateRangeFilter)]
+    search_fields = ["invoice__number", "subscription__customer__display_name", "subscription__customer__email"]
+    list_select_related = ["subscription__plan", "invoice"]
+    ordering = ["-period_start", "-id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

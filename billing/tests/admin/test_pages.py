@@ -1,0 +1,157 @@
+"""Every billing and storage admin page renders: changelists, searches, filters, change pages, and the extra views."""
+
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from billing.enums import InvoiceStatus
+from billing.models import Customer, IdempotencyKey, Subscription
+from billing.models.stripe import StripeWebhookEvent
+from billing.services.orders import OrderItemInput, order_create
+from billing.services.subscriptions import subscription_create
+from storage.services import file_store
+
+from .conftest import invoice_create, payment_create, seoul_time
+
+pytestmark = pytest.mark.django_db
+
+MODELS = sorted(
+    (model._meta.app_label, model._meta.model_name)
+    for model in admin.site._registry
+    if model._meta.app_label in ("billing", "storage")
+)
+
+
+def test_every_billing_and_storage_model_is_registered() -> None:
+    from django.apps import apps
+
+    expected = {
+        (model._meta.app_label, model._meta.model_name)
+        for app in ("billing", "storage")
+        for model in apps.get_app_config(app).get_models()
+    }
+    assert expected <= set(MODELS)
+
+
+@pytest.fixture
+def everything(plans: dict, make_customer: Any, buyer: Customer) -> dict[str, Any]:
+    """At least one object of every model, so each change page has something to show."""
+    other = make_customer("other", display_name="김철수", business_registration_number="1010111112")
+    start = subscription_create(customer=other, plan=plans["pro"], billing_period="monthly")
+    order = order_create(customer=buyer, items=[OrderItemInput(description="컨설팅", unit_amount=50_000)])
+    invoice = invoice_create(buyer, total=110_000)
+    paid = invoice_create(buyer, total=55_000, status=InvoiceStatus.PAID)
+    payment_create(paid, amount=55_000, succeeded_at=seoul_time(paid.issue_date, 12))
+    IdempotencyKey.objects.create(
+        user=buyer.user,
+        key="key-1",
+        request_method="POST",
+        request_path="/api/payment/invoice",
+        request_fingerprint="0" * 64,
+        expires_at=seoul_time(paid.issue_date),
+    )
+    StripeWebhookEvent.objects.create(
+        stripe_event_id="evt_1", event_type="invoice.paid", stripe_created_at=seoul_time(paid.issue_date), payload={}
+    )
+    file_store(owner=buyer.user, content=b"%PDF-1.4 test", original_name="계약서.pdf", category="document")
+    return {"invoice": invoice, "subscription": start.subscription, "order": order, "customer": other}
+
+
+@pytest.mark.parametrize(("app_label", "model_name"), MODELS)
+def test_changelist_search_and_change_pages_render(
+    admin_client: Any, everything: dict, app_label: str, model_name: str
+) -> None:
+    changelist = reverse(f"admin:{app_label}_{model_name}_changelist")
+    response = admin_client.get(changelist)
+    assert response.status_code == 200, response.content[:500]
+    assert admin_client.get(changelist, {"q": "김철수"}).status_code == 200
+    model = next(
+        model
+        for model in admin.site._registry
+        if (model._meta.app_label, model._meta.model_name) == (app_label, model_name)
+    )
+    obj = model._default_manager.order_by("pk").first()
+    assert obj is not None, f"no {model_name} in the fixture"
+    change = admin_client.get(reverse(f"admin:{app_label}_{model_name}_change", args=[obj.pk]))
+    assert change.status_code == 200, change.content[:500]
+
+
+def test_invoice_search_by_number_customer_and_business_number(admin_client: Any, everything: dict) -> None:
+    invoice = everything["invoice"]
+    changelist = reverse("admin:billing_invoice_changelist")
+    for query in (invoice.number, "주식회사 테스트상사", "2208162517", "buyer@example.com"):
+        response = admin_client.get(changelist, {"q": query})
+        assert response.status_code == 200
+        assert invoice.number in response.content.decode(), query
+    assert invoice.number not in admin_client.get(changelist, {"q": "nobody-here"}).content.decode()
+
+
+def test_invoice_filters_and_date_range(admin_client: Any, everything: dict) -> None:
+    changelist = reverse("admin:billing_invoice_changelist")
+    invoice = everything["invoice"]
+    inside = admin_client.get(
+        changelist,
+        {"status__exact": "open", "issue_date__range_from": "2026-06-01", "issue_date__range_to": "2026-06-01"},
+    )
+    assert invoice.number in inside.content.decode()
+    outside = admin_client.get(changelist, {"issue_date__range_from": "2026-07-01"})
+    assert outside.status_code == 200
+    assert invoice.number not in outside.content.decode()
+    assert admin_client.get(changelist, {"currency__exact": "KRW", "pdf_status__exact": "pending"}).status_code == 200
+
+
+def test_money_is_shown_in_won_and_dates_in_seoul(admin_client: Any, everything: dict) -> None:
+    invoice = everything["invoice"]
+    body = admin_client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
+    assert "₩110,000" in body
+    assert "2026-06-01 10:00 KST" in body  # finalized at 10:00 Seoul (01:00 UTC)
+    listing = admin_client.get(reverse("admin:billing_invoice_changelist")).content.decode()
+    assert "₩110,000" in listing
+
+
+def test_customer_page_shows_subscriptions_invoices_payments_files_credit_and_history(
+    admin_client: Any, everything: dict, buyer: Customer
+) -> None:
+    buyer.credit_balance = 12_345
+    buyer.save()
+    body = admin_client.get(reverse("admin:billing_customer_change", args=[buyer.pk])).content.decode()
+    assert everything["invoice"].number in body
+    assert "₩12,345" in body
+    assert "계약서.pdf" in body
+    assert "₩55,000" in body  # the payment
+    history = admin_client.get(reverse("admin:billing_customer_billing_history", args=[buyer.pk]))
+    assert history.status_code == 200
+    text = history.content.decode()
+    assert "₩110,000" in text and "₩55,000" in text
+    other = everything["customer"]
+    sub_page = admin_client.get(reverse("admin:billing_customer_change", args=[other.pk])).content.decode()
+    assert f"#{Subscription.objects.get(customer=other).pk}" in sub_page
+
+
+def test_customer_edit_goes_through_the_service(admin_client: Any, buyer: Customer) -> None:
+    url = reverse("admin:billing_customer_change", args=[buyer.pk])
+    data = {
+        "display_name": "주식회사 새이름",
+        "email": "new@example.com",
+        "business_registration_number": "2208162517",
+        "address": "부산광역시",
+        "preferred_language": "en",
+        "subscriptions-TOTAL_FORMS": "0",
+        "subscriptions-INITIAL_FORMS": "0",
+    }
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    buyer.refresh_from_db()
+    assert (buyer.display_name, buyer.preferred_language) == ("주식회사 새이름", "en")
+    bad = admin_client.post(url, {**data, "business_registration_number": "1234567890"})
+    assert bad.status_code == 200  # the form shows the checksum error
+    buyer.refresh_from_db()
+    assert buyer.business_registration_number == "2208162517"
+
+
+def test_dashboard_linked_from_the_index(admin_client: Any) -> None:
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    assert reverse("admin:billing_dashboard") in index
+    assert admin_client.get(reverse("admin:billing_dashboard")).status_code == 200
