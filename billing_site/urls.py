@@ -19,6 +19,8 @@ urlpatterns = [
     api_path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("storage.api.urls")),
     path("", include("billing.api.urls")),
+    path("", include("billing.api.subscription_urls")),
+    path("", include("billing.api.stripe_urls")),
     path("", include("storage.urls")),
 ]
 

@@ -14,14 +14,26 @@ localstripe listens on L; the compatibility layer on P forwards every request to
 - `/v1/webhook_endpoints` (create, retrieve, update, list, delete) on top of localstripe's webhook registration, and
   every registration (those too, and `POST /_config/webhooks/<id>`) kept in the state directory and registered again
   when the server restarts; `DELETE /_config/webhooks/<id>` withdraws one.
+- Stripe's `Idempotency-Key` semantics on POSTs (localstripe ignores the header): a repeated key with the same
+  parameters replays the first answer (`Idempotent-Replayed: true`), with other parameters it is a 400
+  `idempotency_error`, while the first is still running a 409; `DELETE /_config/data` forgets the keys too;
+- `GET /_compat/hosted_invoices/<id>`: the page a finalized invoice's `hosted_invoice_url` points at.
 Patched inside localstripe: events (webhook payloads, `/v1/events`) carry the same dialect, its state is pickled into
 the state directory (not /tmp/localstripe.pickle), and `active=false` on update stores a boolean, not "false".
+Also patched in, where localstripe lacks what the product uses (see `invoices_as_stripe_has_them` and
+`events_stripe_also_sends`): invoices without a subscription (`collection_method`, `days_until_due`, `currency`,
+`auto_advance`, pending items only with `pending_invoice_items_behavior=include`), invoice items added to a draft
+invoice, `POST /v1/invoices/<id>/finalize`, `hosted_invoice_url`/`invoice_pdf`/`due_date` once finalized, and the
+events `invoice.finalized`, `invoice.paid`, `invoice.voided`, `customer.subscription.updated` and `charge.refunded`;
+`POST /v1/invoices/<id>/void` is answered here (see `invoice_void`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import html
 import json
 import pickle
 import re
@@ -34,6 +46,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import localstripe.errors
 import localstripe.resources
 import localstripe.server
 import localstripe.webhooks
@@ -363,6 +376,27 @@ def stripe_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": {"type": "invalid_request_error", "message": message}}, status=status)
 
 
+class IdempotencyCache:
+    """First answers of POSTs sent with an `Idempotency-Key`, per API key, as Stripe keeps them (for 24 h there)."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[str, str], tuple[str, int, bytes, str]] = {}
+        self.in_flight: set[tuple[str, str]] = set()
+
+    def clear(self) -> None:
+        self.answers.clear()
+
+
+def request_fingerprint(path: str, body: bytes) -> str:
+    """The parameters of a form POST, independent of their order."""
+    pairs = sorted(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
+    return hashlib.sha256(f"{path}\n{urlencode(pairs)}".encode()).hexdigest()
+
+
+def idempotency_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": {"type": "idempotency_error", "message": message}}, status=status)
+
+
 class CompatLayer:
     """The aiohttp application in front of localstripe."""
 
@@ -370,7 +404,8 @@ class CompatLayer:
         self.localstripe_url = localstripe_url
         self.webhooks = webhooks
         self.session: ClientSession | None = None
-        self.app = web.Application(middlewares=[self.errors_as_stripe_json])
+        self.idempotency = IdempotencyCache()
+        self.app = web.Application(middlewares=[self.errors_as_stripe_json, self.idempotent_posts])
         self.app.on_startup.append(self.open_session)
         self.app.on_cleanup.append(self.close_session)
         router = self.app.router
@@ -390,6 +425,9 @@ class CompatLayer:
         router.add_delete("/v1/webhook_endpoints/{id}", self.webhook_endpoint_delete)
         router.add_post("/_config/webhooks/{id}", self.webhook_register)
         router.add_delete("/_config/webhooks/{id}", self.webhook_unregister)
+        router.add_delete("/_config/data", self.data_reset)
+        router.add_get("/_compat/hosted_invoices/{id}", self.hosted_invoice)
+        router.add_post("/v1/invoices/{id}/void", self.invoice_void)
         router.add_route("*", "/{tail:.*}", self.forward)
 
     async def open_session(self, app: web.Application) -> None:
@@ -408,8 +446,75 @@ class CompatLayer:
         except CompatError as error:
             return stripe_error(error.status, f"harness stripe compat: {error.message}")
 
+    @web.middleware
+    async def idempotent_posts(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Stripe's idempotency: replay the first answer of a key, refuse the key with other parameters.
+
+        Answers are kept when the request ran (success, or a 402 card error), not when it was refused as invalid,
+        which is what Stripe documents.
+        """
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key or not request.path.startswith("/v1/"):
+            return await handler(request)
+        scope = (request.headers.get("Authorization", ""), key)
+        fingerprint = request_fingerprint(request.path, await request.read())
+        saved = self.idempotency.answers.get(scope)
+        if saved is not None:
+            saved_fingerprint, status, body, content_type = saved
+            if saved_fingerprint != fingerprint:
+                return idempotency_error(
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters they were first used "
+                    f"with. Try using a key other than '{key}' if you meant to execute a different request.",
+                )
+            return web.Response(
+                body=body, status=status, content_type=content_type, headers={"Idempotent-Replayed": "true"}
+            )
+        if scope in self.idempotency.in_flight:
+            return idempotency_error(409, f"There is currently another in-progress request using the key '{key}'.")
+        self.idempotency.in_flight.add(scope)
+        try:
+            response = await handler(request)
+        finally:
+            self.idempotency.in_flight.discard(scope)
+        if isinstance(response, web.Response) and (response.status < 400 or response.status == 402):
+            body = response.body if isinstance(response.body, bytes) else b""
+            self.idempotency.answers[scope] = (fingerprint, response.status, body, response.content_type)
+        return response
+
     async def health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
+
+    async def data_reset(self, request: web.Request) -> web.StreamResponse:
+        """Forget every Stripe object (localstripe's own `DELETE /_config/data`) and every idempotency key."""
+        self.idempotency.clear()
+        return await self.forward(request)
+
+    async def invoice_void(self, request: web.Request) -> web.Response:
+        expand = [value for key, value in await form_pairs(request) if EXPAND_KEY.match(key)]
+        try:
+            invoice = invoice_void(request.match_info["id"])
+        except localstripe.errors.UserError as error:
+            return web.json_response(error.body, status=error.code)
+        finally:
+            localstripe.resources.store.dump_to_disk()
+        return web.json_response(to_stripe_dialect(invoice._export(expand=expand or None)))
+
+    async def hosted_invoice(self, request: web.Request) -> web.Response:
+        """What a customer finds behind `hosted_invoice_url`: the invoice's number, amount due and status."""
+        try:
+            invoice = localstripe.resources.Invoice._api_retrieve(request.match_info["id"])
+        except localstripe.errors.UserError:
+            return web.Response(status=404, text="No such invoice")
+        text = (
+            f"<!doctype html><title>Invoice {html.escape(invoice.id)}</title>"
+            f"<h1>Invoice {html.escape(invoice.id)}</h1>"
+            f"<p>Amount due: {invoice.amount_due} {html.escape(invoice.currency.upper())}</p>"
+            f"<p>Status: {html.escape(invoice.status)}</p>"
+        )
+        return web.Response(text=text, content_type="text/html")
 
     async def account(self, request: web.Request) -> web.Response:
         if request.match_info.get("id", ACCOUNT_ID) != ACCOUNT_ID:
@@ -592,6 +697,171 @@ def booleans_parsed_on_update() -> None:
     localstripe.resources.StripeObject._update = update_with_booleans
 
 
+def invoices_as_stripe_has_them(hosted_base: str) -> None:
+    """Invoices the way the product uses them, which localstripe only knows as part of a subscription.
+
+    - `POST /v1/invoices` without `subscription` makes a standalone draft (localstripe answers 404, or bills the
+      customer's subscription): `currency`, `collection_method`, `days_until_due`, `auto_advance` are kept, and
+      pending invoice items join only with `pending_invoice_items_behavior=include` (Stripe's default is exclude);
+    - `POST /v1/invoiceitems` with `invoice` adds a line to that draft (localstripe records the id, adds no line);
+    - `POST /v1/invoices/<id>/finalize` (missing) opens a draft: `due_date` from `days_until_due`, and
+      `hosted_invoice_url`/`invoice_pdf` pointing at this layer, which Stripe gives every finalized invoice.
+    Subscription invoices keep localstripe's behaviour.
+    """
+    resources = localstripe.resources
+    Invoice, InvoiceItem, InvoiceLineItem = resources.Invoice, resources.InvoiceItem, resources.InvoiceLineItem
+    UserError = localstripe.errors.UserError
+    create_for_subscription = Invoice._api_create.__func__  # type: ignore[attr-defined]
+
+    def create(
+        cls: type,
+        customer: str | None = None,
+        subscription: str | None = None,
+        currency: str | None = None,
+        collection_method: str | None = None,
+        days_until_due: str | None = None,
+        auto_advance: str | None = None,
+        pending_invoice_items_behavior: str | None = None,
+        **data: JSON,
+    ) -> JSON:
+        if subscription is not None:
+            return create_for_subscription(
+                cls, customer=customer, subscription=subscription,
+                pending_invoice_items_behavior=pending_invoice_items_behavior, **data,
+            )  # fmt: skip
+        days = resources.try_convert_to_int(days_until_due)
+        if collection_method not in (None, "charge_automatically", "send_invoice"):
+            raise UserError(400, f"Invalid collection_method: {collection_method}")
+        if collection_method == "send_invoice" and not (isinstance(days, int) and days >= 0):
+            raise UserError(400, "Missing required param: days_until_due.")
+        if pending_invoice_items_behavior not in (None, "include", "exclude"):
+            raise UserError(400, f"Invalid pending_invoice_items_behavior: {pending_invoice_items_behavior}")
+        if not isinstance(customer, str):
+            raise UserError(400, "Missing required param: customer.")
+        resources.Customer._api_retrieve(customer)
+        include_pending = pending_invoice_items_behavior == "include"
+        hidden = []
+        if not include_pending:  # Invoice() takes every pending item of the customer: hide them for a moment
+            hidden = list(InvoiceItem._api_list_all(None, customer=customer, limit=99)._list)
+            for item in hidden:
+                item.invoice = "in_hidden"
+        try:
+            invoice = Invoice(customer=customer, **data)
+        finally:
+            for item in hidden:
+                item.invoice = None
+        invoice.currency = (currency or invoice.currency).lower()
+        invoice.collection_method = collection_method or "charge_automatically"
+        invoice.days_until_due = days
+        invoice.auto_advance = auto_advance != "false"
+        invoice.due_date = None
+        return invoice
+
+    Invoice._api_create = classmethod(create)
+
+    item_init = InvoiceItem.__init__
+
+    def init_item(item: JSON, invoice: str | None = None, **data: JSON) -> None:
+        target = Invoice._api_retrieve(invoice) if isinstance(invoice, str) else None
+        if target is not None and target.status != "draft":
+            raise UserError(400, f"Invoice {invoice} is finalized; items can only be added to a draft.")
+        item_init(item, invoice=invoice, **data)
+        if target is not None:
+            if not target.lines._list:
+                target.currency = item.currency
+            target.lines._list.append(InvoiceLineItem(item))
+
+    InvoiceItem.__init__ = init_item
+
+    def finalize(id: str, auto_advance: str | None = None, **kwargs: JSON) -> JSON:
+        if kwargs:
+            raise UserError(400, "Unexpected " + ", ".join(kwargs))
+        invoice = Invoice._api_retrieve(id)
+        if invoice.status != "draft":
+            raise UserError(400, "This invoice is already finalized, you can't re-finalize a non-draft invoice.")
+        invoice._finalize()
+        return invoice
+
+    finalize_original = Invoice._finalize
+
+    def finalize_and_date(invoice: JSON) -> None:
+        finalize_original(invoice)
+        days = getattr(invoice, "days_until_due", None)
+        if getattr(invoice, "collection_method", None) == "send_invoice" and days is not None:
+            invoice.due_date = invoice.status_transitions["finalized_at"] + days * 86400
+
+    Invoice._finalize = finalize_and_date
+
+    def hosted_invoice_url(invoice: JSON) -> str | None:
+        return None if invoice.status == "draft" else f"{hosted_base}/_compat/hosted_invoices/{invoice.id}"
+
+    def invoice_pdf(invoice: JSON) -> str | None:
+        return None if invoice.status == "draft" else f"{hosted_base}/_compat/hosted_invoices/{invoice.id}?pdf=1"
+
+    Invoice.hosted_invoice_url = property(hosted_invoice_url)
+    Invoice.invoice_pdf = property(invoice_pdf)
+    url = "/v1/invoices/{id}/finalize"
+    localstripe.server.app.router.add_route("POST", url, localstripe.server.api_extra(finalize, url))
+
+
+def invoice_void(invoice_id: str) -> JSON:
+    """Void an open invoice and send `invoice.voided`; localstripe's own void fails without a payment intent
+    (every `send_invoice` invoice) and its route is bound before any patch, so the compat layer routes here."""
+    resources = localstripe.resources
+    invoice = resources.Invoice._api_retrieve(invoice_id)
+    if invoice.payment_intent is not None or invoice.status != "open":
+        invoice = resources.Invoice._api_void_invoice(invoice_id)
+    else:
+        invoice._draft = False
+        invoice._voided = True
+        invoice.status_transitions["voided_at"] = int(time.time())
+        if invoice.subscription:
+            resources.Subscription._api_retrieve(invoice.subscription)._on_initial_payment_voided(invoice)
+    resources.schedule_webhook(resources.Event("invoice.voided", invoice))
+    return invoice
+
+
+def events_stripe_also_sends() -> None:
+    """Events Stripe sends and localstripe does not: invoice.finalized/paid/voided, customer.subscription.updated
+    (on an update call and when a payment changes the status) and charge.refunded."""
+    resources = localstripe.resources
+
+    def send(kind: str, obj: JSON) -> None:
+        resources.schedule_webhook(resources.Event(kind, obj))
+
+    def after(cls: type, name: str, kind: str, target: Callable[..., JSON] = lambda obj, *args: obj) -> None:
+        original = getattr(cls, name)
+
+        def wrapper(obj: JSON, *args: JSON, **kwargs: JSON) -> JSON:
+            result = original(obj, *args, **kwargs)
+            send(kind, target(obj, *args))
+            return result
+
+        setattr(cls, name, wrapper)
+
+    Invoice, Subscription = resources.Invoice, resources.Subscription
+    after(Invoice, "_finalize", "invoice.finalized")
+    after(Invoice, "_on_payment_success", "invoice.paid")
+    for name in ("_on_initial_payment_success", "_on_recurring_payment_failure", "_on_initial_payment_voided"):
+        after(Subscription, name, "customer.subscription.updated")
+
+    update = Subscription._api_update.__func__  # type: ignore[attr-defined]
+
+    def update_and_tell(cls: type, id: str, **data: JSON) -> JSON:
+        subscription = update(cls, id, **data)
+        send("customer.subscription.updated", subscription)
+        return subscription
+
+    Subscription._api_update = classmethod(update_and_tell)
+    refund_init = resources.Refund.__init__
+
+    def refund_and_tell(refund: JSON, *args: JSON, **kwargs: JSON) -> None:
+        refund_init(refund, *args, **kwargs)
+        send("charge.refunded", resources.Charge._api_retrieve(refund.charge))
+
+    resources.Refund.__init__ = refund_and_tell
+
+
 async def serve(port: int, localstripe_port: int, state_dir: Path) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -617,6 +887,8 @@ def main() -> None:
     keep_state_in(args.state_dir)
     webhook_payloads_in_stripe_dialect()
     booleans_parsed_on_update()
+    invoices_as_stripe_has_them(f"http://127.0.0.1:{args.port}")
+    events_stripe_also_sends()
     localstripe.resources.store.try_load_from_disk()
     asyncio.run(serve(args.port, args.localstripe_port, args.state_dir))
 
