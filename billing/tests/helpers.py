@@ -62,3 +62,20 @@ def run_concurrently(worker: Callable[[int], Any], count: int) -> list[Any]:
     for thread in threads:
         thread.join(timeout=120)
     return results
+
+
+def staff_group(name: str) -> Any:
+    """A group that migration 0004 creates. A transactional test that ran earlier flushed the database (and
+    with it the migration's rows), so the migration's own function is run again first; it only adds what's missing.
+    """
+    import importlib
+    from types import SimpleNamespace
+
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    migration = importlib.import_module("billing.migrations.0004_staff_groups")
+    state = MigrationLoader(connection).project_state(("billing", "0004_staff_groups"), at_end=True)
+    migration.groups_create(state.apps, SimpleNamespace(connection=connection))
+    return Group.objects.get(name=name)

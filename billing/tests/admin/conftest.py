@@ -6,13 +6,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 
 from billing.enums import InvoiceStatus, PaymentMethod, PaymentStatus
 from billing.models import Customer, Invoice, InvoiceLine, Payment, SubscriptionPlan
 from billing.periods import BILLING_TIME_ZONE
 from billing.services.customers import customer_get_or_create
+from billing.tests.helpers import staff_group
 
 _numbers = itertools.count(1)
 
@@ -31,7 +31,7 @@ def logged_in(user: Any) -> Client:
 def group_member(make_billing_user: Callable[..., Any]) -> Callable[[str], Any]:
     def make(group: str) -> Any:
         user = make_billing_user(f"{group.replace(' ', '-')}-{next(_numbers)}", is_staff=True)
-        user.groups.add(Group.objects.get(name=group))
+        user.groups.add(staff_group(group))
         return user
 
     return make

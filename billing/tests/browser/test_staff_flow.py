@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 
 from billing.enums import InvoiceStatus, PaymentMethod
 from billing.models import Invoice, Payment
 from billing.services.customers import customer_get_or_create
 from billing.services.invoices import InvoiceLineInput, invoice_issue
+from billing.tests.helpers import staff_group
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -78,7 +78,7 @@ def shot(page: Any, name: str) -> Path:
 
 def test_staff_records_a_bank_transfer_and_checks_the_dashboard(page: Any, make_billing_user: Any, buyer: Any) -> None:
     staff = make_billing_user("kim-accounting", is_staff=True)
-    staff.groups.add(Group.objects.get(name="billing staff"))
+    staff.groups.add(staff_group("billing staff"))
     other = customer_get_or_create(user=make_billing_user("other-buyer"))
     invoice_issue(customer=other, lines=[InvoiceLineInput(description="베이직 플랜 (월간)", unit_amount=10_000)])
     invoice = invoice_issue(
