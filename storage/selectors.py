@@ -16,7 +16,7 @@ from .models import StoredFile
 def file_list(*, owner: AbstractBaseUser, category: str | None = None) -> QuerySet[StoredFile]:
     """The owner's available files, newest first, optionally of one category (`invalid_category` otherwise)."""
     files = StoredFile.objects.filter(owner=owner, deleted_at__isnull=True, status=StoredFile.Status.AVAILABLE)
-    if category:
+    if category is not None:
         if category not in StoredFile.Category.values:
             raise ApplicationError(
                 "invalid_category",

@@ -294,7 +294,8 @@ class SubscribeView(IdempotencyMixin, APIView):
         summary="Subscribe to a plan (or change plans)",
         description=(
             "Starts the subscription today (Asia/Seoul) and issues the first period's invoice, finalized, "
-            "to be paid by bank transfer within its terms. With a live subscription this changes plans: "
+            "to be paid by bank transfer within its terms, or by card through Stripe with `payment_method_id` "
+            "when Stripe is on. With a live subscription this changes plans: "
             "the old one ends now and its unused days are credited pro rata (truncated to the won) as a "
             "negative line on the new invoice; a credit larger than the new charge goes to your credit "
             "balance for later invoices. The same plan and period again is 409 `already_subscribed`."

@@ -95,7 +95,7 @@ class FileListView(APIView):
         summary="List your files, newest first",
     )
     def get(self, request: Request) -> Response:
-        files = selectors.file_list(owner=request.user, category=request.query_params.get("category") or None)
+        files = selectors.file_list(owner=request.user, category=request.query_params.get("category"))
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(files, request, view=self)
         url_for = _url_for(request)

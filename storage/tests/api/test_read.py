@@ -88,6 +88,9 @@ def test_list_refuses_an_unknown_category_and_bad_paging(backend: str, customer_
     bad_category = customer_client.get("/api/files", {"category": "archive"})
     assert bad_category.status_code == 400
     assert bad_category.json()["error"]["code"] == "invalid_category"
+    empty_category = customer_client.get("/api/files?category=")
+    assert empty_category.status_code == 400
+    assert empty_category.json()["error"]["code"] == "invalid_category"
     bad_limit = customer_client.get("/api/files", {"limit": "-1"})
     assert bad_limit.status_code == 400
     assert bad_limit.json()["error"]["code"] == "invalid_pagination"
