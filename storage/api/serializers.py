@@ -23,7 +23,10 @@ class FileSerializer(serializers.ModelSerializer):
 class FileUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The file (at most 50 MB); its type is detected from its bytes.")
     category = serializers.ChoiceField(
-        choices=StoredFile.Category.choices, required=False, help_text="Must agree with the detected type."
+        choices=StoredFile.Category.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Must agree with the detected type; empty or absent means: take the detected category.",
     )
 
 
@@ -40,7 +43,12 @@ class PresignedUrlSerializer(serializers.Serializer):
 class UploadUrlRequestSerializer(serializers.Serializer):
     original_name = serializers.CharField(max_length=1000)
     content_type = serializers.CharField(max_length=127, help_text="The type the bytes will be checked against.")
-    category = serializers.ChoiceField(choices=StoredFile.Category.choices, required=False)
+    category = serializers.ChoiceField(
+        choices=StoredFile.Category.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Must agree with the detected type; empty or absent means: take the detected category.",
+    )
     size = serializers.IntegerField(
         min_value=1, required=False, help_text="Bytes, if known: refused early when too big."
     )
