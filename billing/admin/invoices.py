@@ -20,13 +20,18 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from billing.enums import INVOICE_PAYABLE_STATUSES, InvoicePdfStatus, InvoiceStatus
+from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus
 from billing.models import Invoice, InvoiceLine, InvoiceNumberSequence, Payment
 from billing.money import decimal_from_minor_units, minor_units_from_decimal
 from billing.periods import billing_date, billing_day_start
-from billing.services.invoices import invoice_finalize, invoice_mark_uncollectible, invoice_void
+from billing.services.invoices import (
+    invoice_finalize,
+    invoice_mark_uncollectible,
+    invoice_pdf_regenerate,
+    invoice_void,
+)
 from billing.services.payments import payment_record_bank_transfer
-from billing.services.pdf import invoice_pdf_render, invoice_pdf_signed_url
+from billing.services.pdf import invoice_pdf_signed_url
 from billing_site.errors import ApplicationError
 
 from .common import EMPTY, AuditTrailMixin, DateRangeFilter, money, report_each, seoul
@@ -389,16 +394,7 @@ class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, admin.ModelAdmin):
         return invoice_mark_uncollectible(invoice=invoice, actor=request.user)
 
     def _regenerate_pdf(self, request: HttpRequest, invoice: Invoice) -> Invoice:
-        if invoice.status == InvoiceStatus.DRAFT:
-            raise ApplicationError("invoice_is_draft", gettext("A draft has no PDF; finalize it first."))
-        if invoice.pdf_status == InvoicePdfStatus.READY:
-            # billing.services has no way yet to re-render a current revision (see the admin's README note).
-            raise ApplicationError(
-                "pdf_up_to_date",
-                gettext("The PDF of revision %(revision)s is already stored and current.")
-                % {"revision": invoice.pdf_revision},
-            )
-        return invoice_pdf_render(invoice=invoice)
+        return invoice_pdf_regenerate(invoice=invoice)
 
     def _stripe_sync(self, request: HttpRequest, invoice: Invoice) -> str:
         return invoice_sync(invoice)

@@ -363,6 +363,17 @@ def _subscription_invoice_paid(*, invoice_id: int) -> None:
         subscription_invoice_paid(invoice=Invoice.objects.get(pk=invoice_id))
 
 
+@transaction.atomic
+def invoice_pdf_regenerate(*, invoice: Invoice) -> Invoice:
+    """Render an issued invoice's PDF again (a changed template, a lost object): a new revision, after commit."""
+    locked = invoice_lock(invoice_id=invoice.pk)
+    if locked.status == InvoiceStatus.DRAFT:
+        raise ApplicationError("invoice_is_draft", "A draft has no PDF; finalize it first.", status_code=409)
+    _pdf_outdated(locked)
+    locked.save(update_fields=["pdf_revision", "pdf_status", "updated_at"])
+    return locked
+
+
 def _pdf_outdated(locked: Invoice) -> None:
     """The PDF must show this change: bump the revision and render it once the transaction has committed."""
     from .pdf import invoice_pdf_render_after_commit

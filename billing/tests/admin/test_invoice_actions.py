@@ -137,7 +137,9 @@ def test_an_issued_invoice_cannot_be_edited(admin_client: Client, buyer: Custome
     assert admin_client.get(reverse("admin:billing_invoice_delete", args=[invoice.pk])).status_code == 403
 
 
-def test_mark_uncollectible_and_regenerate_pdf_buttons(admin_client: Client, buyer: Customer, issue: Any) -> None:
+def test_mark_uncollectible_and_regenerate_pdf_buttons(
+    admin_client: Client, buyer: Customer, issue: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     invoice = issue(50_000)
     page = admin_client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
     button = reverse("admin:billing_invoice_object_action", args=[invoice.pk, "mark_uncollectible"])
@@ -146,11 +148,17 @@ def test_mark_uncollectible_and_regenerate_pdf_buttons(admin_client: Client, buy
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.UNCOLLECTIBLE
     regenerate = reverse("admin:billing_invoice_object_action", args=[invoice.pk, "regenerate_pdf"])
-    admin_client.post(regenerate)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(regenerate)
     invoice.refresh_from_db()
     assert invoice.pdf_status == InvoicePdfStatus.READY
-    response = admin_client.post(regenerate, follow=True)
-    assert any("이미 저장되어 있으며 최신입니다" in str(message) for message in get_messages(response.wsgi_request))
+    revision, pdf_file = invoice.pdf_revision, invoice.pdf_file_id
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(regenerate, follow=True)
+    invoice.refresh_from_db()
+    assert (invoice.pdf_status, invoice.pdf_revision) == (InvoicePdfStatus.READY, revision + 1)
+    assert invoice.pdf_file_id != pdf_file
+    assert {message.level_tag for message in get_messages(response.wsgi_request)} == {"success"}
     assert admin_client.get(regenerate).status_code == 405
 
 

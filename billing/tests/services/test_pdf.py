@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from billing.models import Invoice
 from billing.services.customers import customer_update
-from billing.services.invoices import InvoiceLineInput, invoice_issue, invoice_void
+from billing.services.invoices import InvoiceLineInput, invoice_issue, invoice_pdf_regenerate, invoice_void
 from billing.services.payments import payment_record_bank_transfer
 from billing.services.pdf import invoice_pdf_render
 from billing_site.errors import ApplicationError
@@ -149,6 +149,29 @@ def test_uncollectible_invoice_still_asks_for_payment_without_a_stamp(
     assert invoice.pdf_revision == 2 and invoice.pdf_status == "ready"
     text = pdf_text(stored_bytes(invoice))
     assert "입금 안내" in text and "UNCOLLECTIBLE" not in text and "PAID" not in text
+
+
+def test_regenerate_renders_a_new_revision_and_discards_the_old_file(rendered, django_capture_on_commit_callbacks):
+    invoice = rendered()
+    old_file = invoice.pdf_file_id
+
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_pdf_regenerate(invoice=invoice)
+    invoice.refresh_from_db()
+
+    assert (invoice.pdf_status, invoice.pdf_rendered_revision) == ("ready", invoice.pdf_revision)
+    assert invoice.pdf_file_id != old_file
+    assert "청구서" in pdf_text(stored_bytes(invoice))
+    assert not StoredFile.objects.filter(pk=old_file, deleted_at__isnull=True).exists()
+
+
+def test_regenerate_refuses_a_draft(buyer):
+    draft = Invoice.objects.create(customer=buyer)
+
+    with pytest.raises(ApplicationError) as refused:
+        invoice_pdf_regenerate(invoice=draft)
+
+    assert refused.value.code == "invoice_is_draft"
 
 
 def test_render_is_idempotent(rendered):
