@@ -180,3 +180,20 @@ class AuditTrailMixin(AuditlogHistoryAdminMixin):
             link,
             gettext("Full audit log"),
         )
+
+
+class NoAddOrChangeMixin:
+    """Rows shown for reference: they are written only through the services, never added or edited here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyMixin(NoAddOrChangeMixin):
+    """Rows that belong to another document (lines, counters, links): never added, edited or deleted here."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -21,14 +21,14 @@ from billing.selectors import payment_history
 from billing.services.customers import customer_update
 from storage.models import StoredFile
 
-from .common import EMPTY, AuditTrailMixin, DateRangeFilter, money, seoul
+from .common import EMPTY, AuditTrailMixin, DateRangeFilter, NoAddOrChangeMixin, money, seoul
 
 EDITABLE_FIELDS = ("display_name", "email", "business_registration_number", "address", "preferred_language")
 RECENT = 20
 HISTORY_PAGE_SIZE = 50
 
 
-class SubscriptionInline(admin.TabularInline):
+class SubscriptionInline(NoAddOrChangeMixin, admin.TabularInline):
     model = Subscription
     fk_name = "customer"
     extra = 0
@@ -45,12 +45,6 @@ class SubscriptionInline(admin.TabularInline):
     ]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
         return super().get_queryset(request).select_related("plan")

@@ -34,7 +34,16 @@ from billing.services.payments import payment_record_bank_transfer
 from billing.services.pdf import invoice_pdf_signed_url
 from billing_site.errors import ApplicationError
 
-from .common import EMPTY, AuditTrailMixin, DateRangeFilter, money, report_each, seoul
+from .common import (
+    EMPTY,
+    AuditTrailMixin,
+    DateRangeFilter,
+    NoAddOrChangeMixin,
+    ReadOnlyMixin,
+    money,
+    report_each,
+    seoul,
+)
 from .csv_export import INVOICE_COLUMNS, CsvExportMixin
 from .stripe import INVOICE_SYNC, invoice_sync, stripe_function
 
@@ -52,7 +61,7 @@ OBJECT_ACTIONS: dict[str, tuple[Any, frozenset[str], str]] = {
 }
 
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(NoAddOrChangeMixin, admin.TabularInline):
     model = InvoiceLine
     extra = 0
     can_delete = False
@@ -69,12 +78,6 @@ class InvoiceLineInline(admin.TabularInline):
     verbose_name = _("invoice line")
     verbose_name_plural = _("invoice lines")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description=_("unit amount"))
     def unit_amount_display(self, line: InvoiceLine) -> str:
         return money(line.unit_amount, line.invoice.currency)
@@ -87,19 +90,13 @@ class InvoiceLineInline(admin.TabularInline):
         return super().get_queryset(request).select_related("invoice")
 
 
-class PaymentInline(admin.TabularInline):
+class PaymentInline(NoAddOrChangeMixin, admin.TabularInline):
     model = Payment
     extra = 0
     can_delete = False
     fk_name = "invoice"
     fields = ["payment_link", "method", "status", "amount_display", "provider_reference", "received", "recorded_by"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Payment]:
         return super().get_queryset(request).select_related("recorded_by")
@@ -600,25 +597,16 @@ class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, admin.ModelAdmin):
 
 
 @admin.register(InvoiceNumberSequence)
-class InvoiceNumberSequenceAdmin(admin.ModelAdmin):
+class InvoiceNumberSequenceAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """The per-day counters, to look at only: a number handed out is never taken back by hand."""
 
     list_display = ["day", "last_number"]
     ordering = ["-day"]
     date_hierarchy = "day"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(InvoiceLine)
-class InvoiceLineAdmin(admin.ModelAdmin):
+class InvoiceLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Lines, searchable across invoices; read-only (they belong to their invoice)."""
 
     list_display = [
@@ -634,15 +622,6 @@ class InvoiceLineAdmin(admin.ModelAdmin):
     search_fields = ["invoice__number", "description"]
     list_select_related = ["invoice"]
     ordering = ["-invoice_id", "position"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("unit amount"))
     def unit(self, line: InvoiceLine) -> str:

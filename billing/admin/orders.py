@@ -14,21 +14,15 @@ from billing.models import IdempotencyKey, Order, OrderItem
 from billing.services.invoices import invoice_issue_for_order
 from billing.services.orders import order_cancel
 
-from .common import DateRangeFilter, money, report_each, seoul
+from .common import DateRangeFilter, NoAddOrChangeMixin, ReadOnlyMixin, money, report_each, seoul
 
 
-class OrderItemInline(admin.TabularInline):
+class OrderItemInline(NoAddOrChangeMixin, admin.TabularInline):
     model = OrderItem
     extra = 0
     can_delete = False
     fields = ["position", "description", "quantity", "unit", "line_amount"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[OrderItem]:
         return super().get_queryset(request).select_related("order")
@@ -133,7 +127,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
+class IdempotencyKeyAdmin(NoAddOrChangeMixin, admin.ModelAdmin):
     """Stored responses of Idempotency-Key requests, to look at when a client reports a replay."""
 
     list_display = [
@@ -151,28 +145,13 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     ordering = ["-created_at"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(OrderItem)
-class OrderItemAdmin(admin.ModelAdmin):
+class OrderItemAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["order", "position", "description", "quantity", "unit", "line_amount"]
     search_fields = ["description", "order__customer__display_name"]
     list_select_related = ["order"]
     ordering = ["-order_id", "position"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("unit amount"))
     def unit(self, item: OrderItem) -> str:

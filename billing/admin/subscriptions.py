@@ -22,7 +22,16 @@ from billing.periods import BillingPeriod, billing_date
 from billing.services.subscriptions import subscription_cancel, subscription_change_plan, subscription_renew
 from billing_site.errors import ApplicationError
 
-from .common import EMPTY, AuditTrailMixin, DateRangeFilter, money, report_each, seoul
+from .common import (
+    EMPTY,
+    AuditTrailMixin,
+    DateRangeFilter,
+    NoAddOrChangeMixin,
+    ReadOnlyMixin,
+    money,
+    report_each,
+    seoul,
+)
 from .stripe import SUBSCRIPTION_SYNC, stripe_function, subscription_sync
 
 # Buttons of a subscription's page: name -> (label, statuses it applies to, confirmation question or "").
@@ -34,19 +43,13 @@ OBJECT_ACTIONS: dict[str, tuple[Any, frozenset[str], Any]] = {
 }
 
 
-class SubscriptionInvoiceInline(admin.TabularInline):
+class SubscriptionInvoiceInline(NoAddOrChangeMixin, admin.TabularInline):
     model = SubscriptionInvoice
     extra = 0
     can_delete = False
     fields = ["invoice_link", "reason", "period_start", "period_end", "invoice_status", "invoice_total"]
     readonly_fields = fields
     ordering = ["-period_start"]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SubscriptionInvoice]:
         return super().get_queryset(request).select_related("invoice")
@@ -307,18 +310,9 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
 
 
 @admin.register(SubscriptionInvoice)
-class SubscriptionInvoiceAdmin(admin.ModelAdmin):
+class SubscriptionInvoiceAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["subscription", "invoice", "reason", "period_start", "period_end"]
     list_filter = ["reason", ("period_start", DateRangeFilter)]
     search_fields = ["invoice__number", "subscription__customer__display_name", "subscription__customer__email"]
     list_select_related = ["subscription__plan", "invoice"]
     ordering = ["-period_start", "-id"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
