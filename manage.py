@@ -1,12 +1,13 @@
 #!/usr/bin/env python
-"""Django's command-line utility for billing_site."""
+"""Django's command-line utility for billing_site; defaults to local settings, for developers."""
 
-import os
 import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_site.settings.local")
+    from billing_site.settings import settings_module_select
+
+    settings_module_select(default="billing_site.settings.local")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "billing_site.settings.local",
         "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-local-settings-without-debug-0123456789",
         "LOG_LEVEL": "WARNING",
         "STRIPE_SECRET_KEY": "",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",

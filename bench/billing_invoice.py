@@ -81,9 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     environment = {
         "DJANGO_SETTINGS_MODULE": "billing_site.settings.local",
         "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-local-settings-without-debug-0123456789",
         "LOG_LEVEL": "WARNING",
         "STRIPE_SECRET_KEY": "",
         "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
+        "THROTTLE_INVOICES_RATE": "100000/hour",  # the bench posts more invoices than a person would
     }
     need_postgres = not os.environ.get("DATABASE_URL")
     need_s3 = not os.environ.get("AWS_STORAGE_BUCKET_NAME")

@@ -65,6 +65,7 @@ def server_environment(postgres: Any, s3: Any) -> dict[str, str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "billing_site.settings.local",
         "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-local-settings-without-debug-0123456789",
         "DATABASE_URL": postgres.url,
         "AWS_STORAGE_BUCKET_NAME": s3.bucket,
         "AWS_S3_ENDPOINT_URL": s3.url,

@@ -1,5 +1,2 @@
-"""billing_site project package; loads the Celery app so tasks register with Django."""
-
-from .celery import app as celery_app
-
-__all__ = ["celery_app"]
+"""billing_site project package. Importing it has no side effect: entry points choose the settings first
+(billing_site.settings.settings_module_select), and the Celery app loads when Django's apps are ready (apps.py)."""

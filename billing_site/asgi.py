@@ -1,8 +1,8 @@
-"""ASGI entry point."""
-
-import os
+"""ASGI entry point; defaults to production settings (DJANGO_SETTINGS_MODULE, in the environment or .env, wins)."""
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_site.settings.local")
+from billing_site.settings import settings_module_select
+
+settings_module_select(default="billing_site.settings.production")
 application = get_asgi_application()

@@ -1,10 +1,12 @@
-"""Celery application; without a broker (CELERY_BROKER_URL unset) tasks run eagerly in-process."""
+"""Celery application; without a broker (CELERY_BROKER_URL unset) tasks run eagerly in-process.
 
-import os
+A worker (`celery -A billing_site worker`) defaults to production settings, like the web servers."""
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_site.settings.local")
+from billing_site.settings import settings_module_select
+
+settings_module_select(default="billing_site.settings.production")
 
 app = Celery("billing_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")

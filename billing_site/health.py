@@ -1,17 +1,31 @@
-"""GET /healthz: is the database, the file storage and (when on) Stripe reachable right now?"""
+"""Health probes: /healthz/live (the process answers), /healthz/ready (can it serve: database and storage),
+and /healthz (everything we depend on, Stripe included when on).
+
+Load balancers probe often, so a check's result is reused for HEALTH_CHECK_CACHE_SECONDS, per process.
+"""
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.core.signals import setting_changed
 from django.db import connection
+from django.dispatch import receiver
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
+
+CheckResult = dict[str, Any]
+
+_clock: Callable[[], float] = time.monotonic
+_results: dict[str, tuple[float, CheckResult]] = {}  # check name -> (when it ran, its result)
+_results_lock = threading.Lock()
 
 
 def _check_database() -> None:
@@ -31,27 +45,78 @@ def _check_stripe() -> None:
     stripe.Customer.list(limit=1, api_key=settings.STRIPE_SECRET_KEY)
 
 
-def _checks() -> dict[str, Callable[[], None]]:
-    checks = {"database": _check_database, "storage": _check_storage}
-    if settings.STRIPE_ENABLED:
-        checks["stripe"] = _check_stripe
-    return checks
+CHECKS: dict[str, Callable[[], None]] = {
+    "database": _check_database,
+    "storage": _check_storage,
+    "stripe": _check_stripe,
+}
+
+
+def _run(name: str) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        CHECKS[name]()
+    except Exception as error:  # any failure means "down"; the reason goes to the log, not the client
+        logger.warning("health check %s failed: %s", name, error)
+        return {"ok": False, "error": type(error).__name__}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def check_result(name: str) -> CheckResult:
+    """The result of one check, from the last HEALTH_CHECK_CACHE_SECONDS if it ran since (failures too)."""
+    max_age = settings.HEALTH_CHECK_CACHE_SECONDS
+    now = _clock()
+    with _results_lock:
+        cached = _results.get(name)
+    if cached is not None and now - cached[0] < max_age:
+        return cached[1]
+    result = _run(name)
+    with _results_lock:
+        _results[name] = (now, result)
+    return result
+
+
+@receiver(setting_changed)
+def _forget_results(**kwargs: Any) -> None:
+    """A settings change (tests) may point a check elsewhere: the results of the old configuration do not count."""
+    with _results_lock:
+        _results.clear()
+
+
+def _answer(required: list[str], optional: list[str]) -> JsonResponse:
+    results = {name: check_result(name) for name in [*required, *optional]}
+    failed = [name for name in required if not results[name]["ok"]]
+    body: dict[str, Any] = {"status": "unavailable" if failed else "ok", "checks": results, "failed": failed}
+    if optional:
+        body["degraded"] = [name for name in optional if not results[name]["ok"]]
+    return JsonResponse(body, status=503 if failed else 200)
+
+
+def _stripe_if_on() -> list[str]:
+    return ["stripe"] if settings.STRIPE_ENABLED else []
 
 
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    results: dict[str, dict[str, object]] = {}
-    for name, check in _checks().items():
-        started = time.perf_counter()
-        try:
-            check()
-        except Exception as error:  # any failure means "down"; the reason goes to the log, not the client
-            logger.warning("health check %s failed: %s", name, error)
-            results[name] = {"ok": False, "error": type(error).__name__}
-        else:
-            results[name] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
-    healthy = all(result["ok"] for result in results.values())
-    failed = [name for name, result in results.items() if not result["ok"]]
-    body = {"status": "ok" if healthy else "unavailable", "checks": results, "failed": failed}
-    return JsonResponse(body, status=200 if healthy else 503)
+    """GET /healthz: 200 when the database, the file storage and (when on) Stripe answer; 503 naming what failed."""
+    return _answer(["database", "storage", *_stripe_if_on()], [])
+
+
+@never_cache
+@require_GET
+def healthz_ready(request: HttpRequest) -> JsonResponse:
+    """GET /healthz/ready: can this process serve? The database and the file storage must answer.
+
+    Stripe (when on) is reported under "degraded" but never fails readiness: a Stripe outage must not take every
+    server out of the load balancer, when everything but card payments still works.
+    """
+    return _answer(["database", "storage"], _stripe_if_on())
+
+
+@never_cache
+@require_GET
+def healthz_live(request: HttpRequest) -> JsonResponse:
+    """GET /healthz/live: the process answers requests. Touches no dependency, so an outage elsewhere never makes
+    an orchestrator restart healthy processes."""
+    return JsonResponse({"status": "ok"})

@@ -1,11 +1,45 @@
-"""Scoped throttles whose rates are read per request, so configuration (and tests) can change them."""
+"""Who the client is (its address behind our trusted proxies), and scoped throttles keyed on it.
 
+The address comes from `settings.NUM_PROXIES`, the number of proxies in front of the app that append to
+X-Forwarded-For: 0 (the default) means the socket address (REMOTE_ADDR) and X-Forwarded-For is ignored, since
+any client can send it. DRF's own throttles read REST_FRAMEWORK["NUM_PROXIES"], which base.py sets to the same
+number (never None: DRF's None trusts the whole header). Login lockout (django-axes) uses the same function.
+"""
+
+import ipaddress
+
+from django.conf import settings
+from django.http import HttpRequest
+from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
 
+def client_address(request: HttpRequest | Request) -> str:
+    """The client's IP address: the socket's, or the one our N-th trusted proxy saw, counted from the right.
+
+    Each trusted proxy appends the address it received the request from, so with N proxies the N-th entry from
+    the right was written by our outermost proxy; everything to its left is the client's own claim.
+    """
+    remote_address = request.META.get("REMOTE_ADDR", "")
+    trusted_proxies = settings.NUM_PROXIES
+    forwarded_for = request.META.get("HTTP_X_FORWARDED_FOR")
+    if not trusted_proxies or not forwarded_for:
+        return remote_address
+    hops = [hop.strip() for hop in forwarded_for.split(",")]
+    candidate = hops[-min(trusted_proxies, len(hops))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:  # our proxy wrote something that is not an address: a misconfiguration, not the client
+        return remote_address
+
+
 class ScopedThrottle(ScopedRateThrottle):
-    """DRF's ScopedRateThrottle, reading DEFAULT_THROTTLE_RATES at request time instead of import time."""
+    """DRF's ScopedRateThrottle, reading DEFAULT_THROTTLE_RATES at request time instead of import time, and
+    identifying anonymous clients by `client_address`."""
 
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_ident(self, request: Request) -> str:
+        return client_address(request)

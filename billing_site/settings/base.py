@@ -7,14 +7,17 @@ import environ
 from botocore.config import Config as BotoConfig
 from django.utils.translation import gettext_lazy as _
 
+from billing_site.settings import env_file_read
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").is_file():
-    environ.Env.read_env(BASE_DIR / ".env")
+env_file_read()  # .env (or DJANGO_ENV_FILE); variables already in the environment win
 
 # --- Core -------------------------------------------------------------------
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-local-development-key-change-me")
+# No default here: local.py has a development key (with DEBUG on only), test.py its own, production.py refuses
+# to start without a strong one. The key signs sessions, JWTs (unless JWT_SIGNING_KEY) and download URLs.
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -35,6 +38,8 @@ INSTALLED_APPS = [
     "storage",
     "billing",
     "auditlog",
+    "axes",
+    "billing_site",
 ]
 
 MIDDLEWARE = [
@@ -48,6 +53,8 @@ MIDDLEWARE = [
     "billing.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login (admin) into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "billing_site.urls"
@@ -82,12 +89,38 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -------------------------------------------------------------------
+# django-axes first: it refuses a locked-out username or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# The client's address (throttles, login lockout) is the socket's unless proxies we run sit in front: NUM_PROXIES
+# is how many of them append to X-Forwarded-For (billing_site.api.throttling.client_address). Never trust more
+# than there are, or clients choose their own address.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# Failed logins (API token and admin alike) lock the username, and the client address, for a while.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+# A username with too many failures from anywhere (a botnet rotating addresses), or an address with too many
+# failures against any usernames (password spraying).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "billing_site.api.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "billing_site.auth.lockout.lockout_response"
+# Attempts while locked out are refused without being counted, so the lock ends AXES_COOLOFF_TIME after the
+# failure that caused it, even while an attacker keeps trying.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Not True: a success would wipe every failure from the same address, including those against other usernames.
+AXES_RESET_ON_SUCCESS = False
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged (WARNING)
 
 # --- Locale -----------------------------------------------------------------
 LANGUAGE_CODE = "ko"
@@ -149,8 +182,14 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("THROTTLE_AUTH_RATE", default="20/min"),
         "uploads": env("THROTTLE_UPLOADS_RATE", default="60/hour"),
+        # POST /api/payment/invoice: each call takes a number from the gapless invoice sequence.
+        "invoices": env("THROTTLE_INVOICES_RATE", default="30/hour"),
+        # POST /api/payment/webhook per client address; Stripe redelivers what was refused with 429.
+        "webhook": env("THROTTLE_WEBHOOK_RATE", default="600/min"),
     },
     "COERCE_DECIMAL_TO_STRING": True,
+    # DRF's own default (None) trusts the whole X-Forwarded-For header; ours counts trusted proxies.
+    "NUM_PROXIES": NUM_PROXIES,
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -161,8 +200,12 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
-    "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
+    # Tokens carry a hash of the password hash: a password change ends every access and refresh token at once.
+    "CHECK_REVOKE_TOKEN": True,
 }
+# Without JWT_SIGNING_KEY, simplejwt signs with the final SECRET_KEY (set by local, test or production settings).
+if env("JWT_SIGNING_KEY", default=""):
+    SIMPLE_JWT["SIGNING_KEY"] = env("JWT_SIGNING_KEY")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "billing_site API",
@@ -185,7 +228,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Caches (throttling counters) ------------------------------------------
+# Per process by default, for developers; production requires a shared one (CACHE_URL=redis://...).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://billing-site")}
+# True in production: a per-process cache is then a system-check error (billing_site.E001).
+CACHE_MUST_BE_SHARED = False
+
+# --- Health checks -----------------------------------------------------------
+# /healthz and /healthz/ready reuse a check's result for this many seconds (per process; 0: never).
+HEALTH_CHECK_CACHE_SECONDS = env.float("HEALTH_CHECK_CACHE_SECONDS", default=5.0)
 
 # --- Stripe (dj-stripe) -----------------------------------------------------
 # Stripe is on when a secret key is set; dj-stripe is installed and migrated either way.
@@ -244,6 +294,9 @@ BILLING_DEFAULT_CURRENCY = env("BILLING_DEFAULT_CURRENCY", default="KRW")
 # VAT in basis points (1000 = 10%), an integer: no float ever touches money. Fractions of a won are truncated.
 BILLING_VAT_RATE_BASIS_POINTS = env.int("BILLING_VAT_RATE_BASIS_POINTS", default=1000)
 BILLING_INVOICE_DUE_DAYS = env.int("BILLING_INVOICE_DUE_DAYS", default=30)
+# What customers may invoice themselves through POST /api/payment/invoice: "any" amount (the seed's behaviour) or
+# "orders_only" (only their own orders). Production should use orders_only (docs/api/payments.md).
+BILLING_CUSTOMER_INVOICES = env("BILLING_CUSTOMER_INVOICES", default="any")
 # The seller as printed on every invoice PDF (Korean and English forms).
 BILLING_SELLER = {
     "name": env("BILLING_SELLER_NAME", default="주식회사 빌링사이트"),

@@ -1,11 +1,13 @@
-"""Registration, token pair, refresh rotation, logout blacklisting and expired tokens."""
+"""Registration, token pair, refresh rotation, password change, logout blacklisting and expired tokens."""
 
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from conftest import DEFAULT_PASSWORD
 
@@ -44,12 +46,31 @@ def test_register_applies_django_password_validators(api_client, password, code)
     assert not get_user_model().objects.filter(username="newbie").exists()
 
 
-def test_register_refuses_taken_username_and_email(api_client, customer):
+def test_register_refuses_a_taken_username(api_client, customer):
     same_name = register(api_client, username=customer.username.upper())
-    same_email = register(api_client, email=customer.email)
 
     assert (same_name.status_code, same_name.json()["error"]["code"]) == (409, "username_taken")
-    assert (same_email.status_code, same_email.json()["error"]["code"]) == (409, "email_taken")
+
+
+def test_register_does_not_reveal_whether_an_email_is_registered(api_client, customer):
+    """Issue 10 finding 12: a taken address answers exactly like a new one, and is not attached a second time."""
+    taken = register(api_client, username="newbie", email=customer.email.upper())
+    fresh = register(api_client, username="freshie", email="freshie@example.com")
+
+    assert (taken.status_code, fresh.status_code) == (201, 201)
+    assert taken.json()["user"]["email"] == customer.email.upper()
+    assert set(taken.json()) == set(fresh.json()) == {"user", "tokens"}
+    assert set(taken.json()["user"]) == set(fresh.json()["user"])
+    assert set(taken.json()["tokens"]) == set(fresh.json()["tokens"])
+    users = get_user_model().objects
+    assert users.filter(email__iexact=customer.email).count() == 1
+    assert users.get(username="newbie").email == ""
+    assert users.get(username="freshie").email == "freshie@example.com"
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {taken.json()['tokens']['access']}")
+    assert (
+        api_client.post("/api/auth/logout", {"refresh": taken.json()["tokens"]["refresh"]}, format="json").status_code
+        == 204
+    )
 
 
 def test_register_validates_fields(api_client):
@@ -130,3 +151,124 @@ def test_access_token_lifetime_defaults_to_fifteen_minutes(customer):
     token = AccessToken.for_user(customer)
 
     assert token["exp"] - token["iat"] == 15 * 60
+
+
+# --- Issue 10 finding 12: password change revokes every token; refresh of a gone user is 401 -------------------
+
+
+def obtain_pair(client, user, password=DEFAULT_PASSWORD):
+    response = client.post("/api/auth/token", {"username": user.username, "password": password}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def change_password(client, access, old, new):
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client.post("/api/auth/password", {"old_password": old, "new_password": new}, format="json")
+
+
+def test_password_change_revokes_every_refresh_and_access_token(api_client, customer):
+    laptop = obtain_pair(APIClient(), customer)
+    phone = obtain_pair(APIClient(), customer)
+    rotated_on_phone = APIClient().post("/api/auth/token/refresh", {"refresh": phone["refresh"]}, format="json")
+
+    changed = change_password(api_client, laptop["access"], DEFAULT_PASSWORD, "Busan-Harbour-2027!")
+
+    assert changed.status_code == 200
+    assert set(changed.json()) == {"access", "refresh"}
+    customer.refresh_from_db()
+    assert customer.check_password("Busan-Harbour-2027!")
+    for refresh in (laptop["refresh"], rotated_on_phone.json()["refresh"]):
+        response = APIClient().post("/api/auth/token/refresh", {"refresh": refresh}, format="json")
+        assert (response.status_code, response.json()["error"]["code"]) == (401, "token_not_valid")
+    assert OutstandingToken.objects.filter(user=customer, blacklistedtoken__isnull=True).count() == 1  # the new one
+    stale = APIClient()
+    stale.credentials(HTTP_AUTHORIZATION=f"Bearer {laptop['access']}")
+    stale_response = stale.post("/api/auth/logout", {"refresh": "x"}, format="json")
+    assert (stale_response.status_code, stale_response.json()["error"]["code"]) == (401, "password_changed")
+    fresh = APIClient()
+    fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {changed.json()['access']}")
+    assert fresh.post("/api/auth/logout", {"refresh": changed.json()["refresh"]}, format="json").status_code == 204
+    assert obtain_pair(APIClient(), customer, "Busan-Harbour-2027!")["access"]
+
+
+def test_a_refresh_token_not_in_the_outstanding_list_dies_with_the_password_too(api_client, customer):
+    """A rotation racing the change stores its new token after the blacklisting; the password hash claim ends it."""
+    pair = obtain_pair(APIClient(), customer)
+    late = RefreshToken.for_user(customer)
+    OutstandingToken.objects.filter(jti=late["jti"]).delete()
+
+    change_password(api_client, pair["access"], DEFAULT_PASSWORD, "Busan-Harbour-2027!")
+    response = APIClient().post("/api/auth/token/refresh", {"refresh": str(late)}, format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "password_changed")
+
+
+def test_password_change_refuses_a_wrong_old_password_and_counts_it_as_a_failed_login(api_client, customer, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    pair = obtain_pair(APIClient(), customer)
+
+    wrong = change_password(api_client, pair["access"], "not-my-password", "Busan-Harbour-2027!")
+    locked = change_password(api_client, pair["access"], "still-not-it", "Busan-Harbour-2027!")
+    right_but_locked = change_password(api_client, pair["access"], DEFAULT_PASSWORD, "Busan-Harbour-2027!")
+
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (400, "wrong_password")
+    assert wrong.json()["error"]["fields"]["old_password"]
+    assert (locked.status_code, locked.json()["error"]["code"]) == (429, "account_locked")
+    assert (right_but_locked.status_code, right_but_locked.json()["error"]["code"]) == (429, "account_locked")
+    customer.refresh_from_db()
+    assert customer.check_password(DEFAULT_PASSWORD)
+    assert APIClient().post("/api/auth/token/refresh", {"refresh": pair["refresh"]}, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("new_password", ["short", "12345678901", "password123"])
+def test_password_change_applies_the_validators(api_client, customer, new_password):
+    pair = obtain_pair(APIClient(), customer)
+
+    response = change_password(api_client, pair["access"], DEFAULT_PASSWORD, new_password)
+
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "weak_password")
+    assert response.json()["error"]["fields"]["new_password"]
+    customer.refresh_from_db()
+    assert customer.check_password(DEFAULT_PASSWORD)
+
+
+def test_password_change_needs_authentication(api_client):
+    response = api_client.post("/api/auth/password", {"old_password": "a", "new_password": "b"}, format="json")
+
+    assert response.status_code == 401
+
+
+def test_refresh_for_a_deleted_user_is_401(api_client, customer):
+    pair = obtain_pair(api_client, customer)
+    customer.delete()
+
+    response = api_client.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}, format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "no_active_account")
+
+
+def test_refresh_for_an_inactive_user_is_401(api_client, customer):
+    pair = obtain_pair(api_client, customer)
+    customer.is_active = False
+    customer.save(update_fields=["is_active"])
+
+    response = api_client.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}, format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "no_active_account")
+
+
+def test_password_change_keeps_this_browser_session_and_ends_the_others(customer):
+    this_browser, other_browser = APIClient(), APIClient()
+    this_browser.force_login(customer)
+    other_browser.force_login(customer)
+
+    response = this_browser.post(
+        "/api/auth/password",
+        {"old_password": DEFAULT_PASSWORD, "new_password": "Busan-Harbour-2027!"},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    assert this_browser.get("/api/files").status_code == 200
+    assert other_browser.get("/api/files").status_code in (401, 403)
