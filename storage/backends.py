@@ -119,3 +119,48 @@ def object_put(storage: Storage, name: str, stream: IO[bytes], *, content_type: 
         )
         return name
     return storage.save(name, File(stream, name=name))
+
+
+def object_copy(storage: Storage, source: str, target: str, *, content_type: str) -> str:
+    """Copy an object to a new name in the same storage (server-side on S3); returns the target's name.
+
+    The copy gets the content type and the storage's own object parameters, nothing of the source's
+    metadata. Raises FileNotFoundError when the source does not exist.
+    """
+    if isinstance(storage, S3Storage):
+        parameters = {
+            "ContentType": content_type,
+            "MetadataDirective": "REPLACE",
+            **storage.get_object_parameters(target),
+        }
+        if "ACL" not in parameters and storage.default_acl:
+            parameters["ACL"] = storage.default_acl
+        try:
+            storage.connection.meta.client.copy_object(
+                Bucket=storage.bucket_name,
+                Key=storage._normalize_name(target),
+                CopySource={"Bucket": storage.bucket_name, "Key": storage._normalize_name(source)},
+                **parameters,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(source) from error
+            raise
+        return target
+    with storage.open(source, "rb") as source_file:
+        return storage.save(target, File(source_file, name=target))
+
+
+def object_names_with_prefix(storage: Storage, prefix: str) -> list[str]:
+    """The names of the objects whose name starts with `prefix` (a folder and the start of a file name)."""
+    folder, _, start = prefix.rpartition("/")
+    if isinstance(storage, S3Storage):
+        root = storage._normalize_name(folder) + "/"
+        paginator = storage.connection.meta.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=storage.bucket_name, Prefix=root + start)
+        return [f"{folder}/{entry['Key'][len(root) :]}" for page in pages for entry in page.get("Contents", ())]
+    try:
+        _folders, files = storage.listdir(folder)
+    except FileNotFoundError:
+        return []
+    return [f"{folder}/{name}" for name in files if name.startswith(start)]

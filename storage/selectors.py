@@ -35,6 +35,12 @@ def file_get(*, owner: AbstractBaseUser, file_id: uuid.UUID | str) -> StoredFile
         raise ApplicationError("not_found", "File not found.", status_code=404) from None
 
 
+def file_upload_open(*, key: str) -> bool:
+    """Whether a direct upload still waits for its bytes at upload key `key`: no longer once completed,
+    refused or purged (the local backend's upload form then refuses, as S3 cannot)."""
+    return StoredFile.objects.filter(key=key, status=StoredFile.Status.PENDING, deleted_at__isnull=True).exists()
+
+
 def file_attached_list(*, attached_type: str, attached_id: str) -> QuerySet[StoredFile]:
     """Files attached to one object (e.g. an invoice's PDFs), newest first, deleted ones excluded."""
     return StoredFile.objects.filter(

@@ -5,6 +5,7 @@ import datetime
 import hashlib
 import io
 import logging
+import secrets
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -87,6 +88,26 @@ def _category_check(requested: str | None, detected: FileKind) -> None:
 def _file_key(*, owner: AbstractBaseUser, file_id: uuid.UUID, kind: FileKind) -> str:
     """`users/<owner id>/<category>/<uuid><ext>`: chosen by the server, so no customer can address another's."""
     return f"users/{owner.pk}/{kind.category}/{file_id}{kind.extension}"
+
+
+def _upload_key(*, owner: AbstractBaseUser, file_id: uuid.UUID, kind: FileKind) -> str:
+    """`uploads/<owner id>/<uuid><ext>`: where a direct upload's form writes. Never served: the form stays valid
+    until it expires, so whatever is there may have changed since it was checked."""
+    return f"uploads/{owner.pk}/{file_id}{kind.extension}"
+
+
+def _final_key_prefix(file: StoredFile) -> str:
+    """Where the checked copies of a direct upload go: `users/<owner id>/<category>/<uuid>-`."""
+    return f"users/{file.owner_id}/{file.category}/{file.pk}-"
+
+
+def _final_key(file: StoredFile) -> str:
+    """A key of this completion attempt's own, which no upload form was ever signed for.
+
+    Each attempt copies to its own key, so an attempt that loses a race against another (which may have
+    copied different bytes, re-POSTed meanwhile) can never overwrite the object that is served.
+    """
+    return f"{_final_key_prefix(file)}{secrets.token_hex(8)}{ALLOWED_KINDS[file.content_type].extension}"
 
 
 @contextlib.contextmanager
@@ -256,7 +277,8 @@ def file_direct_upload_start(
     """Reserve a key and give the client a presigned POST to send the bytes straight to the bucket.
 
     Returns the pending file, the form (`{"url", "fields"}`) and its expiry. The declared content type
-    only chooses the key; `file_direct_upload_complete` checks the bytes and refuses a mismatch.
+    only chooses the key; `file_direct_upload_complete` checks the bytes and refuses a mismatch. The form
+    writes to an upload key (`uploads/…`) that is never served; completion copies the bytes to a final key.
     """
     kind = ALLOWED_KINDS.get(content_type)
     if kind is None:
@@ -270,7 +292,7 @@ def file_direct_upload_start(
         raise file_too_large(size)
     expire = int(settings.STORAGE_DIRECT_UPLOAD_EXPIRY_SECONDS)
     file_id = uuid.uuid4()
-    key = _file_key(owner=owner, file_id=file_id, kind=kind)
+    key = _upload_key(owner=owner, file_id=file_id, kind=kind)
     # Sign first: if that fails there is no pending row to clean up.
     with storage_errors("presign upload"):
         form = backends.presigned_post(
@@ -290,75 +312,120 @@ def file_direct_upload_start(
     return pending, form, timezone.now() + datetime.timedelta(seconds=expire)
 
 
-def _pending_reject(file: StoredFile, error: ApplicationError) -> ApplicationError:
-    """Drop a direct upload whose bytes were refused: the object first, then the row."""
+def _pending_reject(file: StoredFile, error: ApplicationError, *, final_key: str) -> ApplicationError:
+    """Drop a direct upload whose bytes were refused: the objects (the checked copy, the upload) first, then the row."""
     with storage_errors("delete"):
+        default_storage.delete(final_key)
         default_storage.delete(file.key)
     StoredFile.objects.filter(pk=file.pk, status=StoredFile.Status.PENDING).delete()
     return error
 
 
+def _object_check(*, key: str, announced_content_type: str) -> tuple[int, str]:
+    """Size and SHA-256 of an object whose bytes are on the whitelist and of the announced type; ApplicationError
+    (`file_too_large`, `unsupported_file_type`, `empty_file`, `document_too_complex`, `storage_unavailable`)."""
+    with storage_errors("inspect upload"):
+        size = default_storage.size(key)
+    if size > max_upload_bytes():
+        raise file_too_large(size)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as spool:
+        with storage_errors("read upload"):
+            body = backends.object_open_stream(default_storage, key)
+            try:
+                while chunk := body.read(READ_CHUNK_BYTES):
+                    spool.write(chunk)
+            finally:
+                body.close()
+        kind = file_kind_detect(spool)
+        if kind.content_type != announced_content_type:
+            raise ApplicationError(
+                "unsupported_file_type",
+                f"The file was announced as {announced_content_type} but its content is {kind.content_type}.",
+            )
+        return size, _sha256(spool)
+
+
+def _direct_upload_mark_available(*, file: StoredFile, final_key: str, size: int, sha256: str) -> StoredFile | None:
+    """The short transaction that ends a completion: the checked copy becomes the file's key, unless another
+    completion got there first (then that one's row is returned unchanged) or the upload was purged (None)."""
+    with transaction.atomic():
+        locked = StoredFile.objects.select_for_update().filter(pk=file.pk, deleted_at__isnull=True).first()
+        if locked is not None and locked.status == StoredFile.Status.PENDING:
+            locked.key = final_key
+            locked.size = size
+            locked.sha256 = sha256
+            locked.status = StoredFile.Status.AVAILABLE
+            locked.save(update_fields=["key", "size", "sha256", "status"])
+    return locked
+
+
 def file_direct_upload_complete(*, file: StoredFile) -> StoredFile:
-    """Check that a direct upload really arrived (size, bytes on the whitelist, declared type), then make it available.
+    """Copy a direct upload to a key of its own, check the copy (size, bytes on the whitelist, declared type),
+    then make it available: served from then on, whatever the customer POSTs to the old form.
+
+    Steps, none of them holding a row lock during a storage call: (1) server-side copy of the upload key to
+    a new final key; (2) check the copy's bytes; (3) a short transaction sets the row's key to the copy and
+    makes it available; (4) the upload key is deleted. A crash after (1) leaves a pending row and a copy
+    under its final-key prefix, both removed by `storage_purge_pending`; a crash after (3) leaves only the
+    upload key, which nothing serves (a bucket lifecycle rule on `uploads/` removes it, see docs/api/files.md).
 
     Idempotent for a file that is already available. A refused upload is removed from the bucket and the
     database. Raises ApplicationError: `upload_missing` (409), `file_too_large` (413),
-    `unsupported_file_type` (400), `storage_unavailable` (503).
+    `unsupported_file_type`, `empty_file`, `document_too_complex` (400), `storage_unavailable` (503).
     """
     current = StoredFile.objects.filter(pk=file.pk, deleted_at__isnull=True).first()
     if current is None:
         raise ApplicationError("not_found", "File not found.", status_code=404)
     if current.status == StoredFile.Status.AVAILABLE:
         return current
-    with storage_errors("inspect upload"):
+    final_key = _final_key(current)
+    with storage_errors("copy upload"):
         try:
-            size = default_storage.size(current.key)
+            final_key = backends.object_copy(default_storage, current.key, final_key, content_type=current.content_type)
         except FileNotFoundError:
-            size = None
-    if size is None:
-        raise ApplicationError(
-            "upload_missing", "The file has not been uploaded yet; POST it to the upload form first.", status_code=409
-        )
-    if size > max_upload_bytes():
-        raise _pending_reject(current, file_too_large(size))
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as spool:
-        with storage_errors("read upload"):
-            body = backends.object_open_stream(default_storage, current.key)
-            try:
-                while chunk := body.read(READ_CHUNK_BYTES):
-                    spool.write(chunk)
-            finally:
-                body.close()
-        try:
-            kind = file_kind_detect(spool)
-        except ApplicationError as error:
-            raise _pending_reject(current, error) from None
-        if kind.content_type != current.content_type:
-            raise _pending_reject(
-                current,
-                ApplicationError(
-                    "unsupported_file_type",
-                    f"The file was announced as {current.content_type} but its content is {kind.content_type}.",
-                ),
-            )
-        sha256 = _sha256(spool)
-    with transaction.atomic():
-        locked = StoredFile.objects.select_for_update().get(pk=current.pk)
-        if locked.status == StoredFile.Status.PENDING:
-            locked.size = size
-            locked.sha256 = sha256
-            locked.status = StoredFile.Status.AVAILABLE
-            locked.save(update_fields=["size", "sha256", "status"])
-    return locked
+            again = StoredFile.objects.filter(pk=current.pk, deleted_at__isnull=True).first()
+            if again is not None and again.status == StoredFile.Status.AVAILABLE:
+                return again  # a concurrent completion finished and removed the upload key
+            raise ApplicationError(
+                "upload_missing",
+                "The file has not been uploaded yet; POST it to the upload form first.",
+                status_code=409,
+            ) from None
+    try:
+        size, sha256 = _object_check(key=final_key, announced_content_type=current.content_type)
+    except ApplicationError as error:
+        if error.code == "storage_unavailable":
+            _object_delete_quietly(final_key)  # the upload stays pending; a retry copies again
+            raise
+        raise _pending_reject(current, error, final_key=final_key) from None
+    try:
+        completed = _direct_upload_mark_available(file=current, final_key=final_key, size=size, sha256=sha256)
+    except Exception:
+        _object_delete_quietly(final_key)
+        raise
+    if completed is None or completed.key != final_key:
+        _object_delete_quietly(final_key)  # another completion won, or the upload was purged meanwhile
+        if completed is None:
+            raise ApplicationError("not_found", "File not found.", status_code=404)
+        return completed
+    _object_delete_quietly(current.key)
+    return completed
 
 
 def file_pending_purge(*, file: StoredFile) -> bool:
-    """Remove an abandoned direct upload (its object, if any, and its row). False when it was completed meanwhile."""
+    """Remove an abandoned direct upload (its object, if any, copies left by a completion that crashed, and its
+    row). False when it was completed meanwhile.
+
+    The row stays locked while the objects are deleted, so a completion running at the same time cannot make
+    a copy available that this is deleting: it finds the row gone and removes its own copy.
+    """
     with transaction.atomic():
         locked = StoredFile.objects.select_for_update().filter(pk=file.pk, status=StoredFile.Status.PENDING).first()
         if locked is None:
             return False
         with storage_errors("delete"):
             default_storage.delete(locked.key)
+            for leftover in backends.object_names_with_prefix(default_storage, _final_key_prefix(locked)):
+                default_storage.delete(leftover)
         locked.delete()
     return True

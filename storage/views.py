@@ -12,6 +12,7 @@ from billing_site.api.errors import error_body
 from billing_site.errors import ApplicationError
 
 from .backends import SignedFileSystemStorage, signed_payload_load, signed_upload_payload_load
+from .selectors import file_upload_open
 from .upload_handlers import limited_upload_handlers
 
 
@@ -43,7 +44,8 @@ def signed_upload(request: HttpRequest) -> HttpResponse:
     """The local backend's counterpart of S3's presigned POST: form fields `token`, `Content-Type`, then `file`.
 
     Like S3 it answers 204 on success and refuses an expired or tampered form, a different content type,
-    an existing key and a file over the form's size limit.
+    an existing key and a file over the form's size limit. Unlike S3 it also refuses (409 `upload_closed`)
+    the form of an upload that was completed, refused or purged.
     """
     if not isinstance(default_storage, SignedFileSystemStorage):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
@@ -63,6 +65,9 @@ def signed_upload(request: HttpRequest) -> HttpResponse:
         return JsonResponse(error_body("file_required", "Send the file as field `file`."), status=400)
     if request.POST.get("Content-Type") != payload["t"]:
         return JsonResponse(error_body("invalid_signature", "The content type differs from the form's."), status=403)
+    if not file_upload_open(key=payload["k"]):
+        # The upload was completed (its bytes copied and checked), refused or purged: the form is spent.
+        return JsonResponse(error_body("upload_closed", "This upload was completed or removed."), status=409)
     if upload.size > int(payload["m"]):
         return JsonResponse(error_body("file_too_large", "The file is larger than the form allows."), status=413)
     if default_storage.exists(payload["k"]):

@@ -54,7 +54,14 @@ class FileUploadView(APIView):
     throttle_classes = [ScopedThrottle]
     throttle_scope = "uploads"
     api_error_codes = {
-        400: ["file_required", "empty_file", "unsupported_file_type", "invalid_category", "category_mismatch"],
+        400: [
+            "file_required",
+            "empty_file",
+            "unsupported_file_type",
+            "document_too_complex",
+            "invalid_category",
+            "category_mismatch",
+        ],
         413: ["file_too_large"],
         503: ["storage_unavailable"],
     }
@@ -179,7 +186,7 @@ class UploadUrlView(APIView):
 
 class UploadCompleteView(APIView):
     api_error_codes = {
-        400: ["empty_file", "unsupported_file_type"],
+        400: ["empty_file", "unsupported_file_type", "document_too_complex"],
         409: ["upload_missing"],
         413: ["file_too_large"],
         503: ["storage_unavailable"],

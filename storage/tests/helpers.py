@@ -1,11 +1,13 @@
 """Helpers of the storage tests: sample files of every accepted and refused kind, bucket listing, URL fetching."""
 
 import io
+import itertools
 import socket
 import struct
 import uuid
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,7 +99,8 @@ def pdf_bytes(padding: int = 0) -> bytes:
     return body + b"%" + b"0" * padding + b"\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
 
-def ooxml_bytes(kind: str, *, macro: bool = False) -> bytes:
+def ooxml_parts(kind: str, *, macro: bool = False) -> list[tuple[str, bytes]]:
+    """The smallest parts that make a DOCX, XLSX or PPTX: content types, package relationships, the main part."""
     parts = {
         "docx": (
             "word/document.xml",
@@ -118,14 +121,79 @@ def ooxml_bytes(kind: str, *, macro: bool = False) -> bytes:
         '<Default Extension="xml" ContentType="application/xml"/>'
         f'<Override PartName="/{main_part}" ContentType="{main_type}"/></Types>'
     )
+    members = [
+        ("[Content_Types].xml", content_types.encode()),
+        ("_rels/.rels", b"<Relationships/>"),
+        (main_part, b"<root/>"),
+    ]
+    if macro:
+        members.append((main_part.split("/")[0] + "/vbaProject.bin", b"\x00" * 64))
+    return members
+
+
+def ooxml_bytes(kind: str, *, macro: bool = False) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", content_types)
-        archive.writestr("_rels/.rels", "<Relationships/>")
-        archive.writestr(main_part, "<root/>")
-        if macro:
-            archive.writestr(main_part.split("/")[0] + "/vbaProject.bin", b"\x00" * 64)
+        for name, data in ooxml_parts(kind, macro=macro):
+            archive.writestr(name, data)
     return buffer.getvalue()
+
+
+ZIP_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
+ZIP_CENTRAL_HEADER = struct.Struct("<IHHHHHHIIIHHHHHII")
+ZIP_END = struct.Struct("<IHHHHIIH")
+ZIP64_END = struct.Struct("<IQHHIIQQQQ")
+ZIP64_LOCATOR = struct.Struct("<IIQI")
+
+
+def zip_archive(
+    members: Iterable[tuple[str, bytes]], *, zip64: bool = False, declared_entries: int | None = None
+) -> bytes:
+    """A ZIP of stored members, written by hand: half a million entries take a second (zipfile: much longer).
+
+    `zip64` ends it the ZIP64 way (ZIP64 record and locator, 0xFFFF.. in the classic record), as a ZIP of
+    more than 65,535 entries must be; `declared_entries` makes the end records announce another count.
+    """
+    pieces: list[bytes] = []
+    directory: list[bytes] = []
+    offset = count = 0
+    for name, data in members:
+        encoded = name.encode()
+        crc = zlib.crc32(data)
+        local = ZIP_LOCAL_HEADER.pack(0x04034B50, 20, 0x800, 0, 0, 0x21, crc, len(data), len(data), len(encoded), 0)
+        pieces += (local, encoded, data)
+        directory += (
+            ZIP_CENTRAL_HEADER.pack(
+                0x02014B50, 20, 20, 0x800, 0, 0, 0x21, crc, len(data), len(data), len(encoded), 0, 0, 0, 0, 0, offset
+            ),
+            encoded,
+        )
+        offset += len(local) + len(encoded) + len(data)
+        count += 1
+    central_directory = b"".join(directory)
+    declared = count if declared_entries is None else declared_entries
+    if zip64:
+        end = (
+            ZIP64_END.pack(0x06064B50, 44, 45, 45, 0, 0, declared, declared, len(central_directory), offset)
+            + ZIP64_LOCATOR.pack(0x07064B50, 0, offset + len(central_directory), 1)
+            + ZIP_END.pack(0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+        )
+    else:
+        end = ZIP_END.pack(0x06054B50, 0, 0, declared, declared, len(central_directory), offset, 0)
+    return b"".join(pieces) + central_directory + end
+
+
+def docx_with_empty_parts(count: int, *, zip64: bool = True, declared_entries: int | None = None) -> bytes:
+    """A DOCX that zipfile would accept, plus `count` empty parts (500,000 of them: 46 MB)."""
+    empty = ((f"e/{number:06d}", b"") for number in range(count))
+    return zip_archive(itertools.chain(ooxml_parts("docx"), empty), zip64=zip64, declared_entries=declared_entries)
+
+
+def docx_of_size(size: int) -> bytes:
+    """A valid DOCX of exactly `size` bytes: the minimal parts plus one stored media part of padding."""
+    name = "word/media/padding.bin"
+    bare = len(zip_archive([*ooxml_parts("docx"), (name, b"")]))
+    return zip_archive([*ooxml_parts("docx"), (name, b"\0" * (size - bare))])
 
 
 def zip_bytes() -> bytes:

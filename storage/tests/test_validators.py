@@ -1,13 +1,20 @@
 """The type whitelist decides from bytes alone; names are made safe but keep Korean."""
 
 import io
+import zipfile
 
 import pytest
 
 from billing_site.errors import ApplicationError
-from storage.validators import content_disposition, file_kind_detect, original_name_sanitize
+from storage.validators import (
+    MAX_ZIP_DIRECTORY_BYTES,
+    MAX_ZIP_ENTRIES,
+    content_disposition,
+    file_kind_detect,
+    original_name_sanitize,
+)
 
-from .helpers import REFUSED, SAMPLES
+from .helpers import REFUSED, SAMPLES, docx_with_empty_parts, ooxml_parts, zip_archive
 
 EXPECTED = {
     "png": ("image/png", "image", ".png"),
@@ -65,6 +72,55 @@ def test_detection_leaves_the_stream_at_the_start() -> None:
     stream = io.BytesIO(SAMPLES["docx"])
     file_kind_detect(stream)
     assert stream.tell() == 0
+
+
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@pytest.mark.parametrize("zip64", [False, True], ids=["zip", "zip64"])
+def test_a_document_within_the_zip_limits_is_accepted_with_either_end_record(zip64: bool) -> None:
+    content = docx_with_empty_parts(MAX_ZIP_ENTRIES - 3, zip64=zip64)
+    assert file_kind_detect(io.BytesIO(content)).content_type == DOCX_TYPE
+
+
+def test_a_document_with_an_archive_comment_is_accepted() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in ooxml_parts("docx"):
+            archive.writestr(name, data)
+        archive.comment = b"x" * 60_000  # the end record is then 60 KB before the end of the file
+    assert file_kind_detect(io.BytesIO(buffer.getvalue())).content_type == DOCX_TYPE
+
+
+@pytest.mark.parametrize(
+    ("content", "entries"),
+    [
+        pytest.param(docx_with_empty_parts(MAX_ZIP_ENTRIES - 2, zip64=False), MAX_ZIP_ENTRIES + 1, id="entries"),
+        pytest.param(docx_with_empty_parts(MAX_ZIP_ENTRIES - 2, zip64=True), MAX_ZIP_ENTRIES + 1, id="zip64-entries"),
+        # The end record may lie about the count: zipfile parses the whole directory whatever it announces.
+        pytest.param(
+            docx_with_empty_parts(MAX_ZIP_DIRECTORY_BYTES // 46, zip64=False, declared_entries=3), 3, id="size"
+        ),
+        pytest.param(
+            docx_with_empty_parts(MAX_ZIP_DIRECTORY_BYTES // 46, zip64=True, declared_entries=3), 3, id="zip64-size"
+        ),
+    ],
+)
+def test_a_zip_announcing_more_parts_or_directory_than_a_document_has_is_refused(content: bytes, entries: int) -> None:
+    with pytest.raises(ApplicationError) as caught:
+        file_kind_detect(io.BytesIO(content))
+    assert (caught.value.code, caught.value.status_code) == ("document_too_complex", 400)
+    assert caught.value.fields["entries"] == entries
+    assert caught.value.fields["max_entries"] == MAX_ZIP_ENTRIES
+
+
+def test_a_zip64_locator_without_its_record_is_damaged() -> None:
+    content = bytearray(zip_archive(ooxml_parts("docx"), zip64=True))
+    record_at = content.rindex(b"PK\x06\x06")
+    content[record_at : record_at + 4] = b"XXXX"
+    with pytest.raises(ApplicationError) as caught:
+        file_kind_detect(io.BytesIO(bytes(content)))
+    assert caught.value.code == "unsupported_file_type"
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,21 @@
 """POST /api/files/upload-url and /api/files/{id}/complete: bytes go straight to the bucket, then are checked."""
 
 import hashlib
+import re
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from rest_framework.test import APIClient
 
+from storage import backends
 from storage.models import StoredFile
+from storage.validators import MAX_ZIP_ENTRIES
 
-from ..helpers import REFUSED, SAMPLES, bucket_keys, fetch, post_form
+from ..helpers import REFUSED, SAMPLES, bucket_keys, docx_with_empty_parts, fetch, pdf_bytes, post_form
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 def start(
@@ -27,7 +33,7 @@ def test_direct_upload_then_complete_makes_the_file_available(backend: str, cust
     assert body["file"]["status"] == "pending" and body["file"]["url"] is None
     assert body["max_bytes"] == 50 * 1024 * 1024
     row = StoredFile.objects.get(pk=file_id)
-    assert row.key == f"users/{customer.pk}/document/{file_id}.xlsx"
+    assert row.key == f"uploads/{customer.pk}/{file_id}.xlsx"  # where the form writes; never served
     assert customer_client.get("/api/files").json()["total"] == 0  # pending uploads are not listed
 
     assert post_form(body["upload"], SAMPLES["xlsx"], "보고서.xlsx") in (200, 201, 204)
@@ -39,6 +45,10 @@ def test_direct_upload_then_complete_makes_the_file_available(backend: str, cust
     assert done["sha256"] == hashlib.sha256(SAMPLES["xlsx"]).hexdigest()
     assert done["original_name"] == "보고서.xlsx"
     assert fetch(done["url"]).content == SAMPLES["xlsx"]
+    # Served from a checked copy under a key no form was signed for; the upload key is gone.
+    served = StoredFile.objects.get(pk=file_id).key
+    assert re.fullmatch(rf"users/{customer.pk}/document/{file_id}-[0-9a-f]{{16}}\.xlsx", served), served
+    assert bucket_keys("") == [served]
     assert customer_client.get("/api/files").json()["total"] == 1
     again = customer_client.post(f"/api/files/{file_id}/complete")
     assert again.status_code == 200 and again.json()["sha256"] == done["sha256"]
@@ -64,7 +74,7 @@ def test_bytes_that_are_not_what_was_announced_are_refused_and_removed(
     response = customer_client.post(f"/api/files/{body['file']['id']}/complete")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "unsupported_file_type"
-    assert bucket_keys(f"users/{customer.pk}") == []
+    assert bucket_keys("") == []
     assert not StoredFile.objects.filter(pk=body["file"]["id"]).exists()
     assert customer_client.post(f"/api/files/{body['file']['id']}/complete").status_code == 404
 
@@ -74,7 +84,7 @@ def test_the_bucket_refuses_a_body_over_the_limit(backend: str, customer, custom
     body = start(customer_client, "application/pdf", "a.pdf").json()
     status = post_form(body["upload"], SAMPLES["pdf"] + b"0" * 2048)
     assert status in (400, 413)  # S3 answers 400 EntityTooLarge, the local backend 413
-    assert bucket_keys(f"users/{customer.pk}") == []
+    assert bucket_keys("") == []
     assert customer_client.post(f"/api/files/{body['file']['id']}/complete").status_code == 409
 
 
@@ -82,21 +92,21 @@ def test_the_bucket_refuses_a_different_content_type_than_the_form(backend: str,
     body = start(customer_client, "application/pdf", "a.pdf").json()
     form = {"url": body["upload"]["url"], "fields": {**body["upload"]["fields"], "Content-Type": "text/html"}}
     assert post_form(form, SAMPLES["pdf"]) == 403
-    assert bucket_keys(f"users/{customer.pk}") == []
+    assert bucket_keys("") == []
 
 
 def test_a_form_cannot_write_to_another_key(s3, customer, other_customer, customer_client) -> None:
     body = start(customer_client, "application/pdf", "a.pdf").json()
     fields = {**body["upload"]["fields"], "key": s3._normalize_name(f"users/{other_customer.pk}/document/x.pdf")}
     assert post_form({"url": body["upload"]["url"], "fields": fields}, SAMPLES["pdf"]) == 403
-    assert bucket_keys("users") == []
+    assert bucket_keys("") == []
 
 
 def test_a_local_form_with_a_tampered_token_is_refused(local_storage, customer_client) -> None:
     body = start(customer_client, "application/pdf", "a.pdf").json()
     fields = {**body["upload"]["fields"], "token": body["upload"]["fields"]["token"][:-2] + "xx"}
     assert post_form({"url": body["upload"]["url"], "fields": fields}, SAMPLES["pdf"]) == 403
-    assert bucket_keys("users") == []
+    assert bucket_keys("") == []
 
 
 @pytest.mark.parametrize(
@@ -165,3 +175,83 @@ def test_complete_with_s3_unreachable_is_503_and_the_upload_stays_pending(s3, se
     assert StoredFile.objects.get(pk=body["file"]["id"]).status == StoredFile.Status.PENDING
     settings.STORAGES = {**settings.STORAGES, "default": reachable}
     assert customer_client.post(f"/api/files/{body['file']['id']}/complete").status_code == 200
+
+
+# --- after complete, the customer's form can no longer change what is served -----------------------------
+
+
+def _complete_pdf(client: APIClient, content: bytes) -> tuple[dict, dict]:
+    body = start(client, "application/pdf", "invoice.pdf").json()
+    assert post_form(body["upload"], content) in (200, 201, 204)
+    completed = client.post(f"/api/files/{body['file']['id']}/complete")
+    assert completed.status_code == 200, completed.content
+    return body, completed.json()
+
+
+def _served(client: APIClient, file_id: str) -> bytes:
+    link = client.post("/api/files/presigned-url", {"file_id": file_id}, format="json").json()["url"]
+    return fetch(link).content
+
+
+def test_reposting_the_old_form_after_complete_does_not_change_the_served_file(backend: str, customer_client) -> None:
+    original, replacement = pdf_bytes(), pdf_bytes(padding=4096)  # both valid PDFs: the type check passes either
+    body, done = _complete_pdf(customer_client, original)
+    file_id = done["id"]
+
+    status = post_form(body["upload"], replacement)
+    # S3 cannot refuse a POST its policy allows: the form is still valid, the bucket accepts the bytes. The
+    # local backend's form knows its upload was completed and refuses.
+    assert status == (204 if backend == "s3" else 409)
+
+    assert customer_client.post(f"/api/files/{file_id}/complete").json()["sha256"] == done["sha256"]
+    assert fetch(customer_client.get(f"/api/files/{file_id}").json()["url"]).content == original
+    assert _served(customer_client, file_id) == original
+    assert StoredFile.objects.get(pk=file_id).sha256 == hashlib.sha256(original).hexdigest()
+
+
+def test_a_local_upload_form_is_closed_once_its_upload_was_completed(local_storage, customer_client) -> None:
+    body, _done = _complete_pdf(customer_client, pdf_bytes())
+    replacement = SimpleUploadedFile("b.pdf", pdf_bytes(padding=10), content_type="application/pdf")
+    response = Client().post(body["upload"]["url"], {**body["upload"]["fields"], "file": replacement})
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "upload_closed"
+
+
+def test_a_completion_that_loses_the_race_does_not_replace_the_served_file(
+    s3, customer, customer_client, monkeypatch
+) -> None:
+    # Two completions of one upload: the second has seen it pending, but copies only after the first made it
+    # available and the customer re-POSTed other bytes through the still-valid form.
+    original, replacement = pdf_bytes(), pdf_bytes(padding=4096)
+    body = start(customer_client, "application/pdf", "invoice.pdf").json()
+    file_id = body["file"]["id"]
+    assert post_form(body["upload"], original) == 204
+    real_copy = backends.object_copy
+    first: dict = {}
+
+    def first_completion_wins_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(backends, "object_copy", real_copy)
+        first.update(customer_client.post(f"/api/files/{file_id}/complete").json())
+        assert post_form(body["upload"], replacement) == 204
+        return real_copy(*args, **kwargs)
+
+    monkeypatch.setattr(backends, "object_copy", first_completion_wins_meanwhile)
+    second = customer_client.post(f"/api/files/{file_id}/complete")
+
+    assert second.status_code == 200, second.content
+    assert second.json()["sha256"] == first["sha256"] == hashlib.sha256(original).hexdigest()
+    assert _served(customer_client, file_id) == original
+    served_key = StoredFile.objects.get(pk=file_id).key
+    # The loser removed its own copy; what is left besides the served copy is the re-POSTed upload key only.
+    assert bucket_keys(f"users/{customer.pk}") == [served_key]
+
+
+def test_complete_refuses_a_document_with_too_many_parts(backend: str, customer_client) -> None:
+    content = docx_with_empty_parts(MAX_ZIP_ENTRIES)
+    body = start(customer_client, DOCX, "big.docx").json()
+    assert post_form(body["upload"], content) in (200, 201, 204)
+    response = customer_client.post(f"/api/files/{body['file']['id']}/complete")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "document_too_complex"
+    assert bucket_keys("") == []
+    assert not StoredFile.objects.filter(pk=body["file"]["id"]).exists()

@@ -6,7 +6,7 @@ from drf_spectacular.generators import SchemaGenerator
 EXPECTED = {
     ("/api/files/upload", "post"): {
         "201": [],
-        "400": ["unsupported_file_type", "category_mismatch", "file_required"],
+        "400": ["unsupported_file_type", "document_too_complex", "category_mismatch", "file_required"],
         "413": ["file_too_large"],
         "429": ["throttled"],
         "503": ["storage_unavailable"],
@@ -23,7 +23,7 @@ EXPECTED = {
     ("/api/files/upload-url", "post"): {"201": [], "413": ["file_too_large"], "429": ["throttled"]},
     ("/api/files/{file_id}/complete", "post"): {
         "200": [],
-        "400": ["unsupported_file_type"],
+        "400": ["unsupported_file_type", "document_too_complex"],
         "409": ["upload_missing"],
         "503": ["storage_unavailable"],
     },

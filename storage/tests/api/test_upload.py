@@ -3,6 +3,7 @@
 import hashlib
 import io
 import os
+import time
 import tracemalloc
 from typing import Any
 
@@ -11,7 +12,7 @@ from rest_framework.test import APIClient
 
 from storage.models import StoredFile
 
-from ..helpers import REFUSED, SAMPLES, bucket_keys, fetch, upload
+from ..helpers import REFUSED, SAMPLES, bucket_keys, docx_of_size, docx_with_empty_parts, fetch, upload
 
 BOUNDARY = "----storage-test-boundary"
 
@@ -221,6 +222,53 @@ def test_an_oversize_file_is_refused_while_streaming_without_holding_it_in_memor
     assert peak < 4 * 1024 * 1024, f"peak Python memory {peak} bytes while refusing a 50 MB upload"
     assert bucket_keys("users") == []
     assert not StoredFile.objects.exists()
+
+
+def _measured_upload(client: APIClient, content: bytes, name: str) -> tuple[Any, float, int]:
+    """POST a prebuilt multipart body; the response, its seconds and its peak Python memory (the server's share)."""
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    body = head + content + f"\r\n--{BOUNDARY}--\r\n".encode()
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        response = client.generic(
+            "POST",
+            "/api/files/upload",
+            content_type=f"multipart/form-data; boundary={BOUNDARY}",
+            **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))},
+        )
+        seconds = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return response, seconds, peak
+
+
+@pytest.mark.parametrize(
+    ("zip64", "declared_entries"),
+    [(True, None), (False, 3)],
+    ids=["zip64-half-a-million-entries", "zip-end-record-announcing-3-entries"],
+)
+def test_a_docx_of_half_a_million_empty_parts_is_refused_within_the_budget_of_a_valid_upload_of_its_size(
+    local_storage, customer, customer_client, zip64, declared_entries
+) -> None:
+    # 46 MB: zipfile alone would spend seconds and hundreds of MB listing it before anything could refuse it.
+    hostile = docx_with_empty_parts(500_000, zip64=zip64, declared_entries=declared_entries)
+    valid = docx_of_size(len(hostile))
+
+    accepted, valid_seconds, valid_peak = _measured_upload(customer_client, valid, "valid.docx")
+    refused, hostile_seconds, hostile_peak = _measured_upload(customer_client, hostile, "hostile.docx")
+
+    assert accepted.status_code == 201, accepted.content
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["error"]["code"] == "document_too_complex"
+    assert StoredFile.objects.filter(owner=customer).count() == 1
+    assert hostile_peak < 2 * valid_peak + 1024 * 1024, (hostile_peak, valid_peak)
+    assert hostile_peak < 8 * 1024 * 1024, f"peak Python memory {hostile_peak} bytes while refusing"
+    assert hostile_seconds < 3 * valid_seconds + 1.0, (hostile_seconds, valid_seconds)
 
 
 def test_uploads_are_throttled_per_customer(backend: str, customer_client, other_client, settings) -> None:

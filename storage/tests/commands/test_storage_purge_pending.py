@@ -9,6 +9,7 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from storage import services
 from storage.models import StoredFile
 from storage.services import file_direct_upload_start, file_store
 
@@ -37,7 +38,7 @@ def test_purges_only_stale_pending_uploads(backend: str, customer) -> None:
 
     assert "Purged 2 pending upload(s) older than 24 h; 0 failed." in out.getvalue()
     assert set(StoredFile.objects.values_list("pk", flat=True)) == {fresh.pk, old_available.pk}
-    assert bucket_keys(f"users/{customer.pk}") == sorted([fresh.key, old_available.key])
+    assert bucket_keys("") == sorted([fresh.key, old_available.key])
     assert not StoredFile.objects.filter(pk__in=[stale_arrived.pk, stale_never_sent.pk]).exists()
 
 
@@ -47,7 +48,7 @@ def test_dry_run_changes_nothing(backend: str, customer) -> None:
     call_command("storage_purge_pending", "--dry-run", stdout=out)
     assert "1 pending upload(s) older than 24 h would be purged." in out.getvalue()
     assert StoredFile.objects.filter(pk=stale.pk).exists()
-    assert bucket_keys(f"users/{customer.pk}") == [stale.key]
+    assert bucket_keys("") == [stale.key]
 
 
 def test_the_default_age_comes_from_the_setting(backend: str, customer, settings) -> None:
@@ -86,3 +87,29 @@ def test_shows_a_progress_bar(backend: str, customer) -> None:
 def test_a_negative_age_is_refused(backend: str) -> None:
     with pytest.raises(CommandError, match="must not be negative"):
         call_command("storage_purge_pending", "--older-than-hours", "-1")
+
+
+class Crash(BaseException):
+    """The process dying: not an Exception, so no cleanup code of the service runs."""
+
+
+def test_purges_the_copy_left_by_a_completion_that_crashed_before_marking_it_available(
+    backend: str, customer, monkeypatch
+) -> None:
+    pending = _pending(customer, 48, arrived=True)
+
+    def crash(**kwargs: object) -> None:
+        raise Crash
+
+    monkeypatch.setattr(services, "_direct_upload_mark_available", crash)
+    with pytest.raises(Crash):
+        services.file_direct_upload_complete(file=pending)
+    copies = [key for key in bucket_keys("") if key != pending.key]
+    assert len(copies) == 1 and copies[0].startswith(f"users/{customer.pk}/document/{pending.pk}-")
+    assert StoredFile.objects.get(pk=pending.pk).status == StoredFile.Status.PENDING
+
+    out = io.StringIO()
+    call_command("storage_purge_pending", "--no-progress", stdout=out)
+    assert "Purged 1 pending upload(s)" in out.getvalue()
+    assert bucket_keys("") == []
+    assert not StoredFile.objects.filter(pk=pending.pk).exists()
