@@ -1,7 +1,9 @@
 """Stripe webhooks: `POST /api/payment/webhook` checks the signature, records the delivery, applies each event once.
 
-- Every delivery that carries a `Stripe-Signature` header is kept as a dj-stripe WebhookEventTrigger, valid or not;
-  a missing or wrong signature is 400 and nothing is applied.
+- Only a delivery whose signature verifies is kept (a dj-stripe WebhookEventTrigger with its body and only the
+  headers needed to verify it again, STORED_HEADERS: never credentials such as Authorization or Cookie). A missing
+  or wrong signature is 400 and leaves no row; a body over MAX_BODY_BYTES is 413 before it is read; deliveries are
+  throttled per client address (DRF scope `webhook`, THROTTLE_WEBHOOK_RATE), and Stripe redelivers what got 429.
 - Each event id has one StripeWebhookEvent row. Processing locks it, so an event delivered twice at the same moment
   is applied once: the second delivery waits for the first and finds it processed. dj-stripe's own processing (its
   Event and the mirrored object) and our handler run in one transaction with the processed mark.
@@ -24,17 +26,21 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from djstripe import models as djstripe_models
-from djstripe.models.webhooks import get_remote_ip
 from djstripe.settings import djstripe_settings
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from billing.models.stripe import StripeWebhookEvent, StripeWebhookEventStatus
 from billing.services import stripe_sync
-from billing_site.api.errors import error_body
+from billing_site.api.throttling import ScopedThrottle, client_address
+from billing_site.errors import ApplicationError
+from billing_site.permissions import permission_require
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +48,12 @@ DEFAULT_TOLERANCE_SECONDS = 300
 DEFAULT_MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=6)
+# Stripe's events are a few KB, the largest (an invoice with many lines) well under this; Django alone would read
+# up to DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) of anyone's body.
+MAX_BODY_BYTES = 512 * 1024
+# What a stored delivery keeps of the request's headers: enough to verify it again (dj-stripe's reprocessing reads
+# Stripe-Signature), nothing a client authenticates with (Authorization, Cookie, X-Djstripe-Webhook-Secret, ...).
+STORED_HEADERS = ("Content-Type", "Stripe-Signature", "User-Agent")
 
 
 # --- handlers: re-read the object, then let stripe_sync apply it ----------------------------------------------------
@@ -226,24 +238,45 @@ def webhook_events_due(*, now: datetime | None = None, include_given_up: bool = 
     )
 
 
-def webhook_event_retry(*, event: StripeWebhookEvent, now: datetime | None = None) -> ProcessingOutcome:
-    """Process a recorded event again (the retry command, staff): the same path as a delivery, so still once."""
+def webhook_event_retry(
+    *, event: StripeWebhookEvent, now: datetime | None = None, actor: Any = None
+) -> ProcessingOutcome:
+    """Process a recorded event again (the retry command, staff): the same path as a delivery, so still once.
+
+    `actor` None is the system (the retry command); a user needs billing.change_stripewebhookevent.
+    """
+    permission_require(actor=actor, permission="billing.change_stripewebhookevent")
     return webhook_event_process(event=event, now=now)
 
 
 # --- the endpoint ---------------------------------------------------------------------------------------------------
 
 
-def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse(error_body(code, message), status=status)
+def _body_read(request: HttpRequest) -> bytes:
+    """The body, when it is at most MAX_BODY_BYTES: a larger declared length is refused (413) before reading, and
+    no more than MAX_BODY_BYTES + 1 bytes are ever read."""
+    too_large = ApplicationError(
+        "payload_too_large", f"A Stripe event is at most {MAX_BODY_BYTES} bytes.", status_code=413
+    )
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0  # Django reads nothing of a body whose length it cannot parse
+    if declared > MAX_BODY_BYTES:
+        raise too_large
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise too_large
+    return body
 
 
-def _delivery_record(request: HttpRequest) -> Any:
+def _delivery_record(request: HttpRequest, body: bytes) -> Any:
+    """The verified delivery as dj-stripe keeps it (its admin lists them), with only STORED_HEADERS."""
     return djstripe_models.WebhookEventTrigger.objects.create(
-        remote_ip=get_remote_ip(request),
-        headers=dict(request.headers),
-        body=request.body.decode("utf-8", errors="replace"),
-        valid=False,
+        remote_ip=client_address(request),
+        headers={name: request.headers[name] for name in STORED_HEADERS if name in request.headers},
+        body=body.decode("utf-8"),
+        valid=True,
     )
 
 
@@ -261,34 +294,48 @@ def _verified_payload(body: bytes, signature: str) -> dict[str, Any]:
     return payload
 
 
-@csrf_exempt
-@login_not_required
-@require_POST
-@transaction.non_atomic_requests
-def stripe_webhook(request: HttpRequest) -> JsonResponse:
-    """Stripe's deliveries: 200 once applied (or when already applied), 400 for a bad signature, 500 on failure."""
-    if not stripe_sync.stripe_enabled():
-        return _error(404, "not_found", "Stripe is not enabled on this server.")
-    if not settings.DJSTRIPE_WEBHOOK_SECRET:
-        logger.error("A Stripe webhook arrived but STRIPE_WEBHOOK_SECRET is not set.")
-        return _error(503, "webhook_not_configured", "The webhook endpoint has no signing secret configured.")
-    signature = request.headers.get("Stripe-Signature", "")
-    if not signature:
-        return _error(400, "missing_signature", "The Stripe-Signature header is missing.")
-    delivery = _delivery_record(request)
-    try:
-        payload = _verified_payload(request.body, signature)
-    except ValueError as error:
-        delivery.exception = f"Signature check failed: {error}"[:128]
-        delivery.save(update_fields=["exception", "updated"])
-        logger.warning("Refused a Stripe webhook delivery %s: %s", delivery.pk, error)
-        return _error(400, "invalid_signature", "The Stripe-Signature header does not match this endpoint's secret.")
-    delivery.valid = True
-    delivery.save(update_fields=["valid", "updated"])
-    event = webhook_event_receive(payload=payload, delivery=delivery)
-    outcome = webhook_event_process(event=event, delivery=delivery)
-    if outcome.status == StripeWebhookEventStatus.FAILED:
-        return _error(500, "webhook_processing_failed", f"Event {event.stripe_event_id} failed; it will be retried.")
-    return JsonResponse(
-        {"received": True, "event": event.stripe_event_id, "duplicate": outcome.duplicate, "result": outcome.result}
-    )
+@extend_schema(exclude=True)  # Stripe's endpoint, not one of our API's
+class StripeWebhookView(APIView):
+    """Stripe's deliveries: 200 once applied (or when already applied), 400 for a bad signature, 413 for a body too
+    large to be an event, 429 when throttled, 500 on failure. Nothing is stored before the signature verifies."""
+
+    authentication_classes = ()  # Stripe signs the body; no session or token is looked at
+    permission_classes = (AllowAny,)
+    throttle_classes = (ScopedThrottle,)
+    throttle_scope = "webhook"  # anonymous, so keyed by client_address
+
+    def post(self, request: Request) -> Response:
+        if not stripe_sync.stripe_enabled():
+            raise ApplicationError("not_found", "Stripe is not enabled on this server.", status_code=404)
+        if not settings.DJSTRIPE_WEBHOOK_SECRET:
+            logger.error("A Stripe webhook arrived but STRIPE_WEBHOOK_SECRET is not set.")
+            raise ApplicationError(
+                "webhook_not_configured", "The webhook endpoint has no signing secret configured.", status_code=503
+            )
+        signature = request.headers.get("Stripe-Signature", "")
+        if not signature:
+            raise ApplicationError("missing_signature", "The Stripe-Signature header is missing.")
+        body = _body_read(request._request)  # the raw bytes Stripe signed, never DRF's parsed data
+        try:
+            payload = _verified_payload(body, signature)
+        except ValueError as error:
+            logger.warning("Refused a Stripe webhook delivery from %s: %s", client_address(request), error)
+            raise ApplicationError(
+                "invalid_signature", "The Stripe-Signature header does not match this endpoint's secret."
+            ) from error
+        delivery = _delivery_record(request._request, body)
+        event = webhook_event_receive(payload=payload, delivery=delivery)
+        outcome = webhook_event_process(event=event, delivery=delivery)
+        if outcome.status == StripeWebhookEventStatus.FAILED:
+            raise ApplicationError(
+                "webhook_processing_failed",
+                f"Event {event.stripe_event_id} failed; it will be retried.",
+                status_code=500,
+            )
+        return Response(
+            {"received": True, "event": event.stripe_event_id, "duplicate": outcome.duplicate, "result": outcome.result}
+        )
+
+
+# A failed event must stay recorded (dj-stripe's rule): each step owns its transaction, never the request.
+stripe_webhook = transaction.non_atomic_requests(login_not_required(StripeWebhookView.as_view()))

@@ -1,10 +1,12 @@
 """CSV exports for accounting: the filtered invoice or payment changelist as UTF-8 CSV with Korean headers.
 
 Amounts are integers in minor units (won for KRW) with their currency beside them; moments are Asia/Seoul.
-The byte-order mark lets Excel open the Korean text correctly.
+The byte-order mark lets Excel open the Korean text correctly. Text that a spreadsheet would read as a formula
+(customers write descriptions and names) is written with a leading `'` (spreadsheet_cell).
 """
 
 import csv
+import numbers
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -71,11 +73,27 @@ PAYMENT_COLUMNS: tuple[tuple[str, Callable[[Payment], Any]], ...] = (
 )
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (`=HYPERLINK(...)`,
+# `+cmd|...`, `@SUM(...)`); OWASP's CSV injection rule lists exactly these.
+SPREADSHEET_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """One cell as a spreadsheet must show it: numbers as they are (amounts, also negative ones, stay summable),
+    anything else as text, with a leading `'` when it would start a formula, so the spreadsheet keeps it as text."""
+    if value is None or isinstance(value, numbers.Number):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(SPREADSHEET_FORMULA_PREFIXES) else text
+
+
 def csv_rows(rows: Iterable[Any], columns: tuple[tuple[str, Callable[[Any], Any]], ...]) -> Iterator[str]:
+    """The CSV text of an export, line by line; every export goes through here, so every cell is spreadsheet-safe.
+    Amounts must come as numbers (int), not as text: text that starts with `-` is quoted like any other."""
     writer = csv.writer(_Echo())
-    yield "\ufeff" + writer.writerow([header for header, _value in columns])
+    yield "\ufeff" + writer.writerow([spreadsheet_cell(header) for header, _value in columns])
     for row in rows:
-        yield writer.writerow([value(row) for _header, value in columns])
+        yield writer.writerow([spreadsheet_cell(value(row)) for _header, value in columns])
 
 
 def csv_response(

@@ -1,7 +1,7 @@
 """Stripe webhook events as we received and processed them: one row per event id, the gate of exactly-once handling.
 
-Every delivery (signed or not) is also kept as a dj-stripe WebhookEventTrigger; this row says what our processing
-of the event did, how often it was tried and when it is tried again (billing.webhooks).
+Every delivery whose signature verifies is also kept as a dj-stripe WebhookEventTrigger (without credentials); this
+row says what our processing of the event did, how often it was tried and when it is tried again (billing.webhooks).
 """
 
 from django.db import models
