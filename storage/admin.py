@@ -1,10 +1,14 @@
-"""Staff view of customer files: find them, open them through a short-lived signed link, delete them via the service."""
+"""Staff view of customer files: find them, open them through a short-lived signed link, delete them via the service.
+
+Opening a file's bytes is not the same as seeing its record: storage.permissions decides (invoice PDFs for anyone
+who may see files, customers' own uploads only with storage.open_upload)."""
 
 import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -13,9 +17,11 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from billing_site.errors import ApplicationError
+from billing_site.permissions import permission_allowed
 
 from . import services
 from .models import StoredFile
+from .permissions import OPEN_UPLOAD_PERMISSION, file_open_allowed
 
 
 class DeletedFilter(admin.SimpleListFilter):
@@ -90,6 +96,28 @@ class StoredFileAdmin(admin.ModelAdmin):
         url = reverse("admin:storage_storedfile_open", args=[file.pk])
         return format_html('<a href="{}" target="_blank" rel="noopener">open</a>', url)
 
+    @admin.display(description="open")
+    def open_attached_link(self, file: StoredFile) -> str:
+        """The link for users who may open only attached documents (invoice PDFs), not customers' uploads."""
+        return self.open_link(file) if file.is_attached else "—"
+
+    def _open_column(self, request: HttpRequest) -> str:
+        may_open_uploads = permission_allowed(actor=request.user, permission=OPEN_UPLOAD_PERMISSION)
+        return "open_link" if may_open_uploads else "open_attached_link"
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        return [
+            self._open_column(request) if name == "open_link" else name for name in super().get_list_display(request)
+        ]
+
+    def get_fields(self, request: HttpRequest, obj: StoredFile | None = None) -> list[str]:
+        return [
+            self._open_column(request) if name == "open_link" else name for name in super().get_fields(request, obj)
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: StoredFile | None = None) -> list[str]:
+        return [self._open_column(request) if name == "open_link" else name for name in self.readonly_fields]
+
     def get_urls(self) -> list[URLPattern]:
         custom = [
             path(
@@ -103,8 +131,8 @@ class StoredFileAdmin(admin.ModelAdmin):
     def open_view(self, request: HttpRequest, file_id: str) -> HttpResponse:
         """Sign a URL at click time (not when the list renders) so the link staff follow is fresh and short-lived."""
         file = get_object_or_404(StoredFile, pk=file_id)
-        if not self.has_view_permission(request, file):
-            return HttpResponse(status=403)
+        if not self.has_view_permission(request, file) or not file_open_allowed(actor=request.user, file=file):
+            raise PermissionDenied
         lifetime = datetime.timedelta(seconds=settings.STORAGE_ADMIN_LINK_SECONDS)
         try:
             url, _expires_at = services.file_signed_url(file=file, expires_in=lifetime)

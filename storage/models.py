@@ -47,6 +47,10 @@ class StoredFile(models.Model):
         verbose_name = "file"
         verbose_name_plural = "files"
         ordering = ["-created_at"]
+        # Seeing a file's record (storage.view_storedfile) is not opening its bytes: what customers uploaded
+        # opens only with this permission (storage.permissions; documents the system attached, such as
+        # invoice PDFs, open with the view permission).
+        permissions = [("open_upload", "Can open files customers uploaded")]
         indexes = [
             models.Index(fields=["owner", "-created_at"], name="storage_file_owner_created"),
             models.Index(fields=["owner", "category", "-created_at"], name="storage_file_owner_cat_created"),

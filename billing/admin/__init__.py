@@ -11,9 +11,10 @@ from django.views.i18n import set_language
 
 from . import customers, invoices, orders, payments, plans, subscriptions  # noqa: F401  (register the admins)
 from .dashboard import dashboard_view
-from .stripe import webhook_event_admin_register
+from .stripe import djstripe_custom_actions_guard, webhook_event_admin_register
 
 webhook_event_admin_register()
+djstripe_custom_actions_guard()
 
 _default_get_urls = admin.site.get_urls
 

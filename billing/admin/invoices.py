@@ -317,7 +317,7 @@ class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: Invoice) -> None:
         from billing.services.invoices import invoice_draft_delete
 
-        invoice_draft_delete(invoice=obj)
+        invoice_draft_delete(invoice=obj, actor=request.user)
 
     # --- columns ----------------------------------------------------------------------------------
 
@@ -382,7 +382,7 @@ class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, admin.ModelAdmin):
     # --- per-invoice operations (each one service call) -------------------------------------------
 
     def _finalize(self, request: HttpRequest, invoice: Invoice) -> Invoice:
-        return invoice_finalize(invoice=invoice)
+        return invoice_finalize(invoice=invoice, actor=request.user)
 
     def _void(self, request: HttpRequest, invoice: Invoice) -> Invoice:
         return invoice_void(invoice=invoice, actor=request.user)
@@ -391,10 +391,10 @@ class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, admin.ModelAdmin):
         return invoice_mark_uncollectible(invoice=invoice, actor=request.user)
 
     def _regenerate_pdf(self, request: HttpRequest, invoice: Invoice) -> Invoice:
-        return invoice_pdf_regenerate(invoice=invoice)
+        return invoice_pdf_regenerate(invoice=invoice, actor=request.user)
 
     def _stripe_sync(self, request: HttpRequest, invoice: Invoice) -> str:
-        return invoice_sync(invoice)
+        return invoice_sync(invoice, actor=request.user)
 
     OPERATION_SUCCESS = {
         "finalize": _("{object}: finalized."),

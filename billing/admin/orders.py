@@ -110,7 +110,7 @@ class OrderAdmin(admin.ModelAdmin):
             queryset.order_by("pk"),
             operation=lambda order: (
                 gettext("Order %(id)s: invoice %(invoice)s issued.")
-                % {"id": order.pk, "invoice": invoice_issue_for_order(order=order)}
+                % {"id": order.pk, "invoice": invoice_issue_for_order(order=order, actor=request.user)}
             ),
             success="{object}",
         )
@@ -121,14 +121,18 @@ class OrderAdmin(admin.ModelAdmin):
             request,
             self,
             queryset.order_by("pk"),
-            operation=lambda order: order_cancel(order=order),
+            operation=lambda order: order_cancel(order=order, actor=request.user),
             success=str(_("{object}: canceled.")),
         )
 
 
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(NoAddOrChangeMixin, admin.ModelAdmin):
-    """Stored responses of Idempotency-Key requests, to look at when a client reports a replay."""
+    """Idempotency-Key records, to look at when a client reports a replay: which request, when, which status.
+
+    The stored response body is never shown, to anyone: it is the client's own data and may hold secrets (a
+    PaymentIntent `client_secret`). Its size says whether there is one. docs/security.md.
+    """
 
     list_display = [
         "key",
@@ -144,6 +148,24 @@ class IdempotencyKeyAdmin(NoAddOrChangeMixin, admin.ModelAdmin):
     search_fields = ["key", "request_path", "user__username", "user__email"]
     list_select_related = ["user"]
     ordering = ["-created_at"]
+    fields = [
+        "key",
+        "user",
+        "request_method",
+        "request_path",
+        "request_fingerprint",
+        "state",
+        "response_status",
+        "response_size",
+        "created_at",
+        "completed_at",
+        "expires_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("response size"))
+    def response_size(self, record: IdempotencyKey) -> str:
+        return gettext("%(count)s characters (not shown)") % {"count": len(record.response_body)}
 
 
 @admin.register(OrderItem)

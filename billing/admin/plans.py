@@ -97,12 +97,15 @@ class SubscriptionPlanAdmin(AuditTrailMixin, admin.ModelAdmin):
     def created(self, plan: SubscriptionPlan) -> str:
         return seoul(plan.created_at)
 
-    def _stripe_sync(self, plan: SubscriptionPlan) -> str:
-        return plan_sync(plan)
-
     @admin.action(description=_("Sync selected plans to Stripe"), permissions=["stripe"])
     def stripe_sync_selected(self, request: HttpRequest, queryset: QuerySet[SubscriptionPlan]) -> None:
-        report_each(request, self, queryset.order_by("pk"), operation=self._stripe_sync, success="{object}")
+        report_each(
+            request,
+            self,
+            queryset.order_by("pk"),
+            operation=lambda plan: plan_sync(plan, actor=request.user),
+            success="{object}",
+        )
 
     def get_urls(self) -> list[URLPattern]:
         return [
@@ -129,5 +132,7 @@ class SubscriptionPlanAdmin(AuditTrailMixin, admin.ModelAdmin):
         if not self.has_stripe_permission(request):
             raise PermissionDenied
         plan = get_object_or_404(SubscriptionPlan, pk=plan_id)
-        report_each(request, self, [plan], operation=self._stripe_sync, success="{object}")
+        report_each(
+            request, self, [plan], operation=lambda item: plan_sync(item, actor=request.user), success="{object}"
+        )
         return HttpResponseRedirect(reverse("admin:billing_subscriptionplan_change", args=[plan.pk]))

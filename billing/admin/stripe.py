@@ -2,23 +2,28 @@
 
 "Sync with Stripe" actions exist only when settings.STRIPE_ENABLED is true and the stripe_sync function they
 need exists; every Stripe failure reaches the admin as the ApplicationError stripe_sync raises.
-Also the webhook events page, with "process again" (billing.webhooks.webhook_event_retry).
+Also the webhook events page, with "process again" (billing.webhooks.webhook_event_retry), and the permission
+check dj-stripe's own admin action view lacks (djstripe_custom_actions_guard).
 """
 
 import importlib
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import path
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Invoice, Subscription, SubscriptionPlan
 from billing_site.errors import ApplicationError
+from billing_site.permissions import permission_allowed, permission_require
 
 from .common import DateRangeFilter, report_each, seoul
 
@@ -46,17 +51,22 @@ def _module() -> Any:
     return importlib.import_module(STRIPE_SYNC_MODULE)
 
 
-def plan_sync(plan: SubscriptionPlan) -> str:
-    """Push the plan to Stripe (its Product and Prices); says what changed."""
+def plan_sync(plan: SubscriptionPlan, *, actor: Any) -> str:
+    """Push the plan to Stripe (its Product and Prices); says what changed. Needs billing.change_subscriptionplan."""
+    permission_require(actor=actor, permission="billing.change_subscriptionplan")
     changes = _module().plan_stripe_sync(plan=plan)
     summary = "; ".join(str(change) for change in changes) or gettext("already up to date")
     return gettext("%(plan)s: synced to Stripe (%(changes)s).") % {"plan": plan, "changes": summary}
 
 
-def invoice_sync(invoice: Invoice) -> str:
-    """Without a Stripe copy: create it (payable on Stripe's page). With one: follow Stripe's current state."""
+def invoice_sync(invoice: Invoice, *, actor: Any) -> str:
+    """Without a Stripe copy: create it (payable on Stripe's page). With one: follow Stripe's current state.
+
+    Needs billing.change_invoice.
+    """
     import stripe
 
+    permission_require(actor=actor, permission="billing.change_invoice")
     module = _module()
     if not invoice.stripe_invoice_id:
         created = module.invoice_stripe_create(invoice=invoice)
@@ -76,9 +86,11 @@ def invoice_sync(invoice: Invoice) -> str:
     return f"{invoice}: {result}"
 
 
-def subscription_sync(subscription: Subscription) -> str:
+def subscription_sync(subscription: Subscription, *, actor: Any) -> str:
+    """Follow Stripe's current state of the subscription. Needs billing.change_subscription."""
     import stripe
 
+    permission_require(actor=actor, permission="billing.change_subscription")
     module = _module()
     if not subscription.stripe_subscription_id:
         raise ApplicationError("not_in_stripe", gettext("This subscription is not billed through Stripe."))
@@ -141,7 +153,7 @@ def webhook_event_admin_register() -> None:
             from billing.webhooks import webhook_event_retry
 
             def retry(event: Any) -> str:
-                outcome = webhook_event_retry(event=event)
+                outcome = webhook_event_retry(event=event, actor=request.user)
                 if outcome.error:
                     raise ApplicationError("webhook_failed", outcome.error)
                 return f"{event.stripe_event_id}: {outcome.status} {outcome.result}".strip()
@@ -151,3 +163,37 @@ def webhook_event_admin_register() -> None:
             )
 
     admin.site.register(StripeWebhookEvent, StripeWebhookEventAdmin)
+
+
+def djstripe_custom_actions_guard() -> None:
+    """dj-stripe's action view needs the model's change permission, not only is_staff.
+
+    dj-stripe adds `admin/djstripe/<model>/action/<action>/<model name>/` to each of its admins, wrapped only in
+    `admin_view` (any staff user): with the right POST it syncs every object from Stripe, or cancels Stripe
+    subscriptions and schedules (`_cancel`), for whichever dj-stripe model the URL names. Here the view first
+    wants djstripe.change_<model name> (superusers only, by default), so support and billing staff get 403.
+    """
+    try:
+        from djstripe.admin.actions import CustomActionMixin
+    except ImportError:  # pragma: no cover - dj-stripe without its admin actions
+        return
+    for model_admin in admin.site._registry.values():
+        if isinstance(model_admin, CustomActionMixin) and not getattr(model_admin, "_billing_guarded", False):
+            model_admin._billing_guarded = True  # type: ignore[attr-defined]
+            model_admin.get_urls = partial(_guarded_urls, model_admin.get_urls)  # type: ignore[method-assign]
+
+
+def _guarded_urls(get_urls: Callable[[], list[Any]]) -> list[Any]:
+    patterns = get_urls()
+    for index, pattern in enumerate(patterns):
+        if getattr(pattern, "name", None) == "djstripe_custom_action":
+            patterns[index] = path(str(pattern.pattern), partial(_custom_action, pattern.callback), name=pattern.name)
+    return patterns
+
+
+def _custom_action(view: Callable[..., Any], request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+    if not request.user.is_authenticated or not request.user.is_staff:
+        return view(request, *args, **kwargs)  # the admin's own login redirect
+    if not permission_allowed(actor=request.user, permission=f"djstripe.change_{kwargs.get('model_name', '')}"):
+        raise PermissionDenied
+    return view(request, *args, **kwargs)

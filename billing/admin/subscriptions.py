@@ -172,7 +172,7 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
     def _cancel_at_period_end(self, request: HttpRequest, subscription: Subscription) -> str:
         if subscription.status in RENEWING_STATUSES and subscription.cancel_at_period_end:
             raise ApplicationError("already_canceling", gettext("It already ends at the end of its period."))
-        result = subscription_cancel(subscription=subscription, immediately=False)
+        result = subscription_cancel(subscription=subscription, immediately=False, actor=request.user)
         if result.status == SubscriptionStatus.CANCELED:
             return gettext("Subscription %(id)s: ended now (it was never paid for).") % {"id": result.pk}
         return gettext("Subscription %(id)s: ends on %(day)s.") % {"id": result.pk, "day": result.current_period_end}
@@ -180,11 +180,11 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
     def _cancel_now(self, request: HttpRequest, subscription: Subscription) -> str:
         if subscription.status == SubscriptionStatus.CANCELED:
             raise ApplicationError("already_canceled", gettext("It is already canceled."))
-        result = subscription_cancel(subscription=subscription, immediately=True)
+        result = subscription_cancel(subscription=subscription, immediately=True, actor=request.user)
         return gettext("Subscription %(id)s: canceled now.") % {"id": result.pk}
 
     def _renew(self, request: HttpRequest, subscription: Subscription) -> str:
-        outcome = subscription_renew(subscription=subscription, as_of=billing_date(timezone.now()))
+        outcome = subscription_renew(subscription=subscription, as_of=billing_date(timezone.now()), actor=request.user)
         numbers = ", ".join(str(invoice) for invoice in outcome.invoices)
         return gettext("Subscription %(id)s: %(actions)s%(invoices)s; now %(status)s.") % {
             "id": subscription.pk,
@@ -194,7 +194,7 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
         }
 
     def _stripe_sync(self, request: HttpRequest, subscription: Subscription) -> str:
-        return subscription_sync(subscription)
+        return subscription_sync(subscription, actor=request.user)
 
     def _run(self, request: HttpRequest, name: str, subscriptions: Any) -> None:
         operation = getattr(self, f"_{name}")
@@ -276,6 +276,7 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
                         subscription=subscription,
                         plan=form.cleaned_data["plan"],
                         billing_period=form.cleaned_data["billing_period"],
+                        actor=request.user,
                     )
                 except ApplicationError as error:
                     self.message_user(

@@ -10,8 +10,9 @@ from billing.enums import INVOICE_PAYABLE_STATUSES, PaymentMethod, PaymentStatus
 from billing.models import Invoice, Payment
 from billing.money import amount_validate, currency_normalize
 from billing_site.errors import ApplicationError
+from billing_site.permissions import permission_require
 
-from .invoices import invoice_amount_apply, invoice_lock, staff_required
+from .invoices import invoice_amount_apply, invoice_lock
 
 
 @transaction.atomic
@@ -92,10 +93,13 @@ def payment_record_bank_transfer(
     currency: str | None = None,
     received_at: datetime | None = None,
 ) -> Payment:
-    """Staff record money that arrived by bank transfer (계좌이체) against an invoice."""
+    """Staff record money that arrived by bank transfer (계좌이체) against an invoice (billing.add_payment).
+
+    Always a person: the payment names who recorded it, so the system (`actor` None) cannot record one.
+    """
     if actor is None:
         raise ApplicationError("permission_denied", "A staff user must record bank transfers.", status_code=403)
-    staff_required(actor=actor, action="record bank transfers")
+    permission_require(actor=actor, permission="billing.add_payment")
     return payment_record(
         invoice=invoice,
         amount=amount,

@@ -22,7 +22,7 @@ from billing.models import Customer, Invoice
 from billing.services.customers import customer_get_or_create
 from billing.services.invoices import InvoiceLineInput, invoice_issue
 
-from .helpers import dead_port
+from .helpers import dead_port, staff_group
 
 S3_CONFIGURED = bool(django_settings.AWS_STORAGE_BUCKET_NAME)
 
@@ -150,7 +150,10 @@ def intruder_client(intruder: Customer) -> APIClient:
 
 @pytest.fixture
 def staff(make_billing_user: Callable[..., Any]) -> Any:
-    return make_billing_user("accountant", is_staff=True)
+    """An accountant: staff in the "billing staff" group. What staff may do is their permissions, not is_staff."""
+    user = make_billing_user("accountant", is_staff=True)
+    user.groups.add(staff_group("billing staff"))
+    return user
 
 
 @pytest.fixture

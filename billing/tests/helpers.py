@@ -64,9 +64,13 @@ def run_concurrently(worker: Callable[[int], Any], count: int) -> list[Any]:
     return results
 
 
+# The migrations that shape the staff groups, and the function of each that does it, in order.
+STAFF_GROUP_MIGRATIONS = (("0004_staff_groups", "groups_create"), ("0007_support_permissions", "permissions_restrict"))
+
+
 def staff_group(name: str) -> Any:
-    """A group that migration 0004 creates. A transactional test that ran earlier flushed the database (and
-    with it the migration's rows), so the migration's own function is run again first; it only adds what's missing.
+    """A group as migrations 0004 and 0007 leave it. A transactional test that ran earlier flushed the database
+    (and with it the migrations' rows), so their own functions run again first; they only do what's missing.
     """
     import importlib
     from types import SimpleNamespace
@@ -75,7 +79,9 @@ def staff_group(name: str) -> Any:
     from django.db import connection
     from django.db.migrations.loader import MigrationLoader
 
-    migration = importlib.import_module("billing.migrations.0004_staff_groups")
-    state = MigrationLoader(connection).project_state(("billing", "0004_staff_groups"), at_end=True)
-    migration.groups_create(state.apps, SimpleNamespace(connection=connection))
+    loader = MigrationLoader(connection)
+    for migration_name, function_name in STAFF_GROUP_MIGRATIONS:
+        migration = importlib.import_module(f"billing.migrations.{migration_name}")
+        state = loader.project_state(("billing", migration_name), at_end=True)
+        getattr(migration, function_name)(state.apps, SimpleNamespace(connection=connection))
     return Group.objects.get(name=name)

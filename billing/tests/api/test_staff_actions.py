@@ -2,7 +2,11 @@
 
 import pytest
 
-from billing.models import Payment
+from billing.models import Invoice, Payment
+from billing.services.orders import OrderItemInput, order_create
+
+from ..conftest import jwt_client
+from ..helpers import staff_group
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +79,67 @@ def test_staff_void_and_uncollectible(staff_api, issue):
 def test_staff_actions_on_unknown_invoices_are_404(staff_api):
     for path in _paths(987_654).values():
         assert staff_api.post(path, {"amount_krw": 1}, format="json").status_code == 404
+
+
+# --- who may act: Django permissions, not is_staff (issue 10, finding 4) ---------------------------------------
+
+
+@pytest.fixture
+def member(make_billing_user):
+    """A user in one of the staff groups; `is_staff` only lets them into the admin site, it grants nothing."""
+
+    def make(group: str, *, is_staff: bool = True):
+        user = make_billing_user(f"{group.replace(' ', '-')}-{'staff' if is_staff else 'api'}", is_staff=is_staff)
+        user.groups.add(staff_group(group))
+        return user
+
+    return make
+
+
+@pytest.mark.parametrize("action", ["payments", "void", "uncollectible"])
+def test_support_staff_get_403_and_nothing_changes(member, issue, action):
+    invoice = issue(1_000)
+    support = jwt_client(member("support"))
+    response = support.post(_paths(invoice.pk)[action], {"amount_krw": invoice.total}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "permission_denied")
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_paid) == ("open", 0)
+    assert not Payment.objects.exists()
+
+
+def test_support_staff_cannot_bill_another_customer_nor_invoice_their_order(member, buyer):
+    support = jwt_client(member("support"))
+    order = order_create(customer=buyer, items=[OrderItemInput("Pro 플랜", 99_000, 1)])
+    for body in ({"amount_krw": 5_000, "customer_id": buyer.pk}, {"order_id": order.pk}):
+        response = support.post("/api/payment/invoice", body, format="json")
+        assert (response.status_code, response.json()["error"]["code"]) == (403, "permission_denied"), body
+    assert not Invoice.objects.exists()
+    order.refresh_from_db()
+    assert order.status == "pending"
+
+
+def test_the_permission_decides_not_is_staff(member, issue):
+    """A user holding the billing staff permissions acts through the API even without admin access."""
+    api_only = jwt_client(member("billing staff", is_staff=False))
+    voided = issue(1_000)
+    assert api_only.post(_paths(voided.pk)["void"]).json()["status"] == "void"
+    paid = issue(1_000)
+    response = api_only.post(_paths(paid.pk)["payments"], {"amount_krw": paid.total}, format="json")
+    assert (response.status_code, response.json()["invoice"]["status"]) == (201, "paid")
+
+
+def test_staff_without_permissions_cannot_act(make_billing_user, issue):
+    bare_staff = jwt_client(make_billing_user("admin-login-only", is_staff=True))
+    invoice = issue(1_000)
+    for path in _paths(invoice.pk).values():
+        response = bare_staff.post(path, {"amount_krw": invoice.total}, format="json")
+        assert (response.status_code, response.json()["error"]["code"]) == (403, "permission_denied")
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_paid) == ("open", 0)
+
+
+def test_customers_cannot_probe_invoice_ids(buyer_client):
+    """Unknown or not: a customer gets the same 403, so staff endpoints do not reveal which invoices exist."""
+    for path in _paths(987_654).values():
+        response = buyer_client.post(path, {"amount_krw": 1}, format="json")
+        assert (response.status_code, response.json()["error"]["code"]) == (403, "permission_denied")
