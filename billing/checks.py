@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
+from billing.enums import CustomerInvoicePolicy
 from billing.validators import business_registration_number_normalize
 
 FONT_HINT = (
@@ -59,6 +60,15 @@ def check_billing_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
                 f"BILLING_VAT_RATE_BASIS_POINTS = {rate!r}: must be an integer number of basis points from 0 to 10000.",
                 hint="1000 is 10% (Korean VAT). Never a float: money is integer arithmetic here.",
                 id="billing.E003",
+            )
+        )
+    policy = getattr(settings, "BILLING_CUSTOMER_INVOICES", None)
+    if policy not in CustomerInvoicePolicy.values:
+        messages.append(
+            Error(
+                f"BILLING_CUSTOMER_INVOICES = {policy!r}: must be one of {', '.join(CustomerInvoicePolicy.values)}.",
+                hint="'any' lets customers invoice any amount (the seed); 'orders_only' only their own orders.",
+                id="billing.E004",
             )
         )
     seller_number = settings.BILLING_SELLER.get("business_registration_number", "")

@@ -8,6 +8,21 @@ class Language(models.TextChoices):
     ENGLISH = "en", "English"
 
 
+class TaxTreatment(models.TextChoices):
+    """How VAT (부가가치세) applies to a customer's supplies; set by staff, never by the customer."""
+
+    TAXABLE = "taxable", "Taxable (과세)"
+    ZERO_RATED = "zero_rated", "Zero-rated (영세율)"
+    EXEMPT = "exempt", "Exempt (면세)"
+
+
+class CustomerInvoicePolicy(models.TextChoices):
+    """settings.BILLING_CUSTOMER_INVOICES: what customers may invoice themselves (POST /api/payment/invoice)."""
+
+    ANY = "any", "Any amount they choose (the seed's behaviour)"
+    ORDERS_ONLY = "orders_only", "Only their own orders"
+
+
 class OrderStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     INVOICED = "invoiced", "Invoiced"

@@ -141,6 +141,7 @@ FIELD_NAMES = (
     gettext_noop("subtotal"),
     gettext_noop("succeeded at"),
     gettext_noop("tax"),
+    gettext_noop("tax treatment"),
     gettext_noop("total"),
     gettext_noop("unit amount"),
     gettext_noop("updated at"),

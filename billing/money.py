@@ -7,6 +7,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 
+from billing.enums import TaxTreatment
 from billing_site.errors import ApplicationError
 
 # ISO 4217 minor digits of the currencies we bill in. Adding one is a line here (and a symbol below).
@@ -59,14 +60,27 @@ def amount_validate(amount: object, *, field: str = "amount", allow_zero: bool =
     return amount
 
 
-def vat_rate_basis_points() -> int:
-    """The configured VAT rate in basis points (1000 = 10%)."""
+def vat_rate_basis_points(*, tax_treatment: str = TaxTreatment.TAXABLE) -> int:
+    """The VAT rate of a tax treatment in basis points: the configured rate (1000 = 10%) if taxable, else 0.
+
+    Zero-rated (영세율) and exempt (면세) supplies both carry no VAT; they differ on the tax return, not here.
+    """
+    if tax_treatment not in TaxTreatment.values:
+        raise ValueError(f"Unknown tax treatment {tax_treatment!r}.")
+    if tax_treatment != TaxTreatment.TAXABLE:
+        return 0
     return int(settings.BILLING_VAT_RATE_BASIS_POINTS)
 
 
-def vat_amount(*, supply_amount: int, rate_basis_points: int | None = None) -> int:
-    """VAT on a supply amount, fractions of the minor unit truncated (toward zero, also for credits)."""
-    rate = vat_rate_basis_points() if rate_basis_points is None else rate_basis_points
+def vat_amount(
+    *, supply_amount: int, tax_treatment: str = TaxTreatment.TAXABLE, rate_basis_points: int | None = None
+) -> int:
+    """VAT on a supply amount under a tax treatment, fractions of the minor unit truncated (toward zero, also for
+    credits). The one place the server computes VAT: invoices, orders and subscriptions all come here."""
+    treatment_rate = vat_rate_basis_points(tax_treatment=tax_treatment)
+    if tax_treatment != TaxTreatment.TAXABLE:
+        return 0  # an explicit rate never taxes a zero-rated or exempt supply
+    rate = treatment_rate if rate_basis_points is None else rate_basis_points
     product = abs(supply_amount) * rate
     tax = product // BASIS_POINTS
     return -tax if supply_amount < 0 else tax

@@ -3,6 +3,7 @@ credit balance, and the same payment history the customer sees in the API."""
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -18,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.models import Customer, Subscription
 from billing.selectors import payment_history
-from billing.services.customers import customer_update
+from billing.services.customers import customer_tax_treatment_set, customer_update
 from storage.models import StoredFile
 
 from .common import EMPTY, AuditTrailMixin, DateRangeFilter, NoAddOrChangeMixin, money, seoul
@@ -63,10 +64,27 @@ class SubscriptionInline(NoAddOrChangeMixin, admin.TabularInline):
         return f"{subscription.current_period_start} ~ {subscription.current_period.last_day}"
 
 
+class CustomerAdminForm(forms.ModelForm):
+    """The profile form; a POST that leaves the tax treatment out keeps it (it is set on purpose, never by accident)."""
+
+    class Meta:
+        model = Customer
+        fields = [*EDITABLE_FIELDS, "tax_treatment"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "tax_treatment" in self.fields:
+            self.fields["tax_treatment"].required = False
+
+    def clean_tax_treatment(self) -> str:
+        return self.cleaned_data.get("tax_treatment") or self.instance.tax_treatment
+
+
 @admin.register(Customer)
 class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
+    form = CustomerAdminForm
     list_display = ["display_name", "email", "business_number", "preferred_language", "credit", "user", "created"]
-    list_filter = ["preferred_language", "currency", ("created_at", DateRangeFilter)]
+    list_filter = ["preferred_language", "tax_treatment", "currency", ("created_at", DateRangeFilter)]
     search_fields = ["display_name", "email", "=business_registration_number", "user__username", "user__email"]
     search_help_text = _("Name, email, business registration number (ten digits) or username.")
     list_select_related = ["user"]
@@ -75,6 +93,7 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
     inlines = [SubscriptionInline]
     fieldsets = [
         (None, {"fields": ["user", *EDITABLE_FIELDS]}),
+        (_("Tax"), {"fields": ["tax_treatment"]}),
         (_("Credit"), {"fields": ["currency", "credit"]}),
         (_("Invoices"), {"fields": ["recent_invoices"]}),
         (_("Payments"), {"fields": ["recent_payments"]}),
@@ -102,8 +121,13 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
         """Through the same service as the API's profile edit (normalizes the 사업자등록번호)."""
         values = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE_FIELDS}
         if values:
-            updated = customer_update(customer=obj, **values)
+            updated = customer_update(customer=obj, actor=request.user, **values)
             obj.__dict__.update({name: getattr(updated, name) for name in EDITABLE_FIELDS})
+        if "tax_treatment" in form.changed_data:  # staff only: the customer API never reaches this field
+            updated = customer_tax_treatment_set(
+                customer=obj, tax_treatment=form.cleaned_data["tax_treatment"], actor=request.user
+            )
+            obj.tax_treatment = updated.tax_treatment
 
     # --- columns and sections ---------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ class InvoiceCreateSerializer(serializers.Serializer):
     due_days = serializers.IntegerField(required=False, min_value=1, max_value=365, help_text="Default 30.")
     order_id = serializers.IntegerField(required=False, min_value=1)
     description = serializers.CharField(required=False, allow_blank=True, max_length=500)
-    customer_id = serializers.IntegerField(required=False, min_value=1, help_text="Staff only: bill this customer.")
+    customer_id = serializers.IntegerField(required=False, min_value=1, help_text="Bill this customer (add_invoice).")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         currency = (attrs.get("currency") or "KRW").upper()

@@ -389,7 +389,7 @@ class SubscriptionCancelView(APIView):
         subscription = subscription_get(
             customer=selectors.customer_for_user(user=request.user), subscription_id=int(subscription_id)
         )
-        canceled = subscription_cancel(subscription=subscription, immediately=query["immediately"])
+        canceled = subscription_cancel(subscription=subscription, immediately=query["immediately"], actor=request.user)
         return Response(SubscriptionSerializer(canceled).data)
 
 

@@ -18,7 +18,9 @@ from billing.services.payments import payment_record_bank_transfer
 from billing.services.pdf import invoice_pdf_signed_url
 from billing_site.api.idempotency import IDEMPOTENCY_ERROR_CODES, IDEMPOTENCY_KEY_PARAMETER, IdempotencyMixin
 from billing_site.api.pagination import LimitOffsetPagination, paging_params
+from billing_site.api.throttling import ScopedThrottle
 from billing_site.errors import ApplicationError
+from billing_site.permissions import permission_allowed, permission_require
 
 from .serializers import (
     BankTransferCreateSerializer,
@@ -59,13 +61,17 @@ def _absolute(request: Request, url: str) -> str:
 
 
 class InvoiceCreateView(IdempotencyMixin, APIView):
-    """POST /api/payment/invoice: create and issue an invoice for the caller (or, for staff, a customer)."""
+    """POST /api/payment/invoice: create and issue an invoice for the caller (or, with add_invoice, a customer)."""
 
+    # Every call takes a number from the gapless daily sequence: its own throttle (THROTTLE_INVOICES_RATE).
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "invoices"
     api_error_codes = _codes(
         {
-            400: ["invalid_amount", "amount_mismatch", "unsupported_currency", "invalid_due_days"],
+            400: ["invalid_amount", "amount_mismatch", "tax_mismatch", "unsupported_currency", "invalid_due_days"],
+            403: ["customer_invoices_orders_only"],
             404: ["not_found"],
-            409: ["order_not_invoiceable"],
+            409: ["order_not_invoiceable", "order_tax_outdated"],
         },
         IDEMPOTENCY_ERROR_CODES,
     )
@@ -74,9 +80,12 @@ class InvoiceCreateView(IdempotencyMixin, APIView):
         operation_id="payment_invoice_create",
         summary="Create and issue an invoice",
         description=(
-            "Creates and finalizes an invoice for the caller (staff may pass `customer_id`): numbered "
-            "YYYYMMDD-NNNN (Asia/Seoul), VAT 10% truncated unless `tax_krw` is given, its Korean or English "
-            "PDF rendered and stored. With `order_id` the amounts come from that order."
+            "Creates and finalizes an invoice for the caller (`customer_id` needs billing.add_invoice): numbered "
+            "YYYYMMDD-NNNN (Asia/Seoul), its Korean or English PDF rendered and stored. VAT is computed by the "
+            "server from the customer's tax treatment (taxable 10% truncated, zero-rated or exempt 0); a "
+            "`tax_krw`/`tax` that differs is 400 `tax_mismatch`. With `order_id` the amounts come from that "
+            "order. With BILLING_CUSTOMER_INVOICES=orders_only a customer may only invoice their own orders "
+            "(403 `customer_invoices_orders_only`)."
         ),
         request=InvoiceCreateSerializer,
         responses={201: InvoiceCreatedSerializer},
@@ -88,8 +97,10 @@ class InvoiceCreateView(IdempotencyMixin, APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         order = None
-        if "order_id" in data and request.user.is_staff and "customer_id" not in data:
-            order = selectors.order_get_for_staff(order_id=data["order_id"])  # staff invoice any order
+        may_see_orders = permission_allowed(actor=request.user, permission="billing.view_order")
+        if "order_id" in data and may_see_orders and "customer_id" not in data:
+            # Any customer's order; invoicing someone else's needs billing.add_invoice (the service checks).
+            order = selectors.order_get_for_staff(order_id=data["order_id"])
             customer = order.customer
         else:
             customer = _billed_customer(request, data.get("customer_id"))
@@ -97,6 +108,7 @@ class InvoiceCreateView(IdempotencyMixin, APIView):
                 order = selectors.order_get(customer=customer, order_id=data["order_id"])
         invoice = invoice_issue_requested(
             customer=customer,
+            actor=request.user,
             amount=data.get("amount"),
             tax=data.get("tax"),
             currency=data.get("currency"),
@@ -124,15 +136,19 @@ class InvoiceCreateView(IdempotencyMixin, APIView):
 
 
 def _billed_customer(request: Request, customer_id: int | None) -> Customer:
-    """The caller's own profile, or (staff only) the customer named; anyone else's id is 404."""
+    """The caller's own profile, or the customer named.
+
+    Users who may see customers (billing.view_customer) may name any; the invoice service then wants
+    billing.add_invoice to bill them. For anyone else another customer's id is 404, as if it did not exist.
+    """
     if customer_id is None:
         return customer_get_or_create(user=request.user)
-    if request.user.is_staff:
-        return selectors.customer_get(customer_id=customer_id)
     own = selectors.customer_for_user(user=request.user)
-    if own is None or own.pk != customer_id:
-        raise ApplicationError("not_found", "Not found.", status_code=404)
-    return own
+    if own is not None and own.pk == customer_id:
+        return own
+    if permission_allowed(actor=request.user, permission="billing.view_customer"):
+        return selectors.customer_get(customer_id=customer_id)
+    raise ApplicationError("not_found", "Not found.", status_code=404)
 
 
 def _pdf_link_quietly(invoice: Invoice) -> tuple[str, Any] | None:
@@ -309,10 +325,19 @@ class PaymentHistoryView(APIView):
 
 
 class _StaffInvoiceActionView(IdempotencyMixin, APIView):
-    """Staff-only actions on any customer's invoice (the same services the admin calls)."""
+    """Staff actions on any customer's invoice (the same services the admin calls, which check the permission).
 
-    permission_classes = [permissions.IsAuthenticated, permissions.IsAdminUser]
+    Who may act is their Django permissions, not `is_staff` (docs/security.md): reading any customer's invoice
+    needs billing.view_invoice, checked before the lookup so that nobody else can probe invoice ids (403, not
+    404); the service then checks the permission of the change itself.
+    """
+
+    permission_classes = [permissions.IsAuthenticated]
     api_error_codes = _codes({403: ["permission_denied"], 409: ["invalid_invoice_transition"]}, IDEMPOTENCY_ERROR_CODES)
+
+    def _invoice(self, request: Request, invoice_id: str) -> Invoice:
+        permission_require(actor=request.user, permission="billing.view_invoice")
+        return selectors.invoice_get_for_staff(invoice_id=int(invoice_id))
 
     def _invoice_response(self, request: Request, invoice: Invoice, status_code: int = 200) -> Response:
         fresh = selectors.invoice_get_for_staff(invoice_id=invoice.pk)
@@ -342,7 +367,7 @@ class InvoicePaymentCreateView(_StaffInvoiceActionView):
         serializer = BankTransferCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        invoice = selectors.invoice_get_for_staff(invoice_id=int(invoice_id))
+        invoice = self._invoice(request, invoice_id)
         payment = payment_record_bank_transfer(
             invoice=invoice,
             amount=data["amount"],
@@ -373,7 +398,7 @@ class InvoiceVoidView(_StaffInvoiceActionView):
         tags=["staff"],
     )
     def post(self, request: Request, invoice_id: str) -> Response:
-        invoice = invoice_void(invoice=selectors.invoice_get_for_staff(invoice_id=int(invoice_id)), actor=request.user)
+        invoice = invoice_void(invoice=self._invoice(request, invoice_id), actor=request.user)
         return self._invoice_response(request, invoice)
 
 
@@ -389,7 +414,5 @@ class InvoiceMarkUncollectibleView(_StaffInvoiceActionView):
         tags=["staff"],
     )
     def post(self, request: Request, invoice_id: str) -> Response:
-        invoice = invoice_mark_uncollectible(
-            invoice=selectors.invoice_get_for_staff(invoice_id=int(invoice_id)), actor=request.user
-        )
+        invoice = invoice_mark_uncollectible(invoice=self._invoice(request, invoice_id), actor=request.user)
         return self._invoice_response(request, invoice)

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.enums import Language
+from billing.enums import Language, TaxTreatment
 from billing.validators import business_registration_number_format, validate_business_registration_number
 
 
@@ -23,6 +23,13 @@ class Customer(models.Model):
     address = models.CharField(max_length=500, blank=True, default="")
     preferred_language = models.CharField(max_length=2, choices=Language.choices, default=Language.KOREAN)
     currency = models.CharField(max_length=3, default="KRW", help_text="Currency of the credit balance.")
+    # Only staff set it (admin); the server computes every invoice's VAT from it, never from client input.
+    tax_treatment = models.CharField(
+        max_length=16,
+        choices=TaxTreatment.choices,
+        default=TaxTreatment.TAXABLE,
+        help_text="VAT treatment of this customer's invoices: taxable 10%, zero-rated (영세율) or exempt (면세).",
+    )
     credit_balance = models.BigIntegerField(default=0, help_text="Minor units of `currency`, used by next invoices.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -39,6 +46,9 @@ class Customer(models.Model):
                 condition=Q(preferred_language__in=Language.values), name="billing_customer_language_valid"
             ),
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="billing_customer_currency_iso"),
+            models.CheckConstraint(
+                condition=Q(tax_treatment__in=TaxTreatment.values), name="billing_customer_tax_treatment_valid"
+            ),
         ]
 
     def __str__(self) -> str:

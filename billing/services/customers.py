@@ -6,11 +6,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
-from billing.enums import Language
+from billing.enums import Language, TaxTreatment
 from billing.models import Customer
 from billing.money import currency_normalize
 from billing.validators import business_registration_number_normalize
 from billing_site.errors import ApplicationError
+from billing_site.permissions import permission_require
 
 _UNSET: Any = object()
 
@@ -43,9 +44,15 @@ def customer_update(
     business_registration_number: str = _UNSET,
     address: str = _UNSET,
     preferred_language: str = _UNSET,
+    actor: Any = None,
 ) -> Customer:
-    """Edit the profile; issued invoices keep the buyer details they were issued with."""
+    """Edit the profile; issued invoices keep the buyer details they were issued with.
+
+    `actor` None is the system; a customer may edit their own profile, anyone else needs billing.change_customer.
+    """
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    if actor is not None and getattr(actor, "pk", None) != locked.user_id:
+        permission_require(actor=actor, permission="billing.change_customer")
     if display_name is not _UNSET:
         if not display_name.strip():
             raise ApplicationError(
@@ -73,6 +80,25 @@ def customer_update(
         first = next(iter(fields.values()))[0] if fields else "The profile is not valid."
         raise ApplicationError("validation_error", first, fields=fields) from error
     locked.save()
+    return locked
+
+
+@transaction.atomic
+def customer_tax_treatment_set(*, customer: Customer, tax_treatment: str, actor: Any) -> Customer:
+    """Staff set how VAT applies to a customer (taxable, zero-rated 영세율, exempt 면세); the customer never does.
+
+    Later invoices and orders are computed with it; issued invoices keep their VAT. `actor` None is the system.
+    """
+    permission_require(actor=actor, permission="billing.change_customer")
+    if tax_treatment not in TaxTreatment.values:
+        raise ApplicationError(
+            "invalid_tax_treatment",
+            f"tax_treatment must be one of {', '.join(TaxTreatment.values)}.",
+            fields={"tax_treatment": ["Unknown tax treatment."]},
+        )
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    locked.tax_treatment = tax_treatment
+    locked.save(update_fields=["tax_treatment", "updated_at"])
     return locked
 
 

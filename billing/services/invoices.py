@@ -16,10 +16,18 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.enums import InvoicePdfStatus, InvoiceStatus, OrderStatus, invoice_transition_allowed
+from billing.enums import (
+    CustomerInvoicePolicy,
+    InvoicePdfStatus,
+    InvoiceStatus,
+    OrderStatus,
+    TaxTreatment,
+    invoice_transition_allowed,
+)
 from billing.models import Customer, Invoice, InvoiceLine, Order
 from billing.money import MAX_AMOUNT, amount_validate, currency_normalize, line_amount, vat_amount
 from billing_site.errors import ApplicationError
+from billing_site.permissions import permission_require
 
 from . import stripe_sync
 from .numbering import billing_today, invoice_number_allocate
@@ -40,12 +48,6 @@ class InvoiceLineInput:
     quantity: int = 1
     period_start: date | None = None
     period_end: date | None = None
-
-
-def staff_required(*, actor: Any, action: str) -> None:
-    """Staff-only operations: `actor` None is the system itself (webhooks, renewals); a user must be staff."""
-    if actor is not None and not getattr(actor, "is_staff", False):
-        raise ApplicationError("permission_denied", f"Only staff may {action}.", status_code=403)
 
 
 def invoice_lock(*, invoice_id: int) -> Invoice:
@@ -111,16 +113,23 @@ def _lines_validate(lines: Sequence[InvoiceLineInput]) -> list[InvoiceLineInput]
     return list(lines)
 
 
-def _totals(amounts: Sequence[int], *, tax: int | None) -> tuple[int, int, int]:
+def _totals(amounts: Sequence[int], *, tax: int | None, tax_treatment: str) -> tuple[int, int, int]:
+    """Subtotal, VAT and total. The server computes the VAT from the customer's tax treatment; a `tax` sent
+    along (seed clients send it) must equal it, so no caller can print its own VAT on our document."""
     subtotal = sum(amounts)
     if subtotal < 0:
         raise ApplicationError(
             "negative_subtotal",
             "Credits exceed the charges; put the excess on the customer's credit balance instead.",
         )
-    tax_amount = (
-        vat_amount(supply_amount=subtotal) if tax is None else amount_validate(tax, field="tax", allow_zero=True)
-    )
+    tax_amount = vat_amount(supply_amount=subtotal, tax_treatment=tax_treatment)
+    if tax is not None and amount_validate(tax, field="tax", allow_zero=True) != tax_amount:
+        treatment = TaxTreatment(tax_treatment).label
+        raise ApplicationError(
+            "tax_mismatch",
+            f"VAT is computed by the server: {tax_amount} for this invoice ({treatment}); send that or leave tax out.",
+            fields={"tax": [f"Must be {tax_amount} (or left out)."]},
+        )
     total = subtotal + tax_amount
     if total > MAX_AMOUNT:
         raise ApplicationError("invalid_amount", "The invoice total is too large.")
@@ -165,7 +174,8 @@ def invoice_draft_create(
     days_until_due: int | None = None,
     description: str = "",
 ) -> Invoice:
-    """A draft with its lines and totals; tax defaults to the configured VAT of the subtotal (truncated)."""
+    """A draft with its lines and totals; VAT is that of the customer's tax treatment (truncated), and a `tax`
+    given must equal it (400 `tax_mismatch`)."""
     checked = _lines_validate(lines)
     code = currency_normalize(currency)
     if order is not None and (order.customer_id != customer.pk or order.currency != code):
@@ -178,7 +188,7 @@ def invoice_draft_create(
         days_until_due=_days_until_due_validate(days_until_due),
     )
     amounts = _lines_write(invoice, checked)
-    invoice.subtotal, invoice.tax, invoice.total = _totals(amounts, tax=tax)
+    invoice.subtotal, invoice.tax, invoice.total = _totals(amounts, tax=tax, tax_treatment=customer.tax_treatment)
     invoice.amount_paid, invoice.amount_remaining = 0, invoice.total
     invoice.save(update_fields=["subtotal", "tax", "total", "amount_paid", "amount_remaining", "updated_at"])
     return invoice
@@ -197,14 +207,17 @@ def invoice_draft_lines_replace(
     checked = _lines_validate(lines)
     locked.lines.all().delete()
     amounts = _lines_write(locked, checked)
-    locked.subtotal, locked.tax, locked.total = _totals(amounts, tax=tax)
+    tax_treatment = Customer.objects.values_list("tax_treatment", flat=True).get(pk=locked.customer_id)
+    locked.subtotal, locked.tax, locked.total = _totals(amounts, tax=tax, tax_treatment=tax_treatment)
     locked.amount_paid, locked.amount_remaining = 0, locked.total
     locked.save(update_fields=["subtotal", "tax", "total", "amount_paid", "amount_remaining", "updated_at"])
     return locked
 
 
 @transaction.atomic
-def invoice_draft_delete(*, invoice: Invoice) -> None:
+def invoice_draft_delete(*, invoice: Invoice, actor: Any = None) -> None:
+    """Delete a draft (an issued invoice is voided instead). `actor` None is the system; a user needs delete_invoice."""
+    permission_require(actor=actor, permission="billing.delete_invoice")
     locked = invoice_lock(invoice_id=invoice.pk)
     if locked.status != InvoiceStatus.DRAFT:
         raise ApplicationError(
@@ -214,11 +227,13 @@ def invoice_draft_delete(*, invoice: Invoice) -> None:
 
 
 @transaction.atomic
-def invoice_finalize(*, invoice: Invoice, now: datetime | None = None) -> Invoice:
+def invoice_finalize(*, invoice: Invoice, now: datetime | None = None, actor: Any = None) -> Invoice:
     """draft -> open: number it (YYYYMMDD-NNNN, Asia/Seoul), date it, freeze it, and render its PDF after commit.
 
-    A zero-total invoice (fully credited) is paid at once, as Stripe does.
+    A zero-total invoice (fully credited) is paid at once, as Stripe does. `actor` None is the system (the
+    services that issue invoices); a user needs billing.change_invoice.
     """
+    permission_require(actor=actor, permission="billing.change_invoice")
     locked = invoice_lock(invoice_id=invoice.pk)
     _transition_check(locked, InvoiceStatus.OPEN)
     if not locked.lines.exists():
@@ -275,8 +290,15 @@ def invoice_issue(
 
 
 @transaction.atomic
-def invoice_issue_for_order(*, order: Order, days_until_due: int | None = None, description: str = "") -> Invoice:
-    """Invoice a pending order: its items become the lines, its totals the invoice's."""
+def invoice_issue_for_order(
+    *, order: Order, days_until_due: int | None = None, description: str = "", actor: Any = None
+) -> Invoice:
+    """Invoice a pending order: its items become the lines, its totals the invoice's.
+
+    `actor` None is the system or a customer's own request already scoped to their order; staff acting on
+    any order (the admin) need billing.add_invoice.
+    """
+    permission_require(actor=actor, permission="billing.add_invoice")
     locked_order = order_lock(order_id=order.pk)
     if locked_order.status != OrderStatus.PENDING:
         raise ApplicationError(
@@ -284,12 +306,21 @@ def invoice_issue_for_order(*, order: Order, days_until_due: int | None = None, 
             f"Order {locked_order.pk} is {locked_order.status}; it cannot be invoiced.",
             status_code=409,
         )
+    customer = Customer.objects.get(pk=locked_order.customer_id)
+    expected_tax = vat_amount(supply_amount=locked_order.subtotal, tax_treatment=customer.tax_treatment)
+    if locked_order.tax != expected_tax:
+        raise ApplicationError(
+            "order_tax_outdated",
+            f"Order {locked_order.pk} was priced with VAT {locked_order.tax}, but the customer is now "
+            f"{TaxTreatment(customer.tax_treatment).label} (VAT {expected_tax}); cancel it and order again.",
+            status_code=409,
+        )
     lines = [
         InvoiceLineInput(description=item.description, unit_amount=item.unit_amount, quantity=item.quantity)
         for item in locked_order.items.all()
     ]
     draft = invoice_draft_create(
-        customer=locked_order.customer,
+        customer=customer,
         lines=lines,
         currency=locked_order.currency,
         tax=locked_order.tax,
@@ -305,7 +336,7 @@ def invoice_issue_for_order(*, order: Order, days_until_due: int | None = None, 
 @transaction.atomic
 def invoice_void(*, invoice: Invoice, actor: Any) -> Invoice:
     """open | uncollectible -> void (staff). An invoice with payments must be refunded first."""
-    staff_required(actor=actor, action="void invoices")
+    permission_require(actor=actor, permission="billing.change_invoice")
     locked = invoice_lock(invoice_id=invoice.pk)
     _transition_check(locked, InvoiceStatus.VOID)
     if locked.amount_paid > 0:
@@ -324,7 +355,7 @@ def invoice_void(*, invoice: Invoice, actor: Any) -> Invoice:
 @transaction.atomic
 def invoice_mark_uncollectible(*, invoice: Invoice, actor: Any) -> Invoice:
     """open -> uncollectible (staff): the debt is written off but can still be paid or voided later."""
-    staff_required(actor=actor, action="mark invoices uncollectible")
+    permission_require(actor=actor, permission="billing.change_invoice")
     locked = invoice_lock(invoice_id=invoice.pk)
     _transition_check(locked, InvoiceStatus.UNCOLLECTIBLE)
     locked.status = InvoiceStatus.UNCOLLECTIBLE
@@ -364,8 +395,9 @@ def _subscription_invoice_paid(*, invoice_id: int) -> None:
 
 
 @transaction.atomic
-def invoice_pdf_regenerate(*, invoice: Invoice) -> Invoice:
+def invoice_pdf_regenerate(*, invoice: Invoice, actor: Any = None) -> Invoice:
     """Render an issued invoice's PDF again (a changed template, a lost object): a new revision, after commit."""
+    permission_require(actor=actor, permission="billing.change_invoice")
     locked = invoice_lock(invoice_id=invoice.pk)
     if locked.status == InvoiceStatus.DRAFT:
         raise ApplicationError("invoice_is_draft", "A draft has no PDF; finalize it first.", status_code=409)
@@ -386,9 +418,27 @@ def _pdf_outdated(locked: Invoice) -> None:
 DEFAULT_LINE_DESCRIPTION = {"ko": "서비스 이용료", "en": "Services"}
 
 
+def customer_invoice_policy_check(*, customer: Customer, actor: Any, order: Order | None) -> None:
+    """settings.BILLING_CUSTOMER_INVOICES: `any` (the seed) lets customers invoice themselves any amount;
+    `orders_only` only their own orders. Staff billing a customer are not self-service (their permission is
+    checked elsewhere); an unknown value counts as the stricter `orders_only` (and fails check billing.E004)."""
+    self_service = actor is not None and getattr(actor, "pk", None) == customer.user_id
+    if not self_service or order is not None:
+        return
+    if settings.BILLING_CUSTOMER_INVOICES == CustomerInvoicePolicy.ANY:
+        return
+    raise ApplicationError(
+        "customer_invoices_orders_only",
+        "Invoices can only be created from your own orders: place an order and send its order_id.",
+        status_code=403,
+        fields={"order_id": ["Required: free amounts are not accepted."]},
+    )
+
+
 def invoice_issue_requested(
     *,
     customer: Customer,
+    actor: Any,
     amount: int | None = None,
     tax: int | None = None,
     currency: str | None = None,
@@ -398,15 +448,19 @@ def invoice_issue_requested(
 ) -> Invoice:
     """POST /api/payment/invoice: an invoice of one supply amount, or of an order (whose amounts win).
 
-    With an order, amounts the caller also sends must agree with the order's (400 `amount_mismatch`).
+    `actor` is the user asking; a customer billing themselves is bound by BILLING_CUSTOMER_INVOICES. With an
+    order, amounts the caller also sends must agree with the order's (400 `amount_mismatch`).
     """
     if days_until_due is not None and not 1 <= days_until_due <= 365:
         raise ApplicationError(
             "invalid_due_days", "due_days must be from 1 to 365.", fields={"due_days": ["From 1 to 365."]}
         )
+    if order is not None and order.customer_id != customer.pk:
+        raise ApplicationError("not_found", "Not found.", status_code=404)
+    if actor is not None and getattr(actor, "pk", None) != customer.user_id:
+        permission_require(actor=actor, permission="billing.add_invoice")  # billing someone else
+    customer_invoice_policy_check(customer=customer, actor=actor, order=order)
     if order is not None:
-        if order.customer_id != customer.pk:
-            raise ApplicationError("not_found", "Not found.", status_code=404)
         mismatched = {
             field: f"The order's {field} is {expected}."
             for field, given, expected in (

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -10,6 +11,7 @@ from billing.enums import OrderStatus, order_transition_allowed
 from billing.models import Customer, Order, OrderItem
 from billing.money import MAX_AMOUNT, amount_validate, currency_normalize, line_amount, vat_amount
 from billing_site.errors import ApplicationError
+from billing_site.permissions import permission_require
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 1_000_000
@@ -54,13 +56,13 @@ def order_items_validate(items: Sequence[OrderItemInput]) -> list[OrderItemInput
 def order_create(
     *, customer: Customer, items: Sequence[OrderItemInput], currency: str | None = None, description: str = ""
 ) -> Order:
-    """A pending order; tax is the configured VAT of the subtotal, truncated to the minor unit."""
+    """A pending order; tax is the VAT of the subtotal under the customer's tax treatment, truncated."""
     code = currency_normalize(currency)
     checked = order_items_validate(items)
     amounts = [line_amount(quantity=item.quantity, unit_amount=item.unit_amount) for item in checked]
     subtotal = sum(amounts)
     amount_validate(subtotal, field="subtotal")
-    tax = vat_amount(supply_amount=subtotal)
+    tax = vat_amount(supply_amount=subtotal, tax_treatment=customer.tax_treatment)
     if subtotal + tax > MAX_AMOUNT:
         raise ApplicationError(
             "invalid_amount", "The order total is too large.", fields={"items": ["Total too large."]}
@@ -111,6 +113,7 @@ def order_status_change(*, order_id: int, target: str) -> Order:
 
 
 @transaction.atomic
-def order_cancel(*, order: Order) -> Order:
-    """Cancel a pending order (one with no live invoice)."""
+def order_cancel(*, order: Order, actor: Any = None) -> Order:
+    """Cancel a pending order (one with no live invoice). `actor` None is the system; a user needs change_order."""
+    permission_require(actor=actor, permission="billing.change_order")
     return order_status_change(order_id=order.pk, target=OrderStatus.CANCELED)

@@ -7,6 +7,7 @@ stands and its PDF stays `pending`; `manage.py billing_render_pdfs` (or the next
 import io
 import logging
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,9 @@ from django.template.loader import select_template
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from billing.enums import InvoicePdfStatus, InvoiceStatus, Language
-from billing.models import Invoice
-from billing.money import money_format
+from billing.enums import InvoicePdfStatus, InvoiceStatus, Language, TaxTreatment
+from billing.models import Customer, Invoice
+from billing.money import money_format, vat_rate_basis_points
 from billing.validators import business_registration_number_format
 from storage.services import file_delete, file_store
 
@@ -71,6 +72,23 @@ def _date_display(value: date | None, language: str) -> str:
     return value.strftime("%d %b %Y")
 
 
+def invoice_tax_treatment(*, invoice: Invoice) -> str:
+    """The tax treatment the document states, never one that contradicts its VAT.
+
+    The invoice keeps no copy of the treatment it was issued under (only the customer has one, set by staff), so
+    an invoice that charged VAT is taxable whatever the customer is now; one without VAT states the customer's
+    treatment (a taxable customer's tiny amount, under one won of VAT, is still taxable).
+    """
+    if invoice.tax > 0:
+        return TaxTreatment.TAXABLE
+    return str(Customer.objects.values_list("tax_treatment", flat=True).get(pk=invoice.customer_id))
+
+
+def _percent(basis_points: int) -> str:
+    """1000 -> "10", 1050 -> "10.5": the VAT rate as printed, in Decimal (no float)."""
+    return format(Decimal(basis_points).scaleb(-2).normalize(), "f")
+
+
 def invoice_pdf_context(*, invoice: Invoice) -> dict[str, Any]:
     """Everything the invoice templates print, already formatted (₩1,234,567; 2025년 1월 31일)."""
     language = invoice.language if invoice.language in Language.values else Language.KOREAN
@@ -118,6 +136,8 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict[str, Any]:
         "lines": lines,
         "subtotal": money(invoice.subtotal),
         "tax": money(invoice.tax),
+        "tax_treatment": invoice_tax_treatment(invoice=invoice),
+        "tax_rate_percent": _percent(vat_rate_basis_points()),
         "total": money(invoice.total),
         "amount_paid": money(invoice.amount_paid),
         "amount_remaining": money(invoice.amount_remaining),

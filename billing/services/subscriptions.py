@@ -6,21 +6,27 @@ billing.models.subscriptions.SUBSCRIPTION_TRANSITIONS and only then changes it. 
 through billing.services.invoices and linked by a SubscriptionInvoice, unique per (subscription, period
 start), so no period is ever billed twice.
 
-Plan prices are supply amounts; invoices add VAT. A pro rata credit is the unused days of the old period
-times its price, truncated to the minor unit; what the new invoice cannot absorb goes to the customer's
-credit balance, which later subscription invoices use up.
+Plan prices are supply amounts; invoices add VAT. A plan change credits only what was received for the
+period it leaves (`_replaced_period_settle`, the one place credit is made): the unused days of that period
+times the part of its price that was paid (by money, or by credit applied to its invoice, itself money-backed),
+truncated to the minor unit, never the list price of an unpaid period. An unpaid invoice of that period is
+voided and what it asked for the days used is billed again on the new invoice. What the new invoice cannot
+absorb goes to the customer's credit balance, which later subscription invoices use up; so every credit
+balance and every invoice "paid" by credit traces back to money received.
 """
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus, Language
+from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus, Language, PaymentStatus
 from billing.models import Customer, Invoice
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import (
@@ -33,7 +39,6 @@ from billing.models.subscriptions import (
     SubscriptionStatus,
     subscription_transition_allowed,
 )
-from billing.money import decimal_from_minor_units, minor_units_from_decimal
 from billing.periods import (
     BillingPeriod,
     ServicePeriod,
@@ -43,6 +48,7 @@ from billing.periods import (
     next_period,
 )
 from billing_site.errors import ApplicationError
+from billing_site.permissions import permission_require
 
 from . import stripe_sync
 from .invoices import (
@@ -50,6 +56,7 @@ from .invoices import (
     invoice_draft_create,
     invoice_finalize,
     invoice_issue_for_order,
+    invoice_lock,
     invoice_void,
 )
 from .orders import OrderItemInput, order_cancel, order_create
@@ -67,6 +74,16 @@ LINE_TEXT = {
         Language.ENGLISH: "Unused time on {plan} plan ({period})",
     },
     "balance": {Language.KOREAN: "크레딧 잔액 사용", Language.ENGLISH: "Credit balance applied"},
+    # A plan change voided the unpaid invoice of the period it left: what that invoice asked for the days used.
+    "carried": {
+        Language.KOREAN: "미납 청구서 {number} 취소분 중 사용 기간: {plan} 플랜 ({period})",
+        Language.ENGLISH: "Used time on {plan} plan ({period}) from unpaid invoice {number}, voided",
+    },
+    # ...and the credit that invoice had used, given back.
+    "released": {
+        Language.KOREAN: "취소된 청구서 {number}에 사용된 크레딧 반환",
+        Language.ENGLISH: "Credit used by voided invoice {number}, returned",
+    },
     "invoice": {
         Language.KOREAN: "{plan} 플랜 구독 ({period})",
         Language.ENGLISH: "{plan} plan subscription ({period})",
@@ -79,24 +96,49 @@ def _text(key: str, language: str, **values: str) -> str:
     return templates.get(language, templates[Language.KOREAN]).format(**values)
 
 
-def plan_line_description(*, plan: SubscriptionPlan, billing_period: str, language: str, key: str = "plan") -> str:
+def plan_line_description(
+    *, plan: SubscriptionPlan, billing_period: str, language: str, key: str = "plan", **values: str
+) -> str:
     labels = PERIOD_LABELS[billing_period]
-    return _text(key, language, plan=plan.display_name(language), period=labels.get(language, labels[Language.KOREAN]))
+    return _text(
+        key,
+        language,
+        plan=plan.display_name(language),
+        period=labels.get(language, labels[Language.KOREAN]),
+        **values,
+    )
 
 
 # --- pure arithmetic ----------------------------------------------------------------------------------
 
 
-def proration_credit(*, amount: int, currency: str, period: ServicePeriod, on: date) -> int:
-    """The credit for the days of `period` not used when leaving on `on`: amount x unused / days, truncated.
+def proration_credit(
+    *, amount: int, currency: str, period: ServicePeriod, on: date, paid_share: Fraction = Fraction(1)
+) -> int:
+    """The credit for the days of `period` not used when leaving on `on`: amount x paid share x unused / days,
+    truncated to the minor unit of `currency` (exact integer arithmetic on minor units, no rounding before).
 
-    Leaving on the first day credits the whole amount; on or after the last boundary, nothing.
+    `paid_share` is the part of `amount` that was paid for (`paid_share`); a plan change never credits more.
+    Leaving on the first day credits amount x share; on or after the last boundary, nothing.
     """
     unused = period.unused_days(on=on)
-    if unused == 0 or amount == 0:
+    if unused == 0 or amount <= 0 or paid_share <= 0:
         return 0
-    exact = decimal_from_minor_units(amount=amount, currency=currency) * unused / period.days
-    return minor_units_from_decimal(amount=exact, currency=currency)
+    share = min(paid_share, Fraction(1))
+    return (amount * unused * share.numerator) // (period.days * share.denominator)
+
+
+def paid_share(*, charges: int, credits: int, subtotal: int, total: int, received: int) -> Fraction:
+    """The part of an invoice's charges that was paid for: by credit applied to it, and by money received.
+
+    Money pays the total, VAT included, so `received` pays the supply amount subtotal x received / total. Credit
+    lines count in full: every credit is itself money-backed (`_replaced_period_settle`). An invoice that asks
+    nothing (fully credited, or a free plan) is paid for in full.
+    """
+    if charges <= 0 or total <= 0:
+        return Fraction(1)
+    money_supply = Fraction(subtotal * min(max(received, 0), total), total)
+    return min(Fraction(1), (credits + money_supply) / charges)
 
 
 @dataclass(frozen=True)
@@ -235,12 +277,14 @@ def _period_invoice_issue(
     lines: list[InvoiceLineInput],
     reason: str,
     moment: datetime,
+    days_until_due: int | None = None,
 ) -> Invoice:
     """Draft, link to the period (the unique constraint refuses a second one) and only then finalize."""
     draft = invoice_draft_create(
         customer=customer,
         lines=lines,
         currency=subscription.currency,
+        days_until_due=days_until_due,
         description=plan_line_description(
             plan=subscription.plan,
             billing_period=subscription.billing_period,
@@ -287,6 +331,68 @@ def _unpaid_invoices_void(subscription: Subscription) -> None:
             order_cancel(order=voided.order)
 
 
+@dataclass(frozen=True)
+class PeriodSettlement:
+    """What leaving a subscription's current period settles (`_replaced_period_settle`)."""
+
+    credit: int = 0  # money-backed: the paid-for unused days, or the credit a voided invoice had used
+    carried: int = 0  # a voided unpaid invoice's charges for the days used (and debt carried onto it): billed again
+    voided: Invoice | None = None
+
+
+def _money_received(invoice: Invoice) -> int:
+    """Money that came in for the invoice and stayed: its succeeded payments (refunded ones are not counted)."""
+    received = invoice.payments.filter(status=PaymentStatus.SUCCEEDED).aggregate(total=Sum("amount"))["total"]
+    return received or 0
+
+
+def _replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettlement:
+    """The one place a plan change makes credit: only of what was received for the period it leaves on `on`.
+
+    The period's invoice (locked, so no payment lands meanwhile) was paid by money (its succeeded Payment rows)
+    and by credit applied to it (pro rata and credit balance lines, money-backed by this same rule):
+    - paid, in full or in part: credit = price x paid share x unused days / days, truncated (`paid_share`).
+      A partly paid invoice stays open for the rest: one with money on it cannot be voided and an issued
+      invoice never changes, so the rest is still owed and dunned; staff settle it by hand if need be.
+    - nothing paid: the invoice is voided, never turned into credit. The credit it had used is given back,
+      and what it asked for the days used (with any debt carried onto it) is billed again on the new invoice,
+      so a plan change forgives nothing either.
+    - an incomplete subscription never started: its invoices are voided, nothing is credited or billed again.
+    A period whose invoice staff voided (or that has none) was not paid for: nothing is credited.
+    """
+    if replacing.status == SubscriptionStatus.INCOMPLETE:
+        _unpaid_invoices_void(replacing)
+        return PeriodSettlement()
+    link = replacing.period_invoices.filter(period_start=replacing.current_period_start).first()
+    if link is None:
+        return PeriodSettlement()
+    invoice = invoice_lock(invoice_id=link.invoice_id)
+    amounts = list(invoice.lines.values_list("amount", flat=True))
+    charges = sum(amount for amount in amounts if amount > 0)
+    credits = -sum(amount for amount in amounts if amount < 0)
+    period = replacing.current_period
+    if invoice.status in INVOICE_PAYABLE_STATUSES and invoice.amount_paid == 0:
+        voided = invoice_void(invoice=invoice, actor=None)
+        if voided.order_id is not None:
+            order_cancel(order=voided.order)
+        unused = proration_credit(amount=replacing.price_amount, currency=replacing.currency, period=period, on=on)
+        return PeriodSettlement(credit=credits, carried=max(0, charges - unused), voided=voided)
+    if invoice.status == InvoiceStatus.VOID:
+        return PeriodSettlement()
+    share = paid_share(
+        charges=charges,
+        credits=credits,
+        subtotal=invoice.subtotal,
+        total=invoice.total,
+        received=_money_received(invoice),
+    )
+    return PeriodSettlement(
+        credit=proration_credit(
+            amount=replacing.price_amount, currency=replacing.currency, period=period, on=on, paid_share=share
+        )
+    )
+
+
 # --- subscribe and change plan ------------------------------------------------------------------------
 
 
@@ -297,10 +403,12 @@ class SubscriptionStart:
     subscription: Subscription
     invoice: Invoice
     replaced: Subscription | None
-    credit: int = 0  # pro rata credit of the replaced subscription's unused days
+    credit: int = 0  # made by the replaced period (`_replaced_period_settle`): money-backed, never the list price
     credit_on_invoice: int = 0
     credit_to_balance: int = 0
     balance_used: int = 0
+    carried: int = 0  # the voided unpaid invoice's charges for the days used, billed again on this invoice
+    voided_invoice: Invoice | None = None  # the replaced period's unpaid invoice, voided
 
 
 def _subscription_start(
@@ -313,19 +421,13 @@ def _subscription_start(
 ) -> SubscriptionStart:
     """The shared body of subscribe and change plan; the customer (and `replacing`) are locked by the caller."""
     today = billing_date(moment)
-    credit = 0
+    settled = PeriodSettlement()
     if replacing is not None:
-        if replacing.status != SubscriptionStatus.INCOMPLETE:
-            # An incomplete subscription was never paid for: its invoice is voided, nothing is credited.
-            credit = proration_credit(
-                amount=replacing.price_amount, currency=replacing.currency, period=replacing.current_period, on=today
-            )
-        if credit and replacing.currency != plan.currency:
+        settled = _replaced_period_settle(replacing, on=today)
+        if (settled.credit or settled.carried) and replacing.currency != plan.currency:
             raise ApplicationError(
                 "currency_mismatch", f"Cannot move from a {replacing.currency} plan to a {plan.currency} plan."
             )
-        if replacing.status == SubscriptionStatus.INCOMPLETE:
-            _unpaid_invoices_void(replacing)
         _status_change(replacing, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.REPLACED)
 
     period = first_period(anchor=today, billing_period=billing_period)
@@ -345,10 +447,36 @@ def _subscription_start(
     )
     language = customer.preferred_language
     lines = [_charge_line(subscription, period, language)]
-    split = credit_split(credit=credit, charges=subscription.price_amount)
-    if split.on_invoice and replacing is not None:
+    days_until_due = None
+    voided_number = (settled.voided.number or "") if settled.voided is not None else ""
+    if settled.carried and replacing is not None:
+        last_used = min(today, replacing.current_period_end) - timedelta(days=1)
+        used = last_used >= replacing.current_period_start
         lines.append(
             InvoiceLineInput(
+                description=plan_line_description(
+                    plan=replacing.plan,
+                    billing_period=replacing.billing_period,
+                    language=language,
+                    key="carried",
+                    number=voided_number,
+                ),
+                unit_amount=settled.carried,
+                period_start=replacing.current_period_start if used else None,
+                period_end=last_used if used else None,
+            )
+        )
+        if settled.voided is not None and settled.voided.due_date is not None:
+            # Moving a debt onto a new invoice does not postpone it.
+            days_until_due = min(settings.BILLING_INVOICE_DUE_DAYS, max(0, (settled.voided.due_date - today).days))
+    split = credit_split(credit=settled.credit, charges=subscription.price_amount + settled.carried)
+    if split.on_invoice and replacing is not None:
+        if settled.voided is not None:
+            credit_line = InvoiceLineInput(
+                description=_text("released", language, number=voided_number), unit_amount=-split.on_invoice
+            )
+        else:
+            credit_line = InvoiceLineInput(
                 description=plan_line_description(
                     plan=replacing.plan, billing_period=replacing.billing_period, language=language, key="credit"
                 ),
@@ -356,7 +484,7 @@ def _subscription_start(
                 period_start=today,
                 period_end=replacing.current_period.last_day,
             )
-        )
+        lines.append(credit_line)
     if split.to_balance:
         _credit_balance_add(customer, split.to_balance, currency=subscription.currency)
     balance_used = _credit_balance_apply(customer, lines, currency=subscription.currency)
@@ -367,15 +495,18 @@ def _subscription_start(
         lines=lines,
         reason=SubscriptionInvoiceReason.CREATE,
         moment=moment,
+        days_until_due=days_until_due,
     )
     return SubscriptionStart(
         subscription=subscription,
         invoice=invoice,
         replaced=replacing,
-        credit=credit,
+        credit=settled.credit,
         credit_on_invoice=split.on_invoice,
         credit_to_balance=split.to_balance,
         balance_used=balance_used,
+        carried=settled.carried,
+        voided_invoice=settled.voided,
     )
 
 
@@ -391,7 +522,8 @@ def subscription_create(
     """POST /api/payment/subscribe: subscribe from today and issue the first period's invoice.
 
     A customer with a live subscription is moved to the new plan (the seed's auto-upgrade): the old one
-    ends now and its unused days are credited. The same plan and period again is 409 `already_subscribed`.
+    ends now and its unused days are credited as far as they were paid for (`_replaced_period_settle`).
+    The same plan and period again is 409 `already_subscribed`.
     """
     _billing_period_validate(billing_period)
     _card_payments_check(payment_method_id)
@@ -425,11 +557,15 @@ def subscription_change_plan(
     plan: SubscriptionPlan,
     billing_period: str | None = None,
     now: datetime | None = None,
+    actor: Any = None,
 ) -> SubscriptionStart:
     """Move a live subscription to another plan or period (admin; the API does it through subscribe).
 
-    The subscription ends now, credited pro rata, and a new one starts today with its own invoice.
+    The subscription ends now, credited pro rata of what was paid for its period (`_replaced_period_settle`),
+    and a new one starts today with its own invoice.
+    `actor` None is the system; a user needs billing.change_subscription.
     """
+    permission_require(actor=actor, permission="billing.change_subscription")
     moment = now or timezone.now()
     locked_customer = _customer_lock(subscription.customer_id)
     locked = subscription_lock(subscription_id=subscription.pk)
@@ -546,15 +682,19 @@ def subscription_checkout(
 
 @transaction.atomic
 def subscription_cancel(
-    *, subscription: Subscription, immediately: bool = False, now: datetime | None = None
+    *, subscription: Subscription, immediately: bool = False, now: datetime | None = None, actor: Any = None
 ) -> Subscription:
     """Cancel at the end of the period (service continues until then) or, with `immediately`, now.
 
     Idempotent: canceling a canceled subscription returns it unchanged. An incomplete subscription (never
     paid) ends at once and its invoice is voided. Canceling now credits nothing, as Stripe does by default.
+    `actor` None is the system; a customer may cancel their own subscription, anyone else needs
+    billing.change_subscription.
     """
     moment = now or timezone.now()
-    _customer_lock(subscription.customer_id)
+    owner = _customer_lock(subscription.customer_id)
+    if actor is not None and getattr(actor, "pk", None) != owner.user_id:
+        permission_require(actor=actor, permission="billing.change_subscription")
     locked = subscription_lock(subscription_id=subscription.pk)
     if locked.status == SubscriptionStatus.CANCELED:
         return locked
@@ -662,13 +802,17 @@ class RenewalOutcome:
 
 
 @transaction.atomic
-def subscription_renew(*, subscription: Subscription, as_of: date, now: datetime | None = None) -> RenewalOutcome:
+def subscription_renew(
+    *, subscription: Subscription, as_of: date, now: datetime | None = None, actor: Any = None
+) -> RenewalOutcome:
     """Bring one subscription up to date as of the Asia/Seoul day `as_of` (the renewal run; staff, one at a time).
 
     Each period that has ended by `as_of` is invoiced and the subscription advanced (one invoice per
     period, also when runs were missed); one set to cancel at period end ends at that boundary instead;
     then active/past_due/incomplete follow its invoices. Running it again for the same day does nothing.
+    `actor` None is the system (the renewal run); a user needs billing.change_subscription.
     """
+    permission_require(actor=actor, permission="billing.change_subscription")
     moment = now or timezone.now()
     customer = _customer_lock(subscription.customer_id)
     locked = subscription_lock(subscription_id=subscription.pk)

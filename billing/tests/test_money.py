@@ -1,10 +1,14 @@
-"""Money arithmetic: minor units, VAT truncation, the edge amounts, two-digit currencies, display."""
+"""Money arithmetic: minor units, VAT truncation and tax treatments, the edge amounts, two-digit currencies, display."""
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from billing.enums import TaxTreatment
 from billing.money import (
+    BASIS_POINTS,
     MAX_AMOUNT,
     amount_validate,
     currency_minor_digits,
@@ -14,6 +18,7 @@ from billing.money import (
     minor_units_from_decimal,
     money_format,
     vat_amount,
+    vat_rate_basis_points,
 )
 from billing_site.errors import ApplicationError
 
@@ -61,6 +66,58 @@ def test_vat_is_truncated_to_the_minor_unit(supply, rate, tax):
 def test_vat_rate_comes_from_settings(settings):
     settings.BILLING_VAT_RATE_BASIS_POINTS = 500
     assert vat_amount(supply_amount=1999) == 99
+
+
+# --- tax treatments: the server's VAT, as a property of every amount ---------------------------------
+
+supplies = st.integers(min_value=0, max_value=MAX_AMOUNT)
+rates = st.integers(min_value=0, max_value=BASIS_POINTS)
+untaxed = st.sampled_from([TaxTreatment.ZERO_RATED, TaxTreatment.EXEMPT])
+
+
+@given(supply=supplies)
+def test_taxable_vat_is_ten_percent_truncated(supply):
+    assert vat_amount(supply_amount=supply, tax_treatment=TaxTreatment.TAXABLE, rate_basis_points=1000) == supply // 10
+
+
+@given(supply=supplies, rate=rates)
+def test_taxable_vat_is_the_decimal_product_truncated_and_never_exceeds_the_supply(supply, rate):
+    tax = vat_amount(supply_amount=supply, tax_treatment=TaxTreatment.TAXABLE, rate_basis_points=rate)
+    exact = (Decimal(supply) * Decimal(rate) / Decimal(BASIS_POINTS)).quantize(Decimal(1), rounding=ROUND_DOWN)
+    assert tax == int(exact)
+    assert 0 <= tax <= supply
+
+
+@given(supply=supplies, treatment=untaxed, rate=st.one_of(st.none(), rates))
+def test_zero_rated_and_exempt_supplies_carry_no_vat_whatever_the_rate(supply, treatment, rate):
+    assert vat_amount(supply_amount=supply, tax_treatment=treatment, rate_basis_points=rate) == 0
+    assert vat_rate_basis_points(tax_treatment=treatment) == 0
+
+
+@given(supply=supplies, treatment=st.sampled_from(TaxTreatment.values))
+def test_total_is_supply_plus_vat_never_negative_and_within_bigint(supply, treatment):
+    tax = vat_amount(supply_amount=supply, tax_treatment=treatment)
+    total = supply + tax
+    assert tax >= 0 and total >= supply
+    assert total - tax == supply
+    assert total < 2**63  # fits the BIGINT columns even at MAX_AMOUNT
+    if treatment != TaxTreatment.TAXABLE:
+        assert total == supply
+
+
+def test_the_configured_rate_applies_only_to_taxable_customers(settings):
+    settings.BILLING_VAT_RATE_BASIS_POINTS = 1000
+    assert [vat_amount(supply_amount=1_000, tax_treatment=treatment) for treatment in TaxTreatment.values] == [
+        100,
+        0,
+        0,
+    ]
+    assert vat_rate_basis_points(tax_treatment=TaxTreatment.TAXABLE) == 1000
+
+
+def test_an_unknown_tax_treatment_is_a_programming_error():
+    with pytest.raises(ValueError, match="Unknown tax treatment"):
+        vat_amount(supply_amount=1_000, tax_treatment="reduced")
 
 
 @pytest.mark.parametrize(("currency", "digits"), [("KRW", 0), ("krw", 0), ("USD", 2), ("EUR", 2), ("JPY", 0)])

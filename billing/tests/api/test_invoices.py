@@ -1,9 +1,14 @@
 """POST /api/payment/invoice and GET /api/invoices[/{id}[/pdf]]: contract, money edge cases, ownership."""
 
+import uuid
+
 import pytest
+from django.urls import get_resolver, reverse
 from rest_framework.test import APIClient
 
+from billing.enums import TaxTreatment
 from billing.models import Invoice
+from billing.services.customers import customer_tax_treatment_set
 from billing.services.invoices import InvoiceLineInput, invoice_draft_create
 from billing.services.numbering import billing_today
 from billing.services.orders import OrderItemInput, order_create
@@ -46,8 +51,10 @@ def test_create_returns_the_seed_contract_with_a_downloadable_pdf(buyer_client, 
         ({"amount_krw": 19}, 20, 1),
         ({"amount_krw": 99_999}, 109_998, 9_999),
         ({"amount_krw": 10**12}, 11 * 10**11, 10**11),
-        ({"amount_krw": 50_000, "tax_krw": 0}, 50_000, 0),
+        ({"amount_krw": 50_000, "tax_krw": 5_000}, 55_000, 5_000),  # the right VAT sent along stays accepted
+        ({"amount_krw": 1_000, "tax_krw": 100}, 1_100, 100),
         ({"amount": 70_000, "currency": "KRW"}, 77_000, 7_000),
+        ({"amount": 70_000, "tax": 7_000, "currency": "KRW"}, 77_000, 7_000),
     ],
 )
 def test_amount_edge_cases_are_accepted(buyer_client, payload, total_krw, tax):
@@ -82,6 +89,126 @@ def test_invalid_requests_are_400_in_the_error_shape(buyer_client, payload, code
     assert error["code"] == code
     assert field in error["fields"]
     assert not Invoice.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"amount_krw": 1_000, "tax_krw": 0},
+        {"amount_krw": 1_000, "tax_krw": 10**12},
+        {"amount_krw": 1_000, "tax_krw": 99},
+        {"amount": 1_000, "tax": 0},
+        {"amount": 123_456, "tax": 0, "currency": "USD"},
+    ],
+)
+def test_a_tax_the_server_did_not_compute_is_400_tax_mismatch(buyer_client, payload):
+    response = buyer_client.post(CREATE, payload, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "tax_mismatch"
+    assert "tax" in error["fields"]
+    assert not Invoice.objects.exists()
+
+
+def test_an_exempt_customers_invoice_has_no_vat_and_refuses_one(buyer, buyer_client):
+    customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.EXEMPT, actor=None)
+    taxed = buyer_client.post(CREATE, {"amount_krw": 1_000, "tax_krw": 100}, format="json")
+    assert (taxed.status_code, taxed.json()["error"]["code"]) == (400, "tax_mismatch")
+    response = buyer_client.post(CREATE, {"amount_krw": 1_000}, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["tax"], response.json()["total_krw"]) == (0, 1_000)
+    assert buyer_client.post(CREATE, {"amount_krw": 1_000, "tax_krw": 0}, format="json").status_code == 201
+
+
+def test_no_customer_api_sets_the_tax_treatment(buyer, buyer_client, issue):
+    """Every API route of the live URL conf, written to by the customer with a tax treatment in the body."""
+    invoice = issue(1_000)
+    order = order_create(customer=buyer, items=[OrderItemInput("x", 1_000)])
+    ids = {"invoice_id": invoice.pk, "order_id": order.pk, "subscription_id": 1, "file_id": uuid.uuid4()}
+    body = {
+        "tax_treatment": "exempt",
+        "customer": {"tax_treatment": "exempt"},
+        "amount_krw": 1_000,
+        "items": [{"description": "x", "unit_amount_krw": 1_000}],
+        "plan": "pro",
+        "billing_period": "monthly",
+    }
+    routes = [
+        pattern
+        for pattern in _url_patterns(get_resolver().url_patterns)
+        if pattern.pattern.regex.pattern.startswith("^api/") and pattern.name
+    ]
+    assert len(routes) > 10
+    created = []
+    for route in routes:
+        path = reverse(route.name, kwargs={name: ids[name] for name in route.pattern.regex.groupindex})
+        for method in ("post", "put", "patch"):
+            response = getattr(buyer_client, method)(path, body, format="json")
+            assert response.status_code < 500, (method, path, response.content)
+            if response.status_code == 201:
+                created.append(path)
+            buyer.refresh_from_db()
+            assert buyer.tax_treatment == TaxTreatment.TAXABLE, (method, path)
+    assert {"/api/payment/invoice", "/api/orders"} <= set(created)  # the writes really ran
+    assert all(invoice.tax == invoice.subtotal // 10 for invoice in Invoice.objects.filter(customer=buyer))
+
+
+def _url_patterns(patterns):
+    for pattern in patterns:
+        if hasattr(pattern, "url_patterns"):
+            yield from _url_patterns(pattern.url_patterns)
+        else:
+            yield pattern
+
+
+# --- what customers may invoice themselves, and how often ---------------------------------------------------
+
+
+def test_orders_only_refuses_free_amounts_but_invoices_own_orders(buyer, buyer_client, intruder, settings):
+    settings.BILLING_CUSTOMER_INVOICES = "orders_only"
+    refused = buyer_client.post(CREATE, {"amount_krw": 99_000}, format="json")
+    assert refused.status_code == 403, refused.content
+    assert refused.json()["error"]["code"] == "customer_invoices_orders_only"
+    assert "order_id" in refused.json()["error"]["fields"]
+    assert not Invoice.objects.exists()
+
+    order = order_create(customer=buyer, items=[OrderItemInput("Pro 플랜", 99_000)])
+    response = buyer_client.post(CREATE, {"order_id": order.pk}, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["total_krw"], response.json()["invoice_number"]) == (108_900, _today_number(1))
+
+    others = order_create(customer=intruder, items=[OrderItemInput("x", 1_000)])
+    assert buyer_client.post(CREATE, {"order_id": others.pk}, format="json").status_code == 404
+
+
+def test_orders_only_still_lets_staff_bill_a_customer(buyer, make_billing_user, settings):
+    from billing.tests.helpers import staff_group
+
+    from ..conftest import jwt_client
+
+    accountant = make_billing_user("accountant-3", is_staff=True)
+    accountant.groups.add(staff_group("billing staff"))
+    settings.BILLING_CUSTOMER_INVOICES = "orders_only"
+    response = jwt_client(accountant).post(CREATE, {"amount_krw": 5_000, "customer_id": buyer.pk}, format="json")
+    assert response.status_code == 201, response.content
+
+
+def test_invoice_creation_has_its_own_throttle_in_the_error_shape(buyer_client, settings):
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    assert rates["invoices"] == "30/hour"
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "invoices": "2/hour"},
+    }
+    statuses = [buyer_client.post(CREATE, {"amount_krw": 1_000}, format="json").status_code for _ in range(2)]
+    throttled = buyer_client.post(CREATE, {"amount_krw": 1_000}, format="json")
+
+    assert statuses == [201, 201]
+    assert throttled.status_code == 429
+    error = throttled.json()["error"]
+    assert (error["code"], set(error)) == ("throttled", {"code", "message", "fields"})
+    assert int(throttled["Retry-After"]) > 0
+    assert Invoice.objects.count() == 2  # no number was taken by the refused call
 
 
 def test_two_digit_currency_invoice_has_no_krw_fields(buyer_client):

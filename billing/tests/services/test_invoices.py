@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.db import IntegrityError, transaction
 
-from billing.enums import InvoiceStatus
-from billing.models import Invoice, InvoiceLine, InvoiceNumberSequence
-from billing.services.customers import customer_update
+from billing.enums import InvoiceStatus, TaxTreatment
+from billing.models import Customer, Invoice, InvoiceLine, InvoiceNumberSequence
+from billing.services.customers import customer_tax_treatment_set, customer_update
 from billing.services.invoices import (
     InvoiceLineInput,
     invoice_draft_create,
@@ -16,6 +16,7 @@ from billing.services.invoices import (
     invoice_finalize,
     invoice_issue,
     invoice_issue_for_order,
+    invoice_issue_requested,
     invoice_mark_uncollectible,
     invoice_void,
 )
@@ -45,11 +46,151 @@ def test_draft_has_totals_but_no_number(buyer):
 
 @pytest.mark.parametrize(
     ("amount", "tax", "expected_tax"),
-    [(1, None, 0), (19, None, 1), (99_999, None, 9_999), (10**12, None, 10**11), (50_000, 0, 0), (50_000, 1234, 1234)],
+    [(1, None, 0), (19, None, 1), (99_999, None, 9_999), (10**12, None, 10**11), (50_000, 5_000, 5_000), (1, 0, 0)],
 )
-def test_tax_defaults_to_truncated_vat_or_takes_an_explicit_amount(buyer, amount, tax, expected_tax):
+def test_tax_is_the_servers_truncated_vat_and_the_same_value_sent_is_accepted(buyer, amount, tax, expected_tax):
     invoice = invoice_issue(customer=buyer, lines=[InvoiceLineInput("x", amount)], tax=tax)
     assert (invoice.subtotal, invoice.tax, invoice.total) == (amount, expected_tax, amount + expected_tax)
+
+
+@pytest.mark.parametrize(("amount", "tax"), [(1_000, 0), (1_000, 10**12), (1_000, 99), (50_000, 1234)])
+def test_a_tax_other_than_the_servers_vat_is_refused_and_takes_no_number(buyer, amount, tax):
+    with pytest.raises(ApplicationError) as refused:
+        invoice_issue(customer=buyer, lines=[InvoiceLineInput("x", amount)], tax=tax)
+    assert (refused.value.code, refused.value.status_code) == ("tax_mismatch", 400)
+    assert "tax" in refused.value.fields
+    assert not Invoice.objects.exists()
+    assert invoice_issue(customer=buyer, lines=[LINE]).number == _number(billing_today(), 1)
+
+
+@pytest.mark.parametrize(
+    ("treatment", "tax"), [(TaxTreatment.TAXABLE, 9_999), (TaxTreatment.ZERO_RATED, 0), (TaxTreatment.EXEMPT, 0)]
+)
+def test_the_customers_tax_treatment_sets_the_vat_of_invoices_drafts_and_orders(buyer, treatment, tax):
+    customer_tax_treatment_set(customer=buyer, tax_treatment=treatment, actor=None)
+    buyer.refresh_from_db()
+    invoice = invoice_issue(customer=buyer, lines=[InvoiceLineInput("x", 99_999)])
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (99_999, tax, 99_999 + tax)
+
+    draft = invoice_draft_create(customer=buyer, lines=[InvoiceLineInput("x", 1)])
+    replaced = invoice_draft_lines_replace(invoice=draft, lines=[InvoiceLineInput("x", 99_999)])
+    assert replaced.tax == tax
+
+    order = order_create(customer=buyer, items=[OrderItemInput("x", 99_999)])
+    assert order.tax == tax
+    from_order = invoice_issue_for_order(order=order)
+    assert (from_order.tax, from_order.total) == (tax, 99_999 + tax)
+
+
+def test_an_exempt_customer_cannot_be_sent_the_taxable_vat(buyer):
+    customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.EXEMPT, actor=None)
+    buyer.refresh_from_db()
+    with pytest.raises(ApplicationError) as refused:
+        invoice_issue(customer=buyer, lines=[InvoiceLineInput("x", 1_000)], tax=100)
+    assert refused.value.code == "tax_mismatch"
+    assert invoice_issue(customer=buyer, lines=[InvoiceLineInput("x", 1_000)], tax=0).total == 1_000
+
+
+def test_a_subscription_invoice_follows_the_customers_tax_treatment(buyer):
+    from billing.models.plans import SubscriptionPlan
+    from billing.services.plans import plan_file_load, plans_sync
+    from billing.services.subscriptions import subscription_create
+
+    plans_sync(plan_file=plan_file_load())
+    customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.ZERO_RATED, actor=None)
+    buyer.refresh_from_db()
+    started = subscription_create(
+        customer=buyer, plan=SubscriptionPlan.objects.get(slug="pro"), billing_period="monthly"
+    )
+    assert (started.invoice.subtotal, started.invoice.tax, started.invoice.total) == (99_000, 0, 99_000)
+
+
+def test_an_order_priced_under_another_tax_treatment_is_not_invoiced(buyer):
+    order = order_create(customer=buyer, items=[OrderItemInput("x", 10_000)])
+    customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.EXEMPT, actor=None)
+    with pytest.raises(ApplicationError) as refused:
+        invoice_issue_for_order(order=order)
+    assert (refused.value.code, refused.value.status_code) == ("order_tax_outdated", 409)
+    order.refresh_from_db()
+    assert order.status == "pending"
+    assert not Invoice.objects.exists()
+
+
+def test_only_billing_staff_set_a_tax_treatment(buyer, make_billing_user):
+    from billing.tests.helpers import staff_group
+
+    support = make_billing_user("support-agent", is_staff=True)
+    support.groups.add(staff_group("support"))
+    with pytest.raises(ApplicationError) as refused:
+        customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.EXEMPT, actor=support)
+    assert (refused.value.code, refused.value.status_code) == ("permission_denied", 403)
+    with pytest.raises(ApplicationError) as own:
+        customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.EXEMPT, actor=buyer.user)
+    assert own.value.status_code == 403
+    buyer.refresh_from_db()
+    assert buyer.tax_treatment == TaxTreatment.TAXABLE
+
+    accountant = make_billing_user("accountant-2", is_staff=True)
+    accountant.groups.add(staff_group("billing staff"))
+    updated = customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.EXEMPT, actor=accountant)
+    assert updated.tax_treatment == TaxTreatment.EXEMPT
+    with pytest.raises(ApplicationError) as unknown:
+        customer_tax_treatment_set(customer=buyer, tax_treatment="reduced", actor=accountant)
+    assert unknown.value.code == "invalid_tax_treatment"
+
+
+def test_the_database_refuses_an_unknown_tax_treatment(buyer):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Customer.objects.filter(pk=buyer.pk).update(tax_treatment="reduced")
+    buyer.refresh_from_db()
+    assert buyer.tax_treatment == TaxTreatment.TAXABLE
+
+
+# --- what customers may invoice themselves (BILLING_CUSTOMER_INVOICES) ----------------------------------------
+
+
+def test_by_default_customers_invoice_themselves_any_amount(buyer, settings):
+    assert settings.BILLING_CUSTOMER_INVOICES == "any"
+    invoice = invoice_issue_requested(customer=buyer, actor=buyer.user, amount=12_345)
+    assert invoice.subtotal == 12_345
+
+
+def test_orders_only_refuses_free_amounts_and_takes_no_number(buyer, settings):
+    settings.BILLING_CUSTOMER_INVOICES = "orders_only"
+    with pytest.raises(ApplicationError) as refused:
+        invoice_issue_requested(customer=buyer, actor=buyer.user, amount=12_345)
+    assert (refused.value.code, refused.value.status_code) == ("customer_invoices_orders_only", 403)
+    assert not Invoice.objects.exists()
+    assert not InvoiceNumberSequence.objects.filter(last_number__gt=0).exists()
+
+
+def test_orders_only_lets_customers_invoice_their_own_orders(buyer, settings):
+    settings.BILLING_CUSTOMER_INVOICES = "orders_only"
+    order = order_create(customer=buyer, items=[OrderItemInput("Pro 플랜", 99_000)])
+    invoice = invoice_issue_requested(customer=buyer, actor=buyer.user, order=order)
+    assert (invoice.order_id, invoice.total) == (order.pk, 108_900)
+
+
+def test_orders_only_still_lets_staff_bill_a_customer(buyer, make_billing_user, settings):
+    from billing.tests.helpers import staff_group
+
+    accountant = make_billing_user("accountant-3", is_staff=True)
+    accountant.groups.add(staff_group("billing staff"))
+    settings.BILLING_CUSTOMER_INVOICES = "orders_only"
+    invoice = invoice_issue_requested(customer=buyer, actor=accountant, amount=5_000)
+    assert (invoice.customer_id, invoice.total) == (buyer.pk, 5_500)
+
+
+def test_an_unknown_policy_is_treated_as_orders_only_and_fails_the_system_check(buyer, settings):
+    from billing.checks import check_billing_settings
+
+    settings.BILLING_CUSTOMER_INVOICES = "order_only"  # a typo must not open the door
+    assert "billing.E004" in [message.id for message in check_billing_settings()]
+    with pytest.raises(ApplicationError) as refused:
+        invoice_issue_requested(customer=buyer, actor=buyer.user, amount=1_000)
+    assert refused.value.code == "customer_invoices_orders_only"
+    settings.BILLING_CUSTOMER_INVOICES = "orders_only"
+    assert "billing.E004" not in [message.id for message in check_billing_settings()]
 
 
 def test_two_digit_currency_invoice(buyer):

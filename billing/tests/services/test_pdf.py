@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from billing.models import Invoice
-from billing.services.customers import customer_update
+from billing.services.customers import customer_tax_treatment_set, customer_update
 from billing.services.invoices import InvoiceLineInput, invoice_issue, invoice_pdf_regenerate, invoice_void
 from billing.services.payments import payment_record_bank_transfer
 from billing.services.pdf import invoice_pdf_render
@@ -73,6 +73,42 @@ def test_english_pdf_for_a_customer_who_prefers_english(buyer, rendered):
     assert "₩1,234,567" in text and "₩123,456" in text and "₩1,358,023" in text
     assert "청구번호" not in text
     assert invoice.number in text
+
+
+TREATMENT_SHOWN = {
+    "ko": {"taxable": "과세 구분: 과세 (10%)", "zero_rated": "과세 구분: 영세율", "exempt": "과세 구분: 면세"},
+    "en": {
+        "taxable": "Tax treatment: Taxable (10%)",
+        "zero_rated": "Tax treatment: Zero-rated (영세율)",
+        "exempt": "Tax treatment: Exempt (면세)",
+    },
+}
+
+
+@pytest.mark.parametrize("language", ["ko", "en"])
+@pytest.mark.parametrize(("treatment", "vat"), [("taxable", "₩9,900"), ("zero_rated", "₩0"), ("exempt", "₩0")])
+def test_pdf_states_the_customers_tax_treatment(buyer, rendered, treatment, language, vat):
+    customer_update(customer=buyer, preferred_language=language)
+    customer_tax_treatment_set(customer=buyer, tax_treatment=treatment, actor=None)
+    buyer.refresh_from_db()
+    invoice = rendered(99_000, customer=buyer)
+    text = pdf_text(stored_bytes(invoice))
+    assert TREATMENT_SHOWN[language][treatment] in text, text
+    assert vat in text
+    for other, phrase in TREATMENT_SHOWN[language].items():
+        assert other == treatment or phrase not in text
+
+
+def test_pdf_of_a_taxed_invoice_stays_taxable_after_the_customer_becomes_exempt(
+    buyer, rendered, django_capture_on_commit_callbacks
+):
+    invoice = rendered(99_000)
+    customer_tax_treatment_set(customer=buyer, tax_treatment="exempt", actor=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_pdf_regenerate(invoice=invoice)
+    text = pdf_text(stored_bytes(invoice))
+    assert "과세 구분: 과세 (10%)" in text and "₩9,900" in text
+    assert "면세" not in text
 
 
 def test_two_digit_currency_pdf(rendered):

@@ -6,6 +6,8 @@ from rest_framework.test import APIClient
 from billing.models import Invoice, Order
 from billing.models.subscriptions import Subscription
 
+from .conftest import pay
+
 pytestmark = pytest.mark.django_db
 
 LIVE = ("active", "past_due", "incomplete")
@@ -107,6 +109,7 @@ def test_subscribing_again_to_the_same_plan_is_409_already_subscribed(buyer_clie
 
 def test_subscribing_to_another_plan_upgrades_with_proration(buyer_client, buyer, plans):
     first = subscribe(buyer_client, "starter").json()
+    pay(Invoice.objects.get(pk=first["invoice"]["id"]))  # only a paid period is credited
 
     body = subscribe(buyer_client, "pro").json()
 

@@ -180,18 +180,25 @@ def test_paying_the_overdue_invoice_reactivates_the_subscription_through_the_pai
 
 def test_an_unpaid_invoice_of_a_replaced_subscription_still_makes_the_new_one_past_due(buyer, plans):
     old = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 1)))
-    new = subscription_create(customer=buyer, plan=plans["free"], billing_period="monthly", now=seoul(date(2025, 1, 1)))
-    assert new.credit_to_balance == 99_000  # credited while its invoice is still open...
+    renew(old.subscription, date(2025, 2, 1))  # January unpaid and overdue; February invoiced
+    new = subscription_create(customer=buyer, plan=plans["free"], billing_period="monthly", now=seoul(date(2025, 2, 1)))
+    # The unpaid February invoice is voided (not one day used: nothing billed again, nothing credited)...
+    assert (new.credit, new.carried, new.voided_invoice.status) == (0, 0, "void")
+    assert (new.invoice.total, new.invoice.status) == (0, "paid")
 
-    renew(new.subscription, date(2025, 2, 1))
+    renew(new.subscription, date(2025, 2, 2))
 
-    # ...so leaving that invoice unpaid is dunned on the subscription that replaced it.
+    # ...but January, used in full and unpaid, is still owed and dunned on the subscription that replaced it.
     assert Subscription.objects.get(pk=new.subscription.pk).status == "past_due"
     assert pay(old.invoice, now=seoul(date(2025, 2, 2))).status == "active"
 
 
 def test_a_renewal_uses_the_credit_balance(buyer, plans):
-    subscription_create(customer=buyer, plan=plans["enterprise"], billing_period="monthly", now=seoul(date(2025, 1, 1)))
+    pay(
+        subscription_create(
+            customer=buyer, plan=plans["enterprise"], billing_period="monthly", now=seoul(date(2025, 1, 1))
+        ).invoice
+    )
     started = subscription_create(
         customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(date(2025, 1, 1))
     )

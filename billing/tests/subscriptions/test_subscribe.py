@@ -15,7 +15,7 @@ from billing.models.subscriptions import (
 from billing.services.subscriptions import subscription_change_plan, subscription_create
 from billing_site.errors import ApplicationError
 
-from .conftest import seoul
+from .conftest import pay, seoul
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +91,7 @@ def test_upgrade_ends_the_old_subscription_now_and_credits_its_unused_days(buyer
     old = subscription_create(
         customer=buyer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
     )
+    pay(old.invoice)  # only a paid period is credited (test_plan_change_credit.py: the unpaid ones)
 
     started = subscription_create(
         customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 16))
@@ -112,7 +113,11 @@ def test_upgrade_ends_the_old_subscription_now_and_credits_its_unused_days(buyer
 
 
 def test_changing_only_the_billing_period_is_a_plan_change(buyer, plans):
-    subscription_create(customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1)))
+    pay(
+        subscription_create(
+            customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
+        ).invoice
+    )
 
     started = subscription_create(customer=buyer, plan=plans["pro"], billing_period=ANNUAL, now=seoul(date(2025, 1, 1)))
 
@@ -122,7 +127,10 @@ def test_changing_only_the_billing_period_is_a_plan_change(buyer, plans):
 
 
 def test_a_credit_larger_than_the_new_charge_goes_to_the_balance_and_pays_later_invoices(buyer, plans):
-    subscription_create(customer=buyer, plan=plans["enterprise"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1)))
+    enterprise = subscription_create(
+        customer=buyer, plan=plans["enterprise"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
+    )
+    pay(enterprise.invoice)
 
     started = subscription_create(
         customer=buyer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 1, 2))
@@ -134,7 +142,8 @@ def test_a_credit_larger_than_the_new_charge_goes_to_the_balance_and_pays_later_
     buyer.refresh_from_db()
     assert buyer.credit_balance == 445_193
 
-    # The next plan change uses the balance before anything is owed.
+    # The next plan change uses the balance before anything is owed; the starter period was paid by credit
+    # that came from money, so it is credited too.
     upgraded = subscription_create(
         customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 2))
     )
@@ -149,7 +158,11 @@ def test_a_credit_larger_than_the_new_charge_goes_to_the_balance_and_pays_later_
 
 
 def test_a_plan_change_the_day_after_the_period_ended_credits_nothing(buyer, plans):
-    subscription_create(customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1)))
+    pay(
+        subscription_create(
+            customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
+        ).invoice
+    )
 
     started = subscription_create(
         customer=buyer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 2, 2))
@@ -189,6 +202,7 @@ def test_an_unknown_billing_period_is_refused(buyer, plans):
 
 def test_change_plan_for_the_admin_moves_a_live_subscription(buyer, plans):
     old = subscription_create(customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 4, 1)))
+    pay(old.invoice)
 
     started = subscription_change_plan(
         subscription=old.subscription, plan=plans["enterprise"], now=seoul(date(2025, 4, 1))

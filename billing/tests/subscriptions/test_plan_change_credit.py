@@ -1,0 +1,179 @@
+"""A plan change credits only money received for the period it leaves (issue 10, finding 1).
+
+Unpaid: the invoice is voided and what it asked for the days used is billed again, nothing is credited.
+Partly paid: the unused days of the paid share. Paid by credit that came from money: credited like money.
+"""
+
+from datetime import date
+
+import pytest
+from django.utils import timezone
+
+from billing.enums import InvoiceStatus, PaymentStatus
+from billing.models import Customer, Invoice, Payment
+from billing.models.subscriptions import Subscription
+from billing.services.payments import payment_record
+from billing.services.renewals import subscriptions_renew_all
+from billing.services.subscriptions import subscription_change_plan, subscription_create
+
+from .conftest import pay, seoul
+
+pytestmark = pytest.mark.django_db
+
+JAN_1, JAN_11 = date(2025, 1, 1), date(2025, 1, 11)
+
+
+def lines_of(invoice: Invoice) -> list[tuple[str, int, date | None, date | None]]:
+    return [
+        (line.description, line.amount, line.period_start, line.period_end)
+        for line in invoice.lines.order_by("position")
+    ]
+
+
+def balance_of(customer: Customer) -> int:
+    return Customer.objects.get(pk=customer.pk).credit_balance
+
+
+@pytest.mark.parametrize("cheapest", ["starter", "free"])
+def test_leaving_an_unpaid_annual_plan_through_the_api_credits_nothing(buyer_client, buyer, plans, settings, cheapest):
+    """The attack: Stripe off, the most expensive plan annually, never paid, then the cheapest monthly plan."""
+    settings.STRIPE_ENABLED = False
+    expensive = buyer_client.post(
+        "/api/payment/subscribe", {"plan": "enterprise", "billing_period": "annual"}, format="json"
+    )
+    assert expensive.status_code == 201, expensive.content
+    assert expensive.json()["invoice"]["status"] == "open"
+
+    response = buyer_client.post(
+        "/api/payment/subscribe", {"plan": cheapest, "billing_period": "monthly"}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["proration"]["credit"] == 0  # was 4,900,000: the unused days of a year never paid
+    assert (body["proration"]["credit_on_invoice"], body["proration"]["credit_to_balance"]) == (0, 0)
+    assert balance_of(buyer) == 0
+    assert Invoice.objects.get(pk=expensive.json()["invoice"]["id"]).status == InvoiceStatus.VOID
+    new_invoice = Invoice.objects.get(pk=body["invoice"]["id"])
+    price = plans[cheapest].monthly_price
+    assert new_invoice.subtotal == price  # not a day of the year used: nothing billed again either
+    assert new_invoice.status == (InvoiceStatus.OPEN if price else InvoiceStatus.PAID)
+
+    # Later renewals find no credit to spend: the next month is asked for in full.
+    subscription = Subscription.objects.get(pk=body["subscription_id"])
+    boundary = subscription.current_period_end
+    summary = subscriptions_renew_all(as_of=boundary, now=seoul(boundary))
+    (renewal,) = Invoice.objects.filter(subscription_link__subscription=subscription).exclude(pk=new_invoice.pk)
+    assert summary.failures == []
+    assert renewal.subtotal == price and renewal.amount_paid == 0
+    assert balance_of(buyer) == 0
+
+
+def test_an_unpaid_period_is_voided_and_its_used_days_are_billed_on_the_new_invoice(buyer, plans):
+    old = subscription_create(customer=buyer, plan=plans["enterprise"], billing_period="annual", now=seoul(JAN_1))
+
+    started = subscription_change_plan(
+        subscription=old.subscription, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11)
+    )
+
+    old.invoice.refresh_from_db()
+    assert old.invoice.status == InvoiceStatus.VOID
+    # 4,900,000 - 4,900,000 x 355 unused / 365 days (4,765,753.4 -> 4,765,753) = 134,247 for the 10 days used.
+    assert (started.credit, started.carried, started.voided_invoice.pk) == (0, 134_247, old.invoice.pk)
+    assert lines_of(started.invoice) == [
+        ("스타터 플랜 (월간)", 29_000, JAN_11, date(2025, 2, 10)),
+        (
+            f"미납 청구서 {old.invoice.number} 취소분 중 사용 기간: 엔터프라이즈 플랜 (연간)",
+            134_247,
+            JAN_1,
+            date(2025, 1, 10),
+        ),
+    ]
+    assert (started.invoice.status, started.invoice.subtotal) == (InvoiceStatus.OPEN, 163_247)
+    assert started.invoice.due_date == old.invoice.due_date  # moving the debt does not postpone it
+    assert balance_of(buyer) == 0
+
+
+def test_a_partly_paid_period_credits_the_unused_days_of_the_paid_share_and_stays_owed(buyer, plans):
+    old = subscription_create(customer=buyer, plan=plans["enterprise"], billing_period="annual", now=seoul(JAN_1))
+    assert old.invoice.total == 5_390_000
+    payment_record(invoice=old.invoice, amount=2_695_000, method="bank_transfer")  # half of it
+
+    started = subscription_change_plan(
+        subscription=old.subscription, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11)
+    )
+
+    # 4,900,000 x 1/2 paid x 355 / 365 = 2,382,876.7 -> 2,382,876: 29,000 on the invoice, the rest to the balance.
+    assert (started.credit, started.credit_on_invoice, started.credit_to_balance) == (2_382_876, 29_000, 2_353_876)
+    assert (started.carried, started.voided_invoice) == (0, None)
+    old.invoice.refresh_from_db()
+    assert (old.invoice.status, old.invoice.amount_remaining) == (InvoiceStatus.OPEN, 2_695_000)  # still owed
+    assert balance_of(buyer) == 2_353_876 <= 2_695_000
+
+
+def test_a_refunded_payment_is_not_money_received(buyer, plans):
+    old = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
+    pay(old.invoice)
+    Payment.objects.filter(invoice=old.invoice).update(status=PaymentStatus.REFUNDED, refunded_at=timezone.now())
+
+    started = subscription_create(customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_1))
+
+    assert (started.credit, started.carried) == (0, 0)
+    assert (started.invoice.status, started.invoice.subtotal) == (InvoiceStatus.OPEN, 29_000)
+
+
+def test_credit_applied_to_a_paid_period_came_from_money_and_is_credited_like_money(buyer, plans):
+    pay(subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1)).invoice)
+    enterprise = subscription_create(
+        customer=buyer, plan=plans["enterprise"], billing_period="monthly", now=seoul(JAN_1)
+    )
+    assert enterprise.credit_on_invoice == 99_000
+    pay(enterprise.invoice)  # 391,000 + VAT in money
+
+    back = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
+
+    # The enterprise period was paid in full: 99,000 of money-backed credit and 391,000 of money.
+    assert (back.credit, back.credit_on_invoice, back.credit_to_balance) == (490_000, 99_000, 391_000)
+    money = sum(Payment.objects.filter(customer=buyer).values_list("amount", flat=True))
+    assert money == 108_900 + 430_100
+    # Granted 99,000 + 490,000 in all, but the 99,000 was handed back within the 490,000: net 490,000 <= money.
+    assert back.credit <= money
+
+
+def test_an_unpaid_period_paid_in_part_by_credit_gives_that_credit_back(buyer, plans):
+    pay(subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1)).invoice)
+    subscription_create(customer=buyer, plan=plans["free"], billing_period="monthly", now=seoul(JAN_1))
+    assert balance_of(buyer) == 99_000  # money-backed
+    annual = subscription_create(customer=buyer, plan=plans["starter"], billing_period="annual", now=seoul(JAN_1))
+    assert (annual.balance_used, annual.invoice.subtotal, annual.invoice.status) == (99_000, 191_000, "open")
+
+    started = subscription_create(customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11))
+
+    # The annual invoice is voided: its 99,000 of credit comes back, its 10 days used are billed again
+    # (290,000 - 290,000 x 355 / 365 = 290,000 - 282,054 = 7,946).
+    assert Invoice.objects.get(pk=annual.invoice.pk).status == InvoiceStatus.VOID
+    assert (started.credit, started.carried) == (99_000, 7_946)
+    number = annual.invoice.number
+    assert lines_of(started.invoice) == [
+        ("스타터 플랜 (월간)", 29_000, JAN_11, date(2025, 2, 10)),
+        (f"미납 청구서 {number} 취소분 중 사용 기간: 스타터 플랜 (연간)", 7_946, JAN_1, date(2025, 1, 10)),
+        (f"취소된 청구서 {number}에 사용된 크레딧 반환", -36_946, None, None),
+    ]
+    assert (started.invoice.total, started.invoice.status) == (0, InvoiceStatus.PAID)
+    assert balance_of(buyer) == 99_000 - 36_946
+
+
+def test_an_english_customer_reads_the_voided_invoice_lines_in_english(buyer, plans):
+    buyer.preferred_language = "en"
+    buyer.save()
+    old = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
+
+    started = subscription_create(customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11))
+
+    # 99,000 - 99,000 x 21 / 31 (67,064.5 -> 67,064) = 31,936 for the 10 days used.
+    assert lines_of(started.invoice)[1] == (
+        f"Used time on Pro plan (monthly) from unpaid invoice {old.invoice.number}, voided",
+        31_936,
+        JAN_1,
+        date(2025, 1, 10),
+    )
