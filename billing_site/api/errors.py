@@ -82,7 +82,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/") or request.path.rstrip("/") == "/healthz"
+    # /healthz and its probes (/healthz/live, /healthz/ready) answer JSON like the API.
+    return request.path.startswith(("/api/", "/healthz/")) or request.path == "/healthz"
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

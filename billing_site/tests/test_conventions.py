@@ -58,7 +58,9 @@ def test_403_for_a_customer_on_a_staff_endpoint(customer_client, staff_client):
     assert staff_client.get("/api/test/staff-only").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/api/nothing-here", "/api/auth/nope/", "/api/test/users/extra"])
+@pytest.mark.parametrize(
+    "path", ["/api/nothing-here", "/api/auth/nope/", "/api/test/users/extra", "/healthz/nothing-here"]
+)
 def test_404_for_unknown_api_paths(customer_client, path):
     assert_error_shape(customer_client.get(path), 404, "not_found")
 
