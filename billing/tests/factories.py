@@ -1,0 +1,214 @@
+"""factory-boy factories of the billing tests. Money is in integer minor units (KRW has none: 99_000 is ₩99,000).
+
+Drafts are plain rows; everything past draft goes through the real services, because database triggers
+guard issued invoices: `InvoiceFactory(status=InvoiceStatus.OPEN)` finalizes the draft with
+`invoice_finalize` (number, dates, buyer snapshot), PAID pays it by bank transfer with `payment_record`,
+VOID and UNCOLLECTIBLE use `invoice_void` / `invoice_mark_uncollectible`. A succeeded `PaymentFactory`
+payment is recorded by `payment_record` (or `payment_record_bank_transfer` when `recorded_by` is given).
+"""
+
+from typing import Any
+
+import factory
+from django.conf import settings
+from factory.django import DjangoModelFactory
+
+from billing.enums import InvoiceStatus, Language, OrderStatus, PaymentMethod, PaymentStatus, TaxTreatment
+from billing.models import Customer, Invoice, InvoiceLine, Order, OrderItem, Payment, SubscriptionPlan
+from billing.money import vat_amount
+from billing.services.invoices import invoice_finalize, invoice_mark_uncollectible, invoice_void
+from billing.services.payments import payment_record, payment_record_bank_transfer
+from storage.tests.factories import UserFactory
+
+__all__ = [
+    "CustomerFactory",
+    "InvoiceFactory",
+    "InvoiceLineFactory",
+    "OrderFactory",
+    "OrderItemFactory",
+    "PaymentFactory",
+    "SubscriptionPlanFactory",
+    "UserFactory",
+]
+
+
+class CustomerFactory(DjangoModelFactory):
+    """The billing profile of a new user, as `customer_get_or_create` makes it; `business=True`: a Korean company."""
+
+    class Meta:
+        model = Customer
+
+    class Params:
+        business = factory.Trait(
+            display_name="주식회사 테스트상사",
+            business_registration_number="2208162517",
+            address="서울특별시 중구 세종대로 110",
+        )
+
+    user = factory.SubFactory(UserFactory)
+    display_name = factory.LazyAttribute(lambda o: o.user.get_full_name() or o.user.get_username())
+    email = factory.LazyAttribute(lambda o: o.user.email)
+    preferred_language = Language.KOREAN
+    currency = "KRW"
+    tax_treatment = TaxTreatment.TAXABLE
+    credit_balance = 0
+
+
+def _vat(o: Any) -> int:
+    return vat_amount(supply_amount=o.subtotal, tax_treatment=o.customer.tax_treatment)
+
+
+class OrderFactory(DjangoModelFactory):
+    """A pending order of one item; VAT from the customer's tax treatment, as `order_create` computes it.
+
+    `item=None` leaves the item out (add OrderItemFactory rows that sum to `subtotal` yourself).
+    """
+
+    class Meta:
+        model = Order
+        skip_postgeneration_save = True
+
+    customer = factory.SubFactory(CustomerFactory)
+    status = OrderStatus.PENDING
+    currency = factory.SelfAttribute("customer.currency")
+    description = factory.Sequence(lambda n: f"주문 {n}")
+    subtotal = 99_000
+    tax = factory.LazyAttribute(_vat)
+    total = factory.LazyAttribute(lambda o: o.subtotal + o.tax)
+    item = factory.RelatedFactory("billing.tests.factories.OrderItemFactory", factory_related_name="order")
+
+
+class OrderItemFactory(DjangoModelFactory):
+    """One item of an order, by default the whole subtotal of a new order."""
+
+    class Meta:
+        model = OrderItem
+
+    order = factory.SubFactory(OrderFactory, item=None)
+    position = 0
+    description = factory.Sequence(lambda n: f"상품 {n}")
+    quantity = 1
+    unit_amount = factory.LazyAttribute(lambda o: o.order.subtotal // o.quantity)
+    amount = factory.LazyAttribute(lambda o: o.quantity * o.unit_amount)
+
+
+class InvoiceFactory(DjangoModelFactory):
+    """A draft invoice of one line (`line=None`: none); pass `status=` to have the services move it on.
+
+    `status=InvoiceStatus.OPEN` (or PAID, VOID, UNCOLLECTIBLE) needs create(), not build();
+    `status__now=<aware datetime>` is the finalization moment (its Asia/Seoul day dates and numbers it).
+    """
+
+    class Meta:
+        model = Invoice
+        skip_postgeneration_save = True
+
+    customer = factory.SubFactory(CustomerFactory)
+    currency = factory.SelfAttribute("customer.currency")
+    description = ""
+    subtotal = 99_000
+    tax = factory.LazyAttribute(_vat)
+    total = factory.LazyAttribute(lambda o: o.subtotal + o.tax)
+    amount_paid = 0
+    amount_remaining = factory.LazyAttribute(lambda o: o.total - o.amount_paid)
+    days_until_due = factory.LazyFunction(lambda: settings.BILLING_INVOICE_DUE_DAYS)
+    # Declared before `status`: post-generation runs in declaration order, and finalizing needs the line.
+    line = factory.RelatedFactory("billing.tests.factories.InvoiceLineFactory", factory_related_name="invoice")
+
+    @factory.post_generation
+    def status(obj: Invoice, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        target = extracted or InvoiceStatus.DRAFT
+        if target == InvoiceStatus.DRAFT:
+            return
+        if not create:
+            raise ValueError("Only a saved invoice can be issued: use InvoiceFactory.create(status=...).")
+        invoice_finalize(invoice=obj, now=kwargs.get("now"))
+        obj.refresh_from_db()
+        if target == InvoiceStatus.PAID and obj.status != InvoiceStatus.PAID:
+            payment_record(invoice=obj, amount=obj.amount_remaining, method=PaymentMethod.BANK_TRANSFER)
+        elif target == InvoiceStatus.VOID:
+            invoice_void(invoice=obj, actor=None)
+        elif target == InvoiceStatus.UNCOLLECTIBLE:
+            invoice_mark_uncollectible(invoice=obj, actor=None)
+        elif target != InvoiceStatus.OPEN:
+            raise ValueError(f"InvoiceFactory cannot make a {target!r} invoice.")
+        obj.refresh_from_db()
+
+
+class InvoiceLineFactory(DjangoModelFactory):
+    """One line of a draft invoice, by default the whole subtotal of a new draft (lines of issued ones are frozen)."""
+
+    class Meta:
+        model = InvoiceLine
+
+    invoice = factory.SubFactory(InvoiceFactory, line=None)
+    position = 0
+    description = factory.Sequence(lambda n: f"Pro 플랜 (월간) {n}")
+    quantity = 1
+    unit_amount = factory.LazyAttribute(lambda o: o.invoice.subtotal // o.quantity)
+    amount = factory.LazyAttribute(lambda o: o.quantity * o.unit_amount)
+
+
+class PaymentFactory(DjangoModelFactory):
+    """A succeeded bank transfer paying the rest of a new open invoice, recorded through the payment service.
+
+    `recorded_by=<staff user>` goes through `payment_record_bank_transfer` (which checks billing.add_payment).
+    Any other `status` (pending, failed, ...) is a plain row: no money moves, the invoice is untouched.
+    """
+
+    class Meta:
+        model = Payment
+
+    invoice = factory.SubFactory(InvoiceFactory, status=InvoiceStatus.OPEN)
+    customer = factory.SelfAttribute("invoice.customer")
+    amount = factory.LazyAttribute(lambda o: o.invoice.amount_remaining)
+    currency = factory.SelfAttribute("invoice.currency")
+    method = PaymentMethod.BANK_TRANSFER
+    status = PaymentStatus.SUCCEEDED
+    provider_reference = factory.Sequence(lambda n: f"TRX-{n:06d}")
+    note = ""
+    recorded_by = None
+    received_at = None
+
+    @classmethod
+    def _create(cls, model_class: type[Payment], *args: Any, **kwargs: Any) -> Payment:
+        if kwargs["status"] != PaymentStatus.SUCCEEDED:
+            return super()._create(model_class, *args, **kwargs)
+        invoice: Invoice = kwargs["invoice"]
+        if kwargs["customer"].pk != invoice.customer_id:
+            raise ValueError("A payment's customer is its invoice's customer.")
+        money = {"invoice": invoice, "amount": kwargs["amount"], "currency": kwargs["currency"]}
+        details = {"note": kwargs["note"], "received_at": kwargs["received_at"]}
+        if kwargs["recorded_by"] is not None and kwargs["method"] == PaymentMethod.BANK_TRANSFER:
+            payment = payment_record_bank_transfer(
+                **money, **details, actor=kwargs["recorded_by"], reference=kwargs["provider_reference"]
+            )
+        else:
+            payment = payment_record(
+                **money,
+                **details,
+                method=kwargs["method"],
+                provider_reference=kwargs["provider_reference"],
+                recorded_by=kwargs["recorded_by"],
+            )
+        invoice.refresh_from_db()  # the service changed the invoice's paid amounts (and maybe its status)
+        return payment
+
+
+class SubscriptionPlanFactory(DjangoModelFactory):
+    """An active monthly/annual plan like those of billing/plans.yaml (annual = 10 x monthly, VAT excluded)."""
+
+    class Meta:
+        model = SubscriptionPlan
+
+    slug = factory.Sequence(lambda n: f"plan-{n}")
+    name = factory.Sequence(lambda n: f"플랜 {n}")
+    name_en = factory.Sequence(lambda n: f"Plan {n}")
+    currency = "KRW"
+    monthly_price = 29_000
+    annual_price = factory.LazyAttribute(lambda o: o.monthly_price * 10)
+    features = factory.LazyFunction(lambda: ["프로젝트 5개", "저장 공간 10GB"])
+    features_en = factory.LazyFunction(lambda: ["5 projects", "10 GB storage"])
+    max_projects = 5
+    is_active = True
+    display_order = factory.Sequence(lambda n: n)
