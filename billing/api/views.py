@@ -13,7 +13,7 @@ from billing import selectors
 from billing.models import Customer, Invoice
 from billing.services.customers import customer_get_or_create
 from billing.services.invoices import invoice_issue_requested, invoice_mark_uncollectible, invoice_void
-from billing.services.orders import OrderItemInput, order_create
+from billing.services.orders import OrderItemInput, order_place
 from billing.services.payments import payment_record_bank_transfer
 from billing.services.pdf import invoice_pdf_signed_url
 from billing_site.api.idempotency import IDEMPOTENCY_ERROR_CODES, IDEMPOTENCY_KEY_PARAMETER, IdempotencyMixin
@@ -222,7 +222,11 @@ class OrderListCreateView(IdempotencyMixin, APIView):
 
     pagination_class = LimitOffsetPagination
     api_error_codes = _codes(
-        {400: ["validation_error", "invalid_amount", "unsupported_currency", "invalid_item"]}, IDEMPOTENCY_ERROR_CODES
+        {
+            400: ["validation_error", "invalid_amount", "unsupported_currency", "invalid_item"],
+            403: ["customer_prices_not_accepted"],
+        },
+        IDEMPOTENCY_ERROR_CODES,
     )
 
     @extend_schema(
@@ -252,7 +256,7 @@ class OrderListCreateView(IdempotencyMixin, APIView):
         serializer = OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        order = order_create(
+        order = order_place(
             customer=customer_get_or_create(user=request.user),
             items=[
                 OrderItemInput(

@@ -21,7 +21,7 @@ from billing_site.errors import ApplicationError
 
 from . import stripe_sync
 from .invoices import invoice_issue_for_order
-from .orders import OrderItemInput, order_create
+from .orders import OrderItemInput, order_place
 from .stripe_sync import CardPayment
 from .subscriptions import subscription_checkout
 
@@ -115,7 +115,7 @@ def checkout_create(
         started = subscription_checkout(customer=customer, plan=plan, billing_period=billing_period, now=now)
         invoice, subscription = started.invoice, started.subscription
     else:
-        order = order_create(customer=customer, items=items or [], currency=currency)
+        order = order_place(customer=customer, items=items or [], currency=currency)
         invoice, subscription = invoice_issue_for_order(order=order), None
     order = Order.objects.get(pk=invoice.order_id)
     card = None

@@ -4,10 +4,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.enums import OrderStatus, order_transition_allowed
+from billing.enums import CustomerInvoicePolicy, OrderStatus, order_transition_allowed
 from billing.models import Customer, Order, OrderItem
 from billing.money import MAX_AMOUNT, amount_validate, currency_normalize, line_amount, vat_amount
 from billing_site.errors import ApplicationError
@@ -87,6 +88,30 @@ def order_create(
         for position, (item, amount) in enumerate(zip(checked, amounts, strict=True))
     )
     return order
+
+
+def customer_prices_check() -> None:
+    """Items priced by the customer (`POST /api/orders`, checkout with `items`) are the seed's behaviour, kept under
+    BILLING_CUSTOMER_INVOICES=`any`. Under `orders_only` (or an unknown value, see check billing.E004) customers
+    buy only what the business prices (plans, through subscribe and checkout with a plan), so a customer-priced
+    order, which could then be invoiced by its id, is refused before anything is written."""
+    if settings.BILLING_CUSTOMER_INVOICES == CustomerInvoicePolicy.ANY:
+        return
+    raise ApplicationError(
+        "customer_prices_not_accepted",
+        "Orders with your own prices are not accepted: subscribe to a plan or check out a plan instead.",
+        status_code=403,
+        fields={"items": ["Not accepted: prices come from the plans."]},
+    )
+
+
+@transaction.atomic
+def order_place(
+    *, customer: Customer, items: Sequence[OrderItemInput], currency: str | None = None, description: str = ""
+) -> Order:
+    """A customer places an order with prices of their own (`POST /api/orders`): only where the policy allows it."""
+    customer_prices_check()
+    return order_create(customer=customer, items=items, currency=currency, description=description)
 
 
 def order_lock(*, order_id: int) -> Order:

@@ -181,6 +181,31 @@ def test_orders_only_refuses_free_amounts_but_invoices_own_orders(buyer, buyer_c
     assert buyer_client.post(CREATE, {"order_id": others.pk}, format="json").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/orders", {"items": [{"description": "=내 가격", "unit_amount_krw": 1}]}),
+        ("/api/payment/checkout", {"items": [{"description": "내 가격", "unit_amount_krw": 777}]}),
+    ],
+)
+def test_orders_only_refuses_orders_the_customer_prices_so_none_can_be_invoiced(buyer_client, settings, path, body):
+    """Otherwise a customer would place an order at any price and invoice it by its id (or check it out)."""
+    from billing.models import Order
+
+    settings.BILLING_CUSTOMER_INVOICES = "orders_only"
+    refused = buyer_client.post(path, body, format="json")
+
+    assert refused.status_code == 403, refused.content
+    assert (refused.json()["error"]["code"], list(refused.json()["error"]["fields"])) == (
+        "customer_prices_not_accepted",
+        ["items"],
+    )
+    assert not Order.objects.exists()
+    assert not Invoice.objects.exists()  # no number taken
+    settings.BILLING_CUSTOMER_INVOICES = "any"  # the seed's behaviour stays the default
+    assert buyer_client.post(path, body, format="json").status_code == 201
+
+
 def test_orders_only_still_lets_staff_bill_a_customer(buyer, make_billing_user, settings):
     from billing.tests.helpers import staff_group
 
