@@ -280,7 +280,7 @@ class SubscribeView(IdempotencyMixin, APIView):
                 "card_payments_unavailable",
                 "invalid_payment_method",
             ],
-            409: ["already_subscribed", "currency_mismatch", "period_already_invoiced"],
+            409: ["already_subscribed", "currency_mismatch", "period_already_invoiced", "replaced_invoice_partly_paid"],
             # With Stripe on (billing.services.stripe_sync):
             402: ["card_declined", "card_authentication_required", "payment_method_required"],
             502: ["stripe_amount_mismatch", "stripe_request_failed"],
@@ -404,6 +404,7 @@ class CheckoutView(IdempotencyMixin, APIView):
                 "unsupported_currency",
                 "order_has_no_items",
             ],
+            403: ["customer_prices_not_accepted"],
             409: ["already_subscribed", "subscription_exists"],
             502: ["stripe_request_failed"],  # with Stripe on: the PaymentIntent could not be made
             503: ["stripe_unavailable"],

@@ -10,7 +10,9 @@ Plan prices are supply amounts; invoices add VAT. A plan change credits only wha
 period it leaves (`_replaced_period_settle`, the one place credit is made): the unused days of that period
 times the part of its price that was paid (by money, or by credit applied to its invoice, itself money-backed),
 truncated to the minor unit, never the list price of an unpaid period. An unpaid invoice of that period is
-voided and what it asked for the days used is billed again on the new invoice. What the new invoice cannot
+voided and what it asked for the days used is billed again on the new invoice. A partly paid one can be neither
+voided (it has money on it) nor edited (it is issued), so the plan change is refused (409
+`replaced_invoice_partly_paid`) until the rest is paid or staff settle it. What the new invoice cannot
 absorb goes to the customer's credit balance, which later subscription invoices use up; so every credit
 balance and every invoice "paid" by credit traces back to money received.
 """
@@ -346,27 +348,53 @@ def _money_received(invoice: Invoice) -> int:
     return received or 0
 
 
+def _replaced_period_invoice(replacing: Subscription) -> Invoice | None:
+    """The invoice of the period a plan change leaves, locked (so no payment lands meanwhile); None if it has none."""
+    link = replacing.period_invoices.filter(period_start=replacing.current_period_start).first()
+    return None if link is None else invoice_lock(invoice_id=link.invoice_id)
+
+
+def _replaced_invoice_partly_paid_refuse(invoice: Invoice | None) -> None:
+    """409 `replaced_invoice_partly_paid` while the period a plan change leaves is paid in part and still owed.
+
+    Such an invoice can be neither voided (it has money on it) nor edited (it is issued), and there are no credit
+    notes yet: crediting the paid share while the invoice stays owed in full would bill the same days twice. So
+    the change waits until the rest is paid (then it is prorated in full) or staff settle the invoice.
+    Checked before anything is written (and before Stripe is called).
+    """
+    if invoice is None or invoice.status not in INVOICE_PAYABLE_STATUSES:
+        return
+    if 0 < invoice.amount_paid < invoice.total:
+        raise ApplicationError(
+            "replaced_invoice_partly_paid",
+            f"Invoice {invoice.number} of the current period is partly paid ({invoice.amount_paid} of "
+            f"{invoice.total} {invoice.currency}): pay the rest of it first, or have staff settle it, "
+            "before changing plans.",
+            status_code=409,
+        )
+
+
 def _replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettlement:
     """The one place a plan change makes credit: only of what was received for the period it leaves on `on`.
 
     The period's invoice (locked, so no payment lands meanwhile) was paid by money (its succeeded Payment rows)
     and by credit applied to it (pro rata and credit balance lines, money-backed by this same rule):
-    - paid, in full or in part: credit = price x paid share x unused days / days, truncated (`paid_share`).
-      A partly paid invoice stays open for the rest: one with money on it cannot be voided and an issued
-      invoice never changes, so the rest is still owed and dunned; staff settle it by hand if need be.
+    - paid in full: credit = price x paid share x unused days / days, truncated (`paid_share`).
+    - paid in part and still owed: refused, 409 `replaced_invoice_partly_paid`, before anything is written
+      (`_replaced_invoice_partly_paid_refuse`; the callers check it first too, before Stripe is called).
     - nothing paid: the invoice is voided, never turned into credit. The credit it had used is given back,
       and what it asked for the days used (with any debt carried onto it) is billed again on the new invoice,
       so a plan change forgives nothing either.
     - an incomplete subscription never started: its invoices are voided, nothing is credited or billed again.
     A period whose invoice staff voided (or that has none) was not paid for: nothing is credited.
     """
+    invoice = _replaced_period_invoice(replacing)
+    _replaced_invoice_partly_paid_refuse(invoice)
     if replacing.status == SubscriptionStatus.INCOMPLETE:
         _unpaid_invoices_void(replacing)
         return PeriodSettlement()
-    link = replacing.period_invoices.filter(period_start=replacing.current_period_start).first()
-    if link is None:
+    if invoice is None:
         return PeriodSettlement()
-    invoice = invoice_lock(invoice_id=link.invoice_id)
     amounts = list(invoice.lines.values_list("amount", flat=True))
     charges = sum(amount for amount in amounts if amount > 0)
     credits = -sum(amount for amount in amounts if amount < 0)
@@ -523,7 +551,8 @@ def subscription_create(
 
     A customer with a live subscription is moved to the new plan (the seed's auto-upgrade): the old one
     ends now and its unused days are credited as far as they were paid for (`_replaced_period_settle`).
-    The same plan and period again is 409 `already_subscribed`.
+    The same plan and period again is 409 `already_subscribed`; while the current period's invoice is partly
+    paid, 409 `replaced_invoice_partly_paid` (pay the rest first), before anything is written.
     """
     _billing_period_validate(billing_period)
     _card_payments_check(payment_method_id)
@@ -533,6 +562,8 @@ def subscription_create(
     current = _live_subscription_lock(locked_customer)
     if current is not None and current.plan_id == fresh_plan.pk and current.billing_period == billing_period:
         raise _already_subscribed(current)
+    if current is not None:
+        _replaced_invoice_partly_paid_refuse(_replaced_period_invoice(current))
     stripe_setup = None
     if settings.STRIPE_ENABLED:  # paid by card through Stripe: customer, card and price first (stripe_sync)
         stripe_setup = stripe_sync.subscription_stripe_prepare(
@@ -562,7 +593,8 @@ def subscription_change_plan(
     """Move a live subscription to another plan or period (admin; the API does it through subscribe).
 
     The subscription ends now, credited pro rata of what was paid for its period (`_replaced_period_settle`),
-    and a new one starts today with its own invoice.
+    and a new one starts today with its own invoice. While that period's invoice is partly paid: 409
+    `replaced_invoice_partly_paid`, before anything is written.
     `actor` None is the system; a user needs billing.change_subscription.
     """
     permission_require(actor=actor, permission="billing.change_subscription")
@@ -577,6 +609,7 @@ def subscription_change_plan(
     if locked.plan_id == plan.pk and locked.billing_period == target_period:
         raise _already_subscribed(locked)
     new_plan = _plan_available(plan)
+    _replaced_invoice_partly_paid_refuse(_replaced_period_invoice(locked))
     stripe_setup = None
     if settings.STRIPE_ENABLED:  # a subscription paid by card moves to the new plan by card (stripe_sync)
         stripe_setup = stripe_sync.subscription_stripe_prepare(

@@ -1,7 +1,8 @@
 """A plan change credits only money received for the period it leaves (issue 10, finding 1).
 
 Unpaid: the invoice is voided and what it asked for the days used is billed again, nothing is credited.
-Partly paid: the unused days of the paid share. Paid by credit that came from money: credited like money.
+Partly paid: refused (409 `replaced_invoice_partly_paid`) until the rest is paid; then prorated as paid in full.
+Paid by credit that came from money: credited like money.
 """
 
 from datetime import date
@@ -10,11 +11,13 @@ import pytest
 from django.utils import timezone
 
 from billing.enums import InvoiceStatus, PaymentStatus
-from billing.models import Customer, Invoice, Payment
-from billing.models.subscriptions import Subscription
+from billing.models import Customer, Invoice, Order, Payment
+from billing.models.invoices import InvoiceNumberSequence
+from billing.models.subscriptions import Subscription, SubscriptionStatus
 from billing.services.payments import payment_record
 from billing.services.renewals import subscriptions_renew_all
 from billing.services.subscriptions import subscription_change_plan, subscription_create
+from billing_site.errors import ApplicationError
 
 from .conftest import pay, seoul
 
@@ -94,21 +97,87 @@ def test_an_unpaid_period_is_voided_and_its_used_days_are_billed_on_the_new_invo
     assert balance_of(buyer) == 0
 
 
-def test_a_partly_paid_period_credits_the_unused_days_of_the_paid_share_and_stays_owed(buyer, plans):
+def books_of(customer: Customer) -> dict[str, object]:
+    """Everything a refused plan change must leave as it was."""
+    return {
+        "subscriptions": list(
+            Subscription.objects.filter(customer=customer)
+            .order_by("pk")
+            .values_list("pk", "status", "plan__slug", "billing_period", "current_period_end", "ended_at")
+        ),
+        "invoices": list(
+            Invoice.objects.filter(customer=customer)
+            .order_by("pk")
+            .values_list("pk", "number", "status", "total", "amount_paid", "amount_remaining", "voided_at")
+        ),
+        "balance": balance_of(customer),
+        "numbers": list(InvoiceNumberSequence.objects.order_by("day").values_list("day", "last_number")),
+        "orders": Order.objects.filter(customer=customer).count(),
+    }
+
+
+def test_a_partly_paid_period_refuses_the_plan_change_until_the_rest_is_paid(buyer, plans):
+    """Crediting the paid share while the invoice stays owed in full would bill the same days twice."""
     old = subscription_create(customer=buyer, plan=plans["enterprise"], billing_period="annual", now=seoul(JAN_1))
     assert old.invoice.total == 5_390_000
-    payment_record(invoice=old.invoice, amount=2_695_000, method="bank_transfer")  # half of it
+    payment_record(invoice=old.invoice, amount=1_000, method="bank_transfer")
+    before = books_of(buyer)
 
+    for change in (
+        lambda: subscription_change_plan(
+            subscription=old.subscription, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11)
+        ),
+        lambda: subscription_create(customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11)),
+    ):
+        with pytest.raises(ApplicationError) as refused:
+            change()
+        assert (refused.value.code, refused.value.status_code) == ("replaced_invoice_partly_paid", 409)
+        assert old.invoice.number in refused.value.message
+        assert books_of(buyer) == before  # nothing voided, credited, canceled or numbered
+
+    subscription = Subscription.objects.get(pk=old.subscription.pk)
+    assert (subscription.status, subscription.plan.slug) == (SubscriptionStatus.ACTIVE, "enterprise")
+    old.invoice.refresh_from_db()
+    assert (old.invoice.status, old.invoice.amount_paid, old.invoice.amount_remaining) == (
+        InvoiceStatus.OPEN,
+        1_000,
+        5_389_000,
+    )
+    assert balance_of(buyer) == 0
+
+    pay(old.invoice)  # the rest: now the period is paid in full and prorated as such
     started = subscription_change_plan(
         subscription=old.subscription, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11)
     )
 
-    # 4,900,000 x 1/2 paid x 355 / 365 = 2,382,876.7 -> 2,382,876: 29,000 on the invoice, the rest to the balance.
-    assert (started.credit, started.credit_on_invoice, started.credit_to_balance) == (2_382_876, 29_000, 2_353_876)
+    # 4,900,000 x 355 / 365 = 4,765,753.4 -> 4,765,753: 29,000 on the invoice, the rest to the balance.
+    assert (started.credit, started.credit_on_invoice, started.credit_to_balance) == (4_765_753, 29_000, 4_736_753)
     assert (started.carried, started.voided_invoice) == (0, None)
     old.invoice.refresh_from_db()
-    assert (old.invoice.status, old.invoice.amount_remaining) == (InvoiceStatus.OPEN, 2_695_000)  # still owed
-    assert balance_of(buyer) == 2_353_876 <= 2_695_000
+    assert (old.invoice.status, old.invoice.amount_remaining) == (InvoiceStatus.PAID, 0)
+    assert (started.invoice.total, started.invoice.status) == (0, InvoiceStatus.PAID)
+    assert balance_of(buyer) == 4_736_753 <= 5_390_000
+
+
+def test_a_partly_paid_period_is_409_through_the_api(buyer_client, buyer, plans, settings):
+    settings.STRIPE_ENABLED = False
+    expensive = buyer_client.post(
+        "/api/payment/subscribe", {"plan": "enterprise", "billing_period": "annual"}, format="json"
+    )
+    assert expensive.status_code == 201, expensive.content
+    invoice = Invoice.objects.get(pk=expensive.json()["invoice"]["id"])
+    payment_record(invoice=invoice, amount=1_000, method="bank_transfer")
+    before = books_of(buyer)
+
+    response = buyer_client.post(
+        "/api/payment/subscribe", {"plan": "starter", "billing_period": "monthly"}, format="json"
+    )
+
+    assert response.status_code == 409, response.content
+    error = response.json()["error"]
+    assert error["code"] == "replaced_invoice_partly_paid"
+    assert invoice.number in error["message"]
+    assert books_of(buyer) == before
 
 
 def test_a_refunded_payment_is_not_money_received(buyer, plans):

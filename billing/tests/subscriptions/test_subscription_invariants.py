@@ -1,5 +1,6 @@
 """Random sequences of subscribe / change plan / checkout / cancel / pay (in full, in part, or not) / renew keep
-the billing invariants.
+the billing invariants. A plan change away from a partly paid period is refused (409
+`replaced_invoice_partly_paid`) exactly then, and writes nothing.
 
 Invariants: at most one live subscription per customer; every invoice's subtotal is the sum of its lines,
 its tax the truncated VAT, its total subtotal + tax; credit balances never negative and equal to the
@@ -79,19 +80,59 @@ class SubscriptionMachine(RuleBasedStateMachine):
     def live(self, who: int) -> Subscription | None:
         return Subscription.objects.filter(customer=self.customers[who], status__in=LIVE_STATUSES).first()
 
+    @staticmethod
+    def partly_paid(subscription: Subscription | None) -> bool:
+        """The current period's invoice has money on it and is still owed: a plan change must be refused."""
+        if subscription is None:
+            return False
+        link = (
+            subscription.period_invoices.select_related("invoice")
+            .filter(period_start=subscription.current_period_start)
+            .first()
+        )
+        if link is None:
+            return False
+        invoice = link.invoice
+        return invoice.status in INVOICE_PAYABLE_STATUSES and 0 < invoice.amount_paid < invoice.total
+
+    def refused_unchanged(self, who: int, before: Subscription, books: tuple) -> None:
+        """A refused plan change wrote nothing: the same subscription, invoices and balance."""
+        assert self.books(who) == books
+        assert self.live(who).pk == before.pk
+
+    def books(self, who: int) -> tuple:
+        customer = self.customers[who]
+        return (
+            list(Subscription.objects.filter(customer=customer).order_by("pk").values_list("pk", "status", "plan")),
+            list(
+                Invoice.objects.filter(customer=customer)
+                .order_by("pk")
+                .values_list("pk", "number", "status", "amount_paid")
+            ),
+            Customer.objects.get(pk=customer.pk).credit_balance,
+        )
+
     # --- rules ------------------------------------------------------------------------------------------
 
     @rule(who=st.integers(0, CUSTOMERS - 1), slug=st.sampled_from(SLUGS), period=st.sampled_from(PERIODS))
     def subscribe(self, who: int, slug: str, period: str) -> None:
         before = self.live(who)
+        partly_paid = self.partly_paid(before)
+        books = self.books(who)
         try:
             started = subscription_create(
                 customer=self.customers[who], plan=self.plans[slug], billing_period=period, now=self.now
             )
         except ApplicationError as error:
-            assert error.code == "already_subscribed"
-            assert before is not None and (before.plan.slug, before.billing_period) == (slug, period)
+            assert before is not None
+            if error.code == "replaced_invoice_partly_paid":
+                assert partly_paid, error
+                self.refused_unchanged(who, before, books)
+                return
+            assert error.code == "already_subscribed", error
+            assert (before.plan.slug, before.billing_period) == (slug, period)
             return
+        assert not partly_paid, "a plan change away from a partly paid period must be refused"
         self.credited[self.customers[who].pk] += started.credit_to_balance
         assert (started.replaced and started.replaced.pk) == (before and before.pk)
 
@@ -100,13 +141,21 @@ class SubscriptionMachine(RuleBasedStateMachine):
         current = self.live(who)
         if current is None:
             return
+        partly_paid = self.partly_paid(current)
+        books = self.books(who)
         try:
             started = subscription_change_plan(
                 subscription=current, plan=self.plans[slug], billing_period=period, now=self.now
             )
         except ApplicationError as error:
-            assert error.code == "already_subscribed"
+            if error.code == "replaced_invoice_partly_paid":
+                assert partly_paid, error
+                self.refused_unchanged(who, current, books)
+                return
+            assert error.code == "already_subscribed", error
+            assert (current.plan.slug, current.billing_period) == (slug, period)
             return
+        assert not partly_paid, "a plan change away from a partly paid period must be refused"
         self.credited[self.customers[who].pk] += started.credit_to_balance
 
     @rule(who=st.integers(0, CUSTOMERS - 1), slug=st.sampled_from(SLUGS), period=st.sampled_from(PERIODS))
@@ -138,8 +187,10 @@ class SubscriptionMachine(RuleBasedStateMachine):
     def pay_part_of_a_subscription_invoice(self, who: int, newest: bool, percent: int) -> None:
         """A bank transfer for part of an invoice, or for the newest one first; the rest stays unpaid.
 
-        Invoices of orders (checkout) are paid only in full by pay_oldest_invoice: an incomplete subscription
-        whose invoice is partly paid cannot be canceled or replaced (its invoice cannot be voided), a known gap.
+        A plan change away from a period whose invoice is partly paid is refused (409
+        `replaced_invoice_partly_paid`) until the rest is paid. Invoices of orders (checkout) are paid only in full
+        by pay_oldest_invoice: an incomplete subscription whose invoice is partly paid cannot be canceled (its
+        invoice cannot be voided), a known gap.
         """
         payable = Invoice.objects.filter(
             customer=self.customers[who], status__in=INVOICE_PAYABLE_STATUSES, order__isnull=True
