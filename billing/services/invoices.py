@@ -17,7 +17,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.enums import (
-    CustomerInvoicePolicy,
     InvoicePdfStatus,
     InvoiceStatus,
     OrderStatus,
@@ -31,7 +30,7 @@ from billing_site.permissions import permission_require
 
 from . import stripe_sync
 from .numbering import billing_today, invoice_number_allocate
-from .orders import order_lock, order_status_change
+from .orders import customer_prices_allowed, order_lock, order_status_change
 
 logger = logging.getLogger(__name__)
 
@@ -425,7 +424,7 @@ def customer_invoice_policy_check(*, customer: Customer, actor: Any, order: Orde
     self_service = actor is not None and getattr(actor, "pk", None) == customer.user_id
     if not self_service or order is not None:
         return
-    if settings.BILLING_CUSTOMER_INVOICES == CustomerInvoicePolicy.ANY:
+    if customer_prices_allowed():
         return
     raise ApplicationError(
         "customer_invoices_orders_only",

@@ -90,12 +90,18 @@ def order_create(
     return order
 
 
+def customer_prices_allowed() -> bool:
+    """BILLING_CUSTOMER_INVOICES=`any` (the seed's behaviour): customers may name their own amounts, on orders and
+    on invoices. `orders_only`, or an unknown value (check billing.E004), is the stricter rule."""
+    return settings.BILLING_CUSTOMER_INVOICES == CustomerInvoicePolicy.ANY
+
+
 def customer_prices_check() -> None:
-    """Items priced by the customer (`POST /api/orders`, checkout with `items`) are the seed's behaviour, kept under
-    BILLING_CUSTOMER_INVOICES=`any`. Under `orders_only` (or an unknown value, see check billing.E004) customers
-    buy only what the business prices (plans, through subscribe and checkout with a plan), so a customer-priced
-    order, which could then be invoiced by its id, is refused before anything is written."""
-    if settings.BILLING_CUSTOMER_INVOICES == CustomerInvoicePolicy.ANY:
+    """Items priced by the customer (`POST /api/orders`, checkout with `items`) only where the policy allows it.
+
+    Otherwise customers buy only what the business prices (plans, through subscribe and checkout with a plan),
+    so a customer-priced order, which could then be invoiced by its id, is refused before anything is written."""
+    if customer_prices_allowed():
         return
     raise ApplicationError(
         "customer_prices_not_accepted",

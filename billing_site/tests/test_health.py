@@ -55,11 +55,12 @@ def test_healthz_is_503_naming_storage_when_s3_is_unreachable(api_client, settin
     assert body["checks"]["database"]["ok"] is True
 
 
-def test_healthz_is_503_naming_database_when_it_is_unreachable(tmp_path):
-    """A fresh process whose DATABASE_URL points at a port where no database listens."""
+def _get_with_the_database_down(*paths: str) -> tuple[dict, str]:
+    """GET each path in a fresh process whose DATABASE_URL points at a port where no database listens."""
     script = (
-        "import django, json; django.setup(); from django.test import Client; "
-        "r = Client().get('/healthz'); print(json.dumps({'status': r.status_code, 'body': r.json()}))"
+        "import django, json; django.setup(); from django.test import Client; c = Client(); "
+        f"r = {{p: c.get(p) for p in {paths!r}}}; "
+        "print(json.dumps({p: {'status': x.status_code, 'body': x.json()} for p, x in r.items()}))"
     )
     env = {
         **os.environ,
@@ -70,11 +71,16 @@ def test_healthz_is_503_naming_database_when_it_is_unreachable(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
     )
+    assert done.stdout.strip(), done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["status"] == 503, done.stderr
-    assert "database" in result["body"]["failed"]
-    assert result["body"]["checks"]["storage"]["ok"] is True
+
+def test_healthz_is_503_naming_database_when_it_is_unreachable():
+    result, stderr = _get_with_the_database_down("/healthz")
+
+    assert result["/healthz"]["status"] == 503, stderr
+    assert "database" in result["/healthz"]["body"]["failed"]
+    assert result["/healthz"]["body"]["checks"]["storage"]["ok"] is True
 
 
 # --- Issue 10 finding 13: liveness, readiness, results reused for a few seconds ---------------------------------
@@ -163,24 +169,10 @@ def test_check_results_are_reused_for_a_few_seconds(api_client, settings, monkey
     assert runs == {"database": 2, "storage": 2}  # failures are reused too: a dead dependency is not hammered
 
 
-def test_live_and_ready_when_the_database_is_unreachable(tmp_path):
-    """A fresh process whose DATABASE_URL points at a port where no database listens: alive, but not ready."""
-    script = (
-        "import django, json; django.setup(); from django.test import Client; c = Client(); "
-        "r = {p: c.get(p) for p in ('/healthz/live', '/healthz/ready')}; "
-        "print(json.dumps({p: {'status': x.status_code, 'body': x.json()} for p, x in r.items()}))"
-    )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "billing_site.settings.test",
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{dead_port()}/postgres",
-        "DJANGO_ALLOWED_HOSTS": "testserver",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+def test_live_and_ready_when_the_database_is_unreachable():
+    """Alive, but not ready."""
+    result, stderr = _get_with_the_database_down("/healthz/live", "/healthz/ready")
 
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["/healthz/live"] == {"status": 200, "body": {"status": "ok"}}, done.stderr
+    assert result["/healthz/live"] == {"status": 200, "body": {"status": "ok"}}, stderr
     assert result["/healthz/ready"]["status"] == 503
     assert result["/healthz/ready"]["body"]["failed"] == ["database"]
