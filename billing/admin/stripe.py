@@ -1,17 +1,17 @@
-"""The admin's way into the Stripe integration (billing.services.stripe_sync), only while Stripe is on.
+"""The admin's way into the payment provider's mirror (Stripe), only while one is configured.
 
-"Sync with Stripe" actions exist only when settings.STRIPE_ENABLED is true and the stripe_sync function they
-need exists; every Stripe failure reaches the admin as the ApplicationError stripe_sync raises.
-Also the webhook events page, with "process again" (billing.webhooks.webhook_event_retry), and the permission
-check dj-stripe's own admin action view lacks (djstripe_custom_actions_guard).
+"Sync with Stripe" actions exist only when the configured provider (billing.providers.payment_provider) keeps a
+mirror and offers the operation they need; every provider failure reaches the admin as the ApplicationError it
+raises. What the provider reads back is applied by the same services its webhooks use
+(billing.services.provider_sync). Also the webhook events page, with "process again"
+(billing.services.webhook_events.webhook_event_retry), and the permission check dj-stripe's own admin action view lacks
+(djstripe_custom_actions_guard).
 """
 
-import importlib
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -22,39 +22,38 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Invoice, Subscription, SubscriptionPlan
+from billing.providers import payment_provider
+from billing.services.provider_sync import invoice_remote_apply, subscription_remote_apply
+from billing.services.webhook_events import webhook_event_retry
 from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_allowed, permission_require
 
 from .common import DateRangeFilter, report_each, seoul
 
-STRIPE_SYNC_MODULE = "billing.services.stripe_sync"
-PLAN_SYNC = "plan_stripe_sync"
-INVOICE_SYNC = "invoice_stripe_apply"
-SUBSCRIPTION_SYNC = "subscription_stripe_apply"
+PLAN_SYNC = "plan_sync"
+INVOICE_SYNC = "invoice_read"
+SUBSCRIPTION_SYNC = "subscription_read"
 
 
 def stripe_function(name: str) -> Callable[..., Any] | None:
-    """The named stripe_sync function when Stripe is on and the function exists; None otherwise."""
-    if not settings.STRIPE_ENABLED:
+    """The provider's named operation when the configured provider keeps a mirror (Stripe); None otherwise."""
+    provider = payment_provider()
+    if not provider.mirrors:
         return None
-    try:
-        module = importlib.import_module(STRIPE_SYNC_MODULE)
-    except ImportError:
-        return None
-    function = getattr(module, name, None)
+    function = getattr(provider, name, None)
     return function if callable(function) else None
 
 
-def _module() -> Any:
+def _provider() -> Any:
     if stripe_function(PLAN_SYNC) is None:
         raise ApplicationError("stripe_disabled", gettext("Stripe is not enabled."))
-    return importlib.import_module(STRIPE_SYNC_MODULE)
+    return payment_provider()
 
 
 def plan_sync(plan: SubscriptionPlan, *, actor: Any) -> str:
     """Push the plan to Stripe (its Product and Prices); says what changed. Needs billing.change_subscriptionplan."""
     permission_require(actor=actor, permission="billing.change_subscriptionplan")
-    changes = _module().plan_stripe_sync(plan=plan)
+    changes = _provider().plan_sync(plan=plan)
     summary = "; ".join(str(change) for change in changes) or gettext("already up to date")
     return gettext("%(plan)s: synced to Stripe (%(changes)s).") % {"plan": plan, "changes": summary}
 
@@ -64,45 +63,39 @@ def invoice_sync(invoice: Invoice, *, actor: Any) -> str:
 
     Needs billing.change_invoice.
     """
-    import stripe
-
     permission_require(actor=actor, permission="billing.change_invoice")
-    module = _module()
+    provider = _provider()
     if not invoice.stripe_invoice_id:
-        created = module.invoice_stripe_create(invoice=invoice)
+        created = provider.invoice_mirror(invoice=invoice)
         if not created.stripe_invoice_id:
             raise ApplicationError(
                 "invoice_not_payable", gettext("Only open or uncollectible invoices get a Stripe copy.")
             )
         return gettext("%(object)s: created in Stripe (%(id)s).") % {"object": invoice, "id": created.stripe_invoice_id}
-    with module.stripe_errors(action=f"read the Stripe invoice of {invoice}"):
-        remote = module.stripe_retrieve(stripe.Invoice, invoice.stripe_invoice_id)
+    remote = provider.invoice_read(invoice=invoice)
     if remote is None:
         raise ApplicationError(
             "stripe_object_missing", gettext("Stripe has no invoice %(id)s.") % {"id": invoice.stripe_invoice_id}
         )
     with transaction.atomic():
-        result = module.invoice_stripe_apply(stripe_invoice=remote)
+        result = invoice_remote_apply(remote=remote)
     return f"{invoice}: {result}"
 
 
 def subscription_sync(subscription: Subscription, *, actor: Any) -> str:
     """Follow Stripe's current state of the subscription. Needs billing.change_subscription."""
-    import stripe
-
     permission_require(actor=actor, permission="billing.change_subscription")
-    module = _module()
+    provider = _provider()
     if not subscription.stripe_subscription_id:
         raise ApplicationError("not_in_stripe", gettext("This subscription is not billed through Stripe."))
-    with module.stripe_errors(action=f"read Stripe subscription {subscription.stripe_subscription_id}"):
-        remote = module.stripe_retrieve(stripe.Subscription, subscription.stripe_subscription_id)
+    remote = provider.subscription_read(subscription=subscription)
     if remote is None:
         raise ApplicationError(
             "stripe_object_missing",
             gettext("Stripe has no subscription %(id)s.") % {"id": subscription.stripe_subscription_id},
         )
     with transaction.atomic():
-        result = module.subscription_stripe_apply(stripe_subscription=remote)
+        result = subscription_remote_apply(remote=remote)
     return gettext("Subscription %(id)s: %(result)s") % {"id": subscription.pk, "result": result}
 
 
@@ -150,8 +143,6 @@ def webhook_event_admin_register() -> None:
 
         @admin.action(description=_("Process selected events again"), permissions=["change"])
         def retry_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-            from billing.webhooks import webhook_event_retry
-
             def retry(event: Any) -> str:
                 outcome = webhook_event_retry(event=event, actor=request.user)
                 if outcome.error:
@@ -179,8 +170,8 @@ def djstripe_custom_actions_guard() -> None:
         return
     for model_admin in admin.site._registry.values():
         if isinstance(model_admin, CustomActionMixin) and not getattr(model_admin, "_billing_guarded", False):
-            model_admin._billing_guarded = True  # type: ignore[attr-defined]
-            model_admin.get_urls = partial(_guarded_urls, model_admin.get_urls)  # type: ignore[method-assign]
+            model_admin._billing_guarded = True
+            model_admin.get_urls = partial(_guarded_urls, model_admin.get_urls)
 
 
 def _guarded_urls(get_urls: Callable[[], list[Any]]) -> list[Any]:

@@ -25,10 +25,10 @@ from billing.enums import (
 )
 from billing.models import Customer, Invoice, InvoiceLine, Order
 from billing.money import MAX_AMOUNT, amount_validate, currency_normalize, line_amount, vat_amount
+from billing.providers import payment_provider
 from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_require
 
-from . import stripe_sync
 from .numbering import billing_today, invoice_number_allocate
 from .orders import customer_prices_allowed, order_lock, order_status_change
 
@@ -381,16 +381,8 @@ def _paid_set(locked: Invoice, moment: datetime) -> None:
     locked.paid_at = moment
     if locked.order_id is not None:
         order_status_change(order_id=locked.order_id, target=OrderStatus.PAID)
-    # A paid subscription invoice may reactivate its subscription. After commit, in its own transaction:
-    # the subscription service locks customer then subscription, and must never wait behind this invoice lock.
-    transaction.on_commit(partial(_subscription_invoice_paid, invoice_id=locked.pk), robust=True)
-
-
-def _subscription_invoice_paid(*, invoice_id: int) -> None:
-    from .subscriptions import subscription_invoice_paid
-
-    with transaction.atomic():
-        subscription_invoice_paid(invoice=Invoice.objects.get(pk=invoice_id))
+    # A paid subscription invoice may reactivate its subscription: whoever pays it (billing.services.payments,
+    # the subscription services for a zero total) schedules that through subscription_states, which sits above us.
 
 
 @transaction.atomic
@@ -476,8 +468,7 @@ def invoice_issue_requested(
                 fields={field: [message] for field, message in mismatched.items()},
             )
         issued = invoice_issue_for_order(order=order, days_until_due=days_until_due, description=description)
-        if settings.STRIPE_ENABLED:  # its Stripe copy and hosted page, once committed (stripe_sync)
-            stripe_sync.invoice_stripe_schedule(invoice=issued)
+        payment_provider().invoice_mirror_schedule(invoice=issued)  # Stripe: its copy and hosted page, after commit
         return issued
     if amount is None:
         raise ApplicationError("validation_error", "amount_krw is required.", fields={"amount_krw": ["Required."]})
@@ -491,6 +482,5 @@ def invoice_issue_requested(
         days_until_due=days_until_due,
         description=description,
     )
-    if settings.STRIPE_ENABLED:  # its Stripe copy and hosted page, once committed (stripe_sync)
-        stripe_sync.invoice_stripe_schedule(invoice=issued)
+    payment_provider().invoice_mirror_schedule(invoice=issued)  # Stripe: its copy and hosted page, after commit
     return issued

@@ -1,5 +1,7 @@
-"""Payment writes: money received against an invoice (bank transfers recorded by staff; card payments via Stripe)."""
+"""Payment writes: money received against an invoice (bank transfers recorded by staff; card payments the payment
+provider collected, recorded once per provider reference)."""
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +15,9 @@ from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_require
 
 from .invoices import invoice_amount_apply, invoice_lock
+from .subscription_states import subscription_invoice_paid_after_commit
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -79,6 +84,9 @@ def payment_record(
             fields={"reference": ["Already recorded."]},
             status_code=409,
         ) from error
+    if amount == locked.amount_remaining:
+        # This payment settles the invoice: a subscription it bills may become active again (after commit).
+        subscription_invoice_paid_after_commit(invoice_id=locked.pk)
     invoice_amount_apply(locked=locked, amount=amount, now=now)
     return payment
 
@@ -110,3 +118,21 @@ def payment_record_bank_transfer(
         recorded_by=actor,
         received_at=received_at,
     )
+
+
+def card_payment_record(*, invoice: Invoice, amount: int, reference: str) -> str:
+    """Record money the provider collected by card against our invoice, once per reference; returns what happened.
+
+    More than the invoice still asks is capped at what it asks (logged); an invoice that can no longer take payments
+    records nothing and says a refund is needed."""
+    if Payment.objects.filter(method=PaymentMethod.CARD, provider_reference=reference).exists():
+        return f"payment {reference} already recorded"
+    fresh = Invoice.objects.get(pk=invoice.pk)
+    if fresh.status not in INVOICE_PAYABLE_STATUSES:
+        logger.error("Stripe collected %s for invoice %s, which is %s: refund it.", amount, fresh, fresh.status)
+        return f"invoice {fresh} is {fresh.status}; {amount} collected by Stripe needs a refund"
+    if amount > fresh.amount_remaining:
+        logger.error("Stripe collected %s for invoice %s, which asks %s.", amount, fresh, fresh.amount_remaining)
+        amount = fresh.amount_remaining
+    payment_record(invoice=fresh, amount=amount, method=PaymentMethod.CARD, provider_reference=reference)
+    return f"invoice {fresh} paid by card ({amount} {fresh.currency})"

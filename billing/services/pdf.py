@@ -114,7 +114,7 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict[str, Any]:
         for line in invoice.lines.all()
     ]
     # An uncollectible invoice gets no stamp: for the customer it is still due (the write-off is internal).
-    stamp = {InvoiceStatus.PAID: "PAID", InvoiceStatus.VOID: "VOID"}
+    stamp: dict[str, str] = {InvoiceStatus.PAID: "PAID", InvoiceStatus.VOID: "VOID"}
     return {
         "invoice": invoice,
         "language": language,

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management import BaseCommand, CommandParser
 from tqdm import tqdm
 
-from billing.selectors import invoices_pdf_pending
+from billing.selectors.invoices import invoices_pdf_pending
 from billing.services.pdf import invoice_pdf_failure_record, invoice_pdf_render
 
 

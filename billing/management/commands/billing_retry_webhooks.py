@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from billing.models.stripe import StripeWebhookEvent, StripeWebhookEventStatus
-from billing.webhooks import webhook_event_retry, webhook_events_due
+from billing.selectors.webhook_events import webhook_events_due
+from billing.services.webhook_events import webhook_event_retry
 
 
 class Command(BaseCommand):

@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from billing.models import Invoice
-from billing.services.stripe_sync import invoice_stripe_create, plans_stripe_sync, stripe_resync
+from billing.providers import PaymentProvider, payment_provider
+from billing.services.provider_sync import provider_resync
 from billing_site.errors import ApplicationError
 
 
@@ -26,25 +26,26 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar (for logs).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not settings.STRIPE_ENABLED:
+        provider = payment_provider()
+        if not provider.mirrors:
             raise CommandError("Stripe is off (STRIPE_SECRET_KEY is not set): nothing to sync.")
         try:
             if options["invoice"]:
-                self._invoices(options["invoice"])
+                self._invoices(provider, options["invoice"])
             elif options["plans_only"]:
-                self._plans(no_progress=options["no_progress"])
+                self._plans(provider, no_progress=options["no_progress"])
             else:
                 self._resync(no_progress=options["no_progress"])
         except ApplicationError as error:
             raise CommandError(error.message) from error
 
-    def _invoices(self, numbers: list[str]) -> None:
+    def _invoices(self, provider: PaymentProvider, numbers: list[str]) -> None:
         for number in numbers:
             invoice = Invoice.objects.filter(number=number).first()
             if invoice is None:
                 raise CommandError(f"No invoice {number}.")
             had = invoice.stripe_invoice_id
-            invoice = invoice_stripe_create(invoice=invoice)
+            invoice = provider.invoice_mirror(invoice=invoice)
             if had:
                 self.stdout.write(f"  = {number}: already in Stripe as {had}")
             elif invoice.stripe_invoice_id:
@@ -54,9 +55,9 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"  - {number}: {invoice.status}, nothing to collect")
 
-    def _plans(self, *, no_progress: bool) -> None:
+    def _plans(self, provider: PaymentProvider, *, no_progress: bool) -> None:
         with tqdm(unit="plan", desc="plans", disable=no_progress or None, file=self.stderr._out) as progress:
-            report = plans_stripe_sync(on_progress=lambda slug: progress.update(1))
+            report = provider.plans_sync(on_progress=lambda slug: progress.update(1))
         for change in report.changes:
             self.stdout.write(f"  ~ {change}")
         self.stdout.write(self.style.SUCCESS(f"{report.plans} plan(s), {len(report.changes)} change(s) in Stripe."))
@@ -69,7 +70,7 @@ class Command(BaseCommand):
             bar.set_description(name)
 
         with bar:
-            report = stripe_resync(on_step=step, on_progress=lambda: bar.update(1))
+            report = provider_resync(on_step=step, on_progress=lambda: bar.update(1))
         pulled = ", ".join(f"{count} {name}" for name, count in report.pulled.items())
         self.stdout.write(f"Pulled from Stripe: {pulled}.")
         for change in report.changes:

@@ -3,10 +3,10 @@
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from billing.providers import payment_provider
 from billing.services.plans import PLAN_FILE, PlanChange, PlanFileError, plan_file_load, plans_sync
 from billing_site.errors import ApplicationError
 
@@ -53,7 +53,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{prefix}{path.name} (version {report.version}): {len(plan_file.plans)} plan(s).")
         for change in report.changes:
             self.stdout.write(self._describe(change))
-        if settings.STRIPE_ENABLED and not report.dry_run:
+        if payment_provider().mirrors and not report.dry_run:
             self._stripe_sync(no_progress=options["no_progress"])
         if not report.changed:
             self.stdout.write(self.style.SUCCESS("No changes: every plan is up to date."))
@@ -68,13 +68,11 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Done: {summary}"))
 
     def _stripe_sync(self, *, no_progress: bool) -> None:
-        """Every plan as a Stripe Product with a monthly and an annual Price (billing.services.stripe_sync)."""
-        from billing.services.stripe_sync import plans_stripe_sync
-
+        """Every plan as a Stripe Product with a monthly and an annual Price (billing.providers.stripe.plans)."""
         progress = tqdm(unit="plan", desc="syncing plans to Stripe", disable=no_progress or None, file=self.stderr._out)
         try:
             with progress:
-                stripe_report = plans_stripe_sync(on_progress=lambda slug: progress.update(1))
+                stripe_report = payment_provider().plans_sync(on_progress=lambda slug: progress.update(1))
         except ApplicationError as error:
             raise CommandError(f"Plans saved, but Stripe was not updated: {error.message}") from error
         for change in stripe_report.changes:

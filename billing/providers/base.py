@@ -1,0 +1,224 @@
+"""What billing asks of a payment provider (the `PaymentProvider` Protocol) and the plain data it answers with.
+
+Providers answer with the small dataclasses below, never with their own objects, so that the services that act on
+the answers (billing.services.provider_sync, billing.services.subscriptions, billing.services.checkout) work the same
+for Stripe, manual bank transfer and, later, a Korean gateway (a billing key is a `payment_method`; a virtual
+account's deposit notification arrives as a `RemotePayment` through the provider's webhook).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from billing.models import Customer, Invoice, Payment
+from billing.models.plans import SubscriptionPlan
+from billing.models.subscriptions import Subscription
+
+
+class ProviderError(Exception):
+    """A provider call failed in a way no ApplicationError describes; the resync reports it and goes on."""
+
+
+@dataclass
+class ProviderChange:
+    """One thing a sync changed, for reports: `what` is e.g. "price", `action` e.g. "created"."""
+
+    what: str
+    action: str
+    ref: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.ref}: {self.action}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass
+class PlansSyncReport:
+    """What syncing the plans to the provider changed (nothing for a provider that keeps no plans)."""
+
+    changes: list[ProviderChange] = field(default_factory=list)
+    plans: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+@dataclass(frozen=True)
+class SubscriptionSetup:
+    """What subscribe prepared with the provider before our rows were locked for the invoice: who pays, with what,
+    at which price. `customer_reference` is empty when the subscription is not paid through the provider (bank
+    transfer)."""
+
+    customer_reference: str = ""
+    payment_method: str = ""
+    price_reference: str = ""
+    tax_rate_reference: str = ""
+
+
+@dataclass(frozen=True)
+class SubscriptionStarted:
+    """What the provider made for a new subscription; `item_references` and the rest let it be undone."""
+
+    subscription_reference: str
+    invoice_reference: str = ""
+    hosted_invoice_url: str = ""
+    amount_paid: int = 0  # what the provider already collected for our first invoice (0: nothing yet)
+    payment_reference: str = ""
+    item_references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CardPayment:
+    """How a client pays an invoice by card: confirm this PaymentIntent with Stripe.js and the publishable key."""
+
+    payment_intent_id: str
+    client_secret: str
+    amount: int
+    currency: str
+    status: str
+    publishable_key: str
+
+
+@dataclass(frozen=True)
+class BankTransferInstructions:
+    method: str
+    amount: int
+    currency: str
+    bank_name: str
+    account_number: str
+    account_holder: str
+    reference: str
+    due_date: date
+    instructions: str
+
+
+@dataclass(frozen=True)
+class InvoicePayment:
+    """How an invoice can be paid: always by bank transfer to the seller's account, and by card where the provider
+    takes cards. (A Korean gateway adds its virtual account here.)"""
+
+    bank_transfer: BankTransferInstructions
+    card: CardPayment | None = None
+
+
+@dataclass(frozen=True)
+class RemoteInvoice:
+    """The provider's copy of an invoice as it is now."""
+
+    reference: str
+    status: str  # "draft", "open", "paid", "void", "uncollectible"
+    amount_paid: int = 0
+    payment_reference: str = ""  # the payment that paid it, when the provider says
+    hosted_url: str = ""
+    subscription_reference: str = ""  # the provider's subscription it bills, if any
+    from_subscription: bool = False  # made by a subscription of the provider's (a renewal), not by us
+    period_start: date | None = None  # the first day of the period it bills (our Asia/Seoul days)
+
+
+@dataclass(frozen=True)
+class RemoteSubscription:
+    """The provider's subscription as it is now, its status already translated into ours ("" when unknown)."""
+
+    reference: str
+    status: str = ""
+    ended: bool = False  # canceled (or expired) at the provider
+    cancel_at_period_end: bool = False
+    period_start: date | None = None
+    claimed_subscription_id: str = ""  # the subscription of ours its metadata names
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RemotePayment:
+    """A payment the provider took (or failed to take) for one of our invoices."""
+
+    reference: str
+    invoice_id: int | None  # ours, from the provider's metadata
+    status: str
+    succeeded: bool = False
+    amount: int = 0
+    amount_received: int = 0
+    failed: bool = False
+    failure_reference: str = ""  # the failed attempt (a charge), once per attempt
+    failure_code: str = ""
+    failure_message: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteRefund:
+    """Money the provider returned for a payment of ours (one of `payment_references`)."""
+
+    reference: str
+    payment_references: tuple[str, ...]
+    amount_refunded: int
+    refunded_in_full: bool
+    provider_label: str
+
+
+RemoteObject = RemoteInvoice | RemoteSubscription | RemotePayment | RemoteRefund
+
+
+@dataclass
+class ResyncPull:
+    """Everything a provider holds, pulled for the resync: its subscriptions and invoices to reconcile ours with,
+    and what the pull itself changed (plans) or could not mirror."""
+
+    pulled: dict[str, int] = field(default_factory=dict)
+    changes: list[ProviderChange] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    subscriptions: list[RemoteSubscription] = field(default_factory=list)
+    invoices: list[RemoteInvoice] = field(default_factory=list)
+
+
+class PaymentProvider(Protocol):
+    """What billing asks of a payment provider. `payment_provider()` returns the configured one."""
+
+    name: str
+    # Keeps its own copy of our plans, invoices and subscriptions, which the admin and commands can sync.
+    mirrors: bool
+
+    # customers and plans
+    def customer_ensure(self, *, customer: Customer) -> str: ...
+    def plan_sync(self, *, plan: SubscriptionPlan) -> list[ProviderChange]: ...
+    def plans_sync(
+        self, *, plans: list[SubscriptionPlan] | None = None, on_progress: Callable[[str], None] | None = None
+    ) -> PlansSyncReport: ...
+
+    # subscriptions
+    def payment_method_check(self, *, payment_method_id: str | None) -> None: ...
+    def subscription_prepare(
+        self,
+        *,
+        customer: Customer,
+        plan: SubscriptionPlan,
+        billing_period: str,
+        payment_method_id: str | None,
+        replacing: Subscription | None,
+    ) -> SubscriptionSetup: ...
+    def subscription_start(
+        self, *, subscription: Subscription, invoice: Invoice, replaced: Subscription | None, setup: SubscriptionSetup
+    ) -> SubscriptionStarted | None: ...
+    def subscription_start_undo(self, *, started: SubscriptionStarted) -> None: ...
+    def subscription_end_now(self, *, reference: str) -> None: ...
+    def subscription_cancel(self, *, subscription: Subscription) -> None: ...
+    def subscription_abandoned_cancel(self, *, reference: str) -> None: ...
+    def subscription_read(self, *, subscription: Subscription) -> RemoteSubscription | None: ...
+
+    # invoices and payments
+    def invoice_mirror(self, *, invoice: Invoice) -> Invoice: ...
+    def invoice_mirror_schedule(self, *, invoice: Invoice) -> None: ...
+    def invoice_mirror_void(self, *, invoice: Invoice, reference: str) -> None: ...
+    def invoice_read(self, *, invoice: Invoice) -> RemoteInvoice | None: ...
+    def invoice_payment_create(self, *, invoice: Invoice) -> InvoicePayment: ...
+    def payment_refund(self, *, payment: Payment, amount: int) -> None: ...
+
+    # webhooks and resync
+    def webhook_endpoint_check(self) -> None: ...
+    def webhook_event_verify(self, *, body: bytes, signature: str) -> dict[str, Any]: ...
+    def webhook_event_mirror(self, *, payload: dict[str, Any]) -> bool: ...
+    def webhook_event_read(self, *, event_type: str, object_id: str) -> RemoteObject | str: ...
+    def resync_pull(
+        self, *, on_step: Callable[[str, int], None] | None, on_progress: Callable[[], None] | None
+    ) -> ResyncPull: ...

@@ -1,0 +1,137 @@
+"""Our issued invoices in Stripe: the copy payable on Stripe's hosted page, and Stripe's invoices read back.
+
+The copy follows our write: it is made after the issuing transaction commits, and `manage.py billing_sync_stripe
+--invoice <number>` (or the resync) repairs it when Stripe was unreachable.
+"""
+
+import logging
+from functools import partial
+from typing import Any
+
+import stripe
+from django.db import transaction
+
+from billing.enums import INVOICE_PAYABLE_STATUSES, Language
+from billing.models import Invoice
+from billing.providers.base import RemoteInvoice
+from billing_site.errors import ApplicationError
+
+from .client import (
+    META_INVOICE,
+    VAT_LINE_TEXT,
+    payment_intent_id,
+    stripe_amount,
+    stripe_cleanup,
+    stripe_errors,
+    stripe_idempotency_key,
+    stripe_options,
+    stripe_retrieve,
+    stripe_timestamp_date,
+)
+from .customers import customer_stripe_ensure
+
+logger = logging.getLogger(__name__)
+
+
+def invoice_stripe_create(*, invoice: Invoice) -> Invoice:
+    """The Stripe copy of one of our issued invoices, to pay on Stripe's hosted page: a `send_invoice` invoice with
+    our lines and VAT as items, finalized; its id and hosted URL are stored on ours. Idempotent (same keys again)."""
+    fresh = Invoice.objects.select_related("customer").get(pk=invoice.pk)
+    if fresh.stripe_invoice_id or fresh.status not in INVOICE_PAYABLE_STATUSES:
+        return fresh
+    stripe_customer = customer_stripe_ensure(customer=fresh.customer)
+    currency = fresh.currency.lower()
+    with stripe_errors(action=f"create the Stripe invoice of {fresh}"):
+        draft = stripe.Invoice.create(
+            customer=stripe_customer.id,
+            currency=currency,
+            collection_method="send_invoice",
+            days_until_due=max(fresh.days_until_due, 1),
+            auto_advance=False,
+            pending_invoice_items_behavior="exclude",
+            description=f"{fresh.number} {fresh.description}".strip()[:500],
+            metadata={META_INVOICE: str(fresh.pk), "billing_invoice_number": fresh.number or ""},
+            **stripe_options(idempotency_key=stripe_idempotency_key("invoice", fresh.pk, "create")),
+        )
+        items = [
+            (f"line-{line.pk}", line.amount, line.description)
+            for line in fresh.lines.order_by("position", "id")
+            if line.amount
+        ]
+        if fresh.tax:
+            items.append(("vat", fresh.tax, VAT_LINE_TEXT.get(fresh.language, VAT_LINE_TEXT[Language.KOREAN])))
+        for name, amount, description in items:
+            stripe.InvoiceItem.create(
+                customer=stripe_customer.id,
+                invoice=draft.id,
+                amount=stripe_amount(amount=amount, currency=fresh.currency),
+                currency=currency,
+                description=description[:500],
+                metadata={META_INVOICE: str(fresh.pk)},
+                **stripe_options(idempotency_key=stripe_idempotency_key("invoice", fresh.pk, name)),
+            )
+        finalized: Any = stripe.Invoice.finalize_invoice(
+            draft.id,
+            auto_advance=False,
+            **stripe_options(idempotency_key=stripe_idempotency_key("invoice", fresh.pk, "finalize")),
+        )
+    if finalized.get("total") != fresh.total:
+        logger.error(
+            "Stripe invoice %s totals %s, ours %s totals %s", finalized.id, finalized.get("total"), fresh, fresh.total
+        )
+        stripe_cleanup(invoice_id=finalized.id)
+        raise ApplicationError(
+            "stripe_amount_mismatch", f"Stripe's copy of {fresh} has another total.", status_code=502
+        )
+    Invoice.objects.filter(pk=fresh.pk, stripe_invoice_id="").update(
+        stripe_invoice_id=finalized.id, stripe_hosted_invoice_url=finalized.get("hosted_invoice_url") or ""
+    )
+    fresh.refresh_from_db()
+    return fresh
+
+
+def invoice_stripe_create_after_commit(*, invoice_id: int) -> None:
+    """on_commit hook of POST /api/payment/invoice: a Stripe failure leaves our invoice without `stripe_url`, and
+    `manage.py billing_sync_stripe --invoice <number>` creates the Stripe copy later."""
+    try:
+        invoice_stripe_create(invoice=Invoice.objects.get(pk=invoice_id))
+    except ApplicationError as error:
+        logger.warning("Invoice %s has no Stripe copy yet: %s", invoice_id, error.message)
+
+
+def invoice_stripe_schedule(*, invoice: Invoice) -> None:
+    """Create the Stripe copy of `invoice` once the transaction that issued it commits (at once outside one)."""
+    transaction.on_commit(partial(invoice_stripe_create_after_commit, invoice_id=invoice.pk), robust=True)
+
+
+def invoice_stripe_void(*, invoice: Invoice, stripe_invoice_id: str) -> None:
+    """Void Stripe's copy of an invoice of ours that was settled another way (bank transfer, void)."""
+    with stripe_errors(action=f"void the Stripe copy of {invoice}"):
+        stripe.Invoice.void_invoice(stripe_invoice_id, **stripe_options())
+
+
+def remote_invoice(stripe_invoice: Any) -> RemoteInvoice:
+    """A Stripe invoice as billing reads it: status, what was paid and by which payment, the period it bills."""
+    parent = stripe_invoice.get("parent") or {}
+    subscription_id = stripe_invoice.get("subscription") or (
+        (parent.get("subscription_details") or {}).get("subscription")
+    )
+    lines = (stripe_invoice.get("lines") or {}).get("data") or []
+    starts = [(line.get("period") or {}).get("start") for line in lines if line.get("type") == "subscription"]
+    return RemoteInvoice(
+        reference=stripe_invoice.id,
+        status=stripe_invoice.get("status") or "",
+        amount_paid=int(stripe_invoice.get("amount_paid") or 0),
+        payment_reference=payment_intent_id(stripe_invoice),
+        hosted_url=stripe_invoice.get("hosted_invoice_url") or "",
+        subscription_reference=str(subscription_id or ""),
+        from_subscription=bool(stripe_invoice.get("subscription") or stripe_invoice.get("parent")),
+        period_start=stripe_timestamp_date(starts[0] if starts else stripe_invoice.get("period_start")),
+    )
+
+
+def invoice_stripe_read(*, invoice: Invoice) -> RemoteInvoice | None:
+    """Stripe's current state of our invoice's copy (None when Stripe has no such invoice)."""
+    with stripe_errors(action=f"read the Stripe invoice of {invoice}"):
+        current = stripe_retrieve(stripe.Invoice, invoice.stripe_invoice_id)
+    return None if current is None else remote_invoice(current)

@@ -1,0 +1,288 @@
+"""Subscriptions paid by card through Stripe: prepare (customer, card, price, VAT rate), start, cancel, read back.
+
+What must exist in Stripe before we store a subscription paid by card is created first; when our write fails the
+caller undoes it (`subscription_stripe_start_undo`), and the resync cancels what even that could not undo.
+"""
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+
+from billing.enums import Language
+from billing.models import Customer, Invoice
+from billing.models.plans import SubscriptionPlan
+from billing.models.subscriptions import Subscription, SubscriptionStatus
+from billing.providers.base import ProviderError, RemoteSubscription, SubscriptionSetup, SubscriptionStarted
+from billing_site.errors import ApplicationError
+
+from .client import (
+    ENDED_STATUSES,
+    META_CUSTOMER,
+    META_INVOICE,
+    META_PENDING_FOR,
+    META_SUBSCRIPTION,
+    SUBSCRIPTION_STATUS_FROM_STRIPE,
+    VAT_ADJUSTMENT_TEXT,
+    payment_intent_id,
+    stripe_amount,
+    stripe_cleanup,
+    stripe_errors,
+    stripe_idempotency_key,
+    stripe_options,
+    stripe_reference,
+    stripe_retrieve,
+    stripe_timestamp_date,
+)
+from .customers import customer_stripe_ensure, default_payment_method, payment_method_attach
+from .plans import plan_price_id, stripe_vat_amount, vat_tax_rate_ensure
+
+logger = logging.getLogger(__name__)
+
+
+def subscription_stripe_prepare(
+    *,
+    customer: Customer,
+    plan: SubscriptionPlan,
+    billing_period: str,
+    payment_method_id: str | None,
+    replacing: Subscription | None,
+) -> SubscriptionSetup:
+    """Before subscribe issues its invoice: the Stripe customer, the card, the Price and the VAT rate.
+
+    A new subscription is paid by card when a payment method is given, or when it replaces one paid by card (the
+    customer's default card then pays the new plan). Done before the invoice takes a number, so the day's number
+    counter is not held while Stripe answers these calls.
+    """
+    card_backed = bool(payment_method_id) or bool(replacing is not None and replacing.stripe_subscription_id)
+    if not card_backed:
+        return SubscriptionSetup()
+    stripe_customer = customer_stripe_ensure(customer=customer)
+    with stripe_errors(action="prepare the card subscription"):
+        if payment_method_id:
+            method = payment_method_attach(
+                customer=customer, stripe_customer_id=stripe_customer.id, payment_method_id=payment_method_id
+            )
+        else:
+            method = default_payment_method(stripe_customer.id) or ""
+            if not method:
+                raise ApplicationError(
+                    "payment_method_required",
+                    "Your current plan is paid by card but no card is on file; send payment_method_id.",
+                    fields={"payment_method_id": ["Required."]},
+                    status_code=402,
+                )
+        price_id = plan_price_id(plan, billing_period, plan.price_for(billing_period))
+        tax_rate_id = vat_tax_rate_ensure()
+    return SubscriptionSetup(
+        customer_reference=stripe_customer.id,
+        payment_method=method,
+        price_reference=price_id,
+        tax_rate_reference=tax_rate_id,
+    )
+
+
+def _pending_items_sweep(stripe_customer_id: str) -> None:
+    """Delete invoice items an earlier failed subscribe left pending (they would join the next invoice)."""
+    listing: Any = stripe.InvoiceItem.list(customer=stripe_customer_id, limit=100, **stripe_options())
+    for item in listing.auto_paging_iter():
+        if not item.get("invoice") and (item.get("metadata") or {}).get(META_PENDING_FOR):
+            stripe.InvoiceItem.delete(item.id, **stripe_options())
+
+
+def _first_invoice_items(
+    subscription: Subscription, invoice: Invoice, setup: SubscriptionSetup
+) -> list[dict[str, Any]]:
+    """Invoice items that make Stripe's first invoice equal ours: our lines other than the plan charge (credits,
+    credit balance used), and the difference between our VAT (on the subtotal, truncated) and Stripe's (on the plan
+    line, rounded). Stripe adds pending items of the customer to a new subscription's first invoice."""
+    language = invoice.language
+    lines = list(invoice.lines.order_by("position", "id"))
+    charge, others = lines[0], lines[1:]
+    currency = invoice.currency.lower()
+    metadata = {META_PENDING_FOR: str(subscription.pk), META_INVOICE: str(invoice.pk)}
+    items = [
+        {
+            "customer": setup.customer_reference,
+            "amount": stripe_amount(amount=line.amount, currency=invoice.currency),
+            "currency": currency,
+            "description": line.description,
+            "metadata": metadata | {"billing_invoice_line_id": str(line.pk)},
+        }
+        for line in others
+        if line.amount
+    ]
+    adjustment = invoice.tax - stripe_vat_amount(charge.amount)
+    if adjustment:
+        items.append(
+            {
+                "customer": setup.customer_reference,
+                "amount": stripe_amount(amount=adjustment, currency=invoice.currency),
+                "currency": currency,
+                "description": VAT_ADJUSTMENT_TEXT.get(language, VAT_ADJUSTMENT_TEXT[Language.KOREAN]),
+                "metadata": metadata,
+            }
+        )
+    return items
+
+
+def _decline_message(stripe_invoice: Any) -> tuple[str, str]:
+    """(code, message) of why the first invoice was not paid, from its payment intent when Stripe says."""
+    intent = stripe_invoice.get("payment_intent")
+    if isinstance(intent, str):
+        intent = stripe.PaymentIntent.retrieve(intent, **stripe_options())
+    if not intent:
+        return "card_declined", "The card was declined."
+    if intent.get("status") == "requires_action":
+        return "card_authentication_required", "The card needs authentication (3-D Secure), which this API cannot do."
+    error = intent.get("last_payment_error") or {}
+    return "card_declined", error.get("message") or "The card was declined."
+
+
+def subscription_stripe_start(
+    *, subscription: Subscription, invoice: Invoice, replaced: Subscription | None, setup: SubscriptionSetup
+) -> SubscriptionStarted | None:
+    """After subscribe made our subscription and its first invoice (same transaction, customer locked): create the
+    Stripe subscription and charge its first invoice. None when the subscription is not paid by card (then a
+    replaced card subscription is only canceled in Stripe).
+
+    A declined card raises 402 and leaves nothing: Stripe's half-made subscription is canceled and its invoice
+    voided. Stripe unreachable raises 503 the same way. Stripe's first invoice must equal ours (our extra lines and
+    VAT difference go with it as invoice items), else 502 and nothing is kept.
+    """
+    if not setup.customer_reference:
+        if replaced is not None and replaced.stripe_subscription_id:
+            subscription_stripe_cancel_now(stripe_subscription_id=replaced.stripe_subscription_id)
+        return None
+    created_items: list[str] = []
+    stripe_subscription: Any = None
+    try:
+        with stripe_errors(action="create the card subscription"):
+            _pending_items_sweep(setup.customer_reference)
+            for index, params in enumerate(_first_invoice_items(subscription, invoice, setup)):
+                key = stripe_idempotency_key("subscription", subscription.pk, f"item-{index}", params)
+                created_items.append(stripe.InvoiceItem.create(**params, **stripe_options(idempotency_key=key)).id)
+            params = {
+                "customer": setup.customer_reference,
+                # The card is the customer's default (payment_method_attach), which the subscription charges.
+                "items": [{"price": setup.price_reference, "tax_rates": [setup.tax_rate_reference]}],
+                "payment_behavior": "allow_incomplete",
+                "metadata": {
+                    META_SUBSCRIPTION: str(subscription.pk),
+                    META_CUSTOMER: str(subscription.customer_id),
+                    META_INVOICE: str(invoice.pk),
+                },
+                "expand": ["latest_invoice.payment_intent"],
+            }
+            key = stripe_idempotency_key("subscription", subscription.pk, "create")
+            stripe_subscription = stripe.Subscription.create(**params, **stripe_options(idempotency_key=key))
+            stripe_invoice = stripe_subscription.get("latest_invoice") or {}
+            if stripe_subscription.get("status") not in ("active", "trialing"):
+                code, message = _decline_message(stripe_invoice)
+                raise ApplicationError(code, message, fields={"payment_method_id": [code]}, status_code=402)
+            if stripe_invoice.get("total") != invoice.total or (stripe_invoice.get("currency") or "").upper() != (
+                invoice.currency
+            ):
+                logger.error(
+                    "Stripe's first invoice %s is %s %s, ours %s is %s %s",
+                    stripe_invoice.get("id"),
+                    stripe_invoice.get("total"),
+                    stripe_invoice.get("currency"),
+                    invoice,
+                    invoice.total,
+                    invoice.currency,
+                )
+                raise ApplicationError(
+                    "stripe_amount_mismatch",
+                    "Stripe would charge another amount than the invoice; nothing was charged.",
+                    status_code=502,
+                )
+    except BaseException:
+        latest = stripe_subscription.get("latest_invoice") if stripe_subscription is not None else None
+        stripe_cleanup(
+            subscription_id=stripe_subscription.id if stripe_subscription is not None else "",
+            invoice_id=stripe_reference(latest),
+            item_ids=tuple(created_items),
+        )
+        raise
+    paid = stripe_invoice.get("status") == "paid" and stripe_invoice.get("amount_paid")
+    return SubscriptionStarted(
+        subscription_reference=stripe_subscription.id,
+        invoice_reference=stripe_invoice.get("id") or "",
+        hosted_invoice_url=stripe_invoice.get("hosted_invoice_url") or "",
+        amount_paid=int(stripe_invoice["amount_paid"]) if paid else 0,
+        payment_reference=(payment_intent_id(stripe_invoice) or str(stripe_invoice["id"])) if paid else "",
+        item_references=tuple(created_items),
+    )
+
+
+def subscription_stripe_start_undo(*, started: SubscriptionStarted) -> None:
+    """Our write after a successful start failed: cancel the Stripe subscription and void its invoice (best effort)."""
+    stripe_cleanup(
+        subscription_id=started.subscription_reference,
+        invoice_id=started.invoice_reference,
+        item_ids=started.item_references,
+    )
+
+
+def subscription_stripe_cancel_now(*, stripe_subscription_id: str) -> None:
+    """Cancel a Stripe subscription at once (a plan change replaced it); one already canceled is left alone."""
+    with stripe_errors(action="cancel the old card subscription"):
+        current = stripe_retrieve(stripe.Subscription, stripe_subscription_id)
+        if current is not None and current.get("status") not in ENDED_STATUSES:
+            stripe.Subscription.cancel(stripe_subscription_id, **stripe_options())
+
+
+def subscription_stripe_cancel(*, subscription: Subscription) -> None:
+    """After our subscription was canceled (now, or at period end): the same in Stripe, unless Stripe did it."""
+    if not subscription.stripe_subscription_id:
+        return
+    if subscription.status == SubscriptionStatus.CANCELED:
+        subscription_stripe_cancel_now(stripe_subscription_id=subscription.stripe_subscription_id)
+        return
+    if subscription.cancel_at_period_end:
+        with stripe_errors(action="cancel the card subscription at the end of the period"):
+            current = stripe_retrieve(stripe.Subscription, subscription.stripe_subscription_id)
+            if current is not None and not current.get("cancel_at_period_end"):
+                stripe.Subscription.modify(
+                    subscription.stripe_subscription_id, cancel_at_period_end=True, **stripe_options()
+                )
+
+
+def subscription_abandoned_cancel(*, stripe_subscription_id: str) -> None:
+    """Cancel a Stripe subscription a failed subscribe left behind (the resync found it); failures are reported."""
+    try:
+        stripe.Subscription.cancel(stripe_subscription_id, **stripe_options())
+    except stripe.StripeError as error:
+        raise ProviderError(str(error)) from error
+
+
+def _current_period_start(stripe_subscription: Any) -> int | None:
+    value = stripe_subscription.get("current_period_start")
+    if value is None:  # newer API versions keep the period on the items
+        items = (stripe_subscription.get("items") or {}).get("data") or []
+        value = items[0].get("current_period_start") if items else None
+    return None if value is None else int(value)
+
+
+def remote_subscription(stripe_subscription: Any) -> RemoteSubscription:
+    """A Stripe subscription as billing reads it: our status for Stripe's, the period it is in, whose it says it is."""
+    status = stripe_subscription.get("status") or ""
+    claimed = (stripe_subscription.get("metadata") or {}).get(META_SUBSCRIPTION)
+    return RemoteSubscription(
+        reference=stripe_subscription.id,
+        status=SUBSCRIPTION_STATUS_FROM_STRIPE.get(status, ""),
+        ended=status in ENDED_STATUSES,
+        cancel_at_period_end=bool(stripe_subscription.get("cancel_at_period_end")),
+        period_start=stripe_timestamp_date(_current_period_start(stripe_subscription)),
+        claimed_subscription_id=str(claimed or ""),
+        created_at=datetime.fromtimestamp(int(stripe_subscription.get("created") or 0), tz=UTC),
+    )
+
+
+def subscription_stripe_read(*, subscription: Subscription) -> RemoteSubscription | None:
+    """Stripe's current state of our subscription (None when Stripe has no such subscription)."""
+    with stripe_errors(action=f"read Stripe subscription {subscription.stripe_subscription_id}"):
+        current = stripe_retrieve(stripe.Subscription, subscription.stripe_subscription_id)
+    return None if current is None else remote_subscription(current)

@@ -1,0 +1,168 @@
+"""What every subscription write shares: line texts, input checks, credit balance and the invoice of a period."""
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from billing.enums import Language
+from billing.models import Customer, Invoice
+from billing.models.plans import SubscriptionPlan
+from billing.models.subscriptions import Subscription, SubscriptionInvoice
+from billing.periods import BillingPeriod, ServicePeriod
+from billing_site.errors import ApplicationError
+
+from ..invoices import InvoiceLineInput, invoice_draft_create, invoice_finalize
+from ..subscription_states import subscription_invoice_paid_after_commit
+
+PERIOD_LABELS: dict[str, dict[str, str]] = {
+    BillingPeriod.MONTHLY: {Language.KOREAN: "월간", Language.ENGLISH: "monthly"},
+    BillingPeriod.ANNUAL: {Language.KOREAN: "연간", Language.ENGLISH: "annual"},
+}
+LINE_TEXT: dict[str, dict[str, str]] = {
+    "plan": {Language.KOREAN: "{plan} 플랜 ({period})", Language.ENGLISH: "{plan} plan ({period})"},
+    "credit": {
+        Language.KOREAN: "미사용 기간 크레딧: {plan} 플랜 ({period})",
+        Language.ENGLISH: "Unused time on {plan} plan ({period})",
+    },
+    "balance": {Language.KOREAN: "크레딧 잔액 사용", Language.ENGLISH: "Credit balance applied"},
+    # A plan change voided the unpaid invoice of the period it left: what that invoice asked for the days used.
+    "carried": {
+        Language.KOREAN: "미납 청구서 {number} 취소분 중 사용 기간: {plan} 플랜 ({period})",
+        Language.ENGLISH: "Used time on {plan} plan ({period}) from unpaid invoice {number}, voided",
+    },
+    # ...and the credit that invoice had used, given back.
+    "released": {
+        Language.KOREAN: "취소된 청구서 {number}에 사용된 크레딧 반환",
+        Language.ENGLISH: "Credit used by voided invoice {number}, returned",
+    },
+    "invoice": {
+        Language.KOREAN: "{plan} 플랜 구독 ({period})",
+        Language.ENGLISH: "{plan} plan subscription ({period})",
+    },
+}
+
+
+def line_text(key: str, language: str, **values: str) -> str:
+    templates = LINE_TEXT[key]
+    return templates.get(language, templates[Language.KOREAN]).format(**values)
+
+
+def plan_line_description(
+    *, plan: SubscriptionPlan, billing_period: str, language: str, key: str = "plan", **values: str
+) -> str:
+    labels = PERIOD_LABELS[billing_period]
+    return line_text(
+        key,
+        language,
+        plan=plan.display_name(language),
+        period=labels.get(language, labels[Language.KOREAN]),
+        **values,
+    )
+
+
+def billing_period_validate(billing_period: str) -> str:
+    if billing_period not in BillingPeriod.values:
+        raise ApplicationError(
+            "invalid_billing_period",
+            f"billing_period must be one of {', '.join(BillingPeriod.values)}.",
+            fields={"billing_period": ["Unknown billing period."]},
+        )
+    return billing_period
+
+
+def plan_available(plan: SubscriptionPlan) -> SubscriptionPlan:
+    fresh = SubscriptionPlan.objects.filter(pk=plan.pk, is_active=True).first()
+    if fresh is None:
+        raise ApplicationError(
+            "plan_not_available",
+            f"Plan {plan.slug!r} is not offered any more.",
+            fields={"plan": ["Unknown or retired plan."]},
+        )
+    return fresh
+
+
+def already_subscribed(current: Subscription) -> ApplicationError:
+    return ApplicationError(
+        "already_subscribed",
+        f"You are already subscribed to {current.plan.slug} ({current.billing_period}).",
+        fields={"subscription_id": [str(current.pk)]},
+        status_code=409,
+    )
+
+
+def credit_balance_apply(customer: Customer, lines: list[InvoiceLineInput], *, currency: str) -> int:
+    """Use the locked customer's credit balance against the lines' charges: a negative line, the balance down."""
+    remaining = sum(line.quantity * line.unit_amount for line in lines)
+    if customer.currency != currency or customer.credit_balance <= 0 or remaining <= 0:
+        return 0
+    used = min(customer.credit_balance, remaining)
+    customer.credit_balance -= used
+    customer.save(update_fields=["credit_balance", "updated_at"])
+    lines.append(InvoiceLineInput(description=line_text("balance", customer.preferred_language), unit_amount=-used))
+    return used
+
+
+def credit_balance_add(customer: Customer, amount: int, *, currency: str) -> None:
+    if customer.currency != currency:
+        raise ApplicationError(
+            "currency_mismatch",
+            f"A {currency} credit cannot go on a {customer.currency} credit balance.",
+            status_code=409,
+        )
+    customer.credit_balance += amount
+    customer.save(update_fields=["credit_balance", "updated_at"])
+
+
+def period_invoice_issue(
+    *,
+    customer: Customer,
+    subscription: Subscription,
+    period: ServicePeriod,
+    lines: list[InvoiceLineInput],
+    reason: str,
+    moment: datetime,
+    days_until_due: int | None = None,
+) -> Invoice:
+    """Draft, link to the period (the unique constraint refuses a second one) and only then finalize."""
+    draft = invoice_draft_create(
+        customer=customer,
+        lines=lines,
+        currency=subscription.currency,
+        days_until_due=days_until_due,
+        description=plan_line_description(
+            plan=subscription.plan,
+            billing_period=subscription.billing_period,
+            language=customer.preferred_language,
+            key="invoice",
+        ),
+    )
+    try:
+        with transaction.atomic():
+            SubscriptionInvoice.objects.create(
+                subscription=subscription,
+                invoice=draft,
+                reason=reason,
+                period_start=period.start,
+                period_end=period.end,
+            )
+    except IntegrityError as error:
+        raise ApplicationError(
+            "period_already_invoiced",
+            f"Subscription {subscription.pk} already has an invoice for the period starting {period.start}.",
+            status_code=409,
+        ) from error
+    if draft.total == 0:
+        # Finalizing marks a zero total paid at once: its subscription is refreshed after commit, as for a payment.
+        subscription_invoice_paid_after_commit(invoice_id=draft.pk)
+    return invoice_finalize(invoice=draft, now=moment)
+
+
+def charge_line(subscription: Subscription, period: ServicePeriod, language: str) -> InvoiceLineInput:
+    return InvoiceLineInput(
+        description=plan_line_description(
+            plan=subscription.plan, billing_period=subscription.billing_period, language=language
+        ),
+        unit_amount=subscription.price_amount,
+        period_start=period.start,
+        period_end=period.last_day,
+    )

@@ -1,0 +1,153 @@
+"""Cancel and renew: a subscription ends (now or at the end of its period) or moves on to its next period."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import Invoice
+from billing.models.subscriptions import (
+    RENEWING_STATUSES,
+    CancellationReason,
+    Subscription,
+    SubscriptionInvoiceReason,
+    SubscriptionStatus,
+)
+from billing.periods import billing_day_start, next_period
+from billing.providers import payment_provider
+from billing_site.permissions import permission_require
+
+from ..subscription_states import (
+    customer_lock,
+    dunning_refresh,
+    subscription_lock,
+    subscription_status_change,
+    unpaid_invoices_void,
+)
+from .common import charge_line, credit_balance_apply, period_invoice_issue
+
+
+@transaction.atomic
+def subscription_cancel(
+    *, subscription: Subscription, immediately: bool = False, now: datetime | None = None, actor: Any = None
+) -> Subscription:
+    """Cancel at the end of the period (service continues until then) or, with `immediately`, now.
+
+    Idempotent: canceling a canceled subscription returns it unchanged. An incomplete subscription (never
+    paid) ends at once and its invoice is voided. Canceling now credits nothing, as Stripe does by default.
+    `actor` None is the system; a customer may cancel their own subscription, anyone else needs
+    billing.change_subscription.
+    """
+    moment = now or timezone.now()
+    owner = customer_lock(subscription.customer_id)
+    if actor is not None and getattr(actor, "pk", None) != owner.user_id:
+        permission_require(actor=actor, permission="billing.change_subscription")
+    locked = subscription_lock(subscription_id=subscription.pk)
+    if locked.status == SubscriptionStatus.CANCELED:
+        return locked
+    if locked.status == SubscriptionStatus.INCOMPLETE:
+        unpaid_invoices_void(locked)
+        subscription_status_change(
+            locked, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.REQUESTED
+        )
+    elif immediately:
+        subscription_status_change(
+            locked, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.REQUESTED
+        )
+    elif not locked.cancel_at_period_end:
+        locked.cancel_at_period_end = True
+        locked.canceled_at = moment
+        locked.save(update_fields=["cancel_at_period_end", "canceled_at", "updated_at"])
+    payment_provider().subscription_cancel(subscription=locked)  # the same at the provider (no-op if it did it)
+    return locked
+
+
+@dataclass
+class RenewalOutcome:
+    """What renewing one subscription did."""
+
+    subscription: Subscription
+    status_before: str
+    invoices: list[Invoice] = field(default_factory=list)
+    ended: bool = False
+
+    @property
+    def status_after(self) -> str:
+        return self.subscription.status
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """What happened, for reports: renewed / ended, then a status change (past_due, reactivated, ...)."""
+        found = []
+        if self.invoices:
+            found.append("renewed")
+        if self.ended:
+            found.append("ended")
+        elif self.status_before != self.status_after:
+            if self.status_after == SubscriptionStatus.CANCELED:
+                found.append("expired")
+            elif self.status_after == SubscriptionStatus.PAST_DUE:
+                found.append("past_due")
+            elif self.status_before == SubscriptionStatus.INCOMPLETE:
+                found.append("activated")
+            else:
+                found.append("reactivated")
+        return tuple(found) or ("nothing_due",)
+
+    @property
+    def action(self) -> str:
+        """The main thing that happened (the first of `actions`)."""
+        return self.actions[0]
+
+
+@transaction.atomic
+def subscription_renew(
+    *, subscription: Subscription, as_of: date, now: datetime | None = None, actor: Any = None
+) -> RenewalOutcome:
+    """Bring one subscription up to date as of the Asia/Seoul day `as_of` (the renewal run; staff, one at a time).
+
+    Each period that has ended by `as_of` is invoiced and the subscription advanced (one invoice per
+    period, also when runs were missed); one set to cancel at period end ends at that boundary instead;
+    then active/past_due/incomplete follow its invoices. Running it again for the same day does nothing.
+    `actor` None is the system (the renewal run); a user needs billing.change_subscription.
+    """
+    permission_require(actor=actor, permission="billing.change_subscription")
+    moment = now or timezone.now()
+    customer = customer_lock(subscription.customer_id)
+    locked = subscription_lock(subscription_id=subscription.pk)
+    outcome = RenewalOutcome(subscription=locked, status_before=locked.status)
+    if locked.status in RENEWING_STATUSES and locked.current_period_end <= as_of:
+        if locked.cancel_at_period_end:
+            # Service stopped at the boundary, whenever the run noticed.
+            subscription_status_change(
+                locked,
+                SubscriptionStatus.CANCELED,
+                moment=max(billing_day_start(locked.current_period_end), locked.canceled_at or moment),
+                reason=CancellationReason.REQUESTED,
+            )
+            outcome.ended = True
+        else:
+            while locked.current_period_end <= as_of:
+                period = next_period(
+                    anchor=locked.billing_cycle_anchor,
+                    current=locked.current_period,
+                    billing_period=locked.billing_period,
+                )
+                lines = [charge_line(locked, period, customer.preferred_language)]
+                credit_balance_apply(customer, lines, currency=locked.currency)
+                outcome.invoices.append(
+                    period_invoice_issue(
+                        customer=customer,
+                        subscription=locked,
+                        period=period,
+                        lines=lines,
+                        reason=SubscriptionInvoiceReason.CYCLE,
+                        moment=moment,
+                    )
+                )
+                locked.current_period_start, locked.current_period_end = period.start, period.end
+                locked.save(update_fields=["current_period_start", "current_period_end", "updated_at"])
+    dunning_refresh(locked, as_of=as_of, moment=moment)
+    return outcome

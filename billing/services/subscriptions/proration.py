@@ -1,0 +1,147 @@
+"""Proration: the credit a plan change makes for the period it leaves, and only of what was paid for it."""
+
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+
+from django.db.models import Sum
+
+from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus, PaymentStatus
+from billing.models import Invoice
+from billing.models.subscriptions import Subscription, SubscriptionStatus
+from billing.periods import ServicePeriod
+from billing_site.errors import ApplicationError
+
+from ..invoices import invoice_lock, invoice_void
+from ..orders import order_cancel
+from ..subscription_states import unpaid_invoices_void
+
+
+def proration_credit(
+    *, amount: int, currency: str, period: ServicePeriod, on: date, paid_share: Fraction = Fraction(1)
+) -> int:
+    """The credit for the days of `period` not used when leaving on `on`: amount x paid share x unused / days,
+    truncated to the minor unit of `currency` (exact integer arithmetic on minor units, no rounding before).
+
+    `paid_share` is the part of `amount` that was paid for (`paid_share`); a plan change never credits more.
+    Leaving on the first day credits amount x share; on or after the last boundary, nothing.
+    """
+    unused = period.unused_days(on=on)
+    if unused == 0 or amount <= 0 or paid_share <= 0:
+        return 0
+    share = min(paid_share, Fraction(1))
+    return (amount * unused * share.numerator) // (period.days * share.denominator)
+
+
+def paid_share(*, charges: int, credits: int, subtotal: int, total: int, received: int) -> Fraction:
+    """The part of an invoice's charges that was paid for: by credit applied to it, and by money received.
+
+    Money pays the total, VAT included, so `received` pays the supply amount subtotal x received / total. Credit
+    lines count in full: every credit is itself money-backed (`replaced_period_settle`). An invoice that asks
+    nothing (fully credited, or a free plan) is paid for in full.
+    """
+    if charges <= 0 or total <= 0:
+        return Fraction(1)
+    money_supply = Fraction(subtotal * min(max(received, 0), total), total)
+    return min(Fraction(1), (credits + money_supply) / charges)
+
+
+@dataclass(frozen=True)
+class CreditSplit:
+    """How a pro rata credit lands: on the new invoice (at most its charges) and the rest on the balance."""
+
+    on_invoice: int
+    to_balance: int
+
+
+def credit_split(*, credit: int, charges: int) -> CreditSplit:
+    on_invoice = min(credit, max(charges, 0))
+    return CreditSplit(on_invoice=on_invoice, to_balance=credit - on_invoice)
+
+
+@dataclass(frozen=True)
+class PeriodSettlement:
+    """What leaving a subscription's current period settles (`replaced_period_settle`)."""
+
+    credit: int = 0  # money-backed: the paid-for unused days, or the credit a voided invoice had used
+    carried: int = 0  # a voided unpaid invoice's charges for the days used (and debt carried onto it): billed again
+    voided: Invoice | None = None
+
+
+def _money_received(invoice: Invoice) -> int:
+    """Money that came in for the invoice and stayed: its succeeded payments (refunded ones are not counted)."""
+    received = invoice.payments.filter(status=PaymentStatus.SUCCEEDED).aggregate(total=Sum("amount"))["total"]
+    return received or 0
+
+
+def replaced_period_invoice(replacing: Subscription) -> Invoice | None:
+    """The invoice of the period a plan change leaves, locked (so no payment lands meanwhile); None if it has none."""
+    link = replacing.period_invoices.filter(period_start=replacing.current_period_start).first()
+    return None if link is None else invoice_lock(invoice_id=link.invoice_id)
+
+
+def replaced_invoice_partly_paid_refuse(invoice: Invoice | None) -> None:
+    """409 `replaced_invoice_partly_paid` while the period a plan change leaves is paid in part and still owed.
+
+    Such an invoice can be neither voided (it has money on it) nor edited (it is issued), and there are no credit
+    notes yet: crediting the paid share while the invoice stays owed in full would bill the same days twice. So
+    the change waits until the rest is paid (then it is prorated in full) or staff settle the invoice.
+    Checked before anything is written (and before Stripe is called).
+    """
+    if invoice is None or invoice.status not in INVOICE_PAYABLE_STATUSES:
+        return
+    if 0 < invoice.amount_paid < invoice.total:
+        raise ApplicationError(
+            "replaced_invoice_partly_paid",
+            f"Invoice {invoice.number} of the current period is partly paid ({invoice.amount_paid} of "
+            f"{invoice.total} {invoice.currency}): pay the rest of it first, or have staff settle it, "
+            "before changing plans.",
+            status_code=409,
+        )
+
+
+def replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettlement:
+    """The one place a plan change makes credit: only of what was received for the period it leaves on `on`.
+
+    The period's invoice (locked, so no payment lands meanwhile) was paid by money (its succeeded Payment rows)
+    and by credit applied to it (pro rata and credit balance lines, money-backed by this same rule):
+    - paid in full: credit = price x paid share x unused days / days, truncated (`paid_share`).
+    - paid in part and still owed: refused, 409 `replaced_invoice_partly_paid`, before anything is written
+      (`replaced_invoice_partly_paid_refuse`; the callers check it first too, before Stripe is called).
+    - nothing paid: the invoice is voided, never turned into credit. The credit it had used is given back,
+      and what it asked for the days used (with any debt carried onto it) is billed again on the new invoice,
+      so a plan change forgives nothing either.
+    - an incomplete subscription never started: its invoices are voided, nothing is credited or billed again.
+    A period whose invoice staff voided (or that has none) was not paid for: nothing is credited.
+    """
+    invoice = replaced_period_invoice(replacing)
+    replaced_invoice_partly_paid_refuse(invoice)
+    if replacing.status == SubscriptionStatus.INCOMPLETE:
+        unpaid_invoices_void(replacing)
+        return PeriodSettlement()
+    if invoice is None:
+        return PeriodSettlement()
+    amounts = list(invoice.lines.values_list("amount", flat=True))
+    charges = sum(amount for amount in amounts if amount > 0)
+    credits = -sum(amount for amount in amounts if amount < 0)
+    period = replacing.current_period
+    if invoice.status in INVOICE_PAYABLE_STATUSES and invoice.amount_paid == 0:
+        voided = invoice_void(invoice=invoice, actor=None)
+        if voided.order is not None:
+            order_cancel(order=voided.order)
+        unused = proration_credit(amount=replacing.price_amount, currency=replacing.currency, period=period, on=on)
+        return PeriodSettlement(credit=credits, carried=max(0, charges - unused), voided=voided)
+    if invoice.status == InvoiceStatus.VOID:
+        return PeriodSettlement()
+    share = paid_share(
+        charges=charges,
+        credits=credits,
+        subtotal=invoice.subtotal,
+        total=invoice.total,
+        received=_money_received(invoice),
+    )
+    return PeriodSettlement(
+        credit=proration_credit(
+            amount=replacing.price_amount, currency=replacing.currency, period=period, on=on, paid_share=share
+        )
+    )

@@ -1,0 +1,143 @@
+"""Processing recorded payment-provider webhook events: each event applied once under its row lock, failures
+recorded and retried with exponential backoff (the endpoint in billing.webhooks, the admin and
+`manage.py billing_retry_webhooks` all come here)."""
+
+import logging
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from djstripe import models as djstripe_models
+
+from billing.models.stripe import StripeWebhookEvent, StripeWebhookEventStatus
+from billing.providers import payment_provider
+from billing.services.provider_sync import remote_object_apply
+from billing_site.permissions import permission_require
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_ATTEMPTS = 8
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=6)
+
+
+def webhook_event_apply(*, event_type: str, object_id: str) -> str:
+    """Our handler for one event (in the caller's transaction): the provider re-reads the event's object, and our
+    records follow it (billing.services.provider_sync); what it changed, for the record."""
+    remote = payment_provider().webhook_event_read(event_type=event_type, object_id=object_id)
+    return remote if isinstance(remote, str) else remote_object_apply(remote=remote)
+
+
+# --- recording and processing ---------------------------------------------------------------------------------------
+
+
+def webhook_event_receive(*, payload: dict[str, Any], delivery: Any = None) -> StripeWebhookEvent:
+    """The event's row (created on its first delivery), its delivery count raised."""
+    data_object = (payload.get("data") or {}).get("object") or {}
+    created = payload.get("created")
+    now = timezone.now()
+    event, _ = StripeWebhookEvent.objects.get_or_create(
+        stripe_event_id=str(payload["id"]),
+        defaults={
+            "event_type": str(payload.get("type") or ""),
+            "livemode": bool(payload.get("livemode")),
+            "stripe_created_at": datetime.fromtimestamp(int(created), tz=UTC) if created else now,
+            "object_id": str(data_object.get("id") or ""),
+            "payload": payload,
+            "received_at": now,
+            "last_received_at": now,
+        },
+    )
+    StripeWebhookEvent.objects.filter(pk=event.pk).update(
+        deliveries=F("deliveries") + 1, last_received_at=now, last_delivery=delivery, updated_at=now
+    )
+    event.refresh_from_db()
+    return event
+
+
+@dataclass(frozen=True)
+class ProcessingOutcome:
+    status: str
+    result: str = ""
+    duplicate: bool = False
+    error: str = ""
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+
+
+def webhook_event_process(
+    *, event: StripeWebhookEvent, delivery: Any = None, now: datetime | None = None
+) -> ProcessingOutcome:
+    """Apply one event once: lock its row, skip it if processed, else dj-stripe's processing plus our handler and
+    the processed mark in one transaction. A failure rolls all of that back and is recorded with a retry time."""
+    try:
+        with transaction.atomic():
+            locked = StripeWebhookEvent.objects.select_for_update().get(pk=event.pk)
+            if locked.status == StripeWebhookEventStatus.PROCESSED:
+                _delivery_done(delivery, locked.stripe_event_id)
+                return ProcessingOutcome(locked.status, locked.result, duplicate=True)
+            mirrored = payment_provider().webhook_event_mirror(payload=locked.payload)
+            result = webhook_event_apply(event_type=locked.event_type, object_id=locked.object_id)
+            if not mirrored:
+                result += " (not mirrored: the object no longer exists in Stripe)"
+            locked.status = StripeWebhookEventStatus.PROCESSED
+            locked.result = result[:500]
+            locked.attempts += 1
+            locked.last_error = ""
+            locked.next_retry_at = None
+            locked.processed_at = now or timezone.now()
+            locked.save()
+            _delivery_done(delivery, locked.stripe_event_id)
+    except Exception as error:
+        logger.exception("Stripe event %s (%s) failed", event.stripe_event_id, event.event_type)
+        return _failure_record(event, delivery, error, now=now or timezone.now())
+    return ProcessingOutcome(locked.status, locked.result)
+
+
+def _delivery_done(delivery: Any, stripe_event_id: str) -> None:
+    if delivery is not None:
+        delivery.processed = True
+        delivery.event_id = (
+            stripe_event_id if djstripe_models.Event.objects.filter(id=stripe_event_id).exists() else None
+        )
+        delivery.exception = ""
+        delivery.traceback = ""
+        delivery.save(update_fields=["processed", "event", "exception", "traceback", "updated"])
+
+
+def _failure_record(event: StripeWebhookEvent, delivery: Any, error: Exception, *, now: datetime) -> ProcessingOutcome:
+    message = f"{type(error).__name__}: {error}"
+    attempts = StripeWebhookEvent.objects.get(pk=event.pk).attempts + 1
+    max_attempts = int(getattr(settings, "STRIPE_WEBHOOK_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+    StripeWebhookEvent.objects.filter(pk=event.pk).update(
+        status=StripeWebhookEventStatus.FAILED,
+        attempts=F("attempts") + 1,
+        last_error=traceback.format_exc()[-10_000:],
+        result=message[:500],
+        next_retry_at=now + _backoff(attempts) if attempts < max_attempts else None,
+        processed_at=None,
+        updated_at=now,
+    )
+    if delivery is not None:
+        delivery.exception = message[:128]
+        delivery.traceback = traceback.format_exc()
+        delivery.save(update_fields=["exception", "traceback", "updated"])
+    return ProcessingOutcome(StripeWebhookEventStatus.FAILED, error=message)
+
+
+def webhook_event_retry(
+    *, event: StripeWebhookEvent, now: datetime | None = None, actor: Any = None
+) -> ProcessingOutcome:
+    """Process a recorded event again (the retry command, staff): the same path as a delivery, so still once.
+
+    `actor` None is the system (the retry command); a user needs billing.change_stripewebhookevent.
+    """
+    permission_require(actor=actor, permission="billing.change_stripewebhookevent")
+    return webhook_event_process(event=event, now=now)
