@@ -5,7 +5,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing_site.api.routers import api_path
-from billing_site.auth import views as auth_views
 from billing_site.health import healthz, healthz_live, healthz_ready
 
 urlpatterns = [
@@ -13,16 +12,11 @@ urlpatterns = [
     api_path("healthz", healthz, name="healthz"),
     api_path("healthz/live", healthz_live, name="healthz-live"),
     api_path("healthz/ready", healthz_ready, name="healthz-ready"),
-    api_path("api/auth/register", auth_views.RegisterView.as_view(), name="auth-register"),
-    api_path("api/auth/token", auth_views.TokenObtainView.as_view(), name="auth-token"),
-    api_path("api/auth/token/refresh", auth_views.TokenRefreshView.as_view(), name="auth-token-refresh"),
-    api_path("api/auth/password", auth_views.PasswordChangeView.as_view(), name="auth-password"),
-    api_path("api/auth/logout", auth_views.LogoutView.as_view(), name="auth-logout"),
+    path("", include("billing_site.auth.urls")),
     api_path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     api_path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("storage.api.urls")),
     path("", include("billing.api.urls")),
-    path("", include("billing.api.subscription_urls")),
     path("", include("billing.api.stripe_urls")),
     path("", include("storage.urls")),
 ]

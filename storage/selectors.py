@@ -3,7 +3,7 @@
 import datetime
 import uuid
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -13,21 +13,13 @@ from billing_site.errors import ApplicationError
 from .models import StoredFile
 
 
-def file_list(*, owner: AbstractBaseUser, category: str | None = None) -> QuerySet[StoredFile]:
-    """The owner's available files, newest first, optionally of one category (`invalid_category` otherwise)."""
+def file_list(*, owner: User) -> QuerySet[StoredFile]:
+    """The owner's available files, newest first (the API narrows them by category with storage.api.filters)."""
     files = StoredFile.objects.filter(owner=owner, deleted_at__isnull=True, status=StoredFile.Status.AVAILABLE)
-    if category is not None:
-        if category not in StoredFile.Category.values:
-            raise ApplicationError(
-                "invalid_category",
-                f"Unknown category {category!r}.",
-                fields={"category": [f"One of: {', '.join(StoredFile.Category.values)}."]},
-            )
-        files = files.filter(category=category)
     return files.order_by("-created_at", "-pk")
 
 
-def file_get(*, owner: AbstractBaseUser, file_id: uuid.UUID | str) -> StoredFile:
+def file_get(*, owner: User, file_id: uuid.UUID | str) -> StoredFile:
     """One of the owner's files that is not deleted; another customer's file is `not_found` (404), never 403."""
     try:
         return StoredFile.objects.get(pk=file_id, owner=owner, deleted_at__isnull=True)
@@ -39,13 +31,6 @@ def file_upload_open(*, key: str) -> bool:
     """Whether a direct upload still waits for its bytes at upload key `key`: no longer once completed,
     refused or purged (the local backend's upload form then refuses, as S3 cannot)."""
     return StoredFile.objects.filter(key=key, status=StoredFile.Status.PENDING, deleted_at__isnull=True).exists()
-
-
-def file_attached_list(*, attached_type: str, attached_id: str) -> QuerySet[StoredFile]:
-    """Files attached to one object (e.g. an invoice's PDFs), newest first, deleted ones excluded."""
-    return StoredFile.objects.filter(
-        attached_type=attached_type, attached_id=str(attached_id), deleted_at__isnull=True
-    ).order_by("-created_at")
 
 
 def file_pending_stale_list(*, older_than: datetime.timedelta) -> QuerySet[StoredFile]:

@@ -2,12 +2,19 @@
 
 from typing import Any
 
+from django.urls import reverse
+from django.utils import translation
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.request import Request
 
+from billing.enums import Language
 from billing.models import Invoice, InvoiceLine, Order, OrderItem
-from billing.selectors import HISTORY_STATUSES, HISTORY_TYPES
+from billing.models.plans import SubscriptionPlan
+from billing.models.subscriptions import Subscription
+from billing.periods import BillingPeriod
+from billing.selectors.history import HISTORY_TYPES
 
 
 @extend_schema_field(OpenApiTypes.INT64)
@@ -25,8 +32,24 @@ class MinorUnitsField(serializers.Field):
         return int(value)
 
 
+def krw(currency: str, amount: int) -> int | None:
+    """The `*_krw` mirror of an amount: the same number for a KRW amount, null for any other currency."""
+    return int(amount) if currency == "KRW" else None
+
+
 def _krw(instance: Any, field: str) -> int | None:
-    return int(getattr(instance, field)) if instance.currency == "KRW" else None
+    return krw(instance.currency, getattr(instance, field))
+
+
+def request_language() -> str:
+    """The request's language (Accept-Language through LocaleMiddleware); Korean unless English was asked for."""
+    return Language.ENGLISH if (translation.get_language() or "").startswith("en") else Language.KOREAN
+
+
+def invoice_pdf_api_url(request: Request | None, invoice_id: int) -> str:
+    """The API link that redirects to a fresh signed PDF URL (absolute when there is a request)."""
+    path = reverse("billing-invoice-pdf", kwargs={"invoice_id": invoice_id})
+    return request.build_absolute_uri(path) if request is not None else path
 
 
 # --- requests ---------------------------------------------------------------------------------------
@@ -73,16 +96,22 @@ class OrderItemCreateSerializer(serializers.Serializer):
         return attrs
 
 
+def _krw_items_check(attrs: dict[str, Any]) -> None:
+    """Items priced with `unit_amount_krw` belong to a KRW order only (the marker comes from the item's validate)."""
+    currency = (attrs.get("currency") or "KRW").upper()
+    for index, item in enumerate(attrs.get("items", [])):
+        if item.pop("_krw", False) and currency != "KRW":
+            raise serializers.ValidationError({"items": {str(index): {"unit_amount_krw": ["Only for KRW orders."]}}})
+
+
 class OrderCreateSerializer(serializers.Serializer):
-    items = OrderItemCreateSerializer(many=True, allow_empty=False, max_length=100)
+    # many=True makes a ListSerializer, which takes max_length; the stubs type the child's arguments.
+    items = OrderItemCreateSerializer(many=True, allow_empty=False, max_length=100)  # type: ignore[call-arg]
     currency = serializers.CharField(required=False, max_length=3, help_text="ISO 4217; default KRW.")
     description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        currency = (attrs.get("currency") or "KRW").upper()
-        for index, item in enumerate(attrs["items"]):
-            if item.pop("_krw", False) and currency != "KRW":
-                raise serializers.ValidationError({"items": {index: {"unit_amount_krw": ["Only for KRW orders."]}}})
+        _krw_items_check(attrs)
         return attrs
 
 
@@ -103,19 +132,6 @@ class BankTransferCreateSerializer(serializers.Serializer):
         if attrs.get("amount") is None:
             raise serializers.ValidationError({"amount": ["Required."]})
         return attrs
-
-
-class InvoiceListQuerySerializer(serializers.Serializer):
-    status = serializers.ChoiceField(required=False, choices=["open", "paid", "void", "uncollectible"])
-
-
-class OrderListQuerySerializer(serializers.Serializer):
-    status = serializers.ChoiceField(required=False, choices=["pending", "invoiced", "paid", "canceled"])
-
-
-class HistoryQuerySerializer(serializers.Serializer):
-    status = serializers.ChoiceField(required=False, choices=list(HISTORY_STATUSES))
-    type = serializers.ChoiceField(required=False, choices=list(HISTORY_TYPES))
 
 
 # --- responses --------------------------------------------------------------------------------------
@@ -199,13 +215,6 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "pdf": invoice_pdf_api_url(self.context.get("request"), invoice.pk),
             "stripe": invoice.stripe_hosted_invoice_url or None,
         }
-
-
-def invoice_pdf_api_url(request: Any, invoice_id: int) -> str:
-    from django.urls import reverse
-
-    path = reverse("billing-invoice-pdf", kwargs={"invoice_id": invoice_id})
-    return request.build_absolute_uri(path) if request is not None else path
 
 
 class InvoiceCreatedSerializer(serializers.Serializer):
@@ -307,8 +316,175 @@ class HistoryEntrySerializer(serializers.Serializer):
     urls = UrlsSerializer()
 
 
+# One object per page (a list action's body, not a list of it): its own total, limit and offset.
+@extend_schema_serializer(many=False)
 class HistorySerializer(serializers.Serializer):
     total = serializers.IntegerField()
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
     history = HistoryEntrySerializer(many=True)
+
+
+# --- plans, subscriptions and checkout ----------------------------------------------------------
+
+
+class PlanSerializer(serializers.Serializer):
+    """One plan as a pricing page shows it; prices are per period, VAT excluded."""
+
+    name = serializers.CharField()
+    slug = serializers.SlugField()
+    monthly_price_krw = serializers.IntegerField(allow_null=True, help_text="Won per month, VAT excluded.")
+    annual_price_krw = serializers.IntegerField(allow_null=True, help_text="Won per year, VAT excluded.")
+    currency = serializers.CharField()
+    monthly_price = MinorUnitsField(help_text="Minor units of `currency` per month, VAT excluded.")
+    annual_price = MinorUnitsField(help_text="Minor units of `currency` per year, VAT excluded.")
+    features = serializers.ListField(child=serializers.CharField(), help_text="In the request's language.")
+    max_projects = serializers.IntegerField(allow_null=True, help_text="null: unlimited.")
+
+    @staticmethod
+    def represent(plan: SubscriptionPlan, language: str) -> dict[str, Any]:
+        return {
+            "name": plan.display_name(language),
+            "slug": plan.slug,
+            "monthly_price_krw": krw(plan.currency, plan.monthly_price),
+            "annual_price_krw": krw(plan.currency, plan.annual_price),
+            "currency": plan.currency,
+            "monthly_price": plan.monthly_price,
+            "annual_price": plan.annual_price,
+            "features": plan.display_features(language),
+            "max_projects": plan.max_projects,
+        }
+
+
+class PlanSummarySerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    plan = serializers.SerializerMethodField()
+    amount = MinorUnitsField(source="price_amount", help_text="Price of one period, VAT excluded.")
+    amount_krw = serializers.SerializerMethodField()
+    next_billing_date = serializers.DateField(allow_null=True, read_only=True)
+    replaces_id = serializers.IntegerField(allow_null=True, read_only=True)
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "id",
+            "plan",
+            "billing_period",
+            "status",
+            "currency",
+            "amount",
+            "amount_krw",
+            "current_period_start",
+            "current_period_end",
+            "next_billing_date",
+            "cancel_at_period_end",
+            "canceled_at",
+            "ended_at",
+            "cancellation_reason",
+            "replaces_id",
+            "created_at",
+        ]
+
+    @extend_schema_field(PlanSummarySerializer)
+    def get_plan(self, subscription: Subscription) -> dict[str, str]:
+        return {"slug": subscription.plan.slug, "name": subscription.plan.display_name(request_language())}
+
+    @extend_schema_field(OpenApiTypes.INT64)
+    def get_amount_krw(self, subscription: Subscription) -> int | None:
+        return krw(subscription.currency, subscription.price_amount)
+
+
+class SubscribeSerializer(serializers.Serializer):
+    plan = serializers.SlugField(max_length=50, help_text="A slug from GET /api/payment/plans.")
+    billing_period = serializers.ChoiceField(choices=BillingPeriod.choices)
+    payment_method_id = serializers.CharField(
+        required=False, allow_blank=True, max_length=255, help_text="A Stripe payment method (card); needs Stripe on."
+    )
+
+
+class ProrationSerializer(serializers.Serializer):
+    replaced_subscription_id = serializers.IntegerField()
+    credit = MinorUnitsField(help_text="Unused days of the replaced subscription, pro rata, truncated.")
+    credit_on_invoice = MinorUnitsField(help_text="The part shown as a negative line on the new invoice.")
+    credit_to_balance = MinorUnitsField(help_text="The rest, added to your credit balance for later invoices.")
+    balance_used = MinorUnitsField(help_text="Credit balance used by this invoice.")
+
+
+class SubscribedSerializer(serializers.Serializer):
+    subscription_id = serializers.IntegerField()
+    next_billing_date = serializers.DateField(allow_null=True)
+    amount_krw = serializers.IntegerField(allow_null=True, help_text="Price of one period, VAT excluded (KRW).")
+    amount = MinorUnitsField()
+    currency = serializers.CharField()
+    status = serializers.CharField(help_text="The subscription's status, as in `subscription.status`.")
+    subscription = SubscriptionSerializer()
+    invoice = InvoiceSerializer(help_text="The first period's invoice, finalized.")
+    pdf_url = serializers.URLField(allow_null=True, help_text="Signed link to the invoice PDF; null while pending.")
+    pdf_url_expires_at = serializers.DateTimeField(allow_null=True)
+    proration = ProrationSerializer(allow_null=True, help_text="Set when the subscription replaced another.")
+
+
+class CancelQuerySerializer(serializers.Serializer):
+    immediately = serializers.BooleanField(
+        required=False, default=False, help_text="true: end now; default: at the end of the current period."
+    )
+
+
+class CheckoutSerializer(serializers.Serializer):
+    plan = serializers.SlugField(required=False, max_length=50)
+    billing_period = serializers.ChoiceField(required=False, choices=BillingPeriod.choices)
+    items = OrderItemCreateSerializer(  # type: ignore[call-arg]  # a ListSerializer's max_length, as above
+        many=True, required=False, allow_empty=False, max_length=100
+    )
+    currency = serializers.CharField(required=False, max_length=3, help_text="With items; ISO 4217, default KRW.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        has_plan, has_items = "plan" in attrs, "items" in attrs
+        if has_plan == has_items:
+            raise serializers.ValidationError("Send either plan and billing_period, or items.")
+        if has_plan and "billing_period" not in attrs:
+            raise serializers.ValidationError({"billing_period": ["Required with a plan."]})
+        if has_plan and "currency" in attrs:
+            raise serializers.ValidationError({"currency": ["A plan has its own currency."]})
+        _krw_items_check(attrs)
+        return attrs
+
+
+class BankTransferSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=["bank_transfer"])
+    amount = MinorUnitsField()
+    amount_krw = serializers.IntegerField(allow_null=True)
+    currency = serializers.CharField()
+    bank_name = serializers.CharField()
+    account_number = serializers.CharField()
+    account_holder = serializers.CharField()
+    reference = serializers.CharField(help_text="The invoice number: put it in the transfer's memo.")
+    due_date = serializers.DateField()
+    instructions = serializers.CharField(help_text="The same, as a sentence in the customer's language.")
+
+
+class CardPaymentSerializer(serializers.Serializer):
+    """With Stripe on: confirm `client_secret` with Stripe.js (publishable key included) to pay the invoice by card."""
+
+    payment_intent_id = serializers.CharField()
+    client_secret = serializers.CharField()
+    publishable_key = serializers.CharField(allow_blank=True)
+    amount = MinorUnitsField()
+    currency = serializers.CharField()
+    status = serializers.CharField()
+
+
+class CheckoutCreatedSerializer(serializers.Serializer):
+    order_id = serializers.IntegerField()
+    invoice_id = serializers.IntegerField()
+    invoice_number = serializers.CharField()
+    total_krw = serializers.IntegerField(allow_null=True)
+    order = OrderSerializer()
+    invoice = InvoiceSerializer()
+    subscription = SubscriptionSerializer(allow_null=True, help_text="With a plan: incomplete until paid.")
+    payment = BankTransferSerializer()
+    card = CardPaymentSerializer(allow_null=True, help_text="Card payment through Stripe; null while Stripe is off.")

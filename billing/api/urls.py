@@ -1,24 +1,42 @@
-"""API routes of the billing app; every path answers with and without a trailing slash."""
+"""API routes of the billing app: the seed's paths, each mapped explicitly onto a viewset action.
+
+Every path answers with and without a trailing slash (api_path); ids are 1-18 digits, so a longer one is
+Django's 404 before any view runs.
+"""
 
 from billing_site.api.routers import api_path
 
-from . import views
+from .viewsets import InvoiceViewSet, OrderViewSet, PaymentHistoryViewSet, PlanViewSet, SubscriptionViewSet
 
-ID = r"(?P<invoice_id>[0-9]{1,18})"
+INVOICE = r"api/invoices/(?P<invoice_id>[0-9]{1,18})"
+ORDER = r"api/orders/(?P<order_id>[0-9]{1,18})"
+SUBSCRIPTION = r"api/payment/subscriptions/(?P<subscription_id>[0-9]{1,18})"
 
 urlpatterns = [
-    api_path("api/payment/invoice", views.InvoiceCreateView.as_view(), name="billing-invoice-create"),
-    api_path("api/payment/history", views.PaymentHistoryView.as_view(), name="billing-payment-history"),
-    api_path("api/invoices", views.InvoiceListView.as_view(), name="billing-invoice-list"),
-    api_path(f"api/invoices/{ID}", views.InvoiceDetailView.as_view(), name="billing-invoice-detail"),
-    api_path(f"api/invoices/{ID}/pdf", views.InvoicePdfView.as_view(), name="billing-invoice-pdf"),
-    api_path(f"api/invoices/{ID}/payments", views.InvoicePaymentCreateView.as_view(), name="billing-invoice-payments"),
-    api_path(f"api/invoices/{ID}/void", views.InvoiceVoidView.as_view(), name="billing-invoice-void"),
+    # invoices
+    api_path("api/payment/invoice", InvoiceViewSet.as_view({"post": "create"}), name="billing-invoice-create"),
+    api_path("api/invoices", InvoiceViewSet.as_view({"get": "list"}), name="billing-invoice-list"),
+    api_path(INVOICE, InvoiceViewSet.as_view({"get": "retrieve"}), name="billing-invoice-detail"),
+    api_path(f"{INVOICE}/pdf", InvoiceViewSet.as_view({"get": "pdf"}), name="billing-invoice-pdf"),
+    api_path(f"{INVOICE}/payments", InvoiceViewSet.as_view({"post": "payments"}), name="billing-invoice-payments"),
+    api_path(f"{INVOICE}/void", InvoiceViewSet.as_view({"post": "void"}), name="billing-invoice-void"),
     api_path(
-        f"api/invoices/{ID}/mark-uncollectible",
-        views.InvoiceMarkUncollectibleView.as_view(),
+        f"{INVOICE}/mark-uncollectible",
+        InvoiceViewSet.as_view({"post": "mark_uncollectible"}),
         name="billing-invoice-mark-uncollectible",
     ),
-    api_path("api/orders", views.OrderListCreateView.as_view(), name="billing-order-list"),
-    api_path(r"api/orders/(?P<order_id>[0-9]{1,18})", views.OrderDetailView.as_view(), name="billing-order-detail"),
+    # orders
+    api_path("api/orders", OrderViewSet.as_view({"get": "list", "post": "create"}), name="billing-order-list"),
+    api_path(ORDER, OrderViewSet.as_view({"get": "retrieve"}), name="billing-order-detail"),
+    # payment history
+    api_path("api/payment/history", PaymentHistoryViewSet.as_view({"get": "list"}), name="billing-payment-history"),
+    # plans, subscriptions and checkout
+    api_path("api/payment/plans", PlanViewSet.as_view({"get": "list"}), name="billing-plan-list"),
+    api_path("api/payment/subscribe", SubscriptionViewSet.as_view({"post": "subscribe"}), name="billing-subscribe"),
+    api_path(
+        "api/payment/subscriptions", SubscriptionViewSet.as_view({"get": "list"}), name="billing-subscription-list"
+    ),
+    api_path(SUBSCRIPTION, SubscriptionViewSet.as_view({"delete": "destroy"}), name="billing-subscription-detail"),
+    api_path("api/payment/checkout", SubscriptionViewSet.as_view({"post": "checkout"}), name="billing-checkout"),
 ]
+# Stripe's webhook (POST /api/payment/webhook) is routed by stripe_urls: it is no viewset, Stripe is its only client.

@@ -1,7 +1,7 @@
 """Turns every API failure into one shape: {"error": {"code", "message", "fields"}}."""
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
@@ -73,8 +73,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             codes = exc.get_codes()
             if isinstance(codes, str):
                 code = codes
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            body = error_body(code, message, {"retry_after_seconds": int(exc.wait)})
+        # The stubs do not declare Throttled.wait (seconds until the next allowed request, or None).
+        wait: float | None = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+        if wait is not None:
+            body = error_body(code, message, {"retry_after_seconds": int(wait)})
         else:
             body = error_body(code, message)
     response.data = body
@@ -89,13 +91,13 @@ def _is_api(request: HttpRequest) -> bool:
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
         return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
-    return defaults.bad_request(request, exception)
+    return defaults.bad_request(request, cast(Exception, exception))
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
         return JsonResponse(error_body("permission_denied", "You may not do this."), status=403)
-    return defaults.permission_denied(request, exception)
+    return defaults.permission_denied(request, cast(Exception, exception))
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -1,5 +1,6 @@
 """limit/offset paging for every list: default 20, at most 100, with the total count."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
@@ -42,7 +43,9 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
     max_limit = 100
     results_key = "results"
 
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Any]:
+    def paginate_queryset(
+        self, queryset: QuerySet[Any, Any] | Sequence[Any], request: Request, view: Any = None
+    ) -> list[Any]:
         self.request = request
         self.limit, self.offset = paging_params(request, default_limit=self.default_limit, max_limit=self.max_limit)
         self.count = self.get_count(queryset)

@@ -10,7 +10,9 @@ class Router(SimpleRouter):
     """A DRF router whose routes match `path` and `path/` alike."""
 
     def __init__(self) -> None:
-        super().__init__(trailing_slash="/?")
+        super().__init__()
+        # Set after: SimpleRouter's __init__ turns any true `trailing_slash` into "/" (DRF 3.15+).
+        self.trailing_slash = "/?"
 
 
 def api_path(route: str, view: Any, name: str | None = None) -> URLPattern:

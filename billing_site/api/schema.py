@@ -1,6 +1,7 @@
 """OpenAPI generation: every operation documents the error responses it can give, in the error shape."""
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
@@ -19,11 +20,39 @@ DEFAULT_ERROR_CODES: dict[int, list[str]] = {
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, machine-readable snake_case code.")
     message = serializers.CharField(help_text="Human-readable explanation.")
-    fields = serializers.DictField(help_text="Per-field messages for validation errors; empty otherwise.")
+    # The error shape names it `fields`; DRF takes it as a declared field, the stubs as Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        help_text="Per-field messages for validation errors; empty otherwise."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
+
+
+ErrorCodes = dict[int, list[str]]
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def error_codes_merge(*groups: ErrorCodes) -> ErrorCodes:
+    """Several {status: [codes]} tables as one, in order, each code once per status."""
+    merged: ErrorCodes = {}
+    for group in groups:
+        for status_code, codes in group.items():
+            known = merged.setdefault(status_code, [])
+            known.extend(code for code in codes if code not in known)
+    return merged
+
+
+def api_errors(*groups: ErrorCodes) -> Callable[[Handler], Handler]:
+    """Declare on a view method or viewset action the error codes it adds to those of its view (merged)."""
+    codes = error_codes_merge(*groups)
+
+    def declare(handler: Handler) -> Handler:
+        handler.api_error_codes = codes  # type: ignore[attr-defined]
+        return handler
+
+    return declare
 
 
 def error_response(status_code: int, codes: list[str]) -> OpenApiResponse:
@@ -33,10 +62,11 @@ def error_response(status_code: int, codes: list[str]) -> OpenApiResponse:
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's AutoSchema plus error responses derived from the view's auth, paging and throttles.
 
-    A view lists extra error codes per status in `api_error_codes = {409: ["already_subscribed"]}`.
+    A view lists extra error codes per status in `api_error_codes = {409: ["already_subscribed"]}`; a viewset
+    action (or a view method) adds its own with `@api_errors({409: [...]})`.
     """
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
@@ -49,11 +79,10 @@ class AutoSchema(openapi.AutoSchema):
         return responses
 
     def _error_codes(self) -> dict[int, list[str]]:
-        found: dict[int, list[str]] = {}
+        found: ErrorCodes = {}
 
         def add(status_code: int, codes: list[str]) -> None:
-            found.setdefault(status_code, [])
-            found[status_code].extend(code for code in codes if code not in found[status_code])
+            found.update(error_codes_merge(found, {status_code: codes}))
 
         if self.method in ("POST", "PUT", "PATCH"):
             add(400, DEFAULT_ERROR_CODES[400])
@@ -64,10 +93,13 @@ class AutoSchema(openapi.AutoSchema):
             add(401, DEFAULT_ERROR_CODES[401])
         if "{" in self.path:
             add(404, DEFAULT_ERROR_CODES[404])
-        if getattr(self.view, "throttle_scope", None):
+        # A viewset may throttle some of its actions only (get_throttles by action).
+        if getattr(self.view, "throttle_scope", None) and self.view.get_throttles():
             add(429, DEFAULT_ERROR_CODES[429])
-        for status_code, codes in getattr(self.view, "api_error_codes", {}).items():
-            add(status_code, codes)
+        handler = getattr(self.view, getattr(self.view, "action", None) or self.method.lower(), None)
+        for table in (getattr(self.view, "api_error_codes", {}), getattr(handler, "api_error_codes", {})):
+            for status_code, codes in table.items():
+                add(status_code, codes)
         return found
 
 

@@ -7,6 +7,7 @@ number (never None: DRF's None trusts the whole header). Login lockout (django-a
 """
 
 import ipaddress
+from typing import cast
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -39,7 +40,9 @@ class ScopedThrottle(ScopedRateThrottle):
     identifying anonymous clients by `client_address`."""
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # The stubs type the rates as numbers; they are strings such as "30/hour".
+        rates = cast(dict[str | None, str | None], api_settings.DEFAULT_THROTTLE_RATES)
+        return rates.get(self.scope)
 
     def get_ident(self, request: Request) -> str:
         return client_address(request)

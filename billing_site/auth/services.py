@@ -3,7 +3,7 @@
 import logging
 
 from django.contrib.auth import authenticate, get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -21,7 +21,7 @@ from .lockout import account_locked_error, is_locked_out
 logger = logging.getLogger(__name__)
 
 
-def _password_validate(password: str, *, user: AbstractBaseUser, field: str) -> None:
+def _password_validate(password: str, *, user: User, field: str) -> None:
     try:
         validate_password(password, user=user)
     except DjangoValidationError as error:
@@ -31,7 +31,7 @@ def _password_validate(password: str, *, user: AbstractBaseUser, field: str) -> 
 
 
 @transaction.atomic
-def user_register(*, username: str, email: str, password: str) -> AbstractBaseUser:
+def user_register(*, username: str, email: str, password: str) -> User:
     """Create a customer account; the password must satisfy Django's validators.
 
     Whether an email address is registered is never revealed: an address that already belongs to an account is
@@ -62,15 +62,15 @@ def user_register(*, username: str, email: str, password: str) -> AbstractBaseUs
     return candidate
 
 
-def tokens_issue(*, user: AbstractBaseUser) -> dict[str, str]:
+def tokens_issue(*, user: User) -> dict[str, str]:
     refresh = RefreshToken.for_user(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
-def user_logout(*, user: AbstractBaseUser, refresh: str) -> None:
+def user_logout(*, user: User, refresh: str) -> None:
     """Blacklist the caller's refresh token so it can never mint access tokens again."""
     try:
-        token = RefreshToken(refresh)
+        token = RefreshToken(refresh)  # type: ignore[arg-type]  # simplejwt annotates Token, takes the encoded str
     except TokenError as error:
         raise ApplicationError("token_not_valid", "The refresh token is invalid or expired.") from error
     if str(token.get("user_id")) != str(user.pk):
@@ -78,9 +78,7 @@ def user_logout(*, user: AbstractBaseUser, refresh: str) -> None:
     token.blacklist()
 
 
-def user_password_change(
-    *, user: AbstractBaseUser, old_password: str, new_password: str, request: HttpRequest | Request
-) -> AbstractBaseUser:
+def user_password_change(*, user: User, old_password: str, new_password: str, request: HttpRequest | Request) -> User:
     """Change the caller's password and end every session it had: all outstanding refresh tokens are blacklisted.
 
     The old password is checked through `authenticate`, outside any transaction, so a wrong one counts as a
@@ -107,7 +105,7 @@ def user_password_change(
     return locked
 
 
-def user_tokens_revoke(*, user: AbstractBaseUser) -> int:
+def user_tokens_revoke(*, user: User) -> int:
     """Blacklist every refresh token of the user that has not expired yet; returns how many."""
     outstanding = OutstandingToken.objects.filter(
         user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True

@@ -1,13 +1,19 @@
-"""Auth endpoints: register, obtain and refresh a token pair, change the password, log out."""
+"""The auth API, one viewset: register, obtain and refresh a token pair, change the password, log out."""
+
+from typing import Any, cast
 
 from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.models import User
+from drf_spectacular.plumbing import get_doc
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import permissions, status
+from rest_framework import permissions, status, viewsets
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from billing_site.api.throttling import ScopedThrottle
 
@@ -23,17 +29,56 @@ from .serializers import (
     UserSerializer,
 )
 
+# What each route may refuse beyond what auth and throttles give, for the schema (billing_site.api.schema).
+ERROR_CODES: dict[str, dict[int, list[str]]] = {
+    "register": {400: ["weak_password"], 409: ["username_taken"]},
+    "token": {401: ["no_active_account"], 429: ["account_locked"]},
+    "token_refresh": {401: ["no_active_account", "password_changed"]},
+    "password": {400: ["wrong_password", "weak_password"], 429: ["account_locked"]},
+    "logout": {400: ["token_not_valid"]},
+}
+# The token routes take no credentials but answer a refused login with 401 and this challenge, as simplejwt's do.
+TOKEN_ROUTES = ("token", "token_refresh")
+TOKEN_CHALLENGE = f'{AUTH_HEADER_TYPES[0]} realm="{jwt_views.TokenViewBase.www_authenticate_realm}"'
+# Login and registration: open to anyone, and throttled per client address (scope "auth").
+OPEN_AND_THROTTLED: dict[str, Any] = {
+    "permission_classes": [permissions.AllowAny],
+    "authentication_classes": [],
+    "throttle_classes": [ScopedThrottle],
+    "throttle_scope": "auth",
+}
 
-class RegisterView(APIView):
-    permission_classes = [permissions.AllowAny]
-    authentication_classes: list = []
-    throttle_classes = [ScopedThrottle]
-    throttle_scope = "auth"
-    api_error_codes = {400: ["weak_password"], 409: ["username_taken"]}
 
-    @extend_schema(request=RegisterSerializer, responses={201: RegisterResponseSerializer}, tags=["auth"])
-    def post(self, request: Request) -> Response:
-        serializer = RegisterSerializer(data=request.data)
+@extend_schema(tags=["auth"])
+class AuthViewSet(viewsets.GenericViewSet):
+    # Accounts and tokens. Permissions, authentication and throttles are @action arguments, route by route.
+    # (A comment, not a docstring: the schema would show it on every operation.)
+
+    throttle_scope: str | None = None  # set per route by @action
+
+    @property
+    def api_error_codes(self) -> dict[int, list[str]]:
+        return ERROR_CODES.get(self.action or "", {})
+
+    def get_authenticate_header(self, request: Request) -> str | None:  # type: ignore[override]  # None is DRF's too
+        if self.action in TOKEN_ROUTES:
+            # Without it DRF would turn the 401 of a bad login into a 403, as these routes authenticate no one.
+            return TOKEN_CHALLENGE
+        return super().get_authenticate_header(request)
+
+    def _token_response(self, request: Request) -> Response:
+        """simplejwt's token views, as they answer: the serializer's pair, a bad token 401 `token_not_valid`."""
+        serializer = self.get_serializer(data=request.data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except TokenError as error:
+            raise InvalidToken(error.args[0]) from error
+        return Response(serializer.validated_data, status=status.HTTP_200_OK)
+
+    @extend_schema(request=RegisterSerializer, responses={201: RegisterResponseSerializer})
+    @action(detail=False, methods=["post"], serializer_class=RegisterSerializer, **OPEN_AND_THROTTLED)
+    def register(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = services.user_register(**serializer.validated_data)
         # The submitted address, even when it was not attached because another account has it (see user_register).
@@ -41,47 +86,56 @@ class RegisterView(APIView):
         body = {"user": shown_user, "tokens": services.tokens_issue(user=user)}
         return Response(body, status=status.HTTP_201_CREATED)
 
+    @extend_schema(description=get_doc(jwt_views.TokenObtainPairView))
+    @action(
+        detail=False,
+        methods=["post"],
+        serializer_class=TokenObtainPairSerializer,
+        **{**OPEN_AND_THROTTLED, "permission_classes": []},
+    )
+    def token(self, request: Request) -> Response:
+        return self._token_response(request)
 
-class TokenObtainView(jwt_views.TokenObtainPairView):
-    serializer_class = TokenObtainPairSerializer
-    throttle_classes = [ScopedThrottle]
-    throttle_scope = "auth"
-    api_error_codes = {401: ["no_active_account"], 429: ["account_locked"]}
-
-
-class TokenRefreshView(jwt_views.TokenRefreshView):
-    serializer_class = TokenRefreshSerializer
-    throttle_classes = [ScopedThrottle]
-    throttle_scope = "auth"
-    api_error_codes = {401: ["no_active_account", "password_changed"]}
-
-
-class PasswordChangeView(APIView):
-    throttle_classes = [ScopedThrottle]
-    throttle_scope = "auth"
-    api_error_codes = {400: ["wrong_password", "weak_password"], 429: ["account_locked"]}
+    @extend_schema(description=get_doc(jwt_views.TokenRefreshView))
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="token/refresh",
+        serializer_class=TokenRefreshSerializer,
+        **{**OPEN_AND_THROTTLED, "permission_classes": []},
+    )
+    def token_refresh(self, request: Request) -> Response:
+        return self._token_response(request)
 
     @extend_schema(
         request=PasswordChangeSerializer,
         responses={200: OpenApiResponse(TokenPairSerializer, description="A new token pair for this client")},
-        tags=["auth"],
     )
-    def post(self, request: Request) -> Response:
+    @action(
+        detail=False,
+        methods=["post"],
+        serializer_class=PasswordChangeSerializer,
+        throttle_classes=[ScopedThrottle],
+        throttle_scope="auth",
+    )
+    def password(self, request: Request) -> Response:
         """Change the password; every refresh and access token issued before stops working."""
-        serializer = PasswordChangeSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.user_password_change(user=request.user, request=request, **serializer.validated_data)
+        user = services.user_password_change(user=_signed_in(request), request=request, **serializer.validated_data)
         if isinstance(request.successful_authenticator, SessionAuthentication):
             update_session_auth_hash(request, user)  # this browser session stays logged in, no other
         return Response(services.tokens_issue(user=user))
 
-
-class LogoutView(APIView):
-    api_error_codes = {400: ["token_not_valid"]}
-
-    @extend_schema(request=LogoutSerializer, responses={204: OpenApiResponse(description="Logged out")}, tags=["auth"])
-    def post(self, request: Request) -> Response:
-        serializer = LogoutSerializer(data=request.data)
+    @extend_schema(request=LogoutSerializer, responses={204: OpenApiResponse(description="Logged out")})
+    @action(detail=False, methods=["post"], serializer_class=LogoutSerializer)
+    def logout(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.user_logout(user=request.user, refresh=serializer.validated_data["refresh"])
+        services.user_logout(user=_signed_in(request), refresh=serializer.validated_data["refresh"])
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _signed_in(request: Request) -> User:
+    """The caller of a route that requires a signed-in user."""
+    return cast(User, request.user)

@@ -4,6 +4,8 @@ It refuses to load (ImproperlyConfigured) without a strong DJANGO_SECRET_KEY, DJ
 DATABASE_URL that is not SQLite, a CACHE_URL shared by every process (throttle counters) and NUM_PROXIES.
 """
 
+from typing import cast
+
 from django.core.exceptions import ImproperlyConfigured
 
 from billing_site.settings import PER_PROCESS_CACHE_BACKENDS
@@ -25,7 +27,7 @@ DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 if not _strong_key(SECRET_KEY):
     _refuse("DJANGO_SECRET_KEY", "must be set to a random value of at least 50 characters")
-if "SIGNING_KEY" in SIMPLE_JWT and not _strong_key(SIMPLE_JWT["SIGNING_KEY"]):
+if "SIGNING_KEY" in SIMPLE_JWT and not _strong_key(cast(str, SIMPLE_JWT["SIGNING_KEY"])):
     _refuse("JWT_SIGNING_KEY", "must be a random value of at least 50 characters, or unset (DJANGO_SECRET_KEY)")
 ALLOWED_HOSTS = [host for host in env.list("DJANGO_ALLOWED_HOSTS", default=[]) if host]
 if not ALLOWED_HOSTS:

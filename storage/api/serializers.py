@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from billing_site.errors import ApplicationError
 from storage.models import StoredFile
 
 
@@ -34,6 +35,16 @@ class PresignedUrlRequestSerializer(serializers.Serializer):
     file_id = serializers.UUIDField()
     expires_in_hours = serializers.IntegerField(min_value=24, max_value=168, default=24)
 
+    def is_valid(self, *, raise_exception: bool = False) -> bool:
+        """A bad `expires_in_hours` is 400 `invalid_expiry` (whatever else is wrong); other mistakes as usual."""
+        if not super().is_valid() and "expires_in_hours" in self.errors:
+            raise ApplicationError(
+                "invalid_expiry",
+                "expires_in_hours must be a whole number of hours between 24 and 168.",
+                fields={"expires_in_hours": [str(error) for error in self.errors["expires_in_hours"]]},
+            )
+        return super().is_valid(raise_exception=raise_exception)
+
 
 class PresignedUrlSerializer(serializers.Serializer):
     url = serializers.CharField()
@@ -56,7 +67,9 @@ class UploadUrlRequestSerializer(serializers.Serializer):
 
 class UploadFormSerializer(serializers.Serializer):
     url = serializers.CharField(help_text="POST a multipart form here.")
-    fields = serializers.DictField(
+    # The API's name for the form fields; it shadows Serializer.fields only for type checkers (DRF builds
+    # `fields` from the declared ones and never reads this attribute).
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.CharField(), help_text="Form fields to send, in this order, before the `file` field."
     )
 

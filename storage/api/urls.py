@@ -1,16 +1,12 @@
-"""API routes of the storage app; each answers with and without a trailing slash."""
+"""API routes of the storage app: the files viewset, each path with and without a trailing slash."""
 
-from billing_site.api.routers import api_path
+from billing_site.api.routers import Router
 
-from . import views
+from .views import FileViewSet
 
-FILE_ID = r"(?P<file_id>[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})"
+router = Router()
+# files-list, files-upload, files-upload-url, files-presigned-url, files-detail, files-complete; a file id must
+# match FileViewSet.lookup_value_regex (a UUID), anything else is Django's 404 as before.
+router.register("api/files", FileViewSet, basename="files")
 
-urlpatterns = [
-    api_path("api/files", views.FileListView.as_view(), name="files-list"),
-    api_path("api/files/upload", views.FileUploadView.as_view(), name="files-upload"),
-    api_path("api/files/upload-url", views.UploadUrlView.as_view(), name="files-upload-url"),
-    api_path("api/files/presigned-url", views.PresignedUrlView.as_view(), name="files-presigned-url"),
-    api_path(f"api/files/{FILE_ID}", views.FileDetailView.as_view(), name="files-detail"),
-    api_path(f"api/files/{FILE_ID}/complete", views.UploadCompleteView.as_view(), name="files-complete"),
-]
+urlpatterns = router.urls

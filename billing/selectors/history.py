@@ -1,78 +1,16 @@
-"""Reads of the billing app: a customer's invoices, orders and payment history, scoped to that customer."""
+"""Reads of a customer's payment history: invoices and payments in one list, newest first, paged by the database."""
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import CharField, F, Prefetch, QuerySet, Value
+from django.db.models import CharField, F, QuerySet, Value
 
 from billing.enums import InvoicePdfStatus, InvoiceStatus, PaymentStatus
-from billing.models import Customer, Invoice, InvoiceLine, Order, Payment
-from billing_site.errors import ApplicationError
+from billing.models import Customer, Invoice, Payment
 
 HISTORY_TYPES = ("invoice", "payment")
 HISTORY_STATUSES = tuple(sorted({*InvoiceStatus.values, *PaymentStatus.values} - {InvoiceStatus.DRAFT}))
-
-
-def _not_found() -> ApplicationError:
-    return ApplicationError("not_found", "Not found.", status_code=404)
-
-
-def customer_for_user(*, user: Any) -> Customer | None:
-    """The user's billing profile if one exists (reads never create it)."""
-    if user is None or not user.is_authenticated:
-        return None
-    return Customer.objects.filter(user=user).first()
-
-
-def customer_get(*, customer_id: int) -> Customer:
-    customer = Customer.objects.filter(pk=customer_id).first()
-    if customer is None:
-        raise _not_found()
-    return customer
-
-
-def invoice_list(*, customer: Customer | None, status: str | None = None) -> QuerySet[Invoice]:
-    """The customer's issued invoices, newest first (drafts are internal and never listed)."""
-    if customer is None:
-        return Invoice.objects.none()
-    invoices = Invoice.objects.filter(customer=customer, finalized_at__isnull=False)
-    if status:
-        invoices = invoices.filter(status=status)
-    return invoices.order_by("-finalized_at", "-id").prefetch_related(
-        Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id"))
-    )
-
-
-def invoice_get(*, customer: Customer | None, invoice_id: int) -> Invoice:
-    """One issued invoice of the customer; another customer's (or a draft) is 404, never 403."""
-    invoice = invoice_list(customer=customer).filter(pk=invoice_id).first()
-    if invoice is None:
-        raise _not_found()
-    return invoice
-
-
-def invoice_get_for_staff(*, invoice_id: int) -> Invoice:
-    invoice = Invoice.objects.filter(pk=invoice_id).first()
-    if invoice is None:
-        raise _not_found()
-    return invoice
-
-
-def order_list(*, customer: Customer | None, status: str | None = None) -> QuerySet[Order]:
-    if customer is None:
-        return Order.objects.none()
-    orders = Order.objects.filter(customer=customer)
-    if status:
-        orders = orders.filter(status=status)
-    return orders.order_by("-created_at", "-id").prefetch_related("items")
-
-
-def order_get(*, customer: Customer | None, order_id: int) -> Order:
-    order = order_list(customer=customer).filter(pk=order_id).first()
-    if order is None:
-        raise _not_found()
-    return order
 
 
 @dataclass(frozen=True)
@@ -133,7 +71,7 @@ def payment_history(
     if status:
         invoices = invoices.filter(status=status)
         payments = payments.filter(status=status)
-    parts = []
+    parts: list[QuerySet[Any, Any]] = []
     if entry_type in (None, "invoice"):
         parts.append(invoices.values_list(*_HISTORY_COLUMNS))
     if entry_type in (None, "payment"):
@@ -157,15 +95,3 @@ def payment_history(
         for kind, pk, date, amount, currency, row_status, invoice_ref, stripe_url, pdf_state in rows
     ]
     return total, entries
-
-
-def invoices_pdf_pending() -> QuerySet[Invoice]:
-    """Issued invoices whose PDF of the current revision is not stored yet (billing_render_pdfs)."""
-    return Invoice.objects.filter(pdf_status=InvoicePdfStatus.PENDING).order_by("id")
-
-
-def order_get_for_staff(*, order_id: int) -> Order:
-    order = Order.objects.select_related("customer").filter(pk=order_id).first()
-    if order is None:
-        raise _not_found()
-    return order

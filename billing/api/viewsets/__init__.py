@@ -1,0 +1,8 @@
+"""The billing API's viewsets, one module per resource; billing/api/urls.py maps the seed's paths onto them."""
+
+from .history import PaymentHistoryViewSet
+from .invoices import InvoiceViewSet
+from .orders import OrderViewSet
+from .subscriptions import PlanViewSet, SubscriptionViewSet
+
+__all__ = ["InvoiceViewSet", "OrderViewSet", "PaymentHistoryViewSet", "PlanViewSet", "SubscriptionViewSet"]

@@ -1,0 +1,245 @@
+"""Plans on sale, subscribing, the caller's subscriptions (list, cancel) and checkout."""
+
+from dataclasses import asdict
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing import selectors
+from billing.services.checkout import CheckoutResult, checkout_create
+from billing.services.customers import customer_get_or_create
+from billing.services.subscriptions import SubscriptionStart, subscription_cancel, subscription_create
+from billing_site.api.idempotency import IDEMPOTENCY_ERROR_CODES, IDEMPOTENCY_KEY_PARAMETER
+from billing_site.api.schema import api_errors
+
+from ..filters import SubscriptionFilter
+from ..serializers import (
+    CancelQuerySerializer,
+    CheckoutCreatedSerializer,
+    CheckoutSerializer,
+    PlanSerializer,
+    SubscribedSerializer,
+    SubscribeSerializer,
+    SubscriptionSerializer,
+    krw,
+    request_language,
+)
+from .common import CustomerOwnedViewSet, customer_of, invoice_for_response, pdf_link, validated
+from .orders import order_items
+
+
+class PlanViewSet(viewsets.GenericViewSet):
+    """Public: a pricing page reads it without logging in (a stale token must not break it either)."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list[type] = []
+    pagination_class = None  # a handful of plans, in display order
+
+    @extend_schema(
+        operation_id="payment_plans_list",
+        summary="List the plans on sale",
+        description=(
+            "Active plans in display order. Prices are per period and exclude VAT (10% is added on the "
+            "invoice). `features` and `name` follow Accept-Language (Korean by default, English with `en`)."
+        ),
+        responses={200: PlanSerializer(many=True)},
+        auth=[],
+        tags=["subscriptions"],
+    )
+    def list(self, request: Request) -> Response:
+        language = request_language()
+        return Response([PlanSerializer.represent(plan, language) for plan in selectors.plan_list_active()])
+
+
+class SubscriptionViewSet(CustomerOwnedViewSet):
+    """The caller's subscriptions; subscribe and checkout start one (another customer's is 404)."""
+
+    serializer_class = SubscriptionSerializer
+    filterset_class = SubscriptionFilter
+    lookup_url_kwarg = "subscription_id"
+    owned_list = selectors.subscription_list
+
+    @extend_schema(
+        operation_id="payment_subscriptions_list",
+        summary="List your subscriptions",
+        description="Newest first, every state (a plan change leaves the old one `canceled`).",
+        responses={200: SubscriptionSerializer(many=True)},
+        tags=["subscriptions"],
+    )
+    @api_errors({400: ["validation_error"]})
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="payment_subscriptions_cancel",
+        summary="Cancel a subscription",
+        description=(
+            "By default the subscription ends at the end of the current period (service continues until "
+            "then, nothing more is billed). `?immediately=true` ends it now, without a refund. Idempotent: "
+            "canceling again answers the same subscription. An unpaid (incomplete) subscription ends now "
+            "and its invoice is voided."
+        ),
+        parameters=[CancelQuerySerializer],
+        responses={200: SubscriptionSerializer},
+        tags=["subscriptions"],
+    )
+    @api_errors({400: ["validation_error"]})
+    def destroy(self, request: Request, subscription_id: str) -> Response:
+        # A plain dict, not the QueryDict: DRF reads `?immediately=` from a QueryDict as "not sent", we refuse it.
+        query = validated(CancelQuerySerializer, request.query_params.dict())
+        subscription = selectors.subscription_get(customer=customer_of(request), subscription_id=int(subscription_id))
+        canceled = subscription_cancel(subscription=subscription, immediately=query["immediately"], actor=request.user)
+        return Response(SubscriptionSerializer(canceled).data)
+
+    @extend_schema(
+        operation_id="payment_subscribe",
+        summary="Subscribe to a plan (or change plans)",
+        description=(
+            "Starts the subscription today (Asia/Seoul) and issues the first period's invoice, finalized, "
+            "to be paid by bank transfer within its terms, or by card through Stripe with `payment_method_id` "
+            "when Stripe is on. With a live subscription this changes plans: "
+            "the old one ends now and its unused days are credited pro rata (truncated to the won) as a "
+            "negative line on the new invoice; a credit larger than the new charge goes to your credit "
+            "balance for later invoices. The same plan and period again is 409 `already_subscribed`."
+        ),
+        request=SubscribeSerializer,
+        responses={201: SubscribedSerializer},
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        tags=["subscriptions"],
+    )
+    @api_errors(
+        {
+            400: [
+                "plan_not_available",
+                "invalid_billing_period",
+                "card_payments_unavailable",
+                "invalid_payment_method",
+            ],
+            409: ["already_subscribed", "currency_mismatch", "period_already_invoiced", "replaced_invoice_partly_paid"],
+            # With Stripe on (the Stripe payment provider):
+            402: ["card_declined", "card_authentication_required", "payment_method_required"],
+            502: ["stripe_amount_mismatch", "stripe_request_failed"],
+            503: ["stripe_unavailable"],
+        },
+        IDEMPOTENCY_ERROR_CODES,
+    )
+    @action(detail=False, methods=["post"])
+    def subscribe(self, request: Request) -> Response:
+        data = validated(SubscribeSerializer, request.data)
+        started = subscription_create(
+            customer=customer_get_or_create(user=request.user),
+            plan=selectors.plan_get_active(slug=data["plan"]),
+            billing_period=data["billing_period"],
+            payment_method_id=data.get("payment_method_id") or None,
+        )
+        return Response(_subscribed_body(request, started), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="payment_checkout",
+        summary="Check out a plan or items",
+        description=(
+            "Creates an order and its open invoice and answers how to pay it. With `plan` and "
+            "`billing_period` an `incomplete` subscription is created too: it becomes active when the "
+            "invoice is paid and expires if the invoice is still unpaid after its due date. With `items` "
+            "(`description`, `quantity`, `unit_amount_krw`) it is a one-off order. While card payments are "
+            "off, `payment` is a bank transfer to our account with the invoice number as the reference."
+        ),
+        request=CheckoutSerializer,
+        responses={201: CheckoutCreatedSerializer},
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        tags=["subscriptions"],
+    )
+    @api_errors(
+        {
+            400: [
+                "plan_not_available",
+                "nothing_to_pay",
+                "invalid_amount",
+                "invalid_item",
+                "unsupported_currency",
+                "order_has_no_items",
+            ],
+            403: ["customer_prices_not_accepted"],
+            409: ["already_subscribed", "subscription_exists"],
+            502: ["stripe_request_failed"],  # with Stripe on: the PaymentIntent could not be made
+            503: ["stripe_unavailable"],
+        },
+        IDEMPOTENCY_ERROR_CODES,
+    )
+    @action(detail=False, methods=["post"])
+    def checkout(self, request: Request) -> Response:
+        data = validated(CheckoutSerializer, request.data)
+        customer = customer_get_or_create(user=request.user)
+        if "plan" in data:
+            result = checkout_create(
+                customer=customer,
+                plan=selectors.plan_get_active(slug=data["plan"]),
+                billing_period=data["billing_period"],
+            )
+        else:
+            result = checkout_create(customer=customer, items=order_items(data["items"]), currency=data.get("currency"))
+        return Response(_checkout_body(request, result), status=status.HTTP_201_CREATED)
+
+
+def _subscribed_body(request: Request, started: SubscriptionStart) -> dict[str, Any]:
+    subscription = started.subscription
+    invoice = invoice_for_response(started.invoice)
+    pdf_url, pdf_expires_at = pdf_link(request, invoice)
+    proration = None
+    if started.replaced is not None:
+        proration = {
+            "replaced_subscription_id": started.replaced.pk,
+            "credit": started.credit,
+            "credit_on_invoice": started.credit_on_invoice,
+            "credit_to_balance": started.credit_to_balance,
+            "balance_used": started.balance_used,
+        }
+    body = {
+        "subscription_id": subscription.pk,
+        "next_billing_date": subscription.next_billing_date,
+        "amount_krw": krw(subscription.currency, subscription.price_amount),
+        "amount": subscription.price_amount,
+        "currency": subscription.currency,
+        "status": subscription.status,
+        "subscription": subscription,
+        "invoice": invoice,
+        "pdf_url": pdf_url,
+        "pdf_url_expires_at": pdf_expires_at,
+        "proration": proration,
+    }
+    data: dict[str, Any] = SubscribedSerializer(body, context={"request": request}).data
+    return data
+
+
+def _checkout_body(request: Request, result: CheckoutResult) -> dict[str, Any]:
+    invoice = invoice_for_response(result.invoice)
+    order = selectors.order_get(customer=invoice.customer, order_id=result.order.pk)
+    payment = result.payment
+    body = {
+        "order_id": order.pk,
+        "invoice_id": invoice.pk,
+        "invoice_number": invoice.number,
+        "total_krw": krw(invoice.currency, invoice.total),
+        "order": order,
+        "invoice": invoice,
+        "subscription": result.subscription,
+        "payment": {
+            "method": payment.method,
+            "amount": payment.amount,
+            "amount_krw": krw(payment.currency, payment.amount),
+            "currency": payment.currency,
+            "bank_name": payment.bank_name,
+            "account_number": payment.account_number,
+            "account_holder": payment.account_holder,
+            "reference": payment.reference,
+            "due_date": payment.due_date,
+            "instructions": payment.instructions,
+        },
+        "card": asdict(result.card) if result.card is not None else None,
+    }
+    data: dict[str, Any] = CheckoutCreatedSerializer(body, context={"request": request}).data
+    return data

@@ -1,0 +1,32 @@
+"""Reads of the billing app, one module per topic; every customer read is scoped to that customer.
+
+The names are re-exported here so that `from billing import selectors; selectors.invoice_get(...)` keeps
+working; new code may import from the topic module.
+"""
+
+from .customers import customer_for_user, customer_get
+from .history import HISTORY_STATUSES, HISTORY_TYPES, HistoryEntry, payment_history
+from .invoices import invoice_get, invoice_get_for_staff, invoice_list, invoices_pdf_pending
+from .orders import order_get, order_get_for_staff, order_list
+from .plans import plan_get_active, plan_list_active
+from .subscriptions import subscription_get, subscription_list
+
+__all__ = [
+    "HISTORY_STATUSES",
+    "HISTORY_TYPES",
+    "HistoryEntry",
+    "customer_for_user",
+    "customer_get",
+    "invoice_get",
+    "invoice_get_for_staff",
+    "invoice_list",
+    "invoices_pdf_pending",
+    "order_get",
+    "order_get_for_staff",
+    "order_list",
+    "payment_history",
+    "plan_get_active",
+    "plan_list_active",
+    "subscription_get",
+    "subscription_list",
+]

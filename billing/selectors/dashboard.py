@@ -1,0 +1,196 @@
+"""Reads of the staff dashboard: MRR, revenue by month, new and canceled subscriptions, open and overdue invoices,
+top plans. Every figure is one aggregate query grouped in the database (months on the Asia/Seoul calendar);
+billing.admin.dashboard draws them.
+
+Definitions:
+- MRR: the monthly value (supply amount, VAT excluded) of subscriptions in service: an annual price counts
+  as a twelfth (truncated to the minor unit). In service at a moment = created by then, not ended by then,
+  and not a checkout still waiting for (or that never got) its first payment. Per currency.
+- Revenue: money received, i.e. succeeded payments, by the Asia/Seoul month of `succeeded_at`.
+- New: subscriptions started that are not a plan change of an earlier one (and not a never-paid checkout).
+  Canceled: subscriptions ended at the customer's or staff's request (plan changes and expired checkouts
+  are neither churn nor new business).
+- Open invoices: status open; overdue: open with a due date before today (Asia/Seoul). Amounts remaining.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.db.models import Case, Count, F, IntegerField, Q, Sum, Value, When
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from billing.enums import InvoiceStatus, PaymentStatus
+from billing.models import Invoice, Payment, Subscription
+from billing.models.subscriptions import CancellationReason, SubscriptionStatus
+from billing.periods import BILLING_TIME_ZONE, BillingPeriod, add_months, billing_day_start
+
+MONTHS = 12
+
+
+@dataclass(frozen=True)
+class MonthValue:
+    month: date  # first day of the month
+    value: int
+
+
+@dataclass(frozen=True)
+class MrrFigure:
+    currency: str
+    current: int
+    previous: int
+
+    @property
+    def change(self) -> int:
+        return self.current - self.previous
+
+
+@dataclass(frozen=True)
+class InvoiceFigure:
+    currency: str
+    open_count: int
+    open_amount: int
+    overdue_count: int
+    overdue_amount: int
+
+
+@dataclass(frozen=True)
+class PlanFigure:
+    plan_id: int
+    name: str
+    currency: str
+    subscriptions: int
+    mrr: int
+
+
+def month_starts(*, today: date, months: int = MONTHS) -> list[date]:
+    """The first days of the last `months` months, oldest first, ending with today's month."""
+    this_month = today.replace(day=1)
+    return [add_months(this_month, offset) for offset in range(-(months - 1), 1)]
+
+
+def _monthly_value() -> Case:
+    return Case(
+        When(billing_period=BillingPeriod.ANNUAL, then=F("price_amount") / Value(12)),
+        default=F("price_amount"),
+        output_field=IntegerField(),
+    )
+
+
+def _in_service_at(moment: datetime) -> Q:
+    return (
+        Q(created_at__lte=moment)
+        & (Q(ended_at__isnull=True) | Q(ended_at__gt=moment))
+        & ~Q(status=SubscriptionStatus.INCOMPLETE)
+        & ~Q(cancellation_reason=CancellationReason.INCOMPLETE_EXPIRED)
+    )
+
+
+def dashboard_mrr(*, now: datetime | None = None) -> list[MrrFigure]:
+    """MRR now and one month earlier, per currency: one grouped query."""
+    moment = now or timezone.now()
+    local = moment.astimezone(BILLING_TIME_ZONE)
+    month_ago = datetime.combine(add_months(local.date(), -1), local.timetz())
+    rows = (
+        Subscription.objects.filter(_in_service_at(moment) | _in_service_at(month_ago))
+        .values("currency")
+        .annotate(
+            current=Sum(_monthly_value(), filter=_in_service_at(moment), default=0),
+            previous=Sum(_monthly_value(), filter=_in_service_at(month_ago), default=0),
+        )
+        .order_by("currency")
+    )
+    return [MrrFigure(row["currency"], row["current"], row["previous"]) for row in rows]
+
+
+def _fill(months: list[date], values: dict[date, int]) -> list[MonthValue]:
+    return [MonthValue(month, values.get(month, 0)) for month in months]
+
+
+def _month_of(value: datetime | date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def dashboard_revenue_by_month(*, today: date, currency: str = "KRW", months: int = MONTHS) -> list[MonthValue]:
+    """Succeeded payments per Asia/Seoul month for the last `months` months (zero-filled), one query."""
+    starts = month_starts(today=today, months=months)
+    rows = (
+        Payment.objects.filter(
+            status=PaymentStatus.SUCCEEDED, currency=currency, succeeded_at__gte=billing_day_start(starts[0])
+        )
+        .annotate(month=TruncMonth("succeeded_at", tzinfo=BILLING_TIME_ZONE))
+        .values("month")
+        .annotate(total=Sum("amount"))
+        .order_by("month")
+    )
+    return _fill(starts, {_month_of(row["month"]): row["total"] for row in rows})
+
+
+@dataclass(frozen=True)
+class SubscriptionMovement:
+    month: date
+    new: int
+    canceled: int
+
+
+def dashboard_subscription_movements(*, today: date, months: int = MONTHS) -> list[SubscriptionMovement]:
+    """New and canceled subscriptions per Asia/Seoul month: two grouped queries."""
+    starts = month_starts(today=today, months=months)
+    since = billing_day_start(starts[0])
+    new_rows = (
+        Subscription.objects.filter(created_at__gte=since, replaces__isnull=True)
+        .exclude(status=SubscriptionStatus.INCOMPLETE)
+        .exclude(cancellation_reason=CancellationReason.INCOMPLETE_EXPIRED)
+        .annotate(month=TruncMonth("created_at", tzinfo=BILLING_TIME_ZONE))
+        .values("month")
+        .annotate(count=Count("id"))
+        .order_by("month")
+    )
+    canceled_rows = (
+        Subscription.objects.filter(
+            ended_at__gte=since, status=SubscriptionStatus.CANCELED, cancellation_reason=CancellationReason.REQUESTED
+        )
+        .annotate(month=TruncMonth("ended_at", tzinfo=BILLING_TIME_ZONE))
+        .values("month")
+        .annotate(count=Count("id"))
+        .order_by("month")
+    )
+    new = {_month_of(row["month"]): row["count"] for row in new_rows}
+    canceled = {_month_of(row["month"]): row["count"] for row in canceled_rows}
+    return [SubscriptionMovement(month, new.get(month, 0), canceled.get(month, 0)) for month in starts]
+
+
+def dashboard_invoices(*, today: date) -> list[InvoiceFigure]:
+    """Open and overdue invoices (count and amount remaining) per currency: one grouped query."""
+    overdue = Q(due_date__lt=today)
+    rows = (
+        Invoice.objects.filter(status=InvoiceStatus.OPEN)
+        .values("currency")
+        .annotate(
+            open_count=Count("id"),
+            open_amount=Sum("amount_remaining", default=0),
+            overdue_count=Count("id", filter=overdue),
+            overdue_amount=Sum("amount_remaining", filter=overdue, default=0),
+        )
+        .order_by("currency")
+    )
+    return [
+        InvoiceFigure(
+            row["currency"], row["open_count"], row["open_amount"], row["overdue_count"], row["overdue_amount"]
+        )
+        for row in rows
+    ]
+
+
+def dashboard_top_plans(*, now: datetime | None = None, limit: int = 5) -> list[PlanFigure]:
+    """Plans by MRR of their subscriptions in service now (then by count): one grouped query."""
+    moment = now or timezone.now()
+    rows = (
+        Subscription.objects.filter(_in_service_at(moment))
+        .values("plan_id", "plan__name", "currency")
+        .annotate(subscriptions=Count("id"), mrr=Sum(_monthly_value(), default=0))
+        .order_by("-mrr", "-subscriptions", "plan_id")[:limit]
+    )
+    return [
+        PlanFigure(row["plan_id"], row["plan__name"], row["currency"], row["subscriptions"], row["mrr"]) for row in rows
+    ]
