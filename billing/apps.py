@@ -11,7 +11,5 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
         from .audit import audit_register
-        from .labels import verbose_names_translate
 
-        verbose_names_translate()
         audit_register()

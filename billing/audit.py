@@ -1,18 +1,22 @@
 """The audit trail: which billing models django-auditlog records, and who the actor of a request is.
 
-Every save and delete of an invoice, payment, subscription, plan or customer writes an auditlog LogEntry
+Every save and delete of an order, invoice, payment, subscription, plan or customer writes an auditlog LogEntry
 with the changed fields (before and after), the time, and the actor: the staff user in the admin, the
 customer or staff user of an API request (JWT included), and nobody ("system") for webhooks, renewals and
-commands. The admin shows each object's entries on its change page (billing.admin.audit).
+commands. The admin shows each object's entries on its change page (billing.admin.common.AuditTrailMixin).
 """
 
 from typing import Any
 
 from auditlog.middleware import AuditlogMiddleware
 from auditlog.registry import auditlog
+from django.apps import apps
 from django.utils.functional import SimpleLazyObject
 
+# Order items are not listed: they are written once, with their order, by bulk_create (which sends no signals, so
+# auditlog could not see them) and never change; the order's own entry records its totals.
 AUDITED_MODELS = (
+    "billing.Order",
     "billing.Invoice",
     "billing.Payment",
     "billing.Subscription",
@@ -23,8 +27,6 @@ AUDITED_MODELS = (
 
 def audit_register() -> None:
     """Register the audited models with auditlog (idempotent: called from BillingConfig.ready)."""
-    from django.apps import apps
-
     for label in AUDITED_MODELS:
         model = apps.get_model(label)
         if not auditlog.contains(model):

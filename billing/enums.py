@@ -1,11 +1,12 @@
 """Statuses of billing documents and the one table of which status may follow which."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Language(models.TextChoices):
     KOREAN = "ko", "한국어"
-    ENGLISH = "en", "English"
+    ENGLISH = "en", _("English")
 
 
 class TaxTreatment(models.TextChoices):
@@ -24,43 +25,43 @@ class CustomerInvoicePolicy(models.TextChoices):
 
 
 class OrderStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    INVOICED = "invoiced", "Invoiced"
-    PAID = "paid", "Paid"
-    CANCELED = "canceled", "Canceled"
+    PENDING = "pending", _("Pending")
+    INVOICED = "invoiced", _("Invoiced")
+    PAID = "paid", _("Paid")
+    CANCELED = "canceled", _("Canceled")
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
-    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+    DRAFT = "draft", _("Draft")
+    OPEN = "open", _("Open")
+    PAID = "paid", _("Paid")
+    VOID = "void", _("Void")
+    UNCOLLECTIBLE = "uncollectible", _("Uncollectible")
 
 
 class InvoicePdfStatus(models.TextChoices):
     # A draft has no document; an issued invoice's PDF is pending until the current revision is stored.
-    NONE = "none", "No PDF (draft)"
-    PENDING = "pending", "Pending"
-    READY = "ready", "Ready"
+    NONE = "none", _("No PDF (draft)")
+    PENDING = "pending", _("Pending")
+    READY = "ready", _("Ready")
 
 
 class PaymentMethod(models.TextChoices):
-    CARD = "card", "Card"
-    BANK_TRANSFER = "bank_transfer", "Bank transfer"
-    OTHER = "other", "Other"
+    CARD = "card", _("Card")
+    BANK_TRANSFER = "bank_transfer", _("Bank transfer")
+    OTHER = "other", _("Other")
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    REFUNDED = "refunded", "Refunded"
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    REFUNDED = "refunded", _("Refunded")
 
 
 class IdempotencyKeyState(models.TextChoices):
-    IN_PROGRESS = "in_progress", "In progress"
-    COMPLETED = "completed", "Completed"
+    IN_PROGRESS = "in_progress", _("In progress")
+    COMPLETED = "completed", _("Completed")
 
 
 # The invoice state machine, in one place. Services consult it after locking the row; nothing else

@@ -14,14 +14,15 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 # Subscriptions live on the Korean calendar whatever the server's clock zone (like invoice numbers).
 BILLING_TIME_ZONE = ZoneInfo("Asia/Seoul")
 
 
 class BillingPeriod(models.TextChoices):
-    MONTHLY = "monthly", "월간 (monthly)"
-    ANNUAL = "annual", "연간 (annual)"
+    MONTHLY = "monthly", _("월간 (monthly)")
+    ANNUAL = "annual", _("연간 (annual)")
 
 
 PERIOD_MONTHS: dict[str, int] = {BillingPeriod.MONTHLY: 1, BillingPeriod.ANNUAL: 12}

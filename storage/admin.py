@@ -4,6 +4,7 @@ Opening a file's bytes is not the same as seeing its record: storage.permissions
 who may see files, customers' own uploads only with storage.open_upload)."""
 
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -65,7 +66,7 @@ class StoredFileAdmin(admin.ModelAdmin):
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
-    readonly_fields = [
+    readonly_fields = (
         "id",
         "owner",
         "key",
@@ -82,7 +83,7 @@ class StoredFileAdmin(admin.ModelAdmin):
         "attached_id",
         "protected",
         "open_link",
-    ]
+    )
     fields = readonly_fields
 
     @admin.display(description="size", ordering="size")
@@ -105,12 +106,14 @@ class StoredFileAdmin(admin.ModelAdmin):
         may_open_uploads = permission_allowed(actor=request.user, permission=OPEN_UPLOAD_PERMISSION)
         return "open_link" if may_open_uploads else "open_attached_link"
 
-    def get_list_display(self, request: HttpRequest) -> list[str]:
+    def get_list_display(self, request: HttpRequest) -> list[str | Callable[[Any], str | bool]]:
         return [
             self._open_column(request) if name == "open_link" else name for name in super().get_list_display(request)
         ]
 
-    def get_fields(self, request: HttpRequest, obj: StoredFile | None = None) -> list[str]:
+    def get_fields(
+        self, request: HttpRequest, obj: StoredFile | None = None
+    ) -> list[str | list[str] | tuple[str, ...]]:
         return [
             self._open_column(request) if name == "open_link" else name for name in super().get_fields(request, obj)
         ]

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class StoredFile(models.Model):
@@ -16,36 +17,40 @@ class StoredFile(models.Model):
     """
 
     class Category(models.TextChoices):
-        IMAGE = "image", "Image"
-        VIDEO = "video", "Video"
-        DOCUMENT = "document", "Document"
+        IMAGE = "image", _("Image")
+        VIDEO = "video", _("Video")
+        DOCUMENT = "document", _("Document")
 
     class Status(models.TextChoices):
         # A direct-to-S3 upload is pending until the client calls /complete and the bytes are checked.
-        PENDING = "pending", "Pending upload"
-        AVAILABLE = "available", "Available"
+        PENDING = "pending", _("Pending upload")
+        AVAILABLE = "available", _("Available")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name=_("id"))
     # PROTECT: deleting a user must not silently orphan their objects (invoice PDFs must be kept).
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stored_files")
-    key = models.CharField(max_length=512, unique=True)
-    original_name = models.CharField(max_length=255)
-    content_type = models.CharField(max_length=127)
-    size = models.PositiveBigIntegerField(help_text="Bytes.")
-    category = models.CharField(max_length=16, choices=Category.choices)
-    sha256 = models.CharField(max_length=64, blank=True, help_text="Hex digest; empty while an upload is pending.")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AVAILABLE)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    deleted_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stored_files", verbose_name=_("owner")
+    )
+    key = models.CharField(max_length=512, unique=True, verbose_name=_("key"))
+    original_name = models.CharField(max_length=255, verbose_name=_("original name"))
+    content_type = models.CharField(max_length=127, verbose_name=_("content type"))
+    size = models.PositiveBigIntegerField(help_text="Bytes.", verbose_name=_("size"))
+    category = models.CharField(max_length=16, choices=Category.choices, verbose_name=_("category"))
+    sha256 = models.CharField(
+        max_length=64, blank=True, help_text="Hex digest; empty while an upload is pending.", verbose_name=_("sha256")
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AVAILABLE, verbose_name=_("status"))
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    deleted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("deleted at"))
     # What the file belongs to, e.g. ("billing.invoice", "<invoice id>"); both empty for a plain upload.
-    attached_type = models.CharField(max_length=100, blank=True, default="")
-    attached_id = models.CharField(max_length=64, blank=True, default="")
+    attached_type = models.CharField(max_length=100, blank=True, default="", verbose_name=_("attached type"))
+    attached_id = models.CharField(max_length=64, blank=True, default="", verbose_name=_("attached id"))
     # A protected file (an issued invoice's PDF) cannot be deleted by its owner through the API.
-    protected = models.BooleanField(default=False)
+    protected = models.BooleanField(default=False, verbose_name=_("protected"))
 
     class Meta:
-        verbose_name = "file"
-        verbose_name_plural = "files"
+        verbose_name = _("file")
+        verbose_name_plural = _("files")
         ordering = ["-created_at"]
         # Seeing a file's record (storage.view_storedfile) is not opening its bytes: what customers uploaded
         # opens only with this permission (storage.permissions; documents the system attached, such as

@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -127,15 +128,13 @@ class CsvExportMixin:
     def csv_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.select_related(*self.csv_select_related)
 
-    def export_csv_view(self, request: HttpRequest) -> HttpResponse:
+    def export_csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
         """The changelist's own rows: same filters, search and ordering, every page."""
         if not self.has_view_permission(request):  # type: ignore[attr-defined]
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)  # type: ignore[attr-defined]
         return csv_response(self.csv_queryset(changelist.get_queryset(request)), self.csv_columns, self.csv_filename)
 
     @admin.action(description=_("Export selected to CSV"), permissions=["view"])
-    def export_selected_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+    def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> StreamingHttpResponse:
         return csv_response(self.csv_queryset(queryset), self.csv_columns, self.csv_filename)

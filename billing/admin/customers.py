@@ -18,11 +18,20 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Customer, Subscription
-from billing.selectors import payment_history
+from billing.selectors.history import payment_history
 from billing.services.customers import customer_tax_treatment_set, customer_update
 from storage.models import StoredFile
 
-from .common import EMPTY, AuditTrailMixin, DateRangeFilter, NoAddOrChangeMixin, money, seoul
+from .common import (
+    EMPTY,
+    AuditTrailMixin,
+    DateRangeFilter,
+    NoAddOrChangeMixin,
+    money,
+    money_column,
+    seoul,
+    seoul_column,
+)
 
 EDITABLE_FIELDS = ("display_name", "email", "business_registration_number", "address", "preferred_language")
 RECENT = 20
@@ -34,7 +43,7 @@ class SubscriptionInline(NoAddOrChangeMixin, admin.TabularInline):
     fk_name = "customer"
     extra = 0
     can_delete = False
-    fields = [
+    fields = (
         "subscription_link",
         "plan",
         "billing_period",
@@ -43,7 +52,7 @@ class SubscriptionInline(NoAddOrChangeMixin, admin.TabularInline):
         "period",
         "cancel_at_period_end",
         "ended_at",
-    ]
+    )
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
 
@@ -55,9 +64,7 @@ class SubscriptionInline(NoAddOrChangeMixin, admin.TabularInline):
         url = reverse("admin:billing_subscription_change", args=[subscription.pk])
         return format_html('<a href="{}">#{}</a>', url, subscription.pk)
 
-    @admin.display(description=_("price amount"))
-    def price(self, subscription: Subscription) -> str:
-        return money(subscription.price_amount, subscription.currency)
+    price = money_column("price_amount", _("price amount"))
 
     @admin.display(description=_("current period"))
     def period(self, subscription: Subscription) -> str:
@@ -135,13 +142,8 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
     def business_number(self, customer: Customer) -> str:
         return customer.business_registration_number_display or EMPTY
 
-    @admin.display(description=_("credit balance"), ordering="credit_balance")
-    def credit(self, customer: Customer) -> str:
-        return money(customer.credit_balance, customer.currency)
-
-    @admin.display(description=_("created at"), ordering="created_at")
-    def created(self, customer: Customer) -> str:
-        return seoul(customer.created_at)
+    credit = money_column("credit_balance", _("credit balance"), ordering="credit_balance")
+    created = seoul_column("created_at", _("created at"), ordering="created_at")
 
     def _see_all(self, url: str, count: int) -> str:
         return format_html('<p><a href="{}">{}</a></p>', url, gettext("See all (%(count)s)") % {"count": count})
@@ -255,7 +257,7 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
         ]
 
     def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         extra = dict(extra_context or {})
         if str(object_id).isdigit():

@@ -12,14 +12,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
-from billing.dashboard import (
+from billing.periods import billing_date
+from billing.selectors.dashboard import (
     dashboard_invoices,
     dashboard_mrr,
     dashboard_revenue_by_month,
     dashboard_subscription_movements,
     dashboard_top_plans,
 )
-from billing.periods import billing_date
 
 from .common import money
 

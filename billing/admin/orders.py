@@ -14,26 +14,21 @@ from billing.models import IdempotencyKey, Order, OrderItem
 from billing.services.invoices import invoice_issue_for_order
 from billing.services.orders import order_cancel
 
-from .common import DateRangeFilter, NoAddOrChangeMixin, ReadOnlyMixin, money, report_each, seoul
+from .common import DateRangeFilter, NoAddOrChangeMixin, ReadOnlyMixin, money_column, report_each, seoul_column
 
 
 class OrderItemInline(NoAddOrChangeMixin, admin.TabularInline):
     model = OrderItem
     extra = 0
     can_delete = False
-    fields = ["position", "description", "quantity", "unit", "line_amount"]
+    fields = ("position", "description", "quantity", "unit", "line_amount")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[OrderItem]:
         return super().get_queryset(request).select_related("order")
 
-    @admin.display(description=_("unit amount"))
-    def unit(self, item: OrderItem) -> str:
-        return money(item.unit_amount, item.order.currency)
-
-    @admin.display(description=_("amount"))
-    def line_amount(self, item: OrderItem) -> str:
-        return money(item.amount, item.order.currency)
+    unit = money_column("unit_amount", _("unit amount"), currency="order.currency")
+    line_amount = money_column("amount", _("amount"), currency="order.currency")
 
 
 @admin.register(Order)
@@ -52,7 +47,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_per_page = 50
     inlines = [OrderItemInline]
     actions = ["invoice_selected", "cancel_selected"]
-    fields = [
+    fields = (
         "customer",
         "status",
         "currency",
@@ -63,7 +58,7 @@ class OrderAdmin(admin.ModelAdmin):
         "invoices",
         "created",
         "canceled_at",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -78,21 +73,10 @@ class OrderAdmin(admin.ModelAdmin):
     def has_act_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.change_order") and request.user.has_perm("billing.change_invoice")
 
-    @admin.display(description=_("subtotal"))
-    def subtotal_display(self, order: Order) -> str:
-        return money(order.subtotal, order.currency)
-
-    @admin.display(description=_("tax"))
-    def tax_display(self, order: Order) -> str:
-        return money(order.tax, order.currency)
-
-    @admin.display(description=_("total"), ordering="total")
-    def total_display(self, order: Order) -> str:
-        return money(order.total, order.currency)
-
-    @admin.display(description=_("created at"), ordering="created_at")
-    def created(self, order: Order) -> str:
-        return seoul(order.created_at)
+    subtotal_display = money_column("subtotal", _("subtotal"))
+    tax_display = money_column("tax", _("tax"))
+    total_display = money_column("total", _("total"), ordering="total")
+    created = seoul_column("created_at", _("created at"), ordering="created_at")
 
     @admin.display(description=_("invoices"))
     def invoices(self, order: Order) -> str:
@@ -148,7 +132,7 @@ class IdempotencyKeyAdmin(NoAddOrChangeMixin, admin.ModelAdmin):
     search_fields = ["key", "request_path", "user__username", "user__email"]
     list_select_related = ["user"]
     ordering = ["-created_at"]
-    fields = [
+    fields = (
         "key",
         "user",
         "request_method",
@@ -160,7 +144,7 @@ class IdempotencyKeyAdmin(NoAddOrChangeMixin, admin.ModelAdmin):
         "created_at",
         "completed_at",
         "expires_at",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description=_("response size"))
@@ -175,10 +159,5 @@ class OrderItemAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["order"]
     ordering = ["-order_id", "position"]
 
-    @admin.display(description=_("unit amount"))
-    def unit(self, item: OrderItem) -> str:
-        return money(item.unit_amount, item.order.currency)
-
-    @admin.display(description=_("amount"))
-    def line_amount(self, item: OrderItem) -> str:
-        return money(item.amount, item.order.currency)
+    unit = money_column("unit_amount", _("unit amount"), currency="order.currency")
+    line_amount = money_column("amount", _("amount"), currency="order.currency")

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.models import Payment
 
-from .common import AuditTrailMixin, DateRangeFilter, money, seoul
+from .common import AuditTrailMixin, DateRangeFilter, money_column, seoul_column
 from .csv_export import PAYMENT_COLUMNS, CsvExportMixin
 
 
@@ -48,7 +48,7 @@ class PaymentAdmin(AuditTrailMixin, CsvExportMixin, admin.ModelAdmin):
     ordering = ["-created_at", "-id"]
     list_per_page = 50
     actions = ["export_selected_csv"]
-    fields = [
+    fields = (
         "invoice_link",
         "customer",
         "method",
@@ -64,7 +64,7 @@ class PaymentAdmin(AuditTrailMixin, CsvExportMixin, admin.ModelAdmin):
         "refunded_at",
         "failure_reason",
         "audit_trail",
-    ]
+    )
     readonly_fields = fields
     csv_columns = PAYMENT_COLUMNS
     csv_filename = "payments.csv"
@@ -84,14 +84,6 @@ class PaymentAdmin(AuditTrailMixin, CsvExportMixin, admin.ModelAdmin):
         url = reverse("admin:billing_invoice_change", args=[payment.invoice_id])
         return format_html('<a href="{}">{}</a>', url, payment.invoice)
 
-    @admin.display(description=_("amount"), ordering="amount")
-    def amount_display(self, payment: Payment) -> str:
-        return money(payment.amount, payment.currency)
-
-    @admin.display(description=_("received at"), ordering="received_at")
-    def received(self, payment: Payment) -> str:
-        return seoul(payment.received_at)
-
-    @admin.display(description=_("succeeded at"), ordering="succeeded_at")
-    def succeeded(self, payment: Payment) -> str:
-        return seoul(payment.succeeded_at)
+    amount_display = money_column("amount", _("amount"), ordering="amount")
+    received = seoul_column("received_at", _("received at"), ordering="received_at")
+    succeeded = seoul_column("succeeded_at", _("succeeded at"), ordering="succeeded_at")

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.models import SubscriptionPlan
 from billing.models.subscriptions import LIVE_STATUSES
 
-from .common import AuditTrailMixin, money, report_each, seoul
+from .common import AuditTrailMixin, money_column, report_each, seoul_column
 from .stripe import PLAN_SYNC, plan_sync, stripe_function
 
 
@@ -81,21 +81,14 @@ class SubscriptionPlanAdmin(AuditTrailMixin, admin.ModelAdmin):
     def has_stripe_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.change_subscriptionplan") and stripe_function(PLAN_SYNC) is not None
 
-    @admin.display(description=_("monthly price"), ordering="monthly_price")
-    def monthly(self, plan: SubscriptionPlan) -> str:
-        return money(plan.monthly_price, plan.currency)
-
-    @admin.display(description=_("annual price"), ordering="annual_price")
-    def annual(self, plan: SubscriptionPlan) -> str:
-        return money(plan.annual_price, plan.currency)
+    monthly = money_column("monthly_price", _("monthly price"), ordering="monthly_price")
+    annual = money_column("annual_price", _("annual price"), ordering="annual_price")
 
     @admin.display(description=_("live subscriptions"), ordering="live_count")
     def live_subscriptions(self, plan: SubscriptionPlan) -> int:
         return getattr(plan, "live_count", 0)
 
-    @admin.display(description=_("created at"))
-    def created(self, plan: SubscriptionPlan) -> str:
-        return seoul(plan.created_at)
+    created = seoul_column("created_at", _("created at"))
 
     @admin.action(description=_("Sync selected plans to Stripe"), permissions=["stripe"])
     def stripe_sync_selected(self, request: HttpRequest, queryset: QuerySet[SubscriptionPlan]) -> None:
@@ -118,7 +111,7 @@ class SubscriptionPlanAdmin(AuditTrailMixin, admin.ModelAdmin):
         ]
 
     def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         extra = dict(extra_context or {})
         if str(object_id).isdigit() and self.has_stripe_permission(request):

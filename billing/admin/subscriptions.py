@@ -1,7 +1,8 @@
 """Subscriptions in the admin: read-only records, changed only by the subscription services (change plan, cancel
 now or at period end, run the renewal of this subscription)."""
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -12,12 +13,13 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Subscription, SubscriptionInvoice, SubscriptionPlan
-from billing.models.subscriptions import LIVE_STATUSES, RENEWING_STATUSES, SubscriptionStatus
+from billing.models.subscriptions import RENEWING_STATUSES, SubscriptionStatus, subscription_transition_allowed
 from billing.periods import BillingPeriod, billing_date
 from billing.services.subscriptions import subscription_cancel, subscription_change_plan, subscription_renew
 from billing_site.errors import ApplicationError
@@ -29,17 +31,25 @@ from .common import (
     NoAddOrChangeMixin,
     ReadOnlyMixin,
     money,
+    money_column,
     report_each,
-    seoul,
+    seoul_column,
 )
 from .stripe import SUBSCRIPTION_SYNC, stripe_function, subscription_sync
 
-# Buttons of a subscription's page: name -> (label, statuses it applies to, confirmation question or "").
-OBJECT_ACTIONS: dict[str, tuple[Any, frozenset[str], Any]] = {
-    "cancel_at_period_end": (_("Cancel at period end"), LIVE_STATUSES, ""),
-    "cancel_now": (_("Cancel now"), LIVE_STATUSES, _("End this subscription now, without credit?")),
-    "renew": (_("Run renewal"), LIVE_STATUSES, ""),
-    "stripe_sync": (_("Sync with Stripe"), frozenset(SubscriptionStatus.values), ""),
+
+def _can_cancel(subscription: Subscription) -> bool:
+    return subscription_transition_allowed(subscription.status, SubscriptionStatus.CANCELED)
+
+
+# Buttons of a subscription's page: name -> (label, whether this subscription allows it, confirmation question
+# or ""). Cancellation asks the state machine (SUBSCRIPTION_TRANSITIONS); a renewal applies to a live subscription
+# (an incomplete one expires). The services check again under the row lock.
+OBJECT_ACTIONS: dict[str, tuple[str | Promise, Callable[[Subscription], bool], str | Promise]] = {
+    "cancel_at_period_end": (_("Cancel at period end"), _can_cancel, ""),
+    "cancel_now": (_("Cancel now"), _can_cancel, _("End this subscription now, without credit?")),
+    "renew": (_("Run renewal"), lambda subscription: subscription.is_live, ""),
+    "stripe_sync": (_("Sync with Stripe"), lambda subscription: True, ""),
 }
 
 
@@ -47,7 +57,7 @@ class SubscriptionInvoiceInline(NoAddOrChangeMixin, admin.TabularInline):
     model = SubscriptionInvoice
     extra = 0
     can_delete = False
-    fields = ["invoice_link", "reason", "period_start", "period_end", "invoice_status", "invoice_total"]
+    fields = ("invoice_link", "reason", "period_start", "period_end", "invoice_status", "invoice_total")
     readonly_fields = fields
     ordering = ["-period_start"]
 
@@ -64,9 +74,7 @@ class SubscriptionInvoiceInline(NoAddOrChangeMixin, admin.TabularInline):
     def invoice_status(self, link: SubscriptionInvoice) -> str:
         return link.invoice.get_status_display()
 
-    @admin.display(description=_("total"))
-    def invoice_total(self, link: SubscriptionInvoice) -> str:
-        return money(link.invoice.total, link.invoice.currency)
+    invoice_total = money_column("invoice.total", _("total"), currency="invoice.currency")
 
 
 class ChangePlanForm(forms.Form):
@@ -75,7 +83,8 @@ class ChangePlanForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["plan"].queryset = SubscriptionPlan.objects.filter(is_active=True).order_by("display_order", "id")
+        plan = cast(forms.ModelChoiceField, self.fields["plan"])
+        plan.queryset = SubscriptionPlan.objects.filter(is_active=True).order_by("display_order", "id")
 
 
 @admin.register(Subscription)
@@ -113,7 +122,7 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
     list_per_page = 50
     inlines = [SubscriptionInvoiceInline]
     actions = ["cancel_at_period_end_selected", "cancel_now_selected", "renew_selected"]
-    fields = [
+    fields = (
         "customer",
         "plan",
         "billing_period",
@@ -132,7 +141,7 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
         "stripe_subscription_id",
         "created",
         "audit_trail",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -147,25 +156,15 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
     def has_act_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.change_subscription")
 
-    @admin.display(description=_("price amount"), ordering="price_amount")
-    def price(self, subscription: Subscription) -> str:
-        return money(subscription.price_amount, subscription.currency)
+    price = money_column("price_amount", _("price amount"), ordering="price_amount")
 
     @admin.display(description=_("next billing date"))
     def next_billing(self, subscription: Subscription) -> str:
         return str(subscription.next_billing_date or EMPTY)
 
-    @admin.display(description=_("canceled at"))
-    def canceled(self, subscription: Subscription) -> str:
-        return seoul(subscription.canceled_at)
-
-    @admin.display(description=_("ended at"))
-    def ended(self, subscription: Subscription) -> str:
-        return seoul(subscription.ended_at)
-
-    @admin.display(description=_("created at"), ordering="created_at")
-    def created(self, subscription: Subscription) -> str:
-        return seoul(subscription.created_at)
+    canceled = seoul_column("canceled_at", _("canceled at"))
+    ended = seoul_column("ended_at", _("ended at"))
+    created = seoul_column("created_at", _("created at"), ordering="created_at")
 
     # --- operations (each one service call) -------------------------------------------------------
 
@@ -231,21 +230,21 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
         ]
 
     def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         subscription = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if subscription is not None and self.has_act_permission(request):
             buttons = []
-            for name, (label, statuses, confirm) in OBJECT_ACTIONS.items():
-                if subscription.status not in statuses:
+            for name, (label, allowed, confirm) in OBJECT_ACTIONS.items():
+                if not allowed(subscription):
                     continue
                 if name == "stripe_sync" and stripe_function(SUBSCRIPTION_SYNC) is None:
                     continue
                 url = reverse("admin:billing_subscription_object_action", args=[subscription.pk, name])
                 buttons.append({"name": name, "label": label, "url": url, "confirm": str(confirm) if confirm else ""})
             extra["billing_object_actions"] = buttons
-            if subscription.status in LIVE_STATUSES:
+            if subscription.is_live:
                 extra["billing_change_plan_url"] = reverse(
                     "admin:billing_subscription_change_plan", args=[subscription.pk]
                 )

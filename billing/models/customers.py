@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from billing.enums import Language, TaxTreatment
 from billing.validators import business_registration_number_format, validate_business_registration_number
@@ -13,28 +14,43 @@ class Customer(models.Model):
     """One per user, created on first need (customer_get_or_create). Amounts in minor units of `currency`."""
 
     # PROTECT: a user with invoices cannot vanish; Korean law keeps billing records for five years.
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="billing_customer")
-    display_name = models.CharField(max_length=200)
-    email = models.EmailField(max_length=254, blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="billing_customer", verbose_name=_("user")
+    )
+    display_name = models.CharField(max_length=200, verbose_name=_("display name"))
+    email = models.EmailField(max_length=254, blank=True, verbose_name=_("email"))
     # 사업자등록번호, ten digits without separators; empty for individuals.
     business_registration_number = models.CharField(
-        max_length=10, blank=True, default="", validators=[validate_business_registration_number]
+        max_length=10,
+        blank=True,
+        default="",
+        validators=[validate_business_registration_number],
+        verbose_name=_("business registration number"),
     )
-    address = models.CharField(max_length=500, blank=True, default="")
-    preferred_language = models.CharField(max_length=2, choices=Language.choices, default=Language.KOREAN)
-    currency = models.CharField(max_length=3, default="KRW", help_text="Currency of the credit balance.")
+    address = models.CharField(max_length=500, blank=True, default="", verbose_name=_("address"))
+    preferred_language = models.CharField(
+        max_length=2, choices=Language.choices, default=Language.KOREAN, verbose_name=_("preferred language")
+    )
+    currency = models.CharField(
+        max_length=3, default="KRW", help_text="Currency of the credit balance.", verbose_name=_("currency")
+    )
     # Only staff set it (admin); the server computes every invoice's VAT from it, never from client input.
     tax_treatment = models.CharField(
         max_length=16,
         choices=TaxTreatment.choices,
         default=TaxTreatment.TAXABLE,
         help_text="VAT treatment of this customer's invoices: taxable 10%, zero-rated (영세율) or exempt (면세).",
+        verbose_name=_("tax treatment"),
     )
-    credit_balance = models.BigIntegerField(default=0, help_text="Minor units of `currency`, used by next invoices.")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    credit_balance = models.BigIntegerField(
+        default=0, help_text="Minor units of `currency`, used by next invoices.", verbose_name=_("credit balance")
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=Q(credit_balance__gte=0), name="billing_customer_credit_non_negative"),

@@ -3,6 +3,7 @@
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from billing.enums import InvoicePdfStatus, InvoiceStatus, Language
 
@@ -18,7 +19,9 @@ class Invoice(models.Model):
     invoice and any change of its lines (migration 0002).
     """
 
-    # Fields frozen once the invoice leaves draft (service, API, admin and a database trigger agree on these).
+    # Fields frozen once the invoice leaves draft. Migration 0002's trigger refuses any change of them on an issued
+    # invoice (it keeps its own copy of this list); no service writes them after finalizing, the admin shows an
+    # issued invoice read-only and the API has no route that edits an invoice.
     IMMUTABLE_AFTER_ISSUE = (
         "customer",
         "order",
@@ -39,52 +42,84 @@ class Invoice(models.Model):
         "buyer_address",
     )
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
-    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices")
-    # `subscription` (FK) is added by the subscriptions work.
-    number = models.CharField(
-        max_length=20, unique=True, null=True, blank=True, help_text="YYYYMMDD-NNNN; set at finalization."
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("customer")
     )
-    status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
-    currency = models.CharField(max_length=3, default="KRW")
-    description = models.CharField(max_length=500, blank=True, default="")
-    subtotal = models.BigIntegerField(default=0, help_text="Supply amount (공급가액), minor units.")
-    tax = models.BigIntegerField(default=0, help_text="VAT (부가세), minor units.")
-    total = models.BigIntegerField(default=0, help_text="subtotal + tax (합계), minor units.")
-    amount_paid = models.BigIntegerField(default=0)
-    amount_remaining = models.BigIntegerField(default=0, help_text="total - amount_paid.")
-    days_until_due = models.PositiveSmallIntegerField(default=30)
-    issue_date = models.DateField(null=True, blank=True, help_text="Asia/Seoul date of finalization.")
-    due_date = models.DateField(null=True, blank=True)
-    finalized_at = models.DateTimeField(null=True, blank=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True)
-    marked_uncollectible_at = models.DateTimeField(null=True, blank=True)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("order")
+    )
+    # An invoice that bills a subscription period is linked by SubscriptionInvoice (`invoice.subscription_link`).
+    number = models.CharField(
+        max_length=20,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="YYYYMMDD-NNNN; set at finalization.",
+        verbose_name=_("number"),
+    )
+    status = models.CharField(
+        max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT, verbose_name=_("status")
+    )
+    currency = models.CharField(max_length=3, default="KRW", verbose_name=_("currency"))
+    description = models.CharField(max_length=500, blank=True, default="", verbose_name=_("description"))
+    subtotal = models.BigIntegerField(
+        default=0, help_text="Supply amount (공급가액), minor units.", verbose_name=_("subtotal")
+    )
+    tax = models.BigIntegerField(default=0, help_text="VAT (부가세), minor units.", verbose_name=_("tax"))
+    total = models.BigIntegerField(default=0, help_text="subtotal + tax (합계), minor units.", verbose_name=_("total"))
+    amount_paid = models.BigIntegerField(default=0, verbose_name=_("amount paid"))
+    amount_remaining = models.BigIntegerField(
+        default=0, help_text="total - amount_paid.", verbose_name=_("amount remaining")
+    )
+    days_until_due = models.PositiveSmallIntegerField(default=30, verbose_name=_("days until due"))
+    issue_date = models.DateField(
+        null=True, blank=True, help_text="Asia/Seoul date of finalization.", verbose_name=_("issue date")
+    )
+    due_date = models.DateField(null=True, blank=True, verbose_name=_("due date"))
+    finalized_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finalized at"))
+    paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid at"))
+    voided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("voided at"))
+    marked_uncollectible_at = models.DateTimeField(null=True, blank=True, verbose_name=_("marked uncollectible at"))
 
     # The buyer as it was when the invoice was issued: later profile edits do not rewrite issued documents.
-    language = models.CharField(max_length=2, choices=Language.choices, default=Language.KOREAN)
-    buyer_name = models.CharField(max_length=200, blank=True, default="")
-    buyer_email = models.EmailField(max_length=254, blank=True, default="")
-    buyer_business_number = models.CharField(max_length=10, blank=True, default="")
-    buyer_address = models.CharField(max_length=500, blank=True, default="")
+    language = models.CharField(
+        max_length=2, choices=Language.choices, default=Language.KOREAN, verbose_name=_("language")
+    )
+    buyer_name = models.CharField(max_length=200, blank=True, default="", verbose_name=_("buyer name"))
+    buyer_email = models.EmailField(max_length=254, blank=True, default="", verbose_name=_("buyer email"))
+    buyer_business_number = models.CharField(
+        max_length=10, blank=True, default="", verbose_name=_("buyer business number")
+    )
+    buyer_address = models.CharField(max_length=500, blank=True, default="", verbose_name=_("buyer address"))
 
     # The PDF of the current revision; `pdf_revision` grows with every change the document must show.
     pdf_file = models.ForeignKey(
-        "storage.StoredFile", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "storage.StoredFile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("pdf file"),
     )
-    pdf_status = models.CharField(max_length=8, choices=InvoicePdfStatus.choices, default=InvoicePdfStatus.NONE)
-    pdf_revision = models.PositiveIntegerField(default=0)
-    pdf_rendered_revision = models.PositiveIntegerField(default=0)
-    pdf_error = models.CharField(max_length=500, blank=True, default="")
+    pdf_status = models.CharField(
+        max_length=8, choices=InvoicePdfStatus.choices, default=InvoicePdfStatus.NONE, verbose_name=_("pdf status")
+    )
+    pdf_revision = models.PositiveIntegerField(default=0, verbose_name=_("pdf revision"))
+    pdf_rendered_revision = models.PositiveIntegerField(default=0, verbose_name=_("pdf rendered revision"))
+    pdf_error = models.CharField(max_length=500, blank=True, default="", verbose_name=_("pdf error"))
 
     # Filled by the Stripe integration when Stripe is on.
-    stripe_invoice_id = models.CharField(max_length=255, blank=True, default="")
-    stripe_hosted_invoice_url = models.URLField(max_length=1000, blank=True, default="")
+    stripe_invoice_id = models.CharField(max_length=255, blank=True, default="", verbose_name=_("stripe invoice id"))
+    stripe_hosted_invoice_url = models.URLField(
+        max_length=1000, blank=True, default="", verbose_name=_("stripe hosted invoice url")
+    )
 
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["customer", "-finalized_at", "-id"], name="billing_inv_customer_issued"),
@@ -157,16 +192,20 @@ class Invoice(models.Model):
 class InvoiceLine(models.Model):
     """One line of an invoice. `unit_amount` may be negative (a credit, e.g. a pro rata refund of a plan change)."""
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
-    position = models.PositiveSmallIntegerField(default=0)
-    description = models.CharField(max_length=500)
-    quantity = models.PositiveIntegerField(default=1)
-    unit_amount = models.BigIntegerField(help_text="Minor units of the invoice's currency.")
-    amount = models.BigIntegerField(help_text="quantity x unit_amount.")
-    period_start = models.DateField(null=True, blank=True)
-    period_end = models.DateField(null=True, blank=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines", verbose_name=_("invoice"))
+    position = models.PositiveSmallIntegerField(default=0, verbose_name=_("position"))
+    description = models.CharField(max_length=500, verbose_name=_("description"))
+    quantity = models.PositiveIntegerField(default=1, verbose_name=_("quantity"))
+    unit_amount = models.BigIntegerField(
+        help_text="Minor units of the invoice's currency.", verbose_name=_("unit amount")
+    )
+    amount = models.BigIntegerField(help_text="quantity x unit_amount.", verbose_name=_("amount"))
+    period_start = models.DateField(null=True, blank=True, verbose_name=_("period start"))
+    period_end = models.DateField(null=True, blank=True, verbose_name=_("period end"))
 
     class Meta:
+        verbose_name = _("invoice line")
+        verbose_name_plural = _("invoice lines")
         ordering = ["invoice", "position", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="billing_invoice_line_quantity_positive"),
@@ -191,10 +230,12 @@ class InvoiceNumberSequence(models.Model):
     on it and a rolled-back finalization gives its number back.
     """
 
-    day = models.DateField(primary_key=True)
-    last_number = models.PositiveIntegerField(default=0)
+    day = models.DateField(primary_key=True, verbose_name=_("day"))
+    last_number = models.PositiveIntegerField(default=0, verbose_name=_("last number"))
 
     class Meta:
+        verbose_name = _("invoice number sequence")
+        verbose_name_plural = _("invoice number sequences")
         ordering = ["-day"]
 
     def __str__(self) -> str:

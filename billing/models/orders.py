@@ -3,6 +3,7 @@
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from billing.enums import OrderStatus
 
@@ -12,18 +13,22 @@ from .customers import Customer
 class Order(models.Model):
     """Totals are in minor units of `currency`; total = subtotal + tax, enforced by the database."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
-    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING)
-    currency = models.CharField(max_length=3, default="KRW")
-    description = models.CharField(max_length=500, blank=True, default="")
-    subtotal = models.BigIntegerField(help_text="Supply amount (공급가액), minor units.")
-    tax = models.BigIntegerField(help_text="VAT (부가세), minor units.")
-    total = models.BigIntegerField(help_text="subtotal + tax (합계), minor units.")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
-    canceled_at = models.DateTimeField(null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", verbose_name=_("customer"))
+    status = models.CharField(
+        max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING, verbose_name=_("status")
+    )
+    currency = models.CharField(max_length=3, default="KRW", verbose_name=_("currency"))
+    description = models.CharField(max_length=500, blank=True, default="", verbose_name=_("description"))
+    subtotal = models.BigIntegerField(help_text="Supply amount (공급가액), minor units.", verbose_name=_("subtotal"))
+    tax = models.BigIntegerField(help_text="VAT (부가세), minor units.", verbose_name=_("tax"))
+    total = models.BigIntegerField(help_text="subtotal + tax (합계), minor units.", verbose_name=_("total"))
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    canceled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("canceled at"))
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["customer", "-created_at", "-id"], name="billing_ord_customer_created")]
         constraints = [
@@ -39,14 +44,18 @@ class Order(models.Model):
 
 
 class OrderItem(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
-    position = models.PositiveSmallIntegerField(default=0)
-    description = models.CharField(max_length=500)
-    quantity = models.PositiveIntegerField(default=1)
-    unit_amount = models.BigIntegerField(help_text="Minor units of the order's currency.")
-    amount = models.BigIntegerField(help_text="quantity x unit_amount.")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items", verbose_name=_("order"))
+    position = models.PositiveSmallIntegerField(default=0, verbose_name=_("position"))
+    description = models.CharField(max_length=500, verbose_name=_("description"))
+    quantity = models.PositiveIntegerField(default=1, verbose_name=_("quantity"))
+    unit_amount = models.BigIntegerField(
+        help_text="Minor units of the order's currency.", verbose_name=_("unit amount")
+    )
+    amount = models.BigIntegerField(help_text="quantity x unit_amount.", verbose_name=_("amount"))
 
     class Meta:
+        verbose_name = _("order item")
+        verbose_name_plural = _("order items")
         ordering = ["order", "position", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="billing_order_item_quantity_positive"),

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from billing.enums import PaymentMethod, PaymentStatus
 
@@ -17,27 +18,40 @@ class Payment(models.Model):
     `customer` repeats the invoice's customer so that ownership checks and the payment history read one table.
     """
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
-    amount = models.BigIntegerField()
-    currency = models.CharField(max_length=3, default="KRW")
-    method = models.CharField(max_length=16, choices=PaymentMethod.choices)
-    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
-    # The bank's transaction reference, a Stripe PaymentIntent id...: one payment per reference and method.
-    provider_reference = models.CharField(max_length=255, blank=True, default="")
-    note = models.CharField(max_length=500, blank=True, default="")
-    recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments", verbose_name=_("invoice"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="payments", verbose_name=_("customer")
     )
-    received_at = models.DateTimeField(null=True, blank=True, help_text="When the money arrived, if known.")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
-    succeeded_at = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True)
-    refunded_at = models.DateTimeField(null=True, blank=True)
-    failure_reason = models.CharField(max_length=500, blank=True, default="")
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    currency = models.CharField(max_length=3, default="KRW", verbose_name=_("currency"))
+    method = models.CharField(max_length=16, choices=PaymentMethod.choices, verbose_name=_("method"))
+    status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING, verbose_name=_("status")
+    )
+    # The bank's transaction reference, a Stripe PaymentIntent id...: one payment per reference and method.
+    provider_reference = models.CharField(max_length=255, blank=True, default="", verbose_name=_("provider reference"))
+    note = models.CharField(max_length=500, blank=True, default="", verbose_name=_("note"))
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    received_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the money arrived, if known.", verbose_name=_("received at")
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    succeeded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("succeeded at"))
+    failed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("failed at"))
+    refunded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refunded at"))
+    failure_reason = models.CharField(max_length=500, blank=True, default="", verbose_name=_("failure reason"))
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["customer", "-created_at", "-id"], name="billing_pay_customer_created"),

@@ -3,6 +3,7 @@
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from billing.enums import Language
 from billing.periods import BillingPeriod
@@ -16,27 +17,43 @@ class SubscriptionPlan(models.Model):
     price applies to new subscriptions. A plan that has subscriptions is never deleted, only deactivated.
     """
 
-    slug = models.SlugField(max_length=50, unique=True)
-    name = models.CharField(max_length=100, help_text="Korean name, e.g. 프로.")
-    name_en = models.CharField(max_length=100, blank=True, default="")
-    currency = models.CharField(max_length=3, default="KRW")
-    monthly_price = models.BigIntegerField(help_text="Per month, VAT excluded, minor units of `currency`.")
-    annual_price = models.BigIntegerField(help_text="Per year, VAT excluded, minor units of `currency`.")
-    features = models.JSONField(default=list, blank=True, help_text="Korean feature lines, in display order.")
-    features_en = models.JSONField(default=list, blank=True, help_text="English feature lines, in display order.")
-    max_projects = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
-    is_active = models.BooleanField(default=True, help_text="Offered to new subscribers.")
-    display_order = models.PositiveIntegerField(default=0)
+    slug = models.SlugField(max_length=50, unique=True, verbose_name=_("slug"))
+    name = models.CharField(max_length=100, help_text="Korean name, e.g. 프로.", verbose_name=_("name"))
+    name_en = models.CharField(max_length=100, blank=True, default="", verbose_name=_("name en"))
+    currency = models.CharField(max_length=3, default="KRW", verbose_name=_("currency"))
+    monthly_price = models.BigIntegerField(
+        help_text="Per month, VAT excluded, minor units of `currency`.", verbose_name=_("monthly price")
+    )
+    annual_price = models.BigIntegerField(
+        help_text="Per year, VAT excluded, minor units of `currency`.", verbose_name=_("annual price")
+    )
+    features = models.JSONField(
+        default=list, blank=True, help_text="Korean feature lines, in display order.", verbose_name=_("features")
+    )
+    features_en = models.JSONField(
+        default=list, blank=True, help_text="English feature lines, in display order.", verbose_name=_("features en")
+    )
+    max_projects = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: unlimited.", verbose_name=_("max projects")
+    )
+    is_active = models.BooleanField(default=True, help_text="Offered to new subscribers.", verbose_name=_("is active"))
+    display_order = models.PositiveIntegerField(default=0, verbose_name=_("display order"))
 
     # Filled by the Stripe integration: one Product per plan, one Price per billing period.
-    stripe_product_id = models.CharField(max_length=255, blank=True, default="")
-    stripe_monthly_price_id = models.CharField(max_length=255, blank=True, default="")
-    stripe_annual_price_id = models.CharField(max_length=255, blank=True, default="")
+    stripe_product_id = models.CharField(max_length=255, blank=True, default="", verbose_name=_("stripe product id"))
+    stripe_monthly_price_id = models.CharField(
+        max_length=255, blank=True, default="", verbose_name=_("stripe monthly price id")
+    )
+    stripe_annual_price_id = models.CharField(
+        max_length=255, blank=True, default="", verbose_name=_("stripe annual price id")
+    )
 
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("subscription plan")
+        verbose_name_plural = _("subscription plans")
         ordering = ["display_order", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(monthly_price__gte=0), name="billing_plan_monthly_price_non_negative"),

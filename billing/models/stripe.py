@@ -7,13 +7,14 @@ row says what our processing of the event did, how often it was tried and when i
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class StripeWebhookEventStatus(models.TextChoices):
     RECEIVED = "received", "Received, not processed yet"
     PROCESSED = "processed", "Processed"
     # Failed attempts are retried with backoff until next_retry_at is empty (given up: retry by hand).
-    FAILED = "failed", "Failed"
+    FAILED = "failed", _("Failed")
 
 
 class StripeWebhookEvent(models.Model):
@@ -29,7 +30,10 @@ class StripeWebhookEvent(models.Model):
     )
     payload = models.JSONField(help_text="The event as first delivered, signature checked.")
     status = models.CharField(
-        max_length=16, choices=StripeWebhookEventStatus.choices, default=StripeWebhookEventStatus.RECEIVED
+        max_length=16,
+        choices=StripeWebhookEventStatus.choices,
+        default=StripeWebhookEventStatus.RECEIVED,
+        verbose_name=_("status"),
     )
     result = models.CharField(max_length=500, blank=True, default="", help_text="What processing changed.")
     attempts = models.PositiveIntegerField(default=0, help_text="Processing attempts, successful or not.")
@@ -39,10 +43,10 @@ class StripeWebhookEvent(models.Model):
     last_delivery = models.ForeignKey(
         "djstripe.WebhookEventTrigger", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    received_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("received at"))
     last_received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -5,6 +5,7 @@ from datetime import date
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from billing.periods import BillingPeriod, ServicePeriod
 
@@ -15,22 +16,22 @@ from .plans import SubscriptionPlan
 
 class SubscriptionStatus(models.TextChoices):
     # Waiting for its first invoice to be paid (checkout by bank transfer; a card that needs action with Stripe).
-    INCOMPLETE = "incomplete", "Incomplete"
-    ACTIVE = "active", "Active"
+    INCOMPLETE = "incomplete", _("Incomplete")
+    ACTIVE = "active", _("Active")
     # An invoice of the subscription is unpaid after its due date; service continues, renewals continue.
-    PAST_DUE = "past_due", "Past due"
-    CANCELED = "canceled", "Canceled"
+    PAST_DUE = "past_due", _("Past due")
+    CANCELED = "canceled", _("Canceled")
 
 
 class CancellationReason(models.TextChoices):
     NONE = "", "—"
-    REQUESTED = "requested", "Canceled by the customer or staff"
-    REPLACED = "replaced", "Replaced by another plan"
-    INCOMPLETE_EXPIRED = "incomplete_expired", "First invoice not paid in time"
+    REQUESTED = "requested", _("Canceled by the customer or staff")
+    REPLACED = "replaced", _("Replaced by another plan")
+    INCOMPLETE_EXPIRED = "incomplete_expired", _("First invoice not paid in time")
 
 
-# The subscription state machine, in one place. billing.services.subscriptions locks the row, consults
-# this table and only then changes the status; nothing else writes it.
+# The subscription state machine, in one place. billing.services.subscription_states locks the row, consults
+# this table and only then changes the status; nothing else writes it (the admin asks it which buttons to show).
 SUBSCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {
     SubscriptionStatus.INCOMPLETE: frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELED}),
     SubscriptionStatus.ACTIVE: frozenset({SubscriptionStatus.PAST_DUE, SubscriptionStatus.CANCELED}),
@@ -57,20 +58,38 @@ class Subscription(models.Model):
     supply amount of one period fixed when the subscription started (VAT excluded, minor units).
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
-    plan = models.ForeignKey(SubscriptionPlan, on_delete=models.PROTECT, related_name="subscriptions")
-    billing_period = models.CharField(max_length=8, choices=BillingPeriod.choices)
-    status = models.CharField(max_length=16, choices=SubscriptionStatus.choices)
-    currency = models.CharField(max_length=3, default="KRW")
-    price_amount = models.BigIntegerField(help_text="Supply amount of one period, minor units of `currency`.")
-    billing_cycle_anchor = models.DateField(help_text="Every period boundary is this day plus whole periods.")
-    current_period_start = models.DateField()
-    current_period_end = models.DateField(help_text="Excluded from the period: the next billing date.")
-    cancel_at_period_end = models.BooleanField(default=False)
-    canceled_at = models.DateTimeField(null=True, blank=True, help_text="When the cancellation was asked for.")
-    ended_at = models.DateTimeField(null=True, blank=True, help_text="When the service stopped.")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="subscriptions", verbose_name=_("customer")
+    )
+    plan = models.ForeignKey(
+        SubscriptionPlan, on_delete=models.PROTECT, related_name="subscriptions", verbose_name=_("plan")
+    )
+    billing_period = models.CharField(max_length=8, choices=BillingPeriod.choices, verbose_name=_("billing period"))
+    status = models.CharField(max_length=16, choices=SubscriptionStatus.choices, verbose_name=_("status"))
+    currency = models.CharField(max_length=3, default="KRW", verbose_name=_("currency"))
+    price_amount = models.BigIntegerField(
+        help_text="Supply amount of one period, minor units of `currency`.", verbose_name=_("price amount")
+    )
+    billing_cycle_anchor = models.DateField(
+        help_text="Every period boundary is this day plus whole periods.", verbose_name=_("billing cycle anchor")
+    )
+    current_period_start = models.DateField(verbose_name=_("current period start"))
+    current_period_end = models.DateField(
+        help_text="Excluded from the period: the next billing date.", verbose_name=_("current period end")
+    )
+    cancel_at_period_end = models.BooleanField(default=False, verbose_name=_("cancel at period end"))
+    canceled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the cancellation was asked for.", verbose_name=_("canceled at")
+    )
+    ended_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the service stopped.", verbose_name=_("ended at")
+    )
     cancellation_reason = models.CharField(
-        max_length=20, choices=CancellationReason.choices, blank=True, default=CancellationReason.NONE
+        max_length=20,
+        choices=CancellationReason.choices,
+        blank=True,
+        default=CancellationReason.NONE,
+        verbose_name=_("cancellation reason"),
     )
     replaces = models.OneToOneField(
         "self",
@@ -79,13 +98,18 @@ class Subscription(models.Model):
         on_delete=models.PROTECT,
         related_name="replaced_by",
         help_text="The subscription this one replaced (plan change).",
+        verbose_name=_("replaces"),
     )
     # Filled by the Stripe integration when Stripe is on.
-    stripe_subscription_id = models.CharField(max_length=255, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    stripe_subscription_id = models.CharField(
+        max_length=255, blank=True, default="", verbose_name=_("stripe subscription id")
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["customer", "-created_at", "-id"], name="billing_sub_customer_created"),
@@ -158,8 +182,8 @@ class Subscription(models.Model):
 
 class SubscriptionInvoiceReason(models.TextChoices):
     # Stripe's billing_reason values.
-    CREATE = "subscription_create", "First period"
-    CYCLE = "subscription_cycle", "Renewal"
+    CREATE = "subscription_create", _("First period")
+    CYCLE = "subscription_cycle", _("Renewal")
 
 
 class SubscriptionInvoice(models.Model):
@@ -169,14 +193,22 @@ class SubscriptionInvoice(models.Model):
     period twice: the second insert fails before its invoice is finalized, so it takes no number.
     """
 
-    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="period_invoices")
-    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="subscription_link")
-    reason = models.CharField(max_length=24, choices=SubscriptionInvoiceReason.choices)
-    period_start = models.DateField()
-    period_end = models.DateField(help_text="Excluded from the period, like Subscription.current_period_end.")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="period_invoices", verbose_name=_("subscription")
+    )
+    invoice = models.OneToOneField(
+        Invoice, on_delete=models.PROTECT, related_name="subscription_link", verbose_name=_("invoice")
+    )
+    reason = models.CharField(max_length=24, choices=SubscriptionInvoiceReason.choices, verbose_name=_("reason"))
+    period_start = models.DateField(verbose_name=_("period start"))
+    period_end = models.DateField(
+        help_text="Excluded from the period, like Subscription.current_period_end.", verbose_name=_("period end")
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("subscription invoice")
+        verbose_name_plural = _("subscription invoices")
         ordering = ["subscription", "period_start"]
         constraints = [
             models.UniqueConstraint(
