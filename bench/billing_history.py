@@ -18,18 +18,14 @@ Targets: p50 and p95 <= 20 ms, ratio of p50s <= 2.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+from bench import _common as common
 
 TARGETS = {"p50_ms": 20.0, "p95_ms": 20.0, "ratio": 2.0}
 BARE_PATH = "/bench/history-bare"
@@ -131,32 +127,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import requests
 
-    postgres = None
+    servers: list[Any] = []
     gunicorn: subprocess.Popen[bytes] | None = None
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "billing_site.settings.local",
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-local-settings-without-debug-0123456789",
-        "LOG_LEVEL": "WARNING",
-        "STRIPE_SECRET_KEY": "",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-    }
+    environment = {**os.environ, **common.BASE_ENVIRONMENT, "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost"}
     try:
         if not os.environ.get("DATABASE_URL"):
-            from harness.postgres import PostgresServer
-
             print("starting PostgreSQL ...", flush=True)
-            postgres = PostgresServer()
-            postgres.start()
-            environment["DATABASE_URL"] = postgres.url
-        manage = [sys.executable, "manage.py"]
-        print("migrating ...", flush=True)
-        subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=REPO_ROOT, env=environment, check=True)
+            servers = common.start_servers(postgres=True, s3=False)
+            environment.update(common.server_environment(servers))
+        common.migrate(environment)
         print(f"seeding {args.rows:,} rows over {args.customers:,} customers ...", flush=True)
         subprocess.run(
-            [*manage, "billing_bench_seed", f"--rows={args.rows}", f"--customers={args.customers}"],
-            cwd=REPO_ROOT,
+            [sys.executable, "manage.py", "billing_bench_seed", f"--rows={args.rows}", f"--customers={args.customers}"],
+            cwd=common.REPO_ROOT,
             env=environment,
             check=True,
         )
@@ -180,21 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
         connections.close_all()
 
-        port = _free_port()
-        gunicorn = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "bench.billing_history:application",
-                f"--bind=127.0.0.1:{port}",
-                "--workers=1",
-                "--worker-class=sync",
-                "--log-level=warning",
-            ],
-            cwd=REPO_ROOT,
-            env=environment,
-        )
-        base = f"http://127.0.0.1:{port}"
-        _wait_for(f"{base}/healthz")
+        gunicorn, base = common.gunicorn_start(application="bench.billing_history:application", environment=environment)
         session = requests.Session()
 
         rng = random.Random(20250301)
@@ -206,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def get(path: str, customer_id: int, params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
             headers = {"Authorization": f"Bearer {tokens[customer_id]}"}
-            started = time.perf_counter()
-            response = session.get(base + path, params=params, headers=headers, timeout=30)
-            elapsed = (time.perf_counter() - started) * 1000
+            elapsed, response = common.timed(
+                lambda: session.get(base + path, params=params, headers=headers, timeout=30)
+            )
             if response.status_code != 200:
                 raise SystemExit(f"bench: {path} answered {response.status_code}: {response.text[:300]}")
             return elapsed, response.json()
@@ -228,11 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             api.append(get("/api/payment/history", customer_id, params)[0])
             floor_ms.append(get(BARE_PATH, customer_id, params)[0])
     finally:
-        if gunicorn is not None:
-            gunicorn.terminate()
-            gunicorn.wait(30)
-        if postgres is not None:
-            postgres.close()
+        common.gunicorn_stop(gunicorn)
+        for server in servers:
+            server.close()
 
     results = {
         "rows": counts,
@@ -245,9 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     results["ratio_p95"] = round(results["history"]["p95_ms"] / results["bare_drf"]["p95_ms"], 2)
     results["mean_ms"] = {"history": round(statistics.mean(api), 2), "bare_drf": round(statistics.mean(floor_ms), 2)}
     ok = report(results)
-    out = REPO_ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "billing_history.json").write_text(json.dumps(results, indent=2) + "\n")
+    common.results_write("billing_history", results)
     return 0 if ok or not args.check else 1
 
 
@@ -259,9 +224,6 @@ def report(results: dict[str, Any]) -> bool:
         "ratio": results["ratio_p50"] <= TARGETS["ratio"],
     }
 
-    def verdict(ok: bool) -> str:
-        return "ok" if ok else "OVER TARGET"
-
     rows = results["rows"]
     print()
     print(
@@ -269,34 +231,13 @@ def report(results: dict[str, Any]) -> bool:
         f"{results['customers']:,} customers, {results['requests']} requests per endpoint"
     )
     print(
-        f"  /api/payment/history  p50 {history['p50_ms']:.2f} ms [<= 20] {verdict(checks['p50'])}, "
-        f"p95 {history['p95_ms']:.2f} ms [<= 20] {verdict(checks['p95'])}"
+        f"  /api/payment/history  p50 {history['p50_ms']:.2f} ms [<= 20] {common.verdict(checks['p50'])}, "
+        f"p95 {history['p95_ms']:.2f} ms [<= 20] {common.verdict(checks['p95'])}"
     )
     print(f"  bare DRF endpoint     p50 {bare['p50_ms']:.2f} ms, p95 {bare['p95_ms']:.2f} ms")
     ratio_p50, ratio_p95 = results["ratio_p50"], results["ratio_p95"]
-    print(f"  ratio p50 {ratio_p50:.2f} [<= 2] {verdict(checks['ratio'])}, ratio p95 {ratio_p95:.2f}")
+    print(f"  ratio p50 {ratio_p50:.2f} [<= 2] {common.verdict(checks['ratio'])}, ratio p95 {ratio_p95:.2f}")
     return all(checks.values())
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(url: str, timeout: float = 60.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise SystemExit(f"bench: {url} did not answer within {timeout:.0f} s")
 
 
 if __name__ == "__main__":

@@ -19,57 +19,17 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import statistics
-import subprocess
-import sys
-import threading
-import time
 import uuid
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+from bench import _common as common
+
+if TYPE_CHECKING:  # Django is set up inside run(), after the servers start
+    from storage.models import StoredFile
 
 TARGETS = {"p50_ms": 120.0, "ratio": 1.5}
-
-
-def start_servers(need_postgres: bool, need_s3: bool) -> list[Any]:
-    servers: list[Any] = []
-    if need_postgres:
-        from harness.postgres import PostgresServer
-
-        servers.append(PostgresServer())
-    if need_s3:
-        from harness.s3 import S3Server
-
-        servers.append(S3Server())
-    errors: list[BaseException] = []
-
-    def start(server: Any) -> None:
-        try:
-            server.start()
-        except BaseException as error:  # reported below, with every server stopped
-            errors.append(error)
-
-    threads = [threading.Thread(target=start, args=(server,)) for server in servers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        for server in servers:
-            server.close()
-        raise SystemExit(f"bench: a server did not start: {errors[0]}")
-    return servers
-
-
-def timed_ms(function: Any) -> float:
-    started = time.perf_counter()
-    function()
-    return (time.perf_counter() - started) * 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,44 +39,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     environment = {
-        "DJANGO_SETTINGS_MODULE": "billing_site.settings.local",
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-local-settings-without-debug-0123456789",
-        "LOG_LEVEL": "WARNING",
-        "STRIPE_SECRET_KEY": "",
+        **common.BASE_ENVIRONMENT,
         "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
         "THROTTLE_INVOICES_RATE": "100000/hour",  # the bench posts more invoices than a person would
     }
     need_postgres = not os.environ.get("DATABASE_URL")
     need_s3 = not os.environ.get("AWS_STORAGE_BUCKET_NAME")
     print("starting servers ...", flush=True)
-    servers = start_servers(need_postgres, need_s3)
+    servers = common.start_servers(postgres=need_postgres, s3=need_s3)
     try:
-        for server in servers:
-            if server.name == "postgres":
-                environment["DATABASE_URL"] = server.url
-            else:
-                environment.update(
-                    {
-                        "AWS_STORAGE_BUCKET_NAME": server.bucket,
-                        "AWS_S3_ENDPOINT_URL": server.url,
-                        "AWS_ACCESS_KEY_ID": server.access_key_id,
-                        "AWS_SECRET_ACCESS_KEY": server.secret_access_key,
-                        "AWS_S3_REGION_NAME": server.region,
-                    }
-                )
+        environment.update(common.server_environment(servers))
         os.environ.update(environment)
-        print("migrating ...", flush=True)
-        subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=REPO_ROOT, check=True)
+        common.migrate()
         results = measure(args.runs)
     finally:
         for server in servers:
             server.close()
 
     ok = report(results)
-    out = REPO_ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "billing_invoice.json").write_text(json.dumps(results, indent=2) + "\n")
+    common.results_write("billing_invoice", results)
     return 0 if ok or not args.check else 1
 
 
@@ -181,13 +122,13 @@ def measure(runs: int) -> dict[str, Any]:
     raw_ms: list[float] = []
     api_ms: list[float] = []
     for _ in range(runs):
-        ours_ms.append(timed_ms(ours))
-        raw_ms.append(timed_ms(raw))
-        api_ms.append(timed_ms(api))
+        ours_ms.append(common.timed(ours)[0])
+        raw_ms.append(common.timed(raw)[0])
+        api_ms.append(common.timed(api)[0])
     pending = Invoice.objects.exclude(pdf_status="ready").count()
     if pending:
         raise SystemExit(f"bench: {pending} invoices were left without a stored PDF")
-    storage = type(default_storage._wrapped).__name__
+    storage = type(cast(Any, default_storage)._wrapped).__name__
     return {
         "runs": runs,
         "storage": storage,
@@ -196,24 +137,20 @@ def measure(runs: int) -> dict[str, Any]:
         "raw_p50_ms": round(statistics.median(raw_ms), 1),
         "api_p50_ms": round(statistics.median(api_ms), 1),
         "ratio": round(statistics.median(ours_ms) / statistics.median(raw_ms), 2),
-        "pdf_bytes": default_storage.size(Invoice.objects.get(pk=sample.pk).pdf_file.key),
+        "pdf_bytes": default_storage.size(cast("StoredFile", Invoice.objects.get(pk=sample.pk).pdf_file).key),
     }
 
 
 def report(results: dict[str, Any]) -> bool:
     checks = {"p50": results["ours_p50_ms"] <= TARGETS["p50_ms"], "ratio": results["ratio"] <= TARGETS["ratio"]}
-
-    def verdict(ok: bool) -> str:
-        return "ok" if ok else "OVER TARGET"
-
     print()
     print(f"invoice benchmark (median of {results['runs']} runs, storage {results['storage']})")
     print(
-        f"  create + finalize + PDF + store: p50 {results['ours_p50_ms']:.1f} ms [<= 120] {verdict(checks['p50'])}, "
-        f"p95 {results['ours_p95_ms']:.1f} ms"
+        f"  create + finalize + PDF + store: p50 {results['ours_p50_ms']:.1f} ms [<= 120] "
+        f"{common.verdict(checks['p50'])}, p95 {results['ours_p95_ms']:.1f} ms"
     )
     print(f"  raw xhtml2pdf render + storage save of the same HTML: p50 {results['raw_p50_ms']:.1f} ms")
-    print(f"  ratio {results['ratio']:.2f} [<= 1.5] {verdict(checks['ratio'])}")
+    print(f"  ratio {results['ratio']:.2f} [<= 1.5] {common.verdict(checks['ratio'])}")
     print(f"  POST /api/payment/invoice (in process, with signed URL): p50 {results['api_p50_ms']:.1f} ms")
     return all(checks.values())
 

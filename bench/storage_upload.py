@@ -1,6 +1,6 @@
 """Storage benchmark: API uploads vs raw boto3 put_object, the server's RSS growth, and presign cost.
 
-Run: .venv/bin/python -m bench.storage_upload [--runs 7] [--presign-iterations 2000]
+Run: .venv/bin/python -m bench.storage_upload [--runs 7] [--presign-iterations 2000] [--check]
 
 It starts its own LocalStack S3 and PostgreSQL (harness/), migrates, serves the project with gunicorn
 (one sync worker, as deployed), and measures against that real server process:
@@ -15,88 +15,32 @@ It starts its own LocalStack S3 and PostgreSQL (harness/), migrates, serves the 
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import os
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+from bench import _common as common
 
 MB = 1024 * 1024
 BOUNDARY = "bench-storage-boundary"
 TARGETS = {"upload_ratio": 1.5, "upload_10mb_ms": 250.0, "rss_growth_50mb_mb": 16.0, "presign_ms": 3.0}
 
 
-def start_servers() -> tuple[Any, Any]:
-    from harness.postgres import PostgresServer
-    from harness.s3 import S3Server
-
-    servers = (PostgresServer(), S3Server())
-    errors: list[BaseException] = []
-
-    def start(server: Any) -> None:
-        try:
-            server.start()
-        except BaseException as error:  # reported below, with every server stopped
-            errors.append(error)
-
-    threads = [threading.Thread(target=start, args=(server,)) for server in servers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        for server in servers:
-            server.close()
-        raise SystemExit(f"bench: a server did not start: {errors[0]}")
-    return servers
-
-
-def server_environment(postgres: Any, s3: Any) -> dict[str, str]:
+def upload_environment(servers: list[Any]) -> dict[str, str]:
+    """The project's settings for gunicorn and this process: the harness servers, no upload throttle."""
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "billing_site.settings.local",
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-local-settings-without-debug-0123456789",
-        "DATABASE_URL": postgres.url,
-        "AWS_STORAGE_BUCKET_NAME": s3.bucket,
-        "AWS_S3_ENDPOINT_URL": s3.url,
-        "AWS_ACCESS_KEY_ID": s3.access_key_id,
-        "AWS_SECRET_ACCESS_KEY": s3.secret_access_key,
-        "AWS_S3_REGION_NAME": s3.region,
-        "THROTTLE_UPLOADS_RATE": "100000/hour",
-        "LOG_LEVEL": "WARNING",
-        "STRIPE_SECRET_KEY": "",
+        **common.BASE_ENVIRONMENT,
+        **common.server_environment(servers),
+        "THROTTLE_UPLOADS_RATE": "100000/hour",  # the bench uploads more files than a person would
     }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(url: str, timeout: float = 60.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise SystemExit(f"bench: {url} did not answer within {timeout:.0f} s")
 
 
 def worker_pid(master_pid: int) -> int:
@@ -169,52 +113,29 @@ def multipart(content: bytes, name: str) -> bytes:
     return head + content + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
-def timed(function: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = function()
-    return (time.perf_counter() - started) * 1000, result
-
-
 def median_ms(function: Callable[[], Any], runs: int) -> float:
-    return statistics.median(timed(function)[0] for _ in range(runs))
+    return statistics.median(common.timed(function)[0] for _ in range(runs))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.storage_upload", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="uploads per size and method (median taken)")
     parser.add_argument("--presign-iterations", type=int, default=2000)
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
 
     import requests
 
     print("starting PostgreSQL and LocalStack S3 ...", flush=True)
-    postgres, s3 = start_servers()
+    servers = common.start_servers(postgres=True, s3=True)
+    s3 = servers[1]
     gunicorn: subprocess.Popen[bytes] | None = None
     try:
-        environment = server_environment(postgres, s3)
-        print("migrating ...", flush=True)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-            cwd=REPO_ROOT,
-            env=environment,
-            check=True,
+        environment = upload_environment(servers)
+        common.migrate(environment)
+        gunicorn, base = common.gunicorn_start(
+            application="billing_site.wsgi:application", environment=environment, extra=["--timeout=120"]
         )
-        port = free_port()
-        gunicorn = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "billing_site.wsgi:application",
-                f"--bind=127.0.0.1:{port}",
-                "--workers=1",
-                "--worker-class=sync",
-                "--timeout=120",
-                "--log-level=warning",
-            ],
-            cwd=REPO_ROOT,
-            env=environment,
-        )
-        base = f"http://127.0.0.1:{port}"
-        wait_for(f"{base}/healthz")
         worker = worker_pid(gunicorn.pid)
 
         username = f"bench-{uuid.uuid4().hex[:8]}"
@@ -274,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             api: list[float] = []
             raw: list[float] = []
             for _ in range(args.runs):  # interleaved, so a noisy neighbour slows both sides alike
-                elapsed, uploaded = timed(lambda body=body: api_upload(body))
+                elapsed, uploaded = common.timed(functools.partial(api_upload, body))
                 api.append(elapsed)
-                elapsed, key = timed(lambda content=content: raw_put(content))
+                elapsed, key = common.timed(functools.partial(raw_put, content))
                 raw.append(elapsed)
                 # Untimed: keep LocalStack's store (and its disk writes) the same size for every run.
                 requests.delete(f"{base}/api/files/{uploaded['id']}", headers=headers, timeout=30).raise_for_status()
@@ -300,17 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         results["presign"] = presign_in_process(environment, uploaded, client, s3.bucket, args.presign_iterations)
         results["presign"]["endpoint_http_ms"] = round(http_presign, 2)
     finally:
-        if gunicorn is not None:
-            gunicorn.terminate()
-            gunicorn.wait(30)
-        postgres.close()
-        s3.close()
+        common.gunicorn_stop(gunicorn)
+        for server in servers:
+            server.close()
 
-    report(results)
-    out = REPO_ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "storage_upload.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    return 0
+    ok = report(results)
+    common.results_write("storage_upload", results, ensure_ascii=False)
+    return 0 if ok or not args.check else 1
 
 
 def presign_in_process(
@@ -330,51 +247,47 @@ def presign_in_process(
 
     file = StoredFile.objects.get(pk=uploaded["id"])
     expires_in = datetime.timedelta(hours=24)
-    key = default_storage._normalize_name(file.key)
+    key = cast(Any, default_storage)._normalize_name(file.key)  # the S3 backend's own key rule
     file_signed_url(file=file, expires_in=expires_in)
     client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=86400)
 
-    def per_call(function: Callable[[], Any]) -> float:
-        samples = []
-        for _ in range(iterations):
-            started = time.perf_counter()
-            function()
-            samples.append((time.perf_counter() - started) * 1000)
-        return statistics.median(samples)
-
-    ours = per_call(lambda: file_signed_url(file=file, expires_in=expires_in))
-    raw = per_call(
-        lambda: client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=86400)
+    ours = median_ms(lambda: file_signed_url(file=file, expires_in=expires_in), iterations)
+    raw = median_ms(
+        lambda: client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=86400),
+        iterations,
     )
     return {"file_signed_url_ms": round(ours, 3), "raw_presign_ms": round(raw, 3), "ratio": round(ours / raw, 2)}
 
 
-def report(results: dict[str, Any]) -> None:
-    def verdict(ok: bool) -> str:
-        return "ok" if ok else "OVER TARGET"
-
+def report(results: dict[str, Any]) -> bool:
     ten, fifty = results["upload_10mb"], results["upload_50mb"]
     rss, presign = results["rss_growth_50mb"], results["presign"]
+    checks = {
+        "upload_10mb_ratio": ten["ratio"] <= TARGETS["upload_ratio"],
+        "upload_50mb_ratio": fifty["ratio"] <= TARGETS["upload_ratio"],
+        "upload_10mb_ms": ten["api_ms"] <= TARGETS["upload_10mb_ms"],
+        "rss_growth": rss["mb"] <= TARGETS["rss_growth_50mb_mb"],
+        "presign": presign["file_signed_url_ms"] <= TARGETS["presign_ms"],
+    }
     print()
     print(f"storage benchmark (median of {results['runs']} runs; targets in brackets)")
-    for label, row in (("10 MB", ten), ("50 MB", fifty)):
+    for size, row in ((10, ten), (50, fifty)):
         print(
-            f"  upload {label}: API {row['api_ms']:.1f} ms, raw put_object {row['raw_put_object_ms']:.1f} ms, "
-            f"ratio {row['ratio']:.2f} [<= 1.5] {verdict(row['ratio'] <= TARGETS['upload_ratio'])}"
+            f"  upload {size} MB: API {row['api_ms']:.1f} ms, raw put_object {row['raw_put_object_ms']:.1f} ms, "
+            f"ratio {row['ratio']:.2f} [<= 1.5] {common.verdict(checks[f'upload_{size}mb_ratio'])}"
         )
-    print(
-        f"  10 MB API upload {ten['api_ms']:.1f} ms [<= 250 ms] {verdict(ten['api_ms'] <= TARGETS['upload_10mb_ms'])}"
-    )
+    print(f"  10 MB API upload {ten['api_ms']:.1f} ms [<= 250 ms] {common.verdict(checks['upload_10mb_ms'])}")
     print(
         f"  worker peak RSS growth during a 50 MB upload: {rss['mb']:.1f} MB ({rss['method']}) "
-        f"[<= 16 MB] {verdict(rss['mb'] <= TARGETS['rss_growth_50mb_mb'])}"
+        f"[<= 16 MB] {common.verdict(checks['rss_growth'])}"
     )
     print(
         f"  presign: file_signed_url {presign['file_signed_url_ms']:.3f} ms, "
         f"raw boto3 {presign['raw_presign_ms']:.3f} ms, "
-        f"ratio {presign['ratio']:.2f} [<= 3 ms] {verdict(presign['file_signed_url_ms'] <= TARGETS['presign_ms'])}; "
+        f"ratio {presign['ratio']:.2f} [<= 3 ms] {common.verdict(checks['presign'])}; "
         f"POST /api/files/presigned-url over HTTP {presign['endpoint_http_ms']:.2f} ms"
     )
+    return all(checks.values())
 
 
 if __name__ == "__main__":
