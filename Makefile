@@ -38,6 +38,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=billing_site.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	scripts/check-openapi
 
 format: install
 	$(BIN)/ruff check --fix .

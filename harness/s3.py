@@ -80,11 +80,16 @@ class S3Server(ServerProcess):
 
     def client(self) -> Any:
         """A boto3 S3 client for this server, signing like the project's storage settings (s3v4, path style)."""
-        return boto3.client(
-            "s3",
-            endpoint_url=self.url,
-            aws_access_key_id=self.access_key_id,
-            aws_secret_access_key=self.secret_access_key,
-            region_name=self.region,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-        )
+        return s3_client(self.url, self.access_key_id, self.secret_access_key, self.region)
+
+
+def s3_client(url: str, access_key_id: str, secret_access_key: str, region: str) -> Any:
+    """A boto3 S3 client for the server at `url`, signing like the project's storage settings (s3v4, path style)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        region_name=region,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )

@@ -1,4 +1,7 @@
-"""Owns the session's servers: starts them in parallel, exports their addresses to os.environ, stops them."""
+"""Owns the session's servers: starts them in parallel, exports their addresses to os.environ, stops them.
+
+Under pytest-xdist the controller starts them (`start`) and each worker only attaches to them (`attach`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import reaper
+from harness.control import CONTROL_URL_VARIABLE, ControlServer, RemoteServer, remote_servers
 from harness.postgres import PostgresServer
 from harness.process import ServerProcess, ServiceStartError
 from harness.s3 import S3Server
@@ -18,19 +23,20 @@ from harness.stripe_server import StripeServer
 
 @dataclass(frozen=True)
 class Services:
-    """The running servers; `startup_seconds` is how long starting all of them took."""
+    """The running servers (in a worker: proxies of the controller's); `startup_seconds`: how long starting took."""
 
-    postgres: PostgresServer
-    s3: S3Server
-    stripe: StripeServer
+    postgres: PostgresServer | RemoteServer
+    s3: S3Server | RemoteServer
+    stripe: StripeServer | RemoteServer
     startup_seconds: float
 
     @property
-    def all(self) -> tuple[ServerProcess, ...]:
+    def all(self) -> tuple[Any, ...]:
         return (self.postgres, self.s3, self.stripe)
 
 
 _running: Services | None = None
+_control: ControlServer | None = None
 
 
 def services() -> Services:
@@ -98,13 +104,45 @@ def start() -> Services:
     assert isinstance(postgres, PostgresServer) and isinstance(s3, S3Server) and isinstance(stripe, StripeServer)
     _running = Services(postgres=postgres, s3=s3, stripe=stripe, startup_seconds=time.monotonic() - started)
     os.environ.update(environment(_running))
+    _control_start(_running)
     atexit.register(stop)
     return _running
 
 
-def stop() -> None:
-    """Stop every server and delete its temp directory; safe to call twice."""
+def _control_start(running: Services) -> None:
+    """Serve the servers to pytest-xdist workers; they find the endpoint in the environment they inherit."""
+    global _control
+    servers = {server.name: server for server in running.all}
+    _control = ControlServer(servers, running.startup_seconds)
+    _control.start()
+    os.environ[CONTROL_URL_VARIABLE] = _control.url
+
+
+def attach() -> Services:
+    """In a pytest-xdist worker: the controller's servers, whose addresses are already in os.environ."""
     global _running
+    if _running is None:
+        control_url = os.environ.get(CONTROL_URL_VARIABLE)
+        if not control_url:
+            raise ServiceStartError(
+                f"a pytest-xdist worker without {CONTROL_URL_VARIABLE}: the controller started no servers"
+            )
+        servers, startup_seconds = remote_servers(control_url)
+        _running = Services(
+            postgres=servers["postgres"], s3=servers["s3"], stripe=servers["stripe"], startup_seconds=startup_seconds
+        )
+    return _running
+
+
+def stop() -> None:
+    """Stop every server and delete its temp directory; safe to call twice. A worker only lets go of its proxies."""
+    global _running, _control
+    if _running is not None and _control is None:
+        _running = None
+        return
+    if _control is not None:
+        _control.close()
+        _control = None
     if _running is not None:
         _close(list(_running.all))
         _running = None

@@ -1,4 +1,4 @@
-"""Owns the local Stripe: a localstripe process with harness/stripe_compat.py in front of it."""
+"""Owns the local Stripe: a localstripe process with harness/stripe_compat/ in front of it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import urllib.request
 from harness.process import REPO_ROOT, ServerProcess, ServiceStartError, free_port
 
 LOCALSTRIPE_PYTHON = REPO_ROOT / ".venv-localstripe" / "bin" / "python"
-COMPAT_SCRIPT = REPO_ROOT / "harness" / "stripe_compat.py"
+COMPAT_SCRIPT = REPO_ROOT / "harness" / "stripe_compat"  # a package run as a script (its __main__.py)
 # dj-stripe checks the format (^sk_test_[a-zA-Z0-9]{24,}$); localstripe accepts any sk_ key.
 SECRET_KEY = "sk_test_HarnessLocalStripe0123456789"  # noqa: S105 (a fake server's key)
 PUBLISHABLE_KEY = "pk_test_HarnessLocalStripe0123456789"

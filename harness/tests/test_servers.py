@@ -83,8 +83,8 @@ def test_s3_enforces_the_presigned_post_size_range(s3):
     assert fits.status_code == 204
 
 
-def test_s3_comes_back_on_the_same_port_with_its_bucket():
-    server = harness.services().s3
+def test_s3_comes_back_on_the_same_port_with_its_bucket(harness_s3):
+    server = harness_s3
     port = server.port
 
     server.stop()
