@@ -1,74 +1,218 @@
-"""Project-wide test fixtures: users and API clients authenticated with real JWTs."""
+"""Project-wide test fixtures: the people of every test (users, their billing `Customer`s, their clients) and plans.
 
-from collections.abc import Callable
+Who is who (each fixture is a new row per test, built with the factories of billing/tests/factories.py):
+
+=====================  =================================================================================
+``customer_user``      a customer's login (`User` "buyer", no staff flag, no groups)
+``customer``           that user's billing profile (`Customer`): a Korean company (상호, 사업자등록번호, 주소)
+``other_customer_user``  another customer's login (`User`), who must never see the first one's documents
+``other_customer``     that user's billing profile (`Customer`)
+``support_user``       staff (admin login) in the "support" group (migrations 0004 and 0007; docs/security.md)
+``billing_staff_user`` staff in the "billing staff" group: may issue, void, record bank transfers, ...
+``superuser``          is_staff and is_superuser: every permission
+=====================  =================================================================================
+
+Clients: ``api_client`` is anonymous; ``customer_client``, ``other_customer_client``, ``support_client``,
+``billing_staff_client`` and ``superuser_client`` are DRF API clients with a real JWT access token of that user
+(`billing_site.tests.helpers.jwt_client(user)` makes one for any other user). The admin (session login) is
+``support_admin_client`` / ``billing_staff_admin_client``, pytest-django's ``admin_client`` for a superuser, and
+`billing_site.tests.helpers.admin_session(user)` for anyone else.
+
+``plans``: the plans of billing/plans.yaml (free 0 / starter 29,000 / pro 99,000 / enterprise 490,000 won a
+month, annual ×10), keyed by slug, loaded by the real service. ``basic_and_pro_plans``: basic 10,000 and pro
+99,000 (the admin's). Other plans: `SubscriptionPlanFactory`.
+Every user logs in with `DEFAULT_PASSWORD`.
+"""
+
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
+from botocore.config import Config as BotoConfig
+from django.conf import settings as django_settings
+from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
-DEFAULT_PASSWORD = "correct-Horse-battery-9"
+from billing.models import Customer, SubscriptionPlan
+from billing.tests.factories import CustomerFactory, StaffUserFactory, SubscriptionPlanFactory, UserFactory
+from billing_site.tests.helpers import admin_session, dead_port, jwt_client
+from storage.tests.factories import DEFAULT_PASSWORD
+from storage.tests.helpers import current_storage, s3_storage_options
 
-
-@pytest.fixture
-def make_user(db: Any) -> Callable[..., Any]:
-    counter = iter(range(1, 10_000))
-
-    def _make(username: str | None = None, *, password: str = DEFAULT_PASSWORD, **fields: Any) -> Any:
-        name = username or f"user{next(counter)}"
-        fields.setdefault("email", f"{name}@example.com")
-        return get_user_model().objects.create_user(username=name, password=password, **fields)
-
-    return _make
-
-
-@pytest.fixture
-def customer(make_user: Callable[..., Any]) -> Any:
-    return make_user("alice")
-
-
-@pytest.fixture
-def other_customer(make_user: Callable[..., Any]) -> Any:
-    return make_user("mallory")
-
-
-@pytest.fixture
-def staff_user(make_user: Callable[..., Any]) -> Any:
-    return make_user("staffer", is_staff=True, is_superuser=True)
-
-
-def authenticated_client(user: Any) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
-
-
-@pytest.fixture
-def api_client() -> APIClient:
-    return APIClient()
-
-
-@pytest.fixture
-def customer_client(customer: Any) -> APIClient:
-    return authenticated_client(customer)
-
-
-@pytest.fixture
-def other_client(other_customer: Any) -> APIClient:
-    return authenticated_client(other_customer)
-
-
-@pytest.fixture
-def staff_client(staff_user: Any) -> APIClient:
-    return authenticated_client(staff_user)
+__all__ = ["DEFAULT_PASSWORD"]
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache() -> Any:
-    """Throttle counters live in the cache; every test starts with none."""
+def _fresh_cache() -> Iterator[None]:
+    """Throttle counters and health results live in the cache; every test starts with none."""
     from django.core.cache import cache
 
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def postgresql(db: None) -> None:
+    """PostgreSQL only: row locks (SELECT ... FOR UPDATE) and the delete guards; SQLite has neither."""
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "needs PostgreSQL (row locks, triggers): run under the harness (make test), not HARNESS_SERVICES=none"
+        )
+
+
+# --- the harness's servers ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def harness_s3() -> Iterator[Any]:
+    """The harness's S3 server process (LocalStack), to stop and start again; it is running again after the test."""
+    if not django_settings.AWS_STORAGE_BUCKET_NAME:
+        pytest.skip("needs the harness's S3 server (run under make test, not HARNESS_SERVICES=none)")
+    import harness
+
+    server = harness.services().s3
+    yield server
+    if not server.running:
+        server.start()
+
+
+@pytest.fixture
+def unreachable_s3(settings: Any) -> Any:
+    """The default storage is S3 on a port where no server listens: every request is refused at once."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": s3_storage_options(
+                bucket_name=django_settings.AWS_STORAGE_BUCKET_NAME or "billing-test",
+                endpoint_url=f"http://127.0.0.1:{dead_port()}",
+                access_key="test",
+                secret_key="test",  # noqa: S106 (nothing listens there)
+                region_name="us-east-1",
+                addressing_style="path",
+                client_config=BotoConfig(
+                    connect_timeout=1, read_timeout=2, retries={"max_attempts": 1, "mode": "standard"}
+                ),
+            ),
+        },
+    }
+    return current_storage()
+
+
+# --- people --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def customer_user(db: None) -> Any:
+    """A customer's login (`User` "buyer"); asking for it alone makes no `Customer` row."""
+    return UserFactory.create(username="buyer")
+
+
+@pytest.fixture
+def customer(customer_user: Any) -> Customer:
+    """The billing profile of `customer_user`: a Korean business with a valid 사업자등록번호."""
+    return CustomerFactory.create(user=customer_user, business=True)
+
+
+@pytest.fixture
+def other_customer_user(db: None) -> Any:
+    """Another customer's login (`User`), for ownership tests (their requests for the first one's things: 404)."""
+    return UserFactory.create(username="intruder")
+
+
+@pytest.fixture
+def other_customer(other_customer_user: Any) -> Customer:
+    """The billing profile of `other_customer_user`."""
+    return CustomerFactory.create(user=other_customer_user)
+
+
+@pytest.fixture
+def support_user(db: None) -> Any:
+    """Staff in the "support" group: reads customers and invoices, changes nothing about money."""
+    return StaffUserFactory.create(username="support", group="support")
+
+
+@pytest.fixture
+def billing_staff_user(db: None) -> Any:
+    """Staff in the "billing staff" group. What staff may do is their permissions, not `is_staff`."""
+    return StaffUserFactory.create(username="accountant", group="billing staff")
+
+
+@pytest.fixture
+def superuser(db: None) -> Any:
+    """is_staff and is_superuser: every permission."""
+    return UserFactory.create(username="root", superuser=True)
+
+
+# --- API clients (real JWTs) and admin sessions --------------------------------------------------------
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    """An anonymous API client."""
+    return APIClient()
+
+
+@pytest.fixture
+def customer_client(customer_user: Any) -> APIClient:
+    return jwt_client(customer_user)
+
+
+@pytest.fixture
+def other_customer_client(other_customer_user: Any) -> APIClient:
+    return jwt_client(other_customer_user)
+
+
+@pytest.fixture
+def support_client(support_user: Any) -> APIClient:
+    return jwt_client(support_user)
+
+
+@pytest.fixture
+def billing_staff_client(billing_staff_user: Any) -> APIClient:
+    return jwt_client(billing_staff_user)
+
+
+@pytest.fixture
+def superuser_client(superuser: Any) -> APIClient:
+    return jwt_client(superuser)
+
+
+@pytest.fixture
+def support_admin_client(support_user: Any) -> Client:
+    """The admin, logged in as `support_user`."""
+    return admin_session(support_user)
+
+
+@pytest.fixture
+def billing_staff_admin_client(billing_staff_user: Any) -> Client:
+    """The admin, logged in as `billing_staff_user`."""
+    return admin_session(billing_staff_user)
+
+
+# --- catalogue -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def plans(db: None) -> dict[str, SubscriptionPlan]:
+    """The plans of billing/plans.yaml by slug, loaded by `plans_sync` (Stripe stays off: no Stripe prices)."""
+    from billing.services.plans import plan_file_load, plans_sync
+
+    plans_sync(plan_file=plan_file_load())
+    return {plan.slug: plan for plan in SubscriptionPlan.objects.all()}
+
+
+@pytest.fixture
+def basic_and_pro_plans(db: None) -> dict[str, SubscriptionPlan]:
+    """Two plans by slug, for the admin and permission tests: basic ₩10,000 a month / ₩100,000 a year ("베이직")
+    and pro ₩99,000 / ₩990,000 ("프로")."""
+    return {
+        "basic": SubscriptionPlanFactory.create(
+            slug="basic", name="베이직", name_en="Basic", monthly_price=10_000, annual_price=100_000, display_order=10
+        ),
+        "pro": SubscriptionPlanFactory.create(
+            slug="pro", name="프로", name_en="Pro", monthly_price=99_000, annual_price=990_000, display_order=20
+        ),
+    }

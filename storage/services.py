@@ -14,7 +14,7 @@ from typing import IO, Any
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
@@ -85,12 +85,12 @@ def _category_check(requested: str | None, detected: FileKind) -> None:
         )
 
 
-def _file_key(*, owner: AbstractBaseUser, file_id: uuid.UUID, kind: FileKind) -> str:
+def _file_key(*, owner: User, file_id: uuid.UUID, kind: FileKind) -> str:
     """`users/<owner id>/<category>/<uuid><ext>`: chosen by the server, so no customer can address another's."""
     return f"users/{owner.pk}/{kind.category}/{file_id}{kind.extension}"
 
 
-def _upload_key(*, owner: AbstractBaseUser, file_id: uuid.UUID, kind: FileKind) -> str:
+def _upload_key(*, owner: User, file_id: uuid.UUID, kind: FileKind) -> str:
     """`uploads/<owner id>/<uuid><ext>`: where a direct upload's form writes. Never served: the form stays valid
     until it expires, so whatever is there may have changed since it was checked."""
     return f"uploads/{owner.pk}/{file_id}{kind.extension}"
@@ -157,7 +157,7 @@ def _object_delete_quietly(key: str) -> None:
 
 def file_store(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     content: bytes | IO[bytes],
     original_name: str,
     category: str | None = None,
@@ -268,7 +268,7 @@ def file_delete(*, file: StoredFile, by_customer: bool = True) -> None:
 
 def file_direct_upload_start(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     original_name: str,
     content_type: str,
     category: str | None = None,

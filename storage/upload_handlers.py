@@ -32,7 +32,8 @@ class SizeLimitUploadHandler(FileUploadHandler):
         self.max_bytes = max_bytes if max_bytes is not None else int(settings.STORAGE_MAX_UPLOAD_BYTES)
         self.received = 0
 
-    def handle_raw_input(
+    # Django passes the boundary as bytes; its stubs say str.
+    def handle_raw_input(  # type: ignore[override]
         self, input_data: Any, META: dict[str, Any], content_length: int, boundary: bytes, encoding: str | None = None
     ) -> None:
         if content_length > self.max_bytes + MULTIPART_OVERHEAD_BYTES:

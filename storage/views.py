@@ -1,10 +1,11 @@
 """The local backend's signed URLs: downloads that expire, and the direct-upload form mirroring S3's POST."""
 
 import mimetypes
+from typing import cast
 
 from django.core import signing
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -17,7 +18,7 @@ from .upload_handlers import limited_upload_handlers
 
 
 @require_GET
-def signed_download(request: HttpRequest, token: str) -> HttpResponse:
+def signed_download(request: HttpRequest, token: str) -> HttpResponseBase:
     if not isinstance(default_storage, SignedFileSystemStorage):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     try:
@@ -68,7 +69,8 @@ def signed_upload(request: HttpRequest) -> HttpResponse:
     if not file_upload_open(key=payload["k"]):
         # The upload was completed (its bytes copied and checked), refused or purged: the form is spent.
         return JsonResponse(error_body("upload_closed", "This upload was completed or removed."), status=409)
-    if upload.size > int(payload["m"]):
+    # An upload the handlers received always has its size.
+    if cast(int, upload.size) > int(payload["m"]):
         return JsonResponse(error_body("file_too_large", "The file is larger than the form allows."), status=413)
     if default_storage.exists(payload["k"]):
         return JsonResponse(error_body("already_uploaded", "A file was already uploaded with this form."), status=409)

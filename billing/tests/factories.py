@@ -7,32 +7,57 @@ VOID and UNCOLLECTIBLE use `invoice_void` / `invoice_mark_uncollectible`. A succ
 payment is recorded by `payment_record` (or `payment_record_bank_transfer` when `recorded_by` is given).
 """
 
+from datetime import timedelta
 from typing import Any
 
 import factory
 from django.conf import settings
+from django.utils import timezone
+from djstripe import models as djstripe_models
 from factory.django import DjangoModelFactory
 
 from billing.enums import InvoiceStatus, Language, OrderStatus, PaymentMethod, PaymentStatus, TaxTreatment
-from billing.models import Customer, Invoice, InvoiceLine, Order, OrderItem, Payment, SubscriptionPlan
+from billing.models import (
+    Customer,
+    IdempotencyKey,
+    Invoice,
+    InvoiceLine,
+    Order,
+    OrderItem,
+    Payment,
+    StripeWebhookEvent,
+    Subscription,
+    SubscriptionInvoice,
+    SubscriptionPlan,
+)
+from billing.models.subscriptions import SubscriptionInvoiceReason
 from billing.money import vat_amount
+from billing.periods import add_months, billing_date
 from billing.services.invoices import invoice_finalize, invoice_mark_uncollectible, invoice_void
 from billing.services.payments import payment_record, payment_record_bank_transfer
 from storage.tests.factories import UserFactory
 
+from .helpers import staff_group
+
 __all__ = [
     "CustomerFactory",
+    "IdempotencyKeyFactory",
     "InvoiceFactory",
     "InvoiceLineFactory",
     "OrderFactory",
     "OrderItemFactory",
     "PaymentFactory",
+    "StaffUserFactory",
+    "StripeWebhookEventFactory",
+    "SubscriptionFactory",
+    "SubscriptionInvoiceFactory",
     "SubscriptionPlanFactory",
     "UserFactory",
+    "WebhookEventTriggerFactory",
 ]
 
 
-class CustomerFactory(DjangoModelFactory):
+class CustomerFactory(DjangoModelFactory[Customer]):
     """The billing profile of a new user, as `customer_get_or_create` makes it; `business=True`: a Korean company."""
 
     class Meta:
@@ -54,11 +79,26 @@ class CustomerFactory(DjangoModelFactory):
     credit_balance = 0
 
 
+class StaffUserFactory(UserFactory):
+    """A staff member (admin login) in a group made by the migrations: `group="support"` or `"billing staff"`.
+
+    What staff may do is their group's permissions, not `is_staff`; `is_staff=False` keeps the permissions
+    without the admin login.
+    """
+
+    is_staff = True
+
+    @factory.post_generation
+    def group(obj: Any, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        if extracted:
+            obj.groups.add(staff_group(extracted))
+
+
 def _vat(o: Any) -> int:
     return vat_amount(supply_amount=o.subtotal, tax_treatment=o.customer.tax_treatment)
 
 
-class OrderFactory(DjangoModelFactory):
+class OrderFactory(DjangoModelFactory[Order]):
     """A pending order of one item; VAT from the customer's tax treatment, as `order_create` computes it.
 
     `item=None` leaves the item out (add OrderItemFactory rows that sum to `subtotal` yourself).
@@ -78,7 +118,7 @@ class OrderFactory(DjangoModelFactory):
     item = factory.RelatedFactory("billing.tests.factories.OrderItemFactory", factory_related_name="order")
 
 
-class OrderItemFactory(DjangoModelFactory):
+class OrderItemFactory(DjangoModelFactory[OrderItem]):
     """One item of an order, by default the whole subtotal of a new order."""
 
     class Meta:
@@ -92,7 +132,7 @@ class OrderItemFactory(DjangoModelFactory):
     amount = factory.LazyAttribute(lambda o: o.quantity * o.unit_amount)
 
 
-class InvoiceFactory(DjangoModelFactory):
+class InvoiceFactory(DjangoModelFactory[Invoice]):
     """A draft invoice of one line (`line=None`: none); pass `status=` to have the services move it on.
 
     `status=InvoiceStatus.OPEN` (or PAID, VOID, UNCOLLECTIBLE) needs create(), not build();
@@ -135,7 +175,7 @@ class InvoiceFactory(DjangoModelFactory):
         obj.refresh_from_db()
 
 
-class InvoiceLineFactory(DjangoModelFactory):
+class InvoiceLineFactory(DjangoModelFactory[InvoiceLine]):
     """One line of a draft invoice, by default the whole subtotal of a new draft (lines of issued ones are frozen)."""
 
     class Meta:
@@ -149,10 +189,11 @@ class InvoiceLineFactory(DjangoModelFactory):
     amount = factory.LazyAttribute(lambda o: o.quantity * o.unit_amount)
 
 
-class PaymentFactory(DjangoModelFactory):
+class PaymentFactory(DjangoModelFactory[Payment]):
     """A succeeded bank transfer paying the rest of a new open invoice, recorded through the payment service.
 
     `recorded_by=<staff user>` goes through `payment_record_bank_transfer` (which checks billing.add_payment).
+    `succeeded_at=<aware datetime>` dates the recorded payment back (the service stamps the present moment).
     Any other `status` (pending, failed, ...) is a plain row: no money moves, the invoice is untouched.
     """
 
@@ -169,11 +210,13 @@ class PaymentFactory(DjangoModelFactory):
     note = ""
     recorded_by = None
     received_at = None
+    succeeded_at = None
 
     @classmethod
     def _create(cls, model_class: type[Payment], *args: Any, **kwargs: Any) -> Payment:
         if kwargs["status"] != PaymentStatus.SUCCEEDED:
             return super()._create(model_class, *args, **kwargs)
+        succeeded_at = kwargs.pop("succeeded_at")
         invoice: Invoice = kwargs["invoice"]
         if kwargs["customer"].pk != invoice.customer_id:
             raise ValueError("A payment's customer is its invoice's customer.")
@@ -192,10 +235,13 @@ class PaymentFactory(DjangoModelFactory):
                 recorded_by=kwargs["recorded_by"],
             )
         invoice.refresh_from_db()  # the service changed the invoice's paid amounts (and maybe its status)
+        if succeeded_at is not None:
+            Payment.objects.filter(pk=payment.pk).update(succeeded_at=succeeded_at)
+            payment.refresh_from_db()
         return payment
 
 
-class SubscriptionPlanFactory(DjangoModelFactory):
+class SubscriptionPlanFactory(DjangoModelFactory[SubscriptionPlan]):
     """An active monthly/annual plan like those of billing/plans.yaml (annual = 10 x monthly, VAT excluded)."""
 
     class Meta:
@@ -212,3 +258,84 @@ class SubscriptionPlanFactory(DjangoModelFactory):
     max_projects = 5
     is_active = True
     display_order = factory.Sequence(lambda n: n)
+
+
+class SubscriptionFactory(DjangoModelFactory[Subscription]):
+    """A subscription row in any state, its period from `started` (a date), for data the services made long ago.
+
+    Use `subscription_create` for a subscription a test talks about as a new one; this factory writes the row
+    as it would look later (`status="canceled"`, `canceled_at`/`ended_at`, `replaces=`...), with no invoices.
+    """
+
+    class Meta:
+        model = Subscription
+        exclude = ("started",)
+
+    customer = factory.SubFactory(CustomerFactory)
+    plan = factory.SubFactory(SubscriptionPlanFactory)
+    billing_period = "monthly"
+    status = "active"
+    currency = factory.SelfAttribute("plan.currency")
+    price_amount = factory.LazyAttribute(
+        lambda o: o.plan.monthly_price if o.billing_period == "monthly" else o.plan.annual_price
+    )
+    started = factory.LazyFunction(lambda: billing_date(timezone.now()))
+    billing_cycle_anchor = factory.SelfAttribute("started")
+    current_period_start = factory.SelfAttribute("started")
+    current_period_end = factory.LazyAttribute(
+        lambda o: add_months(o.started, 1 if o.billing_period == "monthly" else 12)
+    )
+
+
+class IdempotencyKeyFactory(DjangoModelFactory[IdempotencyKey]):
+    """A stored Idempotency-Key of a POST, in progress unless `state="completed"` with a response."""
+
+    class Meta:
+        model = IdempotencyKey
+
+    user = factory.SubFactory(UserFactory)
+    key = factory.Sequence(lambda n: f"key-{n}")
+    request_method = "POST"
+    request_path = "/api/payment/invoice"
+    request_fingerprint = "0" * 64
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=24))
+
+
+class StripeWebhookEventFactory(DjangoModelFactory[StripeWebhookEvent]):
+    """A verified Stripe webhook delivery as the webhook view stores it, not processed yet."""
+
+    class Meta:
+        model = StripeWebhookEvent
+
+    stripe_event_id = factory.Sequence(lambda n: f"evt_test_{n:06d}")
+    event_type = "invoice.paid"
+    stripe_created_at = factory.LazyFunction(timezone.now)
+    payload = factory.LazyFunction(dict)
+
+
+class SubscriptionInvoiceFactory(DjangoModelFactory):
+    """The link billing one period of a subscription to an invoice, as the services write it (a renewal by default).
+
+    The invoice is a new draft of the subscription's customer; the period is the subscription's current one.
+    """
+
+    class Meta:
+        model = SubscriptionInvoice
+
+    subscription = factory.SubFactory(SubscriptionFactory)
+    invoice = factory.SubFactory(InvoiceFactory, customer=factory.SelfAttribute("..subscription.customer"))
+    reason = SubscriptionInvoiceReason.CYCLE
+    period_start = factory.SelfAttribute("subscription.current_period_start")
+    period_end = factory.SelfAttribute("subscription.current_period_end")
+
+
+class WebhookEventTriggerFactory(DjangoModelFactory):
+    """A webhook delivery as dj-stripe records it (its `WebhookEventTrigger`), verified unless `valid=False`."""
+
+    class Meta:
+        model = djstripe_models.WebhookEventTrigger
+
+    remote_ip = "127.0.0.1"
+    headers = factory.LazyFunction(lambda: {"Content-Type": "application/json"})
+    body = "{}"
+    valid = True

@@ -1,15 +1,20 @@
-"""Helpers of the billing tests: PDF text extraction, signed-URL fetching, concurrency."""
+"""Helpers of the billing tests: Seoul moments, PDF text and stored bytes, concurrency, staff groups."""
 
-import socket
 import subprocess
 import threading
 from collections.abc import Callable
+from datetime import date, datetime, time
 from typing import Any
-from urllib.parse import urlsplit
 
-import requests
+from django.core.files.storage import default_storage
 from django.db import connection
-from django.test import Client
+
+from billing.periods import BILLING_TIME_ZONE
+
+
+def seoul(day: date, hour: int = 10, minute: int = 0) -> datetime:
+    """An aware moment on a Seoul calendar day (10:00 by default, safely inside the day)."""
+    return datetime.combine(day, time(hour, minute), tzinfo=BILLING_TIME_ZONE)
 
 
 def pdf_text(content: bytes) -> str:
@@ -25,21 +30,12 @@ def pdf_fonts(content: bytes, tmp_path: Any) -> str:
     return subprocess.run(["pdffonts", str(path)], capture_output=True, check=True, text=True).stdout
 
 
-def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
-    """GET a signed URL like a browser: S3 over HTTP, the local backend's /files/signed/... through Django."""
-    parts = urlsplit(url)
-    if parts.hostname in (None, "testserver"):
-        response = Client().get(parts.path + (f"?{parts.query}" if parts.query else ""))
-        body = b"".join(response.streaming_content) if response.streaming else response.content
-        return response.status_code, body, {key.lower(): value for key, value in response.items()}
-    response = requests.get(url, timeout=10)
-    return response.status_code, response.content, {key.lower(): value for key, value in response.headers.items()}
-
-
-def dead_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def stored_bytes(invoice: Any) -> bytes:
+    """The bytes of an invoice's stored PDF (fails, naming the PDF status and error, when there is none)."""
+    invoice.refresh_from_db()
+    assert invoice.pdf_file is not None, f"invoice {invoice} has no PDF ({invoice.pdf_status}: {invoice.pdf_error})"
+    with default_storage.open(invoice.pdf_file.key, "rb") as handle:
+        return bytes(handle.read())
 
 
 def run_concurrently(worker: Callable[[int], Any], count: int) -> list[Any]:
@@ -76,7 +72,6 @@ def staff_group(name: str) -> Any:
     from types import SimpleNamespace
 
     from django.contrib.auth.models import Group
-    from django.db import connection
     from django.db.migrations.loader import MigrationLoader
 
     loader = MigrationLoader(connection)

@@ -19,8 +19,10 @@ from .factories import (
     OrderFactory,
     OrderItemFactory,
     PaymentFactory,
+    SubscriptionInvoiceFactory,
     SubscriptionPlanFactory,
     UserFactory,
+    WebhookEventTriggerFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +101,7 @@ def test_issued_invoice_has_a_number_and_its_total_is_subtotal_plus_tax() -> Non
     assert invoice.total == invoice.subtotal + invoice.tax == 132_000
     assert invoice.amount_remaining == invoice.total
     assert invoice.issue_date is not None and invoice.due_date is not None and invoice.finalized_at is not None
-    assert invoice.buyer_business_number == "2208162517"  # the buyer as it was when issued
+    assert invoice.buyer_business_number == "2208162517"  # the customer as it was when issued
     assert invoice.pdf_status == InvoicePdfStatus.PENDING  # renders when the transaction commits
 
 
@@ -165,9 +167,9 @@ def test_partial_payment_leaves_the_invoice_open() -> None:
     assert payment.amount == 8_900
 
 
-def test_bank_transfer_recorded_by_staff_names_them(staff) -> None:
-    payment = PaymentFactory(recorded_by=staff, provider_reference="KB-20250314-01")
-    assert payment.recorded_by == staff
+def test_bank_transfer_recorded_by_staff_names_them(billing_staff_user) -> None:
+    payment = PaymentFactory(recorded_by=billing_staff_user, provider_reference="KB-20250314-01")
+    assert payment.recorded_by == billing_staff_user
     assert payment.method == PaymentMethod.BANK_TRANSFER
 
 
@@ -187,3 +189,23 @@ def test_subscription_plan_is_valid_and_unique() -> None:
         assert plan.price_for("annual") == plan.price_for("monthly") * 10
     assert first.slug != second.slug
     assert second.annual_price == 990_000
+
+
+def test_subscription_invoice_links_a_draft_of_the_subscriptions_customer_for_its_period() -> None:
+    first, second = SubscriptionInvoiceFactory(), SubscriptionInvoiceFactory()
+    for link in (first, second):
+        link.full_clean()
+        subscription = link.subscription
+        assert link.invoice.customer_id == subscription.customer_id
+        assert link.invoice.status == InvoiceStatus.DRAFT
+        assert (link.period_start, link.period_end) == (
+            subscription.current_period_start,
+            subscription.current_period_end,
+        )
+    assert first.subscription_id != second.subscription_id
+
+
+def test_webhook_event_trigger_is_a_verified_delivery_unless_told() -> None:
+    assert WebhookEventTriggerFactory().valid is True
+    junk = WebhookEventTriggerFactory(valid=False, headers={"Authorization": "Bearer x"})
+    assert (junk.valid, junk.headers) == (False, {"Authorization": "Bearer x"})

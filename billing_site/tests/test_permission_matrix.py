@@ -36,7 +36,6 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib import admin
 from django.contrib.admin.utils import quote
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 from django.test import Client, RequestFactory
@@ -303,7 +302,11 @@ def url_patterns() -> Iterator[tuple[str | None, URLPattern, str]]:
 
 
 def view_methods(pattern: URLPattern) -> list[str]:
-    """The HTTP methods a class-based view implements (HEAD and OPTIONS come free); [] for a function view."""
+    """The HTTP methods a class-based view implements (HEAD and OPTIONS come free); [] for a function view. A
+    viewset route answers exactly the methods its router (or explicit `as_view({...})`) maps onto actions."""
+    actions = getattr(pattern.callback, "actions", None)
+    if actions:
+        return [method.upper() for method in actions if method not in ("head", "options")]
     view_class = getattr(pattern.callback, "view_class", None) or getattr(pattern.callback, "cls", None)
     if view_class is None:
         return []
@@ -451,30 +454,26 @@ class FakeStripe:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def plan_stripe_sync(self, *, plan: Any) -> list[str]:
+    def plan_sync(self, *, plan: Any) -> list[str]:
         self.calls.append(f"plan {plan.pk}")
         return []
 
-    def invoice_stripe_create(self, *, invoice: Any) -> Any:
+    def invoice_mirror(self, *, invoice: Any) -> Any:
         self.calls.append(f"invoice {invoice.pk}")
         invoice.stripe_invoice_id = "in_matrix"
         return invoice
 
-    def stripe_errors(self, *, action: str) -> Any:
-        import contextlib
+    def invoice_read(self, *, invoice: Any) -> Any:
+        from billing.providers.base import RemoteInvoice
 
-        return contextlib.nullcontext()
+        self.calls.append(f"stripe invoice {invoice.stripe_invoice_id}")
+        return RemoteInvoice(reference=invoice.stripe_invoice_id, status="")
 
-    def stripe_retrieve(self, kind: Any, object_id: str) -> Any:
-        return {"id": object_id}
+    def subscription_read(self, *, subscription: Any) -> Any:
+        from billing.providers.base import RemoteSubscription
 
-    def invoice_stripe_apply(self, *, stripe_invoice: Any) -> str:
-        self.calls.append(f"stripe invoice {stripe_invoice['id']}")
-        return "applied"
-
-    def subscription_stripe_apply(self, *, stripe_subscription: Any) -> str:
-        self.calls.append(f"stripe subscription {stripe_subscription['id']}")
-        return "applied"
+        self.calls.append(f"stripe subscription {subscription.stripe_subscription_id}")
+        return RemoteSubscription(reference=subscription.stripe_subscription_id)
 
 
 @dataclass
@@ -512,9 +511,9 @@ class World:
         return customer_get_or_create(user=self.owner(target))
 
     def fresh_user(self) -> Any:
-        return get_user_model().objects.create_user(
-            username=f"someone-{uuid.uuid4().hex[:8]}", password="correct-Horse-battery-9"
-        )
+        from storage.tests.factories import UserFactory
+
+        return UserFactory(username=f"someone-{uuid.uuid4().hex[:8]}")
 
     def invoice(self, target: str = "other", *, draft: bool = False) -> Any:
         from billing.services.invoices import InvoiceLineInput, invoice_draft_create, invoice_finalize
@@ -570,24 +569,25 @@ class World:
 
 
 def _role_user(role: str) -> Any:
-    from billing.tests.helpers import staff_group
+    from billing.tests.factories import StaffUserFactory, UserFactory
 
+    username = role.replace(" ", "-")
     if role == "anonymous":
         return None
-    user = get_user_model().objects.create_user(
-        username=role.replace(" ", "-"),
-        password="correct-Horse-battery-9",
-        is_staff=role in ("support", "billing staff", "superuser"),
-        is_superuser=role == "superuser",
-    )
     if role in ("support", "billing staff"):
-        user.groups.add(staff_group(role))
-    return user
+        return StaffUserFactory(username=username, group=role)
+    return UserFactory(username=username, superuser=role == "superuser")
 
 
 @pytest.fixture
-def world(request: pytest.FixtureRequest, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
-    from billing.models import SubscriptionPlan
+def world(
+    request: pytest.FixtureRequest,
+    settings: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    basic_and_pro_plans: dict[str, Any],
+) -> World:
+    from storage.tests.factories import UserFactory
 
     settings.STRIPE_ENABLED = False
     settings.STORAGES = {
@@ -597,10 +597,10 @@ def world(request: pytest.FixtureRequest, settings: Any, tmp_path: Path, monkeyp
     # PDFs are rendered for real elsewhere; here a PDF only has to exist.
     monkeypatch.setattr("billing.services.pdf.invoice_pdf_bytes", lambda *, invoice: b"%PDF-1.4 matrix\n%%EOF\n")
     stripe = FakeStripe()
-    monkeypatch.setattr("billing.admin.stripe._module", lambda: stripe)
+    monkeypatch.setattr("billing.admin.stripe._provider", lambda: stripe)
     for module in (
         "billing.admin.stripe",
-        "billing.admin.invoices",
+        "billing.admin.invoice_actions",
         "billing.admin.plans",
         "billing.admin.subscriptions",
     ):
@@ -608,28 +608,21 @@ def world(request: pytest.FixtureRequest, settings: Any, tmp_path: Path, monkeyp
     retries: list[int] = []
 
     def webhook_process(*, event: Any, now: Any = None, delivery: Any = None) -> Any:
-        from billing.webhooks import ProcessingOutcome
+        from billing.services.webhook_events import ProcessingOutcome
 
         retries.append(event.pk)
         return ProcessingOutcome("processed", "matrix")
 
-    monkeypatch.setattr("billing.webhooks.webhook_event_process", webhook_process)
-    plans = {
-        "basic": SubscriptionPlan.objects.create(
-            slug="basic", name="베이직", name_en="Basic", monthly_price=10_000, annual_price=100_000
-        ),
-        "pro": SubscriptionPlan.objects.create(
-            slug="pro", name="프로", name_en="Pro", monthly_price=99_000, annual_price=990_000
-        ),
-    }
-    other = get_user_model().objects.create_user(username="another-customer", password="correct-Horse-battery-9")
+    monkeypatch.setattr("billing.services.webhook_events.webhook_event_process", webhook_process)  # retries
+    monkeypatch.setattr("billing.webhooks.webhook_event_process", webhook_process)  # deliveries
+    other = UserFactory(username="another-customer")
     return World(
         role=request.param,
         user=_role_user(request.param),
         other=other,
         stripe=stripe,
         webhook_retries=retries,
-        plans=plans,
+        plans=basic_and_pro_plans,
     )
 
 
@@ -1039,14 +1032,12 @@ def _payment(world: World) -> Any:
 
 
 def _idempotency_key(world: World) -> Any:
-    from billing.models import IdempotencyKey
+    from billing.tests.factories import IdempotencyKeyFactory
 
-    return IdempotencyKey.objects.create(
+    return IdempotencyKeyFactory(
         user=world.other,
         key=f"key-{uuid.uuid4().hex[:8]}",
-        request_method="POST",
         request_path="/api/payment/checkout",
-        request_fingerprint="0" * 64,
         state="completed",
         response_status=201,
         response_body='{"client_secret": "pi_1_secret_2"}',
@@ -1055,13 +1046,10 @@ def _idempotency_key(world: World) -> Any:
 
 
 def _webhook_event(world: World) -> Any:
-    from billing.models.stripe import StripeWebhookEvent
+    from billing.tests.factories import StripeWebhookEventFactory
 
-    return StripeWebhookEvent.objects.create(
-        stripe_event_id=f"evt_{uuid.uuid4().hex[:8]}",
-        event_type="invoice.paid",
-        stripe_created_at=timezone.now(),
-        payload={},
+    return StripeWebhookEventFactory(
+        stripe_event_id=f"evt_{uuid.uuid4().hex[:8]}", event_type="invoice.paid", stripe_created_at=timezone.now()
     )
 
 
@@ -1094,10 +1082,10 @@ def _group(world: World) -> Any:
 
 
 def _plan(world: World) -> Any:
-    from billing.models import SubscriptionPlan
+    from billing.tests.factories import SubscriptionPlanFactory
 
     suffix = uuid.uuid4().hex[:8]
-    return SubscriptionPlan.objects.create(slug=f"plan-{suffix}", name="임시", monthly_price=1_000, annual_price=10_000)
+    return SubscriptionPlanFactory(slug=f"plan-{suffix}", name="임시", monthly_price=1_000, annual_price=10_000)
 
 
 def _number_sequence(world: World) -> Any:

@@ -1,26 +1,20 @@
-"""Fixtures of the storage tests: customers with JWT clients, a storage backend per test, sample files, bucket access.
+"""Fixtures of the storage tests: a storage backend per test (S3 and local), the bucket under a prefix of its own.
+
+The people and their JWT clients (`customer_user`, `customer_client`, ...) and `harness_s3` / `unreachable_s3`
+are the root conftest's.
 
 `backend` runs a test on each storage backend: "s3" (the harness's LocalStack bucket, under a prefix of
 its own) and "local" (the signed filesystem backend in a temp folder). With HARNESS_SERVICES=none there is
 no bucket and only "local" is generated; under `make test` both always run.
 """
 
-import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from botocore.config import Config as BotoConfig
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
-from django.core.cache import cache
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 from storages.backends.s3 import S3Storage
 
-from .helpers import current_storage, dead_port, s3_storage_options
-
-User = get_user_model()
+from .helpers import current_storage, s3_storage_options
 
 S3_AVAILABLE = bool(django_settings.AWS_STORAGE_BUCKET_NAME)
 BACKENDS = ["s3", "local"] if S3_AVAILABLE else ["local"]
@@ -42,51 +36,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if needs_s3:
         config.hook.pytest_deselected(items=needs_s3)
         items[:] = [item for item in items if item not in needs_s3]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counters() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
-
-
-# --- customers ---------------------------------------------------------------------------------------
-
-
-def _customer(username: str) -> Any:
-    return User.objects.create_user(username=username, email=f"{username}@example.com", password="pw-Str0ng-enough")
-
-
-def _jwt_client(user: Any) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
-
-
-@pytest.fixture
-def customer(db: None) -> Any:
-    return _customer(f"customer-{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-def other_customer(db: None) -> Any:
-    return _customer(f"other-{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-def client_for() -> Callable[[Any], APIClient]:
-    return _jwt_client
-
-
-@pytest.fixture
-def customer_client(customer: Any) -> APIClient:
-    return _jwt_client(customer)
-
-
-@pytest.fixture
-def other_client(other_customer: Any) -> APIClient:
-    return _jwt_client(other_customer)
 
 
 # --- storage backends --------------------------------------------------------------------------------
@@ -132,37 +81,3 @@ def s3(settings: Any) -> S3Storage:
     storage = current_storage()
     assert isinstance(storage, S3Storage)
     return storage
-
-
-@pytest.fixture
-def harness_s3(s3: S3Storage) -> Iterator[Any]:
-    """The harness's S3 server process, to stop and start again; it is running again after the test."""
-    import harness
-
-    server = harness.services().s3
-    yield server
-    if not server.running:
-        server.start()
-
-
-@pytest.fixture
-def unreachable_s3(settings: Any) -> S3Storage:
-    """S3Storage pointing at a port where no server listens: every request fails to connect."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": s3_storage_options(
-                bucket_name=django_settings.AWS_STORAGE_BUCKET_NAME or "billing-test",
-                endpoint_url=f"http://127.0.0.1:{dead_port()}",
-                access_key="test",
-                secret_key="test",
-                region_name="us-east-1",
-                addressing_style="path",
-                client_config=BotoConfig(
-                    connect_timeout=1, read_timeout=2, retries={"max_attempts": 1, "mode": "standard"}
-                ),
-            ),
-        },
-    }
-    return current_storage()

@@ -11,16 +11,19 @@ from typing import Any
 
 import factory
 from django.conf import settings
+from django.contrib.auth.models import User
 from factory.django import DjangoModelFactory, Password
 
-from conftest import DEFAULT_PASSWORD
 from storage.models import StoredFile
 from storage.services import file_store
 
 from .helpers import SAMPLES
 
+# The password of every user the factories make (and of the root conftest's users).
+DEFAULT_PASSWORD = "correct-Horse-battery-9"
 
-class UserFactory(DjangoModelFactory):
+
+class UserFactory(DjangoModelFactory[User]):
     """A Django user with a unique username and email; logs in with the project's test password."""
 
     class Meta:
@@ -31,14 +34,13 @@ class UserFactory(DjangoModelFactory):
         staff = factory.Trait(is_staff=True)
         superuser = factory.Trait(is_staff=True, is_superuser=True)
 
-    # "person…", not "user…": the root conftest's `make_user` names its users user1, user2, ...
     username = factory.Sequence(lambda n: f"person{n:04d}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
     password = Password(DEFAULT_PASSWORD)
     is_active = True
 
 
-class StoredFileFactory(DjangoModelFactory):
+class StoredFileFactory(DjangoModelFactory[StoredFile]):
     """The record of an available PDF document owned by a new user; size and SHA-256 are those of `content`.
 
     `pending=True`: a direct upload not completed yet (no digest, key under uploads/). An attachment needs
@@ -72,4 +74,4 @@ def stored_file(
     *, owner: Any = None, content: bytes = SAMPLES["pdf"], original_name: str = "document.pdf", **options: Any
 ) -> StoredFile:
     """A file whose bytes are in the bucket, stored by the real service (kind checked, key generated, hashed)."""
-    return file_store(owner=owner or UserFactory(), content=content, original_name=original_name, **options)
+    return file_store(owner=owner or UserFactory.create(), content=content, original_name=original_name, **options)

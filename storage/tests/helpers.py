@@ -2,14 +2,12 @@
 
 import io
 import itertools
-import socket
 import struct
 import uuid
 import zipfile
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
@@ -21,20 +19,14 @@ from storage.backends import SignedFileSystemStorage
 
 
 def s3_storage_options(**overrides: Any) -> dict[str, Any]:
+    """S3Storage options under a fresh prefix of the bucket: a test sees only the objects it wrote."""
     return {"location": f"test-{uuid.uuid4().hex}", **overrides}
-
-
-def dead_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def current_storage() -> Any:
     """The storage object behind django's lazy `default_storage`, set up for the current settings."""
     default_storage.exists  # noqa: B018  (any attribute access sets the lazy object up)
-    return default_storage._wrapped
+    return default_storage._wrapped  # type: ignore[attr-defined]  # django's LazyObject keeps it there
 
 
 def bucket_keys(prefix: str = "") -> list[str]:
@@ -60,20 +52,22 @@ def bucket_keys(prefix: str = "") -> list[str]:
     return sorted(names)
 
 
-@dataclass
-class Fetched:
+class Fetched(NamedTuple):
+    """What a GET answered; unpacks as `status, content, headers` too."""
+
     status: int
     content: bytes
     headers: dict[str, str]
 
 
 def fetch(url: str) -> Fetched:
-    """GET a download URL the way a browser would: S3/LocalStack over HTTP, the local backend through Django."""
+    """GET a (signed) download URL the way a browser would: S3/LocalStack over HTTP, the local backend's
+    /files/signed/... through Django."""
     parts = urlsplit(url)
     if parts.hostname in (None, "testserver"):
-        response = Client().get(parts.path + (f"?{parts.query}" if parts.query else ""))
-        content = b"".join(response.streaming_content) if response.streaming else response.content
-        return Fetched(response.status_code, content, {k.lower(): v for k, v in response.items()})
+        answer: Any = Client().get(parts.path + (f"?{parts.query}" if parts.query else ""))
+        content = b"".join(answer.streaming_content) if answer.streaming else answer.content
+        return Fetched(answer.status_code, content, {k.lower(): v for k, v in answer.items()})
     response = requests.get(url, timeout=10)
     return Fetched(response.status_code, response.content, {k.lower(): v for k, v in response.headers.items()})
 

@@ -5,10 +5,9 @@ import hashlib
 import pytest
 from django.core.files.storage import default_storage
 
-from conftest import DEFAULT_PASSWORD
 from storage.models import StoredFile
 
-from .factories import StoredFileFactory, UserFactory, stored_file
+from .factories import DEFAULT_PASSWORD, StoredFileFactory, UserFactory, stored_file
 from .helpers import SAMPLES
 
 pytestmark = pytest.mark.django_db

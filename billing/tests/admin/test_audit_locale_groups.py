@@ -4,15 +4,14 @@ from typing import Any
 
 import pytest
 from auditlog.models import LogEntry
-from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
 from billing.models import Customer, Invoice, Payment
 from billing.models.subscriptions import Subscription
-
-from ..conftest import jwt_client
+from billing.tests.helpers import staff_group
+from billing_site.tests.helpers import jwt_client
 
 pytestmark = pytest.mark.django_db
 
@@ -35,31 +34,31 @@ def test_admin_payment_is_audited_with_the_staff_user(admin_client: Client, admi
     assert full.status_code == 200
 
 
-def test_api_changes_are_audited_with_the_jwt_user(staff: Any, issue: Any) -> None:
+def test_api_changes_are_audited_with_the_jwt_user(billing_staff_user: Any, issue: Any) -> None:
     invoice = issue(10_000)
-    response = jwt_client(staff).post(f"/api/invoices/{invoice.pk}/void")
+    response = jwt_client(billing_staff_user).post(f"/api/invoices/{invoice.pk}/void")
     assert response.status_code == 200, response.content
     entry = LogEntry.objects.get_for_object(invoice).filter(action=LogEntry.Action.UPDATE).latest("timestamp")
-    assert entry.actor == staff
+    assert entry.actor == billing_staff_user
     assert entry.changes_dict["status"] == ["open", "void"]
 
 
-def test_system_changes_have_no_actor(buyer: Customer, issue: Any) -> None:
+def test_system_changes_have_no_actor(customer: Customer, issue: Any) -> None:
     invoice = issue(10_000)
     entry = LogEntry.objects.get_for_object(Invoice.objects.get(pk=invoice.pk)).latest("timestamp")
     assert entry.actor is None  # a service called outside any request: a command, a renewal, a webhook
 
 
-def test_subscriptions_and_plans_are_audited(plans: dict, buyer: Customer) -> None:
+def test_subscriptions_and_plans_are_audited(basic_and_pro_plans: dict, customer: Customer) -> None:
     from billing.services.subscriptions import subscription_create
 
-    start = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly")
+    start = subscription_create(customer=customer, plan=basic_and_pro_plans["pro"], billing_period="monthly")
     assert LogEntry.objects.get_for_object(start.subscription).exists()
-    assert LogEntry.objects.get_for_object(plans["pro"]).exists()
+    assert LogEntry.objects.get_for_object(basic_and_pro_plans["pro"]).exists()
     assert Subscription.objects.count() == 1
 
 
-def test_admin_is_korean_by_default_and_english_on_request(admin_client: Client, buyer: Customer) -> None:
+def test_admin_is_korean_by_default_and_english_on_request(admin_client: Client, customer: Customer) -> None:
     changelist = reverse("admin:billing_invoice_changelist")
     korean = admin_client.get(changelist).content.decode()
     assert "청구서" in korean  # the model's verbose name, through locale/ko
@@ -90,8 +89,15 @@ def test_every_verbose_name_and_status_has_a_korean_translation() -> None:
 
 
 def test_groups_from_the_data_migration() -> None:
-    staff = set(Group.objects.get(name="billing staff").permissions.values_list("codename", flat=True))
-    support = set(Group.objects.get(name="support").permissions.values_list("codename", flat=True))
-    assert {"change_invoice", "add_payment", "change_subscription", "change_subscriptionplan", "view_logentry"} <= staff
+    # staff_group: the groups as the migrations leave them, even after a transactional test flushed them
+    granted = set(staff_group("billing staff").permissions.values_list("codename", flat=True))
+    support = set(staff_group("support").permissions.values_list("codename", flat=True))
+    assert {
+        "change_invoice",
+        "add_payment",
+        "change_subscription",
+        "change_subscriptionplan",
+        "view_logentry",
+    } <= granted
     assert {"view_invoice", "view_payment", "view_customer", "view_storedfile"} <= support
     assert all(codename.startswith("view_") for codename in support)

@@ -4,7 +4,6 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -18,7 +17,8 @@ from billing.admin.csv_export import SPREADSHEET_FORMULA_PREFIXES, csv_rows
 from billing.enums import InvoiceStatus
 from billing.models import Customer, Invoice, Payment
 
-from .conftest import invoice_create, payment_create, seoul_time
+from ..factories import CustomerFactory, InvoiceFactory, PaymentFactory
+from ..helpers import seoul
 
 pytestmark = pytest.mark.django_db
 
@@ -41,21 +41,15 @@ def neutralised(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def customer_text_everywhere(make_customer: Callable[..., Customer], text: str) -> tuple[Customer, Invoice, Payment]:
+def customer_text_everywhere(text: str) -> tuple[Customer, Invoice, Payment]:
     """A customer named `text`, a draft invoice described `text`, and an issued invoice with a bank transfer whose
     note and reference start with `text` (a draft's description and buyer name are what a customer writes)."""
-    customer = make_customer(f"csv-{next(_names)}", display_name=text)
-    draft = Invoice.objects.create(
-        customer=customer,
-        currency="KRW",
-        description=text,
-        buyer_name=text,
-        subtotal=110_000,
-        total=110_000,
-        amount_remaining=110_000,
+    customer = CustomerFactory.create(user__username=f"csv-{next(_names)}", display_name=text)
+    draft = InvoiceFactory.create(
+        customer=customer, currency="KRW", description=text, buyer_name=text, subtotal=110_000, tax=0, line=None
     )
-    issued = invoice_create(customer, total=55_000, status=InvoiceStatus.PAID)
-    payment = payment_create(issued, amount=55_000, succeeded_at=seoul_time(date(2026, 6, 2), 9))
+    issued = InvoiceFactory.create(customer=customer, subtotal=55_000, tax=0, status=InvoiceStatus.OPEN)
+    payment = PaymentFactory.create(invoice=issued, amount=55_000, succeeded_at=seoul(date(2026, 6, 2), 9))
     # A reference is unique per payment method: this one starts with `text` and ends with the payment's id.
     Payment.objects.filter(pk=payment.pk).update(note=text, provider_reference=f"{text} #{payment.pk}")
     return customer, draft, payment
@@ -72,10 +66,8 @@ FORMULAS = [
 
 
 @pytest.mark.parametrize("formula", FORMULAS, ids=["equals", "plus", "minus", "at", "tab", "carriage-return"])
-def test_customer_text_that_starts_a_formula_is_written_as_text(
-    admin_client: Client, make_customer: Callable[..., Customer], formula: str
-) -> None:
-    customer, _draft, payment = customer_text_everywhere(make_customer, formula)
+def test_customer_text_that_starts_a_formula_is_written_as_text(admin_client: Client, formula: str) -> None:
+    customer, _draft, payment = customer_text_everywhere(formula)
 
     invoices = rows_of(admin_client.get(reverse(INVOICE_EXPORT)))
     payments = rows_of(admin_client.get(reverse(PAYMENT_EXPORT)))
@@ -91,10 +83,8 @@ def test_customer_text_that_starts_a_formula_is_written_as_text(
     assert not [cell for row in invoices + payments for cell in row.values() if cell.startswith(("=", "+", "@"))]
 
 
-def test_the_export_selected_action_neutralises_too(
-    admin_client: Client, make_customer: Callable[..., Customer]
-) -> None:
-    _customer, draft, payment = customer_text_everywhere(make_customer, FORMULAS[0])
+def test_the_export_selected_action_neutralises_too(admin_client: Client) -> None:
+    _customer, draft, payment = customer_text_everywhere(FORMULAS[0])
 
     invoices = rows_of(
         admin_client.post(
@@ -111,8 +101,8 @@ def test_the_export_selected_action_neutralises_too(
     assert [row["메모"] for row in payments] == ["'" + FORMULAS[0]]
 
 
-def test_ordinary_text_is_written_unchanged(admin_client: Client, make_customer: Callable[..., Customer]) -> None:
-    customer_text_everywhere(make_customer, "주식회사 A=B (2026-06)")
+def test_ordinary_text_is_written_unchanged(admin_client: Client) -> None:
+    customer_text_everywhere("주식회사 A=B (2026-06)")
 
     invoices = rows_of(admin_client.get(reverse(INVOICE_EXPORT)))
 
@@ -146,10 +136,8 @@ INTEGER = re.compile(r"-?\d+")
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=customer_text)
-def test_no_text_cell_of_an_export_starts_a_formula(
-    admin_client: Client, make_customer: Callable[..., Customer], text: str
-) -> None:
-    _customer, draft, payment = customer_text_everywhere(make_customer, text)
+def test_no_text_cell_of_an_export_starts_a_formula(admin_client: Client, text: str) -> None:
+    _customer, draft, payment = customer_text_everywhere(text)
 
     invoices = rows_of(admin_client.get(reverse(INVOICE_EXPORT)))
     payments = rows_of(admin_client.get(reverse(PAYMENT_EXPORT)))

@@ -20,32 +20,36 @@ PROFILE = {
 }
 
 
-def test_billing_staff_set_the_tax_treatment_on_the_customer_page(billing_staff_client: Any, buyer: Customer) -> None:
-    url = reverse("admin:billing_customer_change", args=[buyer.pk])
-    page = billing_staff_client.get(url).content.decode()
+def test_billing_staff_set_the_tax_treatment_on_the_customer_page(
+    billing_staff_admin_client: Any, customer: Customer
+) -> None:
+    url = reverse("admin:billing_customer_change", args=[customer.pk])
+    page = billing_staff_admin_client.get(url).content.decode()
     assert 'name="tax_treatment"' in page and "Zero-rated (영세율)" in page
 
-    response = billing_staff_client.post(url, {**PROFILE, "tax_treatment": "zero_rated"})
+    response = billing_staff_admin_client.post(url, {**PROFILE, "tax_treatment": "zero_rated"})
     assert response.status_code == 302, response.content.decode()[:2000]
-    buyer.refresh_from_db()
-    assert buyer.tax_treatment == "zero_rated"
+    customer.refresh_from_db()
+    assert customer.tax_treatment == "zero_rated"
 
-    kept = billing_staff_client.post(url, {**PROFILE, "address": "부산광역시"})  # a form without the field keeps it
+    kept = billing_staff_admin_client.post(
+        url, {**PROFILE, "address": "부산광역시"}
+    )  # a form without the field keeps it
     assert kept.status_code == 302
-    buyer.refresh_from_db()
-    assert (buyer.tax_treatment, buyer.address) == ("zero_rated", "부산광역시")
+    customer.refresh_from_db()
+    assert (customer.tax_treatment, customer.address) == ("zero_rated", "부산광역시")
 
-    unknown = billing_staff_client.post(url, {**PROFILE, "tax_treatment": "reduced"})
+    unknown = billing_staff_admin_client.post(url, {**PROFILE, "tax_treatment": "reduced"})
     assert unknown.status_code == 200  # the form shows the error
-    buyer.refresh_from_db()
-    assert buyer.tax_treatment == "zero_rated"
+    customer.refresh_from_db()
+    assert customer.tax_treatment == "zero_rated"
 
 
-def test_support_sees_but_cannot_change_the_tax_treatment(support_client: Any, buyer: Customer) -> None:
-    url = reverse("admin:billing_customer_change", args=[buyer.pk])
-    page = support_client.get(url)
+def test_support_sees_but_cannot_change_the_tax_treatment(support_admin_client: Any, customer: Customer) -> None:
+    url = reverse("admin:billing_customer_change", args=[customer.pk])
+    page = support_admin_client.get(url)
     assert page.status_code == 200
     assert 'name="tax_treatment"' not in page.content.decode()
-    assert support_client.post(url, {**PROFILE, "tax_treatment": "exempt"}).status_code == 403
-    buyer.refresh_from_db()
-    assert buyer.tax_treatment == "taxable"
+    assert support_admin_client.post(url, {**PROFILE, "tax_treatment": "exempt"}).status_code == 403
+    customer.refresh_from_db()
+    assert customer.tax_treatment == "taxable"

@@ -1,7 +1,6 @@
 """The dashboard's figures on a known data set, its query count, and the page with its SVG charts."""
 
-from datetime import date, datetime, time
-from typing import Any
+from datetime import date, datetime
 
 import pytest
 from django.db import connection
@@ -10,27 +9,24 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.admin.dashboard import dashboard_context
-from billing.dashboard import (
+from billing.enums import InvoiceStatus, PaymentStatus
+from billing.models import Customer, Invoice, Subscription, SubscriptionPlan
+from billing.periods import BILLING_TIME_ZONE
+from billing.selectors.dashboard import (
     dashboard_invoices,
     dashboard_mrr,
     dashboard_revenue_by_month,
     dashboard_subscription_movements,
     dashboard_top_plans,
 )
-from billing.enums import InvoiceStatus, PaymentStatus
-from billing.models import Customer, Subscription, SubscriptionPlan
-from billing.periods import BILLING_TIME_ZONE, add_months
 
-from .conftest import invoice_create, payment_create
+from ..factories import CustomerFactory, InvoiceFactory, PaymentFactory, StaffUserFactory, SubscriptionFactory
+from ..helpers import seoul
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=BILLING_TIME_ZONE)
 TODAY = NOW.date()
-
-
-def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), tzinfo=BILLING_TIME_ZONE)
 
 
 def subscription(
@@ -44,57 +40,78 @@ def subscription(
     reason: str = "",
     replaces: Subscription | None = None,
 ) -> Subscription:
-    price = plan.monthly_price if period == "monthly" else plan.annual_price
-    return Subscription.objects.create(
+    return SubscriptionFactory.create(
         customer=customer,
         plan=plan,
         billing_period=period,
         status=status,
-        price_amount=price,
-        billing_cycle_anchor=started,
-        current_period_start=started,
-        current_period_end=add_months(started, 1 if period == "monthly" else 12),
+        started=started,
         canceled_at=ended,
         ended_at=ended,
         cancellation_reason=reason,
         replaces=replaces,
-        created_at=at(started),
+        created_at=seoul(started),
     )
 
 
 @pytest.fixture
-def seeded(make_customer: Any, plans: dict[str, SubscriptionPlan]) -> None:
-    basic, pro = plans["basic"], plans["pro"]
-    c = [make_customer(f"seed{index}") for index in range(6)]
+def seeded(basic_and_pro_plans: dict[str, SubscriptionPlan]) -> None:
+    basic, pro = basic_and_pro_plans["basic"], basic_and_pro_plans["pro"]
+    c = [CustomerFactory.create(user__username=f"seed{index}") for index in range(6)]
     subscription(c[0], pro, started=date(2026, 3, 2))  # 99,000 now and a month ago
     subscription(c[1], pro, started=date(2026, 4, 10), period="annual")  # 990,000 / 12 = 82,500
     subscription(c[2], basic, started=date(2026, 6, 10))  # new in June: 10,000 now only
     subscription(  # churned in June: 10,000 a month ago only
-        c[3], basic, started=date(2026, 1, 5), status="canceled", ended=at(date(2026, 6, 3)), reason="requested"
+        c[3], basic, started=date(2026, 1, 5), status="canceled", ended=seoul(date(2026, 6, 3)), reason="requested"
     )
     subscription(c[4], basic, started=date(2026, 6, 12), status="incomplete")  # never paid: nowhere
     old = subscription(  # a plan change in May: neither churn nor new business
-        c[5], basic, started=date(2026, 2, 1), status="canceled", ended=at(date(2026, 5, 20)), reason="replaced"
+        c[5], basic, started=date(2026, 2, 1), status="canceled", ended=seoul(date(2026, 5, 20)), reason="replaced"
     )
     subscription(c[5], pro, started=date(2026, 5, 20), replaces=old)
 
     # Money received (Asia/Seoul months): the first is 31 May 15:30 UTC, i.e. June in Seoul.
     for amount, moment, status in (
-        (99_000, at(date(2026, 6, 1), 0, 30), PaymentStatus.SUCCEEDED),
-        (10_000, at(date(2026, 5, 31), 23, 59), PaymentStatus.SUCCEEDED),
-        (1_089_000, at(date(2026, 3, 15)), PaymentStatus.SUCCEEDED),
-        (50_000, at(date(2026, 6, 2)), PaymentStatus.FAILED),
-        (7_000, at(date(2025, 6, 20)), PaymentStatus.SUCCEEDED),  # before the 12-month window
+        (99_000, seoul(date(2026, 6, 1), 0, 30), PaymentStatus.SUCCEEDED),
+        (10_000, seoul(date(2026, 5, 31), 23, 59), PaymentStatus.SUCCEEDED),
+        (1_089_000, seoul(date(2026, 3, 15)), PaymentStatus.SUCCEEDED),
+        (50_000, seoul(date(2026, 6, 2)), PaymentStatus.FAILED),
+        (7_000, seoul(date(2025, 6, 20)), PaymentStatus.SUCCEEDED),  # before the 12-month window
     ):
-        invoice = invoice_create(c[0], total=amount, status=InvoiceStatus.PAID, issue_date=moment.date())
-        payment_create(invoice, amount=amount, succeeded_at=moment, status=status)
-    usd = invoice_create(c[1], total=500, status=InvoiceStatus.PAID, currency="USD")
-    payment_create(usd, amount=500, succeeded_at=at(date(2026, 6, 5)))
+        if status == PaymentStatus.SUCCEEDED:  # the invoice is paid by this payment
+            invoice = issued(c[0], amount, day=moment.date())
+            PaymentFactory.create(invoice=invoice, amount=amount, succeeded_at=moment)
+        else:  # a failed attempt on an invoice that is no longer open
+            invoice = issued(c[0], amount, day=moment.date(), status=InvoiceStatus.VOID)
+            PaymentFactory.create(invoice=invoice, amount=amount, status=status, failed_at=moment)
+    usd = issued(c[1], 500, currency="USD")
+    PaymentFactory.create(invoice=usd, amount=500, succeeded_at=seoul(date(2026, 6, 5)))
 
-    invoice_create(c[0], total=110_000, issue_date=date(2026, 6, 1), due_days=29)  # open, due 30 June
-    invoice_create(c[1], total=55_000, issue_date=date(2026, 5, 1), due_days=31)  # open, overdue since 1 June
-    invoice_create(c[2], total=33_000, status=InvoiceStatus.UNCOLLECTIBLE)  # written off: not open
-    invoice_create(c[3], total=1_000, issue_date=date(2026, 6, 14), due_days=1, currency="USD")  # open USD
+    issued(c[0], 110_000, day=date(2026, 6, 1), due_days=29)  # open, due 30 June
+    issued(c[1], 55_000, day=date(2026, 5, 1), due_days=31)  # open, overdue since 1 June
+    issued(c[2], 33_000, status=InvoiceStatus.UNCOLLECTIBLE)  # written off: not open
+    issued(c[3], 1_000, day=date(2026, 6, 14), due_days=1, currency="USD")  # open USD
+
+
+def issued(
+    customer: Customer,
+    total: int,
+    *,
+    day: date = date(2026, 6, 1),
+    due_days: int = 30,
+    currency: str = "KRW",
+    status: str = InvoiceStatus.OPEN,
+) -> Invoice:
+    """An invoice of `total` (no VAT) issued by the services on `day`, then voided or written off if asked."""
+    return InvoiceFactory.create(
+        customer=customer,
+        subtotal=total,
+        tax=0,
+        currency=currency,
+        days_until_due=due_days,
+        status=status,
+        status__now=seoul(day),
+    )
 
 
 def test_mrr_and_its_change(seeded: None) -> None:
@@ -132,8 +149,8 @@ def test_open_and_overdue_invoices(seeded: None) -> None:
 
 
 def test_top_plans(seeded: None) -> None:
-    plans = [(plan.name, plan.subscriptions, plan.mrr) for plan in dashboard_top_plans(now=NOW)]
-    assert plans == [("프로", 3, 280_500), ("베이직", 1, 10_000)]
+    top = [(plan.name, plan.subscriptions, plan.mrr) for plan in dashboard_top_plans(now=NOW)]
+    assert top == [("프로", 3, 280_500), ("베이직", 1, 10_000)]
 
 
 def test_the_whole_dashboard_is_six_queries(seeded: None) -> None:
@@ -145,7 +162,7 @@ def test_the_whole_dashboard_is_six_queries(seeded: None) -> None:
     assert 'data-value="1"' in context["movements_chart"]
 
 
-def test_dashboard_page(admin_client: Client, seeded: None, support_client: Client) -> None:
+def test_dashboard_page(admin_client: Client, seeded: None, support_admin_client: Client) -> None:
     url = reverse("admin:billing_dashboard")
     with CaptureQueriesContext(connection) as captured:
         response = admin_client.get(url)
@@ -155,10 +172,10 @@ def test_dashboard_page(admin_client: Client, seeded: None, support_client: Clie
     assert body.count('class="billing-chart"') == 2
     assert "<script" not in body.split("billing-dashboard", 1)[1]  # drawn by the server, nothing loaded
     assert "프로" in body
-    assert support_client.get(url).status_code == 200
+    assert support_admin_client.get(url).status_code == 200
 
 
-def test_dashboard_needs_a_billing_group(client: Client, make_billing_user: Any) -> None:
-    stranger = make_billing_user("stranger", is_staff=True)
+def test_dashboard_needs_a_billing_group(client: Client) -> None:
+    stranger = StaffUserFactory.create(username="stranger")
     client.force_login(stranger)
     assert client.get(reverse("admin:billing_dashboard")).status_code == 403

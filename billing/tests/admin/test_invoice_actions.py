@@ -14,9 +14,10 @@ from billing.enums import InvoicePdfStatus, InvoiceStatus, PaymentMethod
 from billing.models import Customer, Invoice, Payment, SubscriptionPlan
 from billing.periods import BILLING_TIME_ZONE
 from billing.services.invoices import InvoiceLineInput, invoice_draft_create
+from storage.tests.helpers import fetch
 
-from ..helpers import fetch
-from .conftest import invoice_create, payment_create, seoul_time
+from ..factories import InvoiceFactory, PaymentFactory
+from ..helpers import seoul
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "admin:billing_invoice_changelist"
@@ -29,8 +30,8 @@ def run_action(client: Client, action: str, invoices: list[Invoice]) -> tuple[An
     return response, [str(message) for message in get_messages(response.wsgi_request)]
 
 
-def test_finalize_a_draft_numbers_it(admin_client: Client, buyer: Customer) -> None:
-    draft = invoice_draft_create(customer=buyer, lines=[InvoiceLineInput(description="설치비", unit_amount=50_000)])
+def test_finalize_a_draft_numbers_it(admin_client: Client, customer: Customer) -> None:
+    draft = invoice_draft_create(customer=customer, lines=[InvoiceLineInput(description="설치비", unit_amount=50_000)])
     _response, messages = run_action(admin_client, "finalize_selected", [draft])
     draft.refresh_from_db()
     assert draft.status == InvoiceStatus.OPEN and draft.number
@@ -38,10 +39,10 @@ def test_finalize_a_draft_numbers_it(admin_client: Client, buyer: Customer) -> N
 
 
 def test_void_of_a_paid_invoice_is_refused_with_the_reason_and_others_go_on(
-    admin_client: Client, buyer: Customer
+    admin_client: Client, customer: Customer
 ) -> None:
-    paid = invoice_create(buyer, total=55_000, status=InvoiceStatus.PAID)
-    open_invoice = invoice_create(buyer, total=110_000)
+    paid = InvoiceFactory.create(customer=customer, subtotal=55_000, tax=0, status=InvoiceStatus.PAID)
+    open_invoice = InvoiceFactory.create(customer=customer, subtotal=110_000, tax=0, status=InvoiceStatus.OPEN)
     _response, messages = run_action(admin_client, "void_selected", [paid, open_invoice])
     paid.refresh_from_db()
     open_invoice.refresh_from_db()
@@ -52,7 +53,9 @@ def test_void_of_a_paid_invoice_is_refused_with_the_reason_and_others_go_on(
     assert any(open_invoice.number in message and message != refusal for message in messages)
 
 
-def test_void_of_an_invoice_with_payments_names_the_reason(admin_client: Client, buyer: Customer, issue: Any) -> None:
+def test_void_of_an_invoice_with_payments_names_the_reason(
+    admin_client: Client, customer: Customer, issue: Any
+) -> None:
     invoice = issue(100_000)
     admin_client.post(
         f"{reverse('admin:billing_invoice_record_payment')}",
@@ -65,7 +68,7 @@ def test_void_of_an_invoice_with_payments_names_the_reason(admin_client: Client,
 
 
 def test_record_a_bank_transfer_through_the_intermediate_form(
-    admin_client: Client, admin_user: Any, buyer: Customer, issue: Any
+    admin_client: Client, admin_user: Any, customer: Customer, issue: Any
 ) -> None:
     invoice = issue(99_000)  # ₩108,900 with VAT
     response, _ = run_action(admin_client, "record_bank_transfer", [invoice])
@@ -93,7 +96,7 @@ def test_record_a_bank_transfer_through_the_intermediate_form(
     assert "KB-20260106-01" in page and "₩100,000" in page
 
 
-def test_record_payment_refusals_are_reported(admin_client: Client, buyer: Customer, issue: Any) -> None:
+def test_record_payment_refusals_are_reported(admin_client: Client, customer: Customer, issue: Any) -> None:
     first, second = issue(10_000), issue(20_000)
     url = reverse("admin:billing_invoice_record_payment")
     admin_client.post(url, {"ids": str(first.pk), "received_on": "2026-01-05", "reference": "SAME-REF"})
@@ -125,8 +128,8 @@ def test_future_receipt_date_is_refused(admin_client: Client, issue: Any) -> Non
     assert not Payment.objects.exists()
 
 
-def test_an_issued_invoice_cannot_be_edited(admin_client: Client, buyer: Customer) -> None:
-    invoice = invoice_create(buyer, total=110_000)
+def test_an_issued_invoice_cannot_be_edited(admin_client: Client, customer: Customer) -> None:
+    invoice = InvoiceFactory.create(customer=customer, subtotal=110_000, tax=0, status=InvoiceStatus.OPEN)
     url = reverse("admin:billing_invoice_change", args=[invoice.pk])
     page = admin_client.get(url).content.decode()
     assert 'name="_save"' not in page  # a read-only page
@@ -138,7 +141,7 @@ def test_an_issued_invoice_cannot_be_edited(admin_client: Client, buyer: Custome
 
 
 def test_mark_uncollectible_and_regenerate_pdf_buttons(
-    admin_client: Client, buyer: Customer, issue: Any, django_capture_on_commit_callbacks: Any
+    admin_client: Client, customer: Customer, issue: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     invoice = issue(50_000)
     page = admin_client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
@@ -168,40 +171,49 @@ def test_open_pdf_gives_a_short_lived_signed_link(admin_client: Client, issue: A
     assert response.status_code == 302
     status, body, _headers = fetch(response["Location"])
     assert status == 200 and body.startswith(b"%PDF")
-    _response, messages = run_action(admin_client, "open_pdf", [invoice, invoice_create(invoice.customer, total=1)])
+    _response, messages = run_action(
+        admin_client,
+        "open_pdf",
+        [invoice, InvoiceFactory.create(customer=invoice.customer, subtotal=1, tax=0, status=InvoiceStatus.OPEN)],
+    )
     assert any("exactly one" in message or "하나만" in message for message in messages)
 
 
-def test_support_reads_and_opens_pdfs_but_cannot_act(support_client: Client, buyer: Customer, issue: Any) -> None:
+def test_support_reads_and_opens_pdfs_but_cannot_act(
+    support_admin_client: Client, customer: Customer, issue: Any
+) -> None:
     invoice = issue(99_000)
-    changelist = support_client.get(reverse(CHANGELIST))
+    changelist = support_admin_client.get(reverse(CHANGELIST))
     assert changelist.status_code == 200
     choices = [name for name, _label in changelist.context["action_form"].fields["action"].choices]
     assert "void_selected" not in choices and "record_bank_transfer" not in choices
     assert "open_pdf" in choices and "export_selected_csv" in choices
-    support_client.post(reverse(CHANGELIST), {"action": "void_selected", "_selected_action": [invoice.pk]})
+    support_admin_client.post(reverse(CHANGELIST), {"action": "void_selected", "_selected_action": [invoice.pk]})
     void_button = reverse("admin:billing_invoice_object_action", args=[invoice.pk, "void"])
-    assert support_client.post(void_button).status_code == 403
-    assert support_client.get(reverse("admin:billing_invoice_record_payment") + f"?ids={invoice.pk}").status_code == 403
+    assert support_admin_client.post(void_button).status_code == 403
+    assert (
+        support_admin_client.get(reverse("admin:billing_invoice_record_payment") + f"?ids={invoice.pk}").status_code
+        == 403
+    )
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.OPEN
-    page = support_client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
+    page = support_admin_client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
     assert void_button not in page
-    assert support_client.get(reverse("admin:billing_invoice_pdf", args=[invoice.pk])).status_code == 302
+    assert support_admin_client.get(reverse("admin:billing_invoice_pdf", args=[invoice.pk])).status_code == 302
 
 
-def test_billing_staff_group_can_act(billing_staff_client: Client, issue: Any) -> None:
+def test_billing_staff_group_can_act(billing_staff_admin_client: Client, issue: Any) -> None:
     invoice = issue(10_000)
     button = reverse("admin:billing_invoice_object_action", args=[invoice.pk, "void"])
-    assert billing_staff_client.post(button).status_code == 302
+    assert billing_staff_admin_client.post(button).status_code == 302
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.VOID
 
 
-def test_csv_export_of_the_filtered_changelist(admin_client: Client, buyer: Customer) -> None:
-    open_invoice = invoice_create(buyer, total=110_000)
-    paid = invoice_create(buyer, total=55_000, status=InvoiceStatus.PAID)
-    payment_create(paid, amount=55_000, succeeded_at=seoul_time(date(2026, 6, 2), 9))
+def test_csv_export_of_the_filtered_changelist(admin_client: Client, customer: Customer) -> None:
+    open_invoice = InvoiceFactory.create(customer=customer, subtotal=110_000, tax=0, status=InvoiceStatus.OPEN)
+    paid = InvoiceFactory.create(customer=customer, subtotal=55_000, tax=0, status=InvoiceStatus.OPEN)
+    PaymentFactory.create(invoice=paid, amount=55_000, succeeded_at=seoul(date(2026, 6, 2), 9))
     response = admin_client.get(reverse("admin:billing_invoice_export_csv"), {"status__exact": "open"})
     assert response["Content-Type"].startswith("text/csv")
     text = b"".join(response.streaming_content).decode("utf-8-sig")
@@ -216,8 +228,8 @@ def test_csv_export_of_the_filtered_changelist(admin_client: Client, buyer: Cust
     assert payment_rows[1][payment_rows[0].index("처리 일시")] == "2026-06-02T09:00:00+09:00"
 
 
-def test_stripe_actions_are_hidden_when_stripe_is_off(admin_client: Client, buyer: Customer) -> None:
-    invoice_create(buyer, total=1)
+def test_stripe_actions_are_hidden_when_stripe_is_off(admin_client: Client, customer: Customer) -> None:
+    InvoiceFactory.create(customer=customer, subtotal=1, tax=0, status=InvoiceStatus.OPEN)
     choices = [
         name for name, _ in admin_client.get(reverse(CHANGELIST)).context["action_form"].fields["action"].choices
     ]
@@ -225,12 +237,17 @@ def test_stripe_actions_are_hidden_when_stripe_is_off(admin_client: Client, buye
 
 
 def test_plan_sync_to_stripe_when_stripe_is_on(
-    admin_client: Client, plans: dict[str, SubscriptionPlan], settings: Any, monkeypatch: pytest.MonkeyPatch
+    admin_client: Client,
+    basic_and_pro_plans: dict[str, SubscriptionPlan],
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings.STRIPE_ENABLED = True
     synced: list[str] = []
-    monkeypatch.setattr("billing.services.stripe_sync.plan_stripe_sync", lambda *, plan: synced.append(plan.slug) or [])
-    plan = plans["pro"]
+    monkeypatch.setattr(
+        "billing.providers.stripe.plans.plan_stripe_sync", lambda *, plan: synced.append(plan.slug) or []
+    )
+    plan = basic_and_pro_plans["pro"]
     page = admin_client.get(reverse("admin:billing_subscriptionplan_change", args=[plan.pk])).content.decode()
     url = reverse("admin:billing_subscriptionplan_stripe_sync", args=[plan.pk])
     assert url in page
@@ -244,8 +261,8 @@ def test_plan_sync_to_stripe_when_stripe_is_on(
     assert admin_client.post(url).status_code == 403
 
 
-def test_plan_edit_saves(admin_client: Client, plans: dict[str, SubscriptionPlan]) -> None:
-    plan = plans["basic"]
+def test_plan_edit_saves(admin_client: Client, basic_and_pro_plans: dict[str, SubscriptionPlan]) -> None:
+    plan = basic_and_pro_plans["basic"]
     url = reverse("admin:billing_subscriptionplan_change", args=[plan.pk])
     response = admin_client.post(
         url,

@@ -1,5 +1,6 @@
 """Every billing and storage admin page renders: changelists, searches, filters, change pages, and the extra views."""
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -7,13 +8,19 @@ from django.contrib import admin
 from django.urls import reverse
 
 from billing.enums import InvoiceStatus
-from billing.models import Customer, IdempotencyKey, Subscription
-from billing.models.stripe import StripeWebhookEvent
+from billing.models import Customer, Subscription
 from billing.services.orders import OrderItemInput, order_create
 from billing.services.subscriptions import subscription_create
 from storage.services import file_store
 
-from .conftest import invoice_create, payment_create, seoul_time
+from ..factories import (
+    CustomerFactory,
+    IdempotencyKeyFactory,
+    InvoiceFactory,
+    PaymentFactory,
+    StripeWebhookEventFactory,
+)
+from ..helpers import seoul
 
 pytestmark = pytest.mark.django_db
 
@@ -36,26 +43,28 @@ def test_every_billing_and_storage_model_is_registered() -> None:
 
 
 @pytest.fixture
-def everything(plans: dict, make_customer: Any, buyer: Customer) -> dict[str, Any]:
+def everything(basic_and_pro_plans: dict, customer: Customer) -> dict[str, Any]:
     """At least one object of every model, so each change page has something to show."""
-    other = make_customer("other", display_name="김철수", business_registration_number="1010111112")
-    start = subscription_create(customer=other, plan=plans["pro"], billing_period="monthly")
-    order = order_create(customer=buyer, items=[OrderItemInput(description="컨설팅", unit_amount=50_000)])
-    invoice = invoice_create(buyer, total=110_000)
-    paid = invoice_create(buyer, total=55_000, status=InvoiceStatus.PAID)
-    payment_create(paid, amount=55_000, succeeded_at=seoul_time(paid.issue_date, 12))
-    IdempotencyKey.objects.create(
-        user=buyer.user,
-        key="key-1",
-        request_method="POST",
-        request_path="/api/payment/invoice",
-        request_fingerprint="0" * 64,
-        expires_at=seoul_time(paid.issue_date),
+    other = CustomerFactory.create(
+        user__username="other", display_name="김철수", business_registration_number="1010111112"
     )
-    StripeWebhookEvent.objects.create(
-        stripe_event_id="evt_1", event_type="invoice.paid", stripe_created_at=seoul_time(paid.issue_date), payload={}
+    start = subscription_create(customer=other, plan=basic_and_pro_plans["pro"], billing_period="monthly")
+    order = order_create(customer=customer, items=[OrderItemInput(description="컨설팅", unit_amount=50_000)])
+    issued_on = seoul(date(2026, 6, 1))
+    invoice = InvoiceFactory.create(
+        customer=customer, subtotal=110_000, tax=0, status=InvoiceStatus.OPEN, status__now=issued_on
     )
-    file_store(owner=buyer.user, content=b"%PDF-1.4 test", original_name="계약서.pdf", category="document")
+    paid = InvoiceFactory.create(
+        customer=customer, subtotal=55_000, tax=0, status=InvoiceStatus.OPEN, status__now=issued_on
+    )
+    PaymentFactory.create(invoice=paid, amount=55_000, succeeded_at=seoul(paid.issue_date, 12))
+    IdempotencyKeyFactory.create(
+        user=customer.user, key="key-1", request_path="/api/payment/invoice", expires_at=seoul(paid.issue_date)
+    )
+    StripeWebhookEventFactory.create(
+        stripe_event_id="evt_1", event_type="invoice.paid", stripe_created_at=seoul(paid.issue_date), payload={}
+    )
+    file_store(owner=customer.user, content=b"%PDF-1.4 test", original_name="계약서.pdf", category="document")
     return {"invoice": invoice, "subscription": start.subscription, "order": order, "customer": other}
 
 
@@ -112,16 +121,16 @@ def test_money_is_shown_in_won_and_dates_in_seoul(admin_client: Any, everything:
 
 
 def test_customer_page_shows_subscriptions_invoices_payments_files_credit_and_history(
-    admin_client: Any, everything: dict, buyer: Customer
+    admin_client: Any, everything: dict, customer: Customer
 ) -> None:
-    buyer.credit_balance = 12_345
-    buyer.save()
-    body = admin_client.get(reverse("admin:billing_customer_change", args=[buyer.pk])).content.decode()
+    customer.credit_balance = 12_345
+    customer.save()
+    body = admin_client.get(reverse("admin:billing_customer_change", args=[customer.pk])).content.decode()
     assert everything["invoice"].number in body
     assert "₩12,345" in body
     assert "계약서.pdf" in body
     assert "₩55,000" in body  # the payment
-    history = admin_client.get(reverse("admin:billing_customer_billing_history", args=[buyer.pk]))
+    history = admin_client.get(reverse("admin:billing_customer_billing_history", args=[customer.pk]))
     assert history.status_code == 200
     text = history.content.decode()
     assert "₩110,000" in text and "₩55,000" in text
@@ -130,8 +139,8 @@ def test_customer_page_shows_subscriptions_invoices_payments_files_credit_and_hi
     assert f"#{Subscription.objects.get(customer=other).pk}" in sub_page
 
 
-def test_customer_edit_goes_through_the_service(admin_client: Any, buyer: Customer) -> None:
-    url = reverse("admin:billing_customer_change", args=[buyer.pk])
+def test_customer_edit_goes_through_the_service(admin_client: Any, customer: Customer) -> None:
+    url = reverse("admin:billing_customer_change", args=[customer.pk])
     data = {
         "display_name": "주식회사 새이름",
         "email": "new@example.com",
@@ -143,12 +152,12 @@ def test_customer_edit_goes_through_the_service(admin_client: Any, buyer: Custom
     }
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
-    buyer.refresh_from_db()
-    assert (buyer.display_name, buyer.preferred_language) == ("주식회사 새이름", "en")
+    customer.refresh_from_db()
+    assert (customer.display_name, customer.preferred_language) == ("주식회사 새이름", "en")
     bad = admin_client.post(url, {**data, "business_registration_number": "1234567890"})
     assert bad.status_code == 200  # the form shows the checksum error
-    buyer.refresh_from_db()
-    assert buyer.business_registration_number == "2208162517"
+    customer.refresh_from_db()
+    assert customer.business_registration_number == "2208162517"
 
 
 def test_dashboard_linked_from_the_index(admin_client: Any) -> None:

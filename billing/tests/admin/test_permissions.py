@@ -27,7 +27,7 @@ from billing.tests.helpers import staff_group
 from storage.models import StoredFile
 from storage.services import file_store
 
-from .conftest import invoice_create
+from ..factories import IdempotencyKeyFactory, InvoiceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -48,15 +48,18 @@ def _state() -> list[Any]:
 
 
 @pytest.fixture
-def objects(buyer: Customer, plans: dict[str, SubscriptionPlan]) -> dict[str, Any]:
+def objects(customer: Customer, basic_and_pro_plans: dict[str, SubscriptionPlan]) -> dict[str, Any]:
     return {
         "draft": invoice_draft_create(
-            customer=buyer, lines=[InvoiceLineInput(description="설치비", unit_amount=1_000)]
+            customer=customer, lines=[InvoiceLineInput(description="설치비", unit_amount=1_000)]
         ),
-        "open": invoice_create(buyer, total=110_000),
-        "order": order_create(customer=buyer, items=[OrderItemInput(description="컨설팅", unit_amount=50_000)]),
+        "open": InvoiceFactory.create(customer=customer, subtotal=110_000, tax=0, status=InvoiceStatus.OPEN),
+        "order": order_create(customer=customer, items=[OrderItemInput(description="컨설팅", unit_amount=50_000)]),
         "subscription": subscription_create(
-            customer=buyer, plan=plans["basic"], billing_period="monthly", now=timezone.now() - timedelta(days=40)
+            customer=customer,
+            plan=basic_and_pro_plans["basic"],
+            billing_period="monthly",
+            now=timezone.now() - timedelta(days=40),
         ).subscription,
     }
 
@@ -88,18 +91,20 @@ def test_support_calling_an_action_directly_is_refused_by_the_service(
     assert len(messages) == 1 and "billing." in messages[0], messages  # "refused: ... (billing.change_invoice)"
 
 
-def test_support_cannot_record_a_bank_transfer_even_by_posting_the_form(support_client: Client, buyer: Customer):
-    invoice = invoice_create(buyer, total=110_000)
-    response = support_client.post(
+def test_support_cannot_record_a_bank_transfer_even_by_posting_the_form(
+    support_admin_client: Client, customer: Customer
+):
+    invoice = InvoiceFactory.create(customer=customer, subtotal=110_000, tax=0, status=InvoiceStatus.OPEN)
+    response = support_admin_client.post(
         reverse("admin:billing_invoice_record_payment"), {"ids": str(invoice.pk), "received_on": "2026-01-05"}
     )
     assert response.status_code == 403
     assert not Payment.objects.exists()
 
 
-def test_billing_staff_run_the_same_actions(billing_staff_client: Client, objects: dict[str, Any]) -> None:
+def test_billing_staff_run_the_same_actions(billing_staff_admin_client: Client, objects: dict[str, Any]) -> None:
     changelist = reverse("admin:billing_invoice_changelist")
-    billing_staff_client.post(changelist, {"action": "void_selected", "_selected_action": [objects["open"].pk]})
+    billing_staff_admin_client.post(changelist, {"action": "void_selected", "_selected_action": [objects["open"].pk]})
     objects["open"].refresh_from_db()
     assert objects["open"].status == InvoiceStatus.VOID
 
@@ -108,13 +113,11 @@ def test_billing_staff_run_the_same_actions(billing_staff_client: Client, object
 
 
 @pytest.fixture
-def stored_response(buyer: Customer) -> IdempotencyKey:
-    return IdempotencyKey.objects.create(
-        user=buyer.user,
+def stored_response(customer: Customer) -> IdempotencyKey:
+    return IdempotencyKeyFactory.create(
+        user=customer.user,
         key="checkout-1",
-        request_method="POST",
         request_path="/api/payment/checkout",
-        request_fingerprint="0" * 64,
         state="completed",
         response_status=201,
         response_body='{"client_secret": "pi_123_secret_SHOULD-NOT-LEAK"}',
@@ -122,9 +125,9 @@ def stored_response(buyer: Customer) -> IdempotencyKey:
     )
 
 
-def test_support_cannot_open_idempotency_keys(support_client: Client, stored_response: IdempotencyKey) -> None:
-    assert support_client.get(reverse("admin:billing_idempotencykey_changelist")).status_code == 403
-    page = support_client.get(reverse("admin:billing_idempotencykey_change", args=[stored_response.pk]))
+def test_support_cannot_open_idempotency_keys(support_admin_client: Client, stored_response: IdempotencyKey) -> None:
+    assert support_admin_client.get(reverse("admin:billing_idempotencykey_changelist")).status_code == 403
+    page = support_admin_client.get(reverse("admin:billing_idempotencykey_change", args=[stored_response.pk]))
     assert page.status_code == 403
     assert "SHOULD-NOT-LEAK" not in page.content.decode()
     assert "view_idempotencykey" not in set(
@@ -134,9 +137,9 @@ def test_support_cannot_open_idempotency_keys(support_client: Client, stored_res
 
 @pytest.mark.parametrize("who", ["billing staff", "superuser"])
 def test_nobody_sees_a_stored_response_body_in_the_admin(
-    who: str, billing_staff_client: Client, admin_client: Client, stored_response: IdempotencyKey
+    who: str, billing_staff_admin_client: Client, admin_client: Client, stored_response: IdempotencyKey
 ) -> None:
-    client = billing_staff_client if who == "billing staff" else admin_client
+    client = billing_staff_admin_client if who == "billing staff" else admin_client
     page = client.get(reverse("admin:billing_idempotencykey_change", args=[stored_response.pk]))
     assert page.status_code == 200
     body = page.content.decode()
@@ -147,11 +150,11 @@ def test_nobody_sees_a_stored_response_body_in_the_admin(
 
 
 def test_support_opens_invoice_pdfs_but_not_customer_uploads(
-    support_client: Client, billing_staff_client: Client, buyer: Customer
+    support_admin_client: Client, billing_staff_admin_client: Client, customer: Customer
 ) -> None:
-    upload = file_store(owner=buyer.user, content=b"%PDF-1.4 passport scan", original_name="passport.pdf")
+    upload = file_store(owner=customer.user, content=b"%PDF-1.4 passport scan", original_name="passport.pdf")
     invoice_pdf = file_store(
-        owner=buyer.user,
+        owner=customer.user,
         content=b"%PDF-1.4 invoice",
         original_name="INV-0001.pdf",
         attached_type="billing.invoice",
@@ -159,30 +162,32 @@ def test_support_opens_invoice_pdfs_but_not_customer_uploads(
         protected=True,
     )
     opened = {
-        file.original_name: support_client.get(reverse("admin:storage_storedfile_open", args=[file.pk])).status_code
+        file.original_name: support_admin_client.get(
+            reverse("admin:storage_storedfile_open", args=[file.pk])
+        ).status_code
         for file in (upload, invoice_pdf)
     }
     assert opened == {"passport.pdf": 403, "INV-0001.pdf": 302}
-    assert billing_staff_client.get(reverse("admin:storage_storedfile_open", args=[upload.pk])).status_code == 302
+    assert billing_staff_admin_client.get(reverse("admin:storage_storedfile_open", args=[upload.pk])).status_code == 302
     assert StoredFile.objects.filter(deleted_at__isnull=True).count() == 2
 
 
 def test_the_groups_after_migration_0007() -> None:
     support = set(staff_group("support").permissions.values_list("content_type__app_label", "codename"))
-    staff = set(staff_group("billing staff").permissions.values_list("content_type__app_label", "codename"))
+    granted = set(staff_group("billing staff").permissions.values_list("content_type__app_label", "codename"))
     assert ("billing", "view_idempotencykey") not in support
     assert ("storage", "open_upload") not in support and ("storage", "view_storedfile") in support
-    assert {("storage", "open_upload"), ("billing", "view_idempotencykey")} <= staff
+    assert {("storage", "open_upload"), ("billing", "view_idempotencykey")} <= granted
 
 
 @pytest.mark.parametrize("action", ["_sync_all_instances", "_cancel"])
 def test_djstripe_action_view_wants_the_djstripe_permission_not_only_is_staff(
-    support_client: Client, billing_staff_client: Client, admin_client: Client, action: str
+    support_admin_client: Client, billing_staff_admin_client: Client, admin_client: Client, action: str
 ) -> None:
     """dj-stripe's confirmation view runs any of its handlers (sync everything from Stripe, cancel subscriptions)
     for any staff user; it now needs djstripe.change_<model>, which only superusers hold."""
     url = f"/admin/djstripe/subscription/action/{action}/subscription/"
-    for client in (support_client, billing_staff_client):
+    for client in (support_admin_client, billing_staff_admin_client):
         assert client.get(url).status_code == 403
         assert client.post(url, {}).status_code == 403
     assert admin_client.post(url, {}).status_code == 200  # the confirmation page again; nothing was selected

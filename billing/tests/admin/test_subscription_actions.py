@@ -21,8 +21,10 @@ def button(subscription: Subscription, action: str) -> str:
 
 
 @pytest.fixture
-def subscription(buyer: Customer, plans: dict[str, SubscriptionPlan]) -> Subscription:
-    return subscription_create(customer=buyer, plan=plans["basic"], billing_period="monthly").subscription
+def subscription(customer: Customer, basic_and_pro_plans: dict[str, SubscriptionPlan]) -> Subscription:
+    return subscription_create(
+        customer=customer, plan=basic_and_pro_plans["basic"], billing_period="monthly"
+    ).subscription
 
 
 def test_page_shows_the_buttons(admin_client: Client, subscription: Subscription) -> None:
@@ -46,11 +48,11 @@ def test_cancel_at_period_end_then_now(admin_client: Client, subscription: Subsc
 
 
 def test_run_renewal_invoices_the_periods_due(
-    admin_client: Client, buyer: Customer, plans: dict[str, SubscriptionPlan]
+    admin_client: Client, customer: Customer, basic_and_pro_plans: dict[str, SubscriptionPlan]
 ) -> None:
     started = timezone.now() - timedelta(days=70)
     subscription = subscription_create(
-        customer=buyer, plan=plans["pro"], billing_period="monthly", now=started
+        customer=customer, plan=basic_and_pro_plans["pro"], billing_period="monthly", now=started
     ).subscription
     response = admin_client.post(button(subscription, "renew"), follow=True)
     messages = [str(m) for m in get_messages(response.wsgi_request)]
@@ -60,18 +62,20 @@ def test_run_renewal_invoices_the_periods_due(
     assert subscription.current_period_end > timezone.localdate()
 
 
-def test_change_plan_form(admin_client: Client, subscription: Subscription, plans: dict[str, SubscriptionPlan]) -> None:
+def test_change_plan_form(
+    admin_client: Client, subscription: Subscription, basic_and_pro_plans: dict[str, SubscriptionPlan]
+) -> None:
     url = reverse("admin:billing_subscription_change_plan", args=[subscription.pk])
     assert admin_client.get(url).status_code == 200
-    response = admin_client.post(url, {"plan": plans["pro"].pk, "billing_period": "annual"})
+    response = admin_client.post(url, {"plan": basic_and_pro_plans["pro"].pk, "billing_period": "annual"})
     assert response.status_code == 302
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.CANCELED
     new = subscription.replaced_by
-    assert (new.plan_id, new.billing_period, new.price_amount) == (plans["pro"].pk, "annual", 990_000)
+    assert (new.plan_id, new.billing_period, new.price_amount) == (basic_and_pro_plans["pro"].pk, "annual", 990_000)
     same = admin_client.post(
         reverse("admin:billing_subscription_change_plan", args=[new.pk]),
-        {"plan": plans["pro"].pk, "billing_period": "annual"},
+        {"plan": basic_and_pro_plans["pro"].pk, "billing_period": "annual"},
         follow=True,
     )
     assert any("already subscribed" in str(m) for m in get_messages(same.wsgi_request))
@@ -95,11 +99,15 @@ def test_bulk_actions_report_each(admin_client: Client, subscription: Subscripti
     assert any("이미 해지되었습니다" in str(m) for m in get_messages(again.wsgi_request))
 
 
-def test_support_cannot_change_subscriptions(support_client: Client, subscription: Subscription) -> None:
-    assert support_client.get(reverse("admin:billing_subscription_change", args=[subscription.pk])).status_code == 200
-    assert support_client.post(button(subscription, "cancel_now")).status_code == 403
+def test_support_cannot_change_subscriptions(support_admin_client: Client, subscription: Subscription) -> None:
     assert (
-        support_client.get(reverse("admin:billing_subscription_change_plan", args=[subscription.pk])).status_code == 403
+        support_admin_client.get(reverse("admin:billing_subscription_change", args=[subscription.pk])).status_code
+        == 200
+    )
+    assert support_admin_client.post(button(subscription, "cancel_now")).status_code == 403
+    assert (
+        support_admin_client.get(reverse("admin:billing_subscription_change_plan", args=[subscription.pk])).status_code
+        == 403
     )
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.ACTIVE

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 ORDERS = "/api/orders"
 
 
-def test_create_order_with_items(buyer_client):
+def test_create_order_with_items(customer_client):
     payload = {
         "items": [
             {"description": "Pro 플랜", "quantity": 2, "unit_amount_krw": 99_000},
@@ -17,7 +17,7 @@ def test_create_order_with_items(buyer_client):
         ],
         "description": "연간 계약",
     }
-    response = buyer_client.post(ORDERS + "/", payload, format="json")
+    response = customer_client.post(ORDERS + "/", payload, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["status"], body["currency"], body["subtotal_krw"], body["tax_krw"], body["total_krw"]) == (
@@ -33,8 +33,8 @@ def test_create_order_with_items(buyer_client):
     ]
 
 
-def test_order_in_a_two_digit_currency(buyer_client):
-    response = buyer_client.post(
+def test_order_in_a_two_digit_currency(customer_client):
+    response = customer_client.post(
         ORDERS,
         {"currency": "USD", "items": [{"description": "Seat", "quantity": 3, "unit_amount": 1999}]},
         format="json",
@@ -54,26 +54,28 @@ def test_order_in_a_two_digit_currency(buyer_client):
         ({"currency": "USD", "items": [{"description": "x", "unit_amount_krw": 10}]}, "validation_error"),
     ],
 )
-def test_invalid_orders_are_400(buyer_client, payload, code):
-    response = buyer_client.post(ORDERS, payload, format="json")
+def test_invalid_orders_are_400(customer_client, payload, code):
+    response = customer_client.post(ORDERS, payload, format="json")
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] == code
     assert not Order.objects.exists()
 
 
-def test_list_and_detail_are_the_callers_own(buyer_client, intruder_client):
+def test_list_and_detail_are_the_callers_own(customer_client, other_customer_client):
     created = [
-        buyer_client.post(ORDERS, {"items": [{"description": f"o{i}", "unit_amount_krw": 1000}]}, format="json").json()
+        customer_client.post(
+            ORDERS, {"items": [{"description": f"o{i}", "unit_amount_krw": 1000}]}, format="json"
+        ).json()
         for i in range(3)
     ]
-    listed = buyer_client.get(ORDERS).json()
+    listed = customer_client.get(ORDERS).json()
     assert listed["total"] == 3
     assert [row["id"] for row in listed["results"]] == [order["id"] for order in reversed(created)]
-    assert buyer_client.get(f"{ORDERS}/{created[0]['id']}").json()["items"][0]["description"] == "o0"
-    assert buyer_client.get(f"{ORDERS}?status=paid").json()["total"] == 0
+    assert customer_client.get(f"{ORDERS}/{created[0]['id']}").json()["items"][0]["description"] == "o0"
+    assert customer_client.get(f"{ORDERS}?status=paid").json()["total"] == 0
 
-    assert intruder_client.get(ORDERS).json()["total"] == 0
-    response = intruder_client.get(f"{ORDERS}/{created[0]['id']}/")
+    assert other_customer_client.get(ORDERS).json()["total"] == 0
+    response = other_customer_client.get(f"{ORDERS}/{created[0]['id']}/")
     assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
 
 

@@ -4,9 +4,9 @@ import pytest
 
 from billing.models import Invoice, Payment
 from billing.services.orders import OrderItemInput, order_create
+from billing_site.tests.helpers import jwt_client
 
-from ..conftest import jwt_client
-from ..helpers import staff_group
+from ..factories import StaffUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,18 +20,18 @@ def _paths(invoice_id):
 
 
 @pytest.mark.parametrize("action", ["payments", "void", "uncollectible"])
-def test_customers_get_403_even_on_their_own_invoice(buyer_client, intruder_client, issue, action):
+def test_customers_get_403_even_on_their_own_invoice(customer_client, other_customer_client, issue, action):
     invoice = issue(1_000)
-    for client in (buyer_client, intruder_client):
+    for client in (customer_client, other_customer_client):
         response = client.post(_paths(invoice.pk)[action], {"amount_krw": invoice.total}, format="json")
         assert (response.status_code, response.json()["error"]["code"]) == (403, "permission_denied")
     invoice.refresh_from_db()
     assert (invoice.status, invoice.amount_paid) == ("open", 0)
 
 
-def test_staff_records_a_bank_transfer(staff_api, issue, staff):
+def test_staff_records_a_bank_transfer(billing_staff_client, issue, billing_staff_user):
     invoice = issue(99_000)
-    response = staff_api.post(
+    response = billing_staff_client.post(
         _paths(invoice.pk)["payments"] + "/",
         {"amount_krw": 108_900, "reference": "KB-20250301-01", "note": "입금 확인"},
         format="json",
@@ -44,7 +44,7 @@ def test_staff_records_a_bank_transfer(staff_api, issue, staff):
         "KB-20250301-01",
     )
     assert (body["invoice"]["status"], body["invoice"]["amount_remaining"]) == ("paid", 0)
-    assert Payment.objects.get().recorded_by == staff
+    assert Payment.objects.get().recorded_by == billing_staff_user
 
 
 @pytest.mark.parametrize(
@@ -56,42 +56,41 @@ def test_staff_records_a_bank_transfer(staff_api, issue, staff):
         ({"amount": 100, "amount_krw": 200}, 400, "validation_error"),
     ],
 )
-def test_bad_payments_are_refused(staff_api, issue, payload, status, code):
+def test_bad_payments_are_refused(billing_staff_client, issue, payload, status, code):
     invoice = issue(1_000)
-    response = staff_api.post(_paths(invoice.pk)["payments"], payload, format="json")
+    response = billing_staff_client.post(_paths(invoice.pk)["payments"], payload, format="json")
     assert (response.status_code, response.json()["error"]["code"]) == (status, code)
 
 
-def test_staff_void_and_uncollectible(staff_api, issue):
+def test_staff_void_and_uncollectible(billing_staff_client, issue):
     void = issue(1_000)
-    response = staff_api.post(_paths(void.pk)["void"])
+    response = billing_staff_client.post(_paths(void.pk)["void"])
     assert (response.status_code, response.json()["status"]) == (200, "void")
-    again = staff_api.post(_paths(void.pk)["void"])
+    again = billing_staff_client.post(_paths(void.pk)["void"])
     assert (again.status_code, again.json()["error"]["code"]) == (409, "invalid_invoice_transition")
 
     written_off = issue(1_000)
-    response = staff_api.post(_paths(written_off.pk)["uncollectible"])
+    response = billing_staff_client.post(_paths(written_off.pk)["uncollectible"])
     assert (response.status_code, response.json()["status"]) == (200, "uncollectible")
-    paid = staff_api.post(_paths(written_off.pk)["payments"], {"amount_krw": 1_100}, format="json")
+    paid = billing_staff_client.post(_paths(written_off.pk)["payments"], {"amount_krw": 1_100}, format="json")
     assert paid.json()["invoice"]["status"] == "paid"
 
 
-def test_staff_actions_on_unknown_invoices_are_404(staff_api):
+def test_staff_actions_on_unknown_invoices_are_404(billing_staff_client):
     for path in _paths(987_654).values():
-        assert staff_api.post(path, {"amount_krw": 1}, format="json").status_code == 404
+        assert billing_staff_client.post(path, {"amount_krw": 1}, format="json").status_code == 404
 
 
 # --- who may act: Django permissions, not is_staff (issue 10, finding 4) ---------------------------------------
 
 
 @pytest.fixture
-def member(make_billing_user):
+def member(db):
     """A user in one of the staff groups; `is_staff` only lets them into the admin site, it grants nothing."""
 
     def make(group: str, *, is_staff: bool = True):
-        user = make_billing_user(f"{group.replace(' ', '-')}-{'staff' if is_staff else 'api'}", is_staff=is_staff)
-        user.groups.add(staff_group(group))
-        return user
+        username = f"{group.replace(' ', '-')}-{'staff' if is_staff else 'api'}"
+        return StaffUserFactory(username=username, group=group, is_staff=is_staff)
 
     return make
 
@@ -107,10 +106,10 @@ def test_support_staff_get_403_and_nothing_changes(member, issue, action):
     assert not Payment.objects.exists()
 
 
-def test_support_staff_cannot_bill_another_customer_nor_invoice_their_order(member, buyer):
+def test_support_staff_cannot_bill_another_customer_nor_invoice_their_order(member, customer):
     support = jwt_client(member("support"))
-    order = order_create(customer=buyer, items=[OrderItemInput("Pro 플랜", 99_000, 1)])
-    for body in ({"amount_krw": 5_000, "customer_id": buyer.pk}, {"order_id": order.pk}):
+    order = order_create(customer=customer, items=[OrderItemInput("Pro 플랜", 99_000, 1)])
+    for body in ({"amount_krw": 5_000, "customer_id": customer.pk}, {"order_id": order.pk}):
         response = support.post("/api/payment/invoice", body, format="json")
         assert (response.status_code, response.json()["error"]["code"]) == (403, "permission_denied"), body
     assert not Invoice.objects.exists()
@@ -128,8 +127,8 @@ def test_the_permission_decides_not_is_staff(member, issue):
     assert (response.status_code, response.json()["invoice"]["status"]) == (201, "paid")
 
 
-def test_staff_without_permissions_cannot_act(make_billing_user, issue):
-    bare_staff = jwt_client(make_billing_user("admin-login-only", is_staff=True))
+def test_staff_without_permissions_cannot_act(issue):
+    bare_staff = jwt_client(StaffUserFactory(username="admin-login-only"))
     invoice = issue(1_000)
     for path in _paths(invoice.pk).values():
         response = bare_staff.post(path, {"amount_krw": invoice.total}, format="json")
@@ -138,8 +137,8 @@ def test_staff_without_permissions_cannot_act(make_billing_user, issue):
     assert (invoice.status, invoice.amount_paid) == ("open", 0)
 
 
-def test_customers_cannot_probe_invoice_ids(buyer_client):
+def test_customers_cannot_probe_invoice_ids(customer_client):
     """Unknown or not: a customer gets the same 403, so staff endpoints do not reveal which invoices exist."""
     for path in _paths(987_654).values():
-        response = buyer_client.post(path, {"amount_krw": 1}, format="json")
+        response = customer_client.post(path, {"amount_krw": 1}, format="json")
         assert (response.status_code, response.json()["error"]["code"]) == (403, "permission_denied")

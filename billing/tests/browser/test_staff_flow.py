@@ -18,9 +18,8 @@ import pytest
 
 from billing.enums import InvoiceStatus, PaymentMethod
 from billing.models import Invoice, Payment
-from billing.services.customers import customer_get_or_create
-from billing.services.invoices import InvoiceLineInput, invoice_issue
-from billing.tests.helpers import staff_group
+from billing.tests.factories import InvoiceFactory
+from storage.tests.factories import DEFAULT_PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -33,7 +32,6 @@ CHROMIUM_FLAGS = [
     "--disable-quic",
 ]
 SCREENSHOTS = Path(os.environ.get("TEST_OUTPUT_DIR", "test-output")) / "screenshots"
-PASSWORD = "pw-Str0ng-enough"
 
 pytestmark = [
     pytest.mark.skipif(
@@ -76,19 +74,21 @@ def shot(page: Any, name: str) -> Path:
     return path
 
 
-def test_staff_records_a_bank_transfer_and_checks_the_dashboard(page: Any, make_billing_user: Any, buyer: Any) -> None:
-    staff = make_billing_user("kim-accounting", is_staff=True)
-    staff.groups.add(staff_group("billing staff"))
-    other = customer_get_or_create(user=make_billing_user("other-buyer"))
-    invoice_issue(customer=other, lines=[InvoiceLineInput(description="베이직 플랜 (월간)", unit_amount=10_000)])
-    invoice = invoice_issue(
-        customer=buyer, lines=[InvoiceLineInput(description="프로 플랜 (월간)", unit_amount=99_000)]
+def test_staff_records_a_bank_transfer_and_checks_the_dashboard(
+    page: Any, billing_staff_user: Any, customer: Any, other_customer: Any
+) -> None:
+    staff = billing_staff_user
+    InvoiceFactory(
+        customer=other_customer, subtotal=10_000, line__description="베이직 플랜 (월간)", status=InvoiceStatus.OPEN
+    )
+    invoice = InvoiceFactory(
+        customer=customer, subtotal=99_000, line__description="프로 플랜 (월간)", status=InvoiceStatus.OPEN
     )
     assert invoice.status == InvoiceStatus.OPEN
 
     page.goto("/admin/login/")
     page.fill("#id_username", staff.username)
-    page.fill("#id_password", PASSWORD)
+    page.fill("#id_password", DEFAULT_PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_selector("#user-tools")
 

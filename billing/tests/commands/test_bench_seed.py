@@ -6,8 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from billing.models import Customer, Invoice, Payment
-
-from ..conftest import jwt_client
+from billing_site.tests.helpers import jwt_client
 
 
 @pytest.mark.django_db

@@ -7,8 +7,7 @@ from django.core.management import call_command
 
 from billing.models import Invoice
 
-from ..conftest import stored_bytes
-from ..helpers import pdf_text
+from ..helpers import pdf_text, stored_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +30,7 @@ def test_renders_every_pending_pdf_then_has_nothing_to_do(issue, without_pdf_ren
     assert "No pending invoice PDFs." in again.getvalue()
 
 
-def test_still_failing_pdfs_are_reported_with_exit_status_1(issue, without_pdf_rendering, storage_down):
+def test_still_failing_pdfs_are_reported_with_exit_status_1(issue, without_pdf_rendering, unreachable_s3):
     invoice = issue()
     err = io.StringIO()
     with pytest.raises(SystemExit) as exited:
@@ -43,10 +42,10 @@ def test_still_failing_pdfs_are_reported_with_exit_status_1(issue, without_pdf_r
 
 
 @pytest.mark.django_db(transaction=True)
-def test_s3_server_stopped_then_back(harness_s3, buyer_client, buyer):
+def test_s3_server_stopped_then_back(harness_s3, customer_client, customer):
     """The real outage: LocalStack is stopped while an invoice is created, then started again."""
     harness_s3.stop()
-    response = buyer_client.post("/api/payment/invoice", {"amount_krw": 77_000}, format="json")
+    response = customer_client.post("/api/payment/invoice", {"amount_krw": 77_000}, format="json")
     assert response.status_code == 201  # the invoice stands
     assert (response.json()["pdf_status"], response.json()["pdf_url"]) == ("pending", None)
     invoice = Invoice.objects.get(pk=response.json()["invoice_id"])

@@ -23,6 +23,7 @@ from billing.services.invoices import (
 from billing.services.numbering import billing_today
 from billing.services.orders import OrderItemInput, order_cancel, order_create
 from billing.services.payments import payment_record
+from billing.tests.factories import StaffUserFactory
 from billing_site.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
@@ -37,8 +38,8 @@ def _number(day: date, sequence: int) -> str:
 # --- drafts and totals ---------------------------------------------------------------------------------
 
 
-def test_draft_has_totals_but_no_number(buyer):
-    draft = invoice_draft_create(customer=buyer, lines=[LINE, InvoiceLineInput("추가 좌석", 5_500, 2)])
+def test_draft_has_totals_but_no_number(customer):
+    draft = invoice_draft_create(customer=customer, lines=[LINE, InvoiceLineInput("추가 좌석", 5_500, 2)])
     assert (draft.status, draft.number, draft.issue_date) == ("draft", None, None)
     assert (draft.subtotal, draft.tax, draft.total, draft.amount_remaining) == (110_000, 11_000, 121_000, 121_000)
     assert draft.pdf_status == "none"
@@ -48,66 +49,66 @@ def test_draft_has_totals_but_no_number(buyer):
     ("amount", "tax", "expected_tax"),
     [(1, None, 0), (19, None, 1), (99_999, None, 9_999), (10**12, None, 10**11), (50_000, 5_000, 5_000), (1, 0, 0)],
 )
-def test_tax_is_the_servers_truncated_vat_and_the_same_value_sent_is_accepted(buyer, amount, tax, expected_tax):
-    invoice = invoice_issue(customer=buyer, lines=[InvoiceLineInput("x", amount)], tax=tax)
+def test_tax_is_the_servers_truncated_vat_and_the_same_value_sent_is_accepted(customer, amount, tax, expected_tax):
+    invoice = invoice_issue(customer=customer, lines=[InvoiceLineInput("x", amount)], tax=tax)
     assert (invoice.subtotal, invoice.tax, invoice.total) == (amount, expected_tax, amount + expected_tax)
 
 
 @pytest.mark.parametrize(("amount", "tax"), [(1_000, 0), (1_000, 10**12), (1_000, 99), (50_000, 1234)])
-def test_a_tax_other_than_the_servers_vat_is_refused_and_takes_no_number(buyer, amount, tax):
+def test_a_tax_other_than_the_servers_vat_is_refused_and_takes_no_number(customer, amount, tax):
     with pytest.raises(ApplicationError) as refused:
-        invoice_issue(customer=buyer, lines=[InvoiceLineInput("x", amount)], tax=tax)
+        invoice_issue(customer=customer, lines=[InvoiceLineInput("x", amount)], tax=tax)
     assert (refused.value.code, refused.value.status_code) == ("tax_mismatch", 400)
     assert "tax" in refused.value.fields
     assert not Invoice.objects.exists()
-    assert invoice_issue(customer=buyer, lines=[LINE]).number == _number(billing_today(), 1)
+    assert invoice_issue(customer=customer, lines=[LINE]).number == _number(billing_today(), 1)
 
 
 @pytest.mark.parametrize(
     ("treatment", "tax"), [(TaxTreatment.TAXABLE, 9_999), (TaxTreatment.ZERO_RATED, 0), (TaxTreatment.EXEMPT, 0)]
 )
-def test_the_customers_tax_treatment_sets_the_vat_of_invoices_drafts_and_orders(buyer, treatment, tax):
-    customer_tax_treatment_set(customer=buyer, tax_treatment=treatment, actor=None)
-    buyer.refresh_from_db()
-    invoice = invoice_issue(customer=buyer, lines=[InvoiceLineInput("x", 99_999)])
+def test_the_customers_tax_treatment_sets_the_vat_of_invoices_drafts_and_orders(customer, treatment, tax):
+    customer_tax_treatment_set(customer=customer, tax_treatment=treatment, actor=None)
+    customer.refresh_from_db()
+    invoice = invoice_issue(customer=customer, lines=[InvoiceLineInput("x", 99_999)])
     assert (invoice.subtotal, invoice.tax, invoice.total) == (99_999, tax, 99_999 + tax)
 
-    draft = invoice_draft_create(customer=buyer, lines=[InvoiceLineInput("x", 1)])
+    draft = invoice_draft_create(customer=customer, lines=[InvoiceLineInput("x", 1)])
     replaced = invoice_draft_lines_replace(invoice=draft, lines=[InvoiceLineInput("x", 99_999)])
     assert replaced.tax == tax
 
-    order = order_create(customer=buyer, items=[OrderItemInput("x", 99_999)])
+    order = order_create(customer=customer, items=[OrderItemInput("x", 99_999)])
     assert order.tax == tax
     from_order = invoice_issue_for_order(order=order)
     assert (from_order.tax, from_order.total) == (tax, 99_999 + tax)
 
 
-def test_an_exempt_customer_cannot_be_sent_the_taxable_vat(buyer):
-    customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.EXEMPT, actor=None)
-    buyer.refresh_from_db()
+def test_an_exempt_customer_cannot_be_sent_the_taxable_vat(customer):
+    customer_tax_treatment_set(customer=customer, tax_treatment=TaxTreatment.EXEMPT, actor=None)
+    customer.refresh_from_db()
     with pytest.raises(ApplicationError) as refused:
-        invoice_issue(customer=buyer, lines=[InvoiceLineInput("x", 1_000)], tax=100)
+        invoice_issue(customer=customer, lines=[InvoiceLineInput("x", 1_000)], tax=100)
     assert refused.value.code == "tax_mismatch"
-    assert invoice_issue(customer=buyer, lines=[InvoiceLineInput("x", 1_000)], tax=0).total == 1_000
+    assert invoice_issue(customer=customer, lines=[InvoiceLineInput("x", 1_000)], tax=0).total == 1_000
 
 
-def test_a_subscription_invoice_follows_the_customers_tax_treatment(buyer):
+def test_a_subscription_invoice_follows_the_customers_tax_treatment(customer):
     from billing.models.plans import SubscriptionPlan
     from billing.services.plans import plan_file_load, plans_sync
     from billing.services.subscriptions import subscription_create
 
     plans_sync(plan_file=plan_file_load())
-    customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.ZERO_RATED, actor=None)
-    buyer.refresh_from_db()
+    customer_tax_treatment_set(customer=customer, tax_treatment=TaxTreatment.ZERO_RATED, actor=None)
+    customer.refresh_from_db()
     started = subscription_create(
-        customer=buyer, plan=SubscriptionPlan.objects.get(slug="pro"), billing_period="monthly"
+        customer=customer, plan=SubscriptionPlan.objects.get(slug="pro"), billing_period="monthly"
     )
     assert (started.invoice.subtotal, started.invoice.tax, started.invoice.total) == (99_000, 0, 99_000)
 
 
-def test_an_order_priced_under_another_tax_treatment_is_not_invoiced(buyer):
-    order = order_create(customer=buyer, items=[OrderItemInput("x", 10_000)])
-    customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.EXEMPT, actor=None)
+def test_an_order_priced_under_another_tax_treatment_is_not_invoiced(customer):
+    order = order_create(customer=customer, items=[OrderItemInput("x", 10_000)])
+    customer_tax_treatment_set(customer=customer, tax_treatment=TaxTreatment.EXEMPT, actor=None)
     with pytest.raises(ApplicationError) as refused:
         invoice_issue_for_order(order=order)
     assert (refused.value.code, refused.value.status_code) == ("order_tax_outdated", 409)
@@ -116,91 +117,84 @@ def test_an_order_priced_under_another_tax_treatment_is_not_invoiced(buyer):
     assert not Invoice.objects.exists()
 
 
-def test_only_billing_staff_set_a_tax_treatment(buyer, make_billing_user):
-    from billing.tests.helpers import staff_group
-
-    support = make_billing_user("support-agent", is_staff=True)
-    support.groups.add(staff_group("support"))
+def test_only_billing_staff_set_a_tax_treatment(customer):
+    support = StaffUserFactory(username="support-agent", group="support")
     with pytest.raises(ApplicationError) as refused:
-        customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.EXEMPT, actor=support)
+        customer_tax_treatment_set(customer=customer, tax_treatment=TaxTreatment.EXEMPT, actor=support)
     assert (refused.value.code, refused.value.status_code) == ("permission_denied", 403)
     with pytest.raises(ApplicationError) as own:
-        customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.EXEMPT, actor=buyer.user)
+        customer_tax_treatment_set(customer=customer, tax_treatment=TaxTreatment.EXEMPT, actor=customer.user)
     assert own.value.status_code == 403
-    buyer.refresh_from_db()
-    assert buyer.tax_treatment == TaxTreatment.TAXABLE
+    customer.refresh_from_db()
+    assert customer.tax_treatment == TaxTreatment.TAXABLE
 
-    accountant = make_billing_user("accountant-2", is_staff=True)
-    accountant.groups.add(staff_group("billing staff"))
-    updated = customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.EXEMPT, actor=accountant)
+    accountant = StaffUserFactory(username="accountant-2", group="billing staff")
+    updated = customer_tax_treatment_set(customer=customer, tax_treatment=TaxTreatment.EXEMPT, actor=accountant)
     assert updated.tax_treatment == TaxTreatment.EXEMPT
     with pytest.raises(ApplicationError) as unknown:
-        customer_tax_treatment_set(customer=buyer, tax_treatment="reduced", actor=accountant)
+        customer_tax_treatment_set(customer=customer, tax_treatment="reduced", actor=accountant)
     assert unknown.value.code == "invalid_tax_treatment"
 
 
-def test_the_database_refuses_an_unknown_tax_treatment(buyer):
+def test_the_database_refuses_an_unknown_tax_treatment(customer):
     with pytest.raises(IntegrityError), transaction.atomic():
-        Customer.objects.filter(pk=buyer.pk).update(tax_treatment="reduced")
-    buyer.refresh_from_db()
-    assert buyer.tax_treatment == TaxTreatment.TAXABLE
+        Customer.objects.filter(pk=customer.pk).update(tax_treatment="reduced")
+    customer.refresh_from_db()
+    assert customer.tax_treatment == TaxTreatment.TAXABLE
 
 
 # --- what customers may invoice themselves (BILLING_CUSTOMER_INVOICES) ----------------------------------------
 
 
-def test_by_default_customers_invoice_themselves_any_amount(buyer, settings):
+def test_by_default_customers_invoice_themselves_any_amount(customer, settings):
     assert settings.BILLING_CUSTOMER_INVOICES == "any"
-    invoice = invoice_issue_requested(customer=buyer, actor=buyer.user, amount=12_345)
+    invoice = invoice_issue_requested(customer=customer, actor=customer.user, amount=12_345)
     assert invoice.subtotal == 12_345
 
 
-def test_orders_only_refuses_free_amounts_and_takes_no_number(buyer, settings):
+def test_orders_only_refuses_free_amounts_and_takes_no_number(customer, settings):
     settings.BILLING_CUSTOMER_INVOICES = "orders_only"
     with pytest.raises(ApplicationError) as refused:
-        invoice_issue_requested(customer=buyer, actor=buyer.user, amount=12_345)
+        invoice_issue_requested(customer=customer, actor=customer.user, amount=12_345)
     assert (refused.value.code, refused.value.status_code) == ("customer_invoices_orders_only", 403)
     assert not Invoice.objects.exists()
     assert not InvoiceNumberSequence.objects.filter(last_number__gt=0).exists()
 
 
-def test_orders_only_lets_customers_invoice_their_own_orders(buyer, settings):
+def test_orders_only_lets_customers_invoice_their_own_orders(customer, settings):
     settings.BILLING_CUSTOMER_INVOICES = "orders_only"
-    order = order_create(customer=buyer, items=[OrderItemInput("Pro 플랜", 99_000)])
-    invoice = invoice_issue_requested(customer=buyer, actor=buyer.user, order=order)
+    order = order_create(customer=customer, items=[OrderItemInput("Pro 플랜", 99_000)])
+    invoice = invoice_issue_requested(customer=customer, actor=customer.user, order=order)
     assert (invoice.order_id, invoice.total) == (order.pk, 108_900)
 
 
-def test_orders_only_still_lets_staff_bill_a_customer(buyer, make_billing_user, settings):
-    from billing.tests.helpers import staff_group
-
-    accountant = make_billing_user("accountant-3", is_staff=True)
-    accountant.groups.add(staff_group("billing staff"))
+def test_orders_only_still_lets_staff_bill_a_customer(customer, settings):
+    accountant = StaffUserFactory(username="accountant-3", group="billing staff")
     settings.BILLING_CUSTOMER_INVOICES = "orders_only"
-    invoice = invoice_issue_requested(customer=buyer, actor=accountant, amount=5_000)
-    assert (invoice.customer_id, invoice.total) == (buyer.pk, 5_500)
+    invoice = invoice_issue_requested(customer=customer, actor=accountant, amount=5_000)
+    assert (invoice.customer_id, invoice.total) == (customer.pk, 5_500)
 
 
-def test_an_unknown_policy_is_treated_as_orders_only_and_fails_the_system_check(buyer, settings):
+def test_an_unknown_policy_is_treated_as_orders_only_and_fails_the_system_check(customer, settings):
     from billing.checks import check_billing_settings
 
     settings.BILLING_CUSTOMER_INVOICES = "order_only"  # a typo must not open the door
     assert "billing.E004" in [message.id for message in check_billing_settings()]
     with pytest.raises(ApplicationError) as refused:
-        invoice_issue_requested(customer=buyer, actor=buyer.user, amount=1_000)
+        invoice_issue_requested(customer=customer, actor=customer.user, amount=1_000)
     assert refused.value.code == "customer_invoices_orders_only"
     settings.BILLING_CUSTOMER_INVOICES = "orders_only"
     assert "billing.E004" not in [message.id for message in check_billing_settings()]
 
 
-def test_two_digit_currency_invoice(buyer):
-    invoice = invoice_issue(customer=buyer, lines=[InvoiceLineInput("Seat", 1999, 3)], currency="USD")
+def test_two_digit_currency_invoice(customer):
+    invoice = invoice_issue(customer=customer, lines=[InvoiceLineInput("Seat", 1999, 3)], currency="USD")
     assert (invoice.currency, invoice.subtotal, invoice.tax, invoice.total) == ("USD", 5997, 599, 6596)
 
 
-def test_credit_lines_reduce_the_subtotal(buyer):
+def test_credit_lines_reduce_the_subtotal(customer):
     invoice = invoice_issue(
-        customer=buyer,
+        customer=customer,
         lines=[
             InvoiceLineInput("Business 플랜", 199_000, period_start=date(2025, 3, 1), period_end=date(2025, 3, 31)),
             InvoiceLineInput("Pro 플랜 미사용분 환급", -49_500),
@@ -210,14 +204,16 @@ def test_credit_lines_reduce_the_subtotal(buyer):
     assert [line.amount for line in invoice.lines.order_by("position")] == [199_000, -49_500]
 
 
-def test_credits_larger_than_charges_are_refused(buyer):
+def test_credits_larger_than_charges_are_refused(customer):
     with pytest.raises(ApplicationError) as refused:
-        invoice_issue(customer=buyer, lines=[InvoiceLineInput("a", 1_000), InvoiceLineInput("credit", -2_000)])
+        invoice_issue(customer=customer, lines=[InvoiceLineInput("a", 1_000), InvoiceLineInput("credit", -2_000)])
     assert refused.value.code == "negative_subtotal"
 
 
-def test_fully_credited_invoice_is_paid_at_finalization(buyer):
-    invoice = invoice_issue(customer=buyer, lines=[InvoiceLineInput("a", 10_000), InvoiceLineInput("credit", -10_000)])
+def test_fully_credited_invoice_is_paid_at_finalization(customer):
+    invoice = invoice_issue(
+        customer=customer, lines=[InvoiceLineInput("a", 10_000), InvoiceLineInput("credit", -10_000)]
+    )
     assert (invoice.status, invoice.total, invoice.amount_remaining) == ("paid", 0, 0)
     assert invoice.paid_at is not None and invoice.number
 
@@ -232,15 +228,15 @@ def test_fully_credited_invoice_is_paid_at_finalization(buyer):
         ([InvoiceLineInput("x", 100, period_start=date(2025, 2, 1), period_end=date(2025, 1, 1))], "invalid_line"),
     ],
 )
-def test_invalid_lines_are_refused(buyer, lines, code):
+def test_invalid_lines_are_refused(customer, lines, code):
     with pytest.raises(ApplicationError) as refused:
-        invoice_draft_create(customer=buyer, lines=lines)
+        invoice_draft_create(customer=customer, lines=lines)
     assert refused.value.code == code
     assert not Invoice.objects.exists()
 
 
-def test_draft_lines_can_be_replaced_and_the_draft_deleted(buyer):
-    draft = invoice_draft_create(customer=buyer, lines=[LINE])
+def test_draft_lines_can_be_replaced_and_the_draft_deleted(customer):
+    draft = invoice_draft_create(customer=customer, lines=[LINE])
     replaced = invoice_draft_lines_replace(invoice=draft, lines=[InvoiceLineInput("Starter", 29_000)])
     assert (replaced.subtotal, replaced.total, replaced.lines.count()) == (29_000, 31_900, 1)
     invoice_draft_delete(invoice=replaced)
@@ -250,21 +246,21 @@ def test_draft_lines_can_be_replaced_and_the_draft_deleted(buyer):
 # --- finalization and numbering ------------------------------------------------------------------------
 
 
-def test_finalization_numbers_dates_and_snapshots_the_buyer(buyer):
-    invoice = invoice_issue(customer=buyer, lines=[LINE], days_until_due=14)
+def test_finalization_numbers_dates_and_snapshots_the_buyer(customer):
+    invoice = invoice_issue(customer=customer, lines=[LINE], days_until_due=14)
     today = billing_today()
     assert invoice.number == _number(today, 1)
     assert (invoice.status, invoice.issue_date, invoice.due_date) == ("open", today, today + timedelta(days=14))
     assert (invoice.buyer_name, invoice.buyer_business_number) == ("주식회사 테스트상사", "2208162517")
     assert invoice.pdf_status == "pending"
 
-    customer_update(customer=buyer, display_name="새 이름", business_registration_number="")
+    customer_update(customer=customer, display_name="새 이름", business_registration_number="")
     invoice.refresh_from_db()
     assert (invoice.buyer_name, invoice.buyer_business_number) == ("주식회사 테스트상사", "2208162517")
 
 
-def test_numbers_are_consecutive_per_day(buyer):
-    numbers = [invoice_issue(customer=buyer, lines=[LINE]).number for _ in range(3)]
+def test_numbers_are_consecutive_per_day(customer):
+    numbers = [invoice_issue(customer=customer, lines=[LINE]).number for _ in range(3)]
     today = billing_today()
     assert numbers == [_number(today, 1), _number(today, 2), _number(today, 3)]
 
@@ -277,52 +273,52 @@ def test_numbers_are_consecutive_per_day(buyer):
         (datetime(2024, 12, 31, 20, 0, tzinfo=UTC), date(2025, 1, 1)),
     ],
 )
-def test_the_number_date_is_the_day_in_seoul(buyer, utc_moment, number_day):
-    invoice = invoice_finalize(invoice=invoice_draft_create(customer=buyer, lines=[LINE]), now=utc_moment)
+def test_the_number_date_is_the_day_in_seoul(customer, utc_moment, number_day):
+    invoice = invoice_finalize(invoice=invoice_draft_create(customer=customer, lines=[LINE]), now=utc_moment)
     assert invoice.number == _number(number_day, 1)
     assert invoice.issue_date == number_day
 
 
-def test_each_day_starts_again_at_one(buyer):
+def test_each_day_starts_again_at_one(customer):
     first = invoice_finalize(
-        invoice=invoice_draft_create(customer=buyer, lines=[LINE]), now=datetime(2025, 3, 1, 3, tzinfo=UTC)
+        invoice=invoice_draft_create(customer=customer, lines=[LINE]), now=datetime(2025, 3, 1, 3, tzinfo=UTC)
     )
     second = invoice_finalize(
-        invoice=invoice_draft_create(customer=buyer, lines=[LINE]), now=datetime(2025, 3, 2, 3, tzinfo=UTC)
+        invoice=invoice_draft_create(customer=customer, lines=[LINE]), now=datetime(2025, 3, 2, 3, tzinfo=UTC)
     )
     assert (first.number, second.number) == ("20250301-0001", "20250302-0001")
 
 
-def test_a_rolled_back_finalization_consumes_no_number(buyer):
-    draft = invoice_draft_create(customer=buyer, lines=[LINE])
+def test_a_rolled_back_finalization_consumes_no_number(customer):
+    draft = invoice_draft_create(customer=customer, lines=[LINE])
     with pytest.raises(RuntimeError), transaction.atomic():
         invoice_finalize(invoice=draft)
         raise RuntimeError("something after the number failed")
     draft.refresh_from_db()
     assert (draft.status, draft.number) == ("draft", None)
     assert invoice_finalize(invoice=draft).number == _number(billing_today(), 1)
-    assert invoice_issue(customer=buyer, lines=[LINE]).number == _number(billing_today(), 2)
+    assert invoice_issue(customer=customer, lines=[LINE]).number == _number(billing_today(), 2)
 
 
-def test_a_refused_finalization_consumes_no_number(buyer):
-    order = order_create(customer=buyer, items=[OrderItemInput("x", 1_000)])
-    draft = invoice_draft_create(customer=buyer, lines=[InvoiceLineInput("x", 1_000)], order=order, tax=100)
+def test_a_refused_finalization_consumes_no_number(customer):
+    order = order_create(customer=customer, items=[OrderItemInput("x", 1_000)])
+    draft = invoice_draft_create(customer=customer, lines=[InvoiceLineInput("x", 1_000)], order=order, tax=100)
     order_cancel(order=order)
     with pytest.raises(ApplicationError) as refused:
         invoice_finalize(invoice=draft)
     assert refused.value.code == "order_not_invoiceable"
-    assert invoice_issue(customer=buyer, lines=[LINE]).number == _number(billing_today(), 1)
+    assert invoice_issue(customer=customer, lines=[LINE]).number == _number(billing_today(), 1)
 
 
-def test_numbers_grow_past_9999(buyer):
+def test_numbers_grow_past_9999(customer):
     today = billing_today()
     InvoiceNumberSequence.objects.create(day=today, last_number=9_998)
-    assert invoice_issue(customer=buyer, lines=[LINE]).number == _number(today, 9_999)
-    assert invoice_issue(customer=buyer, lines=[LINE]).number == f"{today:%Y%m%d}-10000"
+    assert invoice_issue(customer=customer, lines=[LINE]).number == _number(today, 9_999)
+    assert invoice_issue(customer=customer, lines=[LINE]).number == f"{today:%Y%m%d}-10000"
 
 
-def test_finalizing_twice_is_refused(buyer):
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
+def test_finalizing_twice_is_refused(customer):
+    invoice = invoice_issue(customer=customer, lines=[LINE])
     with pytest.raises(ApplicationError) as refused:
         invoice_finalize(invoice=invoice)
     assert (refused.value.code, refused.value.status_code) == ("invalid_invoice_transition", 409)
@@ -331,30 +327,30 @@ def test_finalizing_twice_is_refused(buyer):
 # --- every transition, allowed and refused --------------------------------------------------------------
 
 
-def _in_status(status: str, buyer, staff) -> Invoice:
+def _in_status(status: str, customer, billing_staff_user) -> Invoice:
     if status == "draft":
-        return invoice_draft_create(customer=buyer, lines=[LINE])
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
+        return invoice_draft_create(customer=customer, lines=[LINE])
+    invoice = invoice_issue(customer=customer, lines=[LINE])
     if status == "paid":
         payment_record(invoice=invoice, amount=invoice.total, method="bank_transfer")
     elif status == "void":
-        invoice_void(invoice=invoice, actor=staff)
+        invoice_void(invoice=invoice, actor=billing_staff_user)
     elif status == "uncollectible":
-        invoice_mark_uncollectible(invoice=invoice, actor=staff)
+        invoice_mark_uncollectible(invoice=invoice, actor=billing_staff_user)
     invoice.refresh_from_db()
     assert invoice.status == status
     return invoice
 
 
-def _move(invoice: Invoice, target: str, staff) -> None:
+def _move(invoice: Invoice, target: str, billing_staff_user) -> None:
     if target == "open":
         invoice_finalize(invoice=invoice)
     elif target == "paid":
         payment_record(invoice=invoice, amount=max(invoice.amount_remaining, 1), method="bank_transfer")
     elif target == "void":
-        invoice_void(invoice=invoice, actor=staff)
+        invoice_void(invoice=invoice, actor=billing_staff_user)
     elif target == "uncollectible":
-        invoice_mark_uncollectible(invoice=invoice, actor=staff)
+        invoice_mark_uncollectible(invoice=invoice, actor=billing_staff_user)
 
 
 # Written out here on purpose (not read from INVOICE_TRANSITIONS): this is the specification.
@@ -375,9 +371,9 @@ PAIRS = [
 
 
 @pytest.mark.parametrize(("source", "target"), [pair for pair in PAIRS if pair in ALLOWED])
-def test_allowed_transition(buyer, staff, source, target):
-    invoice = _in_status(source, buyer, staff)
-    _move(invoice, target, staff)
+def test_allowed_transition(customer, billing_staff_user, source, target):
+    invoice = _in_status(source, customer, billing_staff_user)
+    _move(invoice, target, billing_staff_user)
     invoice.refresh_from_db()
     assert invoice.status == target
     timestamp = {
@@ -390,39 +386,39 @@ def test_allowed_transition(buyer, staff, source, target):
 
 
 @pytest.mark.parametrize(("source", "target"), [pair for pair in PAIRS if pair not in ALLOWED])
-def test_refused_transition(buyer, staff, source, target):
-    invoice = _in_status(source, buyer, staff)
+def test_refused_transition(customer, billing_staff_user, source, target):
+    invoice = _in_status(source, customer, billing_staff_user)
     before = Invoice.objects.values().get(pk=invoice.pk)
     with pytest.raises(ApplicationError) as refused:
-        _move(invoice, target, staff)
+        _move(invoice, target, billing_staff_user)
     assert refused.value.code in ("invalid_invoice_transition", "invoice_not_payable")
     assert refused.value.status_code == 409
     assert Invoice.objects.values().get(pk=invoice.pk) == before
 
 
-def test_void_and_uncollectible_are_staff_only(buyer):
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
+def test_void_and_uncollectible_are_staff_only(customer):
+    invoice = invoice_issue(customer=customer, lines=[LINE])
     for service in (invoice_void, invoice_mark_uncollectible):
         with pytest.raises(ApplicationError) as refused:
-            service(invoice=invoice, actor=buyer.user)
+            service(invoice=invoice, actor=customer.user)
         assert (refused.value.code, refused.value.status_code) == ("permission_denied", 403)
     invoice.refresh_from_db()
     assert invoice.status == "open"
 
 
-def test_an_invoice_with_payments_cannot_be_voided(buyer, staff):
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
+def test_an_invoice_with_payments_cannot_be_voided(customer, billing_staff_user):
+    invoice = invoice_issue(customer=customer, lines=[LINE])
     payment_record(invoice=invoice, amount=1_000, method="bank_transfer")
     with pytest.raises(ApplicationError) as refused:
-        invoice_void(invoice=invoice, actor=staff)
+        invoice_void(invoice=invoice, actor=billing_staff_user)
     assert refused.value.code == "invoice_has_payments"
 
 
 # --- orders follow their invoice ------------------------------------------------------------------------
 
 
-def test_order_is_invoiced_paid_or_back_to_pending_with_its_invoice(buyer, staff):
-    order = order_create(customer=buyer, items=[OrderItemInput("Pro 플랜", 99_000, 2)])
+def test_order_is_invoiced_paid_or_back_to_pending_with_its_invoice(customer, billing_staff_user):
+    order = order_create(customer=customer, items=[OrderItemInput("Pro 플랜", 99_000, 2)])
     invoice = invoice_issue_for_order(order=order)
     order.refresh_from_db()
     assert order.status == "invoiced"
@@ -435,7 +431,7 @@ def test_order_is_invoiced_paid_or_back_to_pending_with_its_invoice(buyer, staff
         invoice_issue_for_order(order=order)
     assert twice.value.code == "order_not_invoiceable"
 
-    invoice_void(invoice=invoice, actor=staff)
+    invoice_void(invoice=invoice, actor=billing_staff_user)
     order.refresh_from_db()
     assert order.status == "pending"  # a correction is void + new invoice
 
@@ -448,8 +444,8 @@ def test_order_is_invoiced_paid_or_back_to_pending_with_its_invoice(buyer, staff
 # --- immutability ---------------------------------------------------------------------------------------
 
 
-def test_issued_invoice_lines_cannot_be_replaced_nor_the_invoice_deleted_by_services(buyer):
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
+def test_issued_invoice_lines_cannot_be_replaced_nor_the_invoice_deleted_by_services(customer):
+    invoice = invoice_issue(customer=customer, lines=[LINE])
     with pytest.raises(ApplicationError) as edit:
         invoice_draft_lines_replace(invoice=invoice, lines=[InvoiceLineInput("cheaper", 1)])
     with pytest.raises(ApplicationError) as delete:
@@ -471,20 +467,20 @@ def test_issued_invoice_lines_cannot_be_replaced_nor_the_invoice_deleted_by_serv
     ],
     ids=["amounts", "number", "currency", "issue-date", "buyer", "back-to-draft"],
 )
-def test_database_refuses_changes_to_an_issued_invoice(buyer, change):
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
+def test_database_refuses_changes_to_an_issued_invoice(customer, change):
+    invoice = invoice_issue(customer=customer, lines=[LINE])
     with pytest.raises(IntegrityError), transaction.atomic():
         Invoice.objects.filter(pk=invoice.pk).update(**change)
 
 
-def test_database_refuses_moving_an_issued_invoice_to_another_customer(buyer, intruder):
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
+def test_database_refuses_moving_an_issued_invoice_to_another_customer(customer, other_customer):
+    invoice = invoice_issue(customer=customer, lines=[LINE])
     with pytest.raises(IntegrityError), transaction.atomic():
-        Invoice.objects.filter(pk=invoice.pk).update(customer=intruder)
+        Invoice.objects.filter(pk=invoice.pk).update(customer=other_customer)
 
 
-def test_database_refuses_touching_the_lines_of_an_issued_invoice(buyer):
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
+def test_database_refuses_touching_the_lines_of_an_issued_invoice(customer):
+    invoice = invoice_issue(customer=customer, lines=[LINE])
     with pytest.raises(IntegrityError), transaction.atomic():
         InvoiceLine.objects.filter(invoice=invoice).update(unit_amount=1, amount=1)
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -492,9 +488,9 @@ def test_database_refuses_touching_the_lines_of_an_issued_invoice(buyer):
     assert list(invoice.lines.values_list("amount", flat=True)) == [99_000]
 
 
-def test_database_refuses_deleting_an_issued_invoice_or_its_lines(postgresql, buyer):
+def test_database_refuses_deleting_an_issued_invoice_or_its_lines(postgresql, customer):
     """PostgreSQL only: SQLite (development) leaves deletes to the services, so that `flush` works there."""
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
+    invoice = invoice_issue(customer=customer, lines=[LINE])
     with pytest.raises(IntegrityError), transaction.atomic():
         InvoiceLine.objects.filter(invoice=invoice).delete()
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -502,8 +498,8 @@ def test_database_refuses_deleting_an_issued_invoice_or_its_lines(postgresql, bu
     assert invoice.lines.count() == 1
 
 
-def test_database_still_allows_what_may_change_after_issue(buyer):
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
+def test_database_still_allows_what_may_change_after_issue(customer):
+    invoice = invoice_issue(customer=customer, lines=[LINE])
     Invoice.objects.filter(pk=invoice.pk).update(
         pdf_error="x", stripe_hosted_invoice_url="https://invoice.stripe.com/i/x"
     )
@@ -516,15 +512,15 @@ def test_database_still_allows_what_may_change_after_issue(buyer):
     [{"amount_paid": 1}, {"amount_remaining": -1, "amount_paid": 108_901}, {"status": "paid"}, {"status": "bogus"}],
     ids=["paid-plus-remaining", "negative-remaining", "paid-without-paid-at", "unknown-status"],
 )
-def test_database_check_constraints_hold(buyer, change):
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
+def test_database_check_constraints_hold(customer, change):
+    invoice = invoice_issue(customer=customer, lines=[LINE])
     with pytest.raises(IntegrityError), transaction.atomic():
         Invoice.objects.filter(pk=invoice.pk).update(**change)
 
 
-def test_number_is_unique_in_the_database(buyer):
-    invoice = invoice_issue(customer=buyer, lines=[LINE])
-    draft = invoice_draft_create(customer=buyer, lines=[LINE])
+def test_number_is_unique_in_the_database(customer):
+    invoice = invoice_issue(customer=customer, lines=[LINE])
+    draft = invoice_draft_create(customer=customer, lines=[LINE])
     with pytest.raises(IntegrityError), transaction.atomic():
         Invoice.objects.filter(pk=draft.pk).update(
             status=InvoiceStatus.OPEN,

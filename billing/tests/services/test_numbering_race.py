@@ -15,9 +15,9 @@ WORKERS = 8
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
-def test_two_hundred_invoices_from_eight_workers_get_consecutive_numbers(postgresql, buyer, without_pdf_rendering):
+def test_two_hundred_invoices_from_eight_workers_get_consecutive_numbers(postgresql, customer, without_pdf_rendering):
     drafts = [
-        invoice_draft_create(customer=buyer, lines=[InvoiceLineInput(f"item {index}", 1_000 + index)]).pk
+        invoice_draft_create(customer=customer, lines=[InvoiceLineInput(f"item {index}", 1_000 + index)]).pk
         for index in range(INVOICES)
     ]
     shares = [drafts[worker::WORKERS] for worker in range(WORKERS)]
@@ -45,11 +45,11 @@ def test_two_hundred_invoices_from_eight_workers_get_consecutive_numbers(postgre
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
-def test_concurrent_finalizations_with_rollbacks_leave_no_gaps(postgresql, buyer, without_pdf_rendering):
+def test_concurrent_finalizations_with_rollbacks_leave_no_gaps(postgresql, customer, without_pdf_rendering):
     """Half the workers roll back after taking a number: the committed numbers are still 1..N without holes."""
     from django.db import transaction
 
-    drafts = [invoice_draft_create(customer=buyer, lines=[InvoiceLineInput("x", 1_000)]).pk for _ in range(40)]
+    drafts = [invoice_draft_create(customer=customer, lines=[InvoiceLineInput("x", 1_000)]).pk for _ in range(40)]
 
     class Abort(Exception):
         pass

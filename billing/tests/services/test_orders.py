@@ -10,9 +10,9 @@ from billing_site.errors import ApplicationError
 pytestmark = pytest.mark.django_db
 
 
-def test_order_totals_are_items_plus_truncated_vat(buyer):
+def test_order_totals_are_items_plus_truncated_vat(customer):
     order = order_create(
-        customer=buyer,
+        customer=customer,
         items=[OrderItemInput("Pro 플랜", 33_333, 3), OrderItemInput("추가 좌석", 1_001, 1)],
         description="3월 주문",
     )
@@ -23,8 +23,8 @@ def test_order_totals_are_items_plus_truncated_vat(buyer):
     ]
 
 
-def test_two_digit_currency_order(buyer):
-    order = order_create(customer=buyer, items=[OrderItemInput("Seat", 1999, 3)], currency="usd")
+def test_two_digit_currency_order(customer):
+    order = order_create(customer=customer, items=[OrderItemInput("Seat", 1999, 3)], currency="usd")
     assert (order.currency, order.subtotal, order.tax, order.total) == ("USD", 5997, 599, 6596)
 
 
@@ -38,23 +38,23 @@ def test_two_digit_currency_order(buyer):
         ([OrderItemInput("x", -100)], "invalid_amount"),
     ],
 )
-def test_invalid_orders_are_refused(buyer, items, code):
+def test_invalid_orders_are_refused(customer, items, code):
     with pytest.raises(ApplicationError) as refused:
-        order_create(customer=buyer, items=items)
+        order_create(customer=customer, items=items)
     assert refused.value.code == code
     assert not Order.objects.exists()
 
 
-def test_pending_order_can_be_canceled_once(buyer):
-    order = order_create(customer=buyer, items=[OrderItemInput("x", 100)])
+def test_pending_order_can_be_canceled_once(customer):
+    order = order_create(customer=customer, items=[OrderItemInput("x", 100)])
     assert order_cancel(order=order).status == "canceled"
     with pytest.raises(ApplicationError) as again:
         order_cancel(order=order)
     assert again.value.code == "invalid_order_transition"
 
 
-def test_database_keeps_order_totals_consistent(buyer):
-    order = order_create(customer=buyer, items=[OrderItemInput("x", 100)])
+def test_database_keeps_order_totals_consistent(customer):
+    order = order_create(customer=customer, items=[OrderItemInput("x", 100)])
     with pytest.raises(IntegrityError), transaction.atomic():
         Order.objects.filter(pk=order.pk).update(total=999)
     with pytest.raises(IntegrityError), transaction.atomic():

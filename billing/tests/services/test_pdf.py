@@ -11,12 +11,12 @@ from billing.services.customers import customer_tax_treatment_set, customer_upda
 from billing.services.invoices import InvoiceLineInput, invoice_issue, invoice_pdf_regenerate, invoice_void
 from billing.services.payments import payment_record_bank_transfer
 from billing.services.pdf import invoice_pdf_render
+from billing.tests.factories import InvoiceFactory
 from billing_site.errors import ApplicationError
 from storage.models import StoredFile
 from storage.services import file_delete
 
-from ..conftest import stored_bytes
-from ..helpers import pdf_fonts, pdf_text
+from ..helpers import pdf_fonts, pdf_text, stored_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -64,8 +64,8 @@ def test_korean_pdf_shows_labels_number_and_amounts(rendered, caplog, tmp_path):
     assert not [record for record in caplog.records if "can draw" in record.getMessage()], "a glyph fell back to a box"
 
 
-def test_english_pdf_for_a_customer_who_prefers_english(buyer, rendered):
-    customer_update(customer=buyer, preferred_language="en")
+def test_english_pdf_for_a_customer_who_prefers_english(customer, rendered):
+    customer_update(customer=customer, preferred_language="en")
     invoice = rendered(1_234_567)
     text = pdf_text(stored_bytes(invoice))
     for label in ("INVOICE", "Invoice number", "Bill to", "Subtotal", "VAT", "Total", "How to pay"):
@@ -87,11 +87,11 @@ TREATMENT_SHOWN = {
 
 @pytest.mark.parametrize("language", ["ko", "en"])
 @pytest.mark.parametrize(("treatment", "vat"), [("taxable", "₩9,900"), ("zero_rated", "₩0"), ("exempt", "₩0")])
-def test_pdf_states_the_customers_tax_treatment(buyer, rendered, treatment, language, vat):
-    customer_update(customer=buyer, preferred_language=language)
-    customer_tax_treatment_set(customer=buyer, tax_treatment=treatment, actor=None)
-    buyer.refresh_from_db()
-    invoice = rendered(99_000, customer=buyer)
+def test_pdf_states_the_customers_tax_treatment(customer, rendered, treatment, language, vat):
+    customer_update(customer=customer, preferred_language=language)
+    customer_tax_treatment_set(customer=customer, tax_treatment=treatment, actor=None)
+    customer.refresh_from_db()
+    invoice = rendered(99_000, customer=customer)
     text = pdf_text(stored_bytes(invoice))
     assert TREATMENT_SHOWN[language][treatment] in text, text
     assert vat in text
@@ -100,10 +100,10 @@ def test_pdf_states_the_customers_tax_treatment(buyer, rendered, treatment, lang
 
 
 def test_pdf_of_a_taxed_invoice_stays_taxable_after_the_customer_becomes_exempt(
-    buyer, rendered, django_capture_on_commit_callbacks
+    customer, rendered, django_capture_on_commit_callbacks
 ):
     invoice = rendered(99_000)
-    customer_tax_treatment_set(customer=buyer, tax_treatment="exempt", actor=None)
+    customer_tax_treatment_set(customer=customer, tax_treatment="exempt", actor=None)
     with django_capture_on_commit_callbacks(execute=True):
         invoice_pdf_regenerate(invoice=invoice)
     text = pdf_text(stored_bytes(invoice))
@@ -117,10 +117,10 @@ def test_two_digit_currency_pdf(rendered):
     assert "$1,234.56" in text and "$123.45" in text and "$1,358.01" in text
 
 
-def test_customer_text_is_printed_not_interpreted(buyer, django_capture_on_commit_callbacks):
+def test_customer_text_is_printed_not_interpreted(customer, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         invoice = invoice_issue(
-            customer=buyer,
+            customer=customer,
             lines=[InvoiceLineInput('<img src="file:///etc/passwd"> 견적 <b>bold</b>', 1_000)],
         )
     text = pdf_text(stored_bytes(invoice))
@@ -142,11 +142,13 @@ def test_pdf_is_the_customers_protected_document(rendered):
     assert refused.value.code == "file_attached"
 
 
-def test_paid_stamp_after_payment_replaces_the_open_pdf(rendered, staff, django_capture_on_commit_callbacks):
+def test_paid_stamp_after_payment_replaces_the_open_pdf(
+    rendered, billing_staff_user, django_capture_on_commit_callbacks
+):
     invoice = rendered(10_000)
     open_file = invoice.pdf_file
     with django_capture_on_commit_callbacks(execute=True):
-        payment_record_bank_transfer(invoice=invoice, amount=invoice.total, actor=staff, reference="KB-1")
+        payment_record_bank_transfer(invoice=invoice, amount=invoice.total, actor=billing_staff_user, reference="KB-1")
     invoice.refresh_from_db()
     text = pdf_text(stored_bytes(invoice))
     assert "PAID" in text and "결제일" in text
@@ -156,31 +158,31 @@ def test_paid_stamp_after_payment_replaces_the_open_pdf(rendered, staff, django_
     assert StoredFile.objects.get(pk=open_file.pk).deleted_at is not None
 
 
-def test_partial_payment_shows_paid_and_remaining(rendered, staff, django_capture_on_commit_callbacks):
+def test_partial_payment_shows_paid_and_remaining(rendered, billing_staff_user, django_capture_on_commit_callbacks):
     invoice = rendered(100_000)
     with django_capture_on_commit_callbacks(execute=True):
-        payment_record_bank_transfer(invoice=invoice, amount=60_000, actor=staff)
+        payment_record_bank_transfer(invoice=invoice, amount=60_000, actor=billing_staff_user)
     text = pdf_text(stored_bytes(invoice))
     assert "입금액" in text and "₩60,000" in text and "미수금" in text and "₩50,000" in text
     assert "PAID" not in text
 
 
-def test_void_stamp(rendered, staff, django_capture_on_commit_callbacks):
+def test_void_stamp(rendered, billing_staff_user, django_capture_on_commit_callbacks):
     invoice = rendered()
     with django_capture_on_commit_callbacks(execute=True):
-        invoice_void(invoice=invoice, actor=staff)
+        invoice_void(invoice=invoice, actor=billing_staff_user)
     text = pdf_text(stored_bytes(invoice))
     assert "VOID" in text and "입금 안내" not in text
 
 
 def test_uncollectible_invoice_still_asks_for_payment_without_a_stamp(
-    rendered, staff, django_capture_on_commit_callbacks
+    rendered, billing_staff_user, django_capture_on_commit_callbacks
 ):
     from billing.services.invoices import invoice_mark_uncollectible
 
     invoice = rendered()
     with django_capture_on_commit_callbacks(execute=True):
-        invoice_mark_uncollectible(invoice=invoice, actor=staff)
+        invoice_mark_uncollectible(invoice=invoice, actor=billing_staff_user)
     invoice.refresh_from_db()
     assert invoice.pdf_revision == 2 and invoice.pdf_status == "ready"
     text = pdf_text(stored_bytes(invoice))
@@ -201,8 +203,8 @@ def test_regenerate_renders_a_new_revision_and_discards_the_old_file(rendered, d
     assert not StoredFile.objects.filter(pk=old_file, deleted_at__isnull=True).exists()
 
 
-def test_regenerate_refuses_a_draft(buyer):
-    draft = Invoice.objects.create(customer=buyer)
+def test_regenerate_refuses_a_draft(customer):
+    draft = InvoiceFactory(customer=customer)
 
     with pytest.raises(ApplicationError) as refused:
         invoice_pdf_regenerate(invoice=draft)
@@ -218,7 +220,7 @@ def test_render_is_idempotent(rendered):
 
 
 def test_a_render_overtaken_by_a_newer_change_discards_its_file(
-    issue, staff, monkeypatch, without_pdf_rendering, django_capture_on_commit_callbacks
+    issue, billing_staff_user, monkeypatch, without_pdf_rendering, django_capture_on_commit_callbacks
 ):
     invoice = issue()
     import billing.services.pdf as pdf
@@ -227,7 +229,7 @@ def test_a_render_overtaken_by_a_newer_change_discards_its_file(
 
     def bytes_then_change(*, invoice):
         content = real_bytes(invoice=invoice)
-        invoice_void(invoice=Invoice(pk=invoice.pk), actor=staff)  # a concurrent status change
+        invoice_void(invoice=Invoice(pk=invoice.pk), actor=billing_staff_user)  # a concurrent status change
         return content
 
     monkeypatch.setattr(pdf, "invoice_pdf_bytes", bytes_then_change)
@@ -238,7 +240,7 @@ def test_a_render_overtaken_by_a_newer_change_discards_its_file(
 
 
 def test_storage_down_leaves_the_invoice_issued_and_its_pdf_pending_until_the_command(
-    issue, settings, storage_down, django_capture_on_commit_callbacks, tmp_path
+    issue, settings, unreachable_s3, django_capture_on_commit_callbacks, tmp_path
 ):
     with django_capture_on_commit_callbacks(execute=True):
         invoice = issue(50_000)

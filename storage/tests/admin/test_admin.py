@@ -17,12 +17,12 @@ CHANGELIST = "/admin/storage/storedfile/"
 
 
 @pytest.fixture
-def files(backend: str, customer, other_customer) -> dict[str, StoredFile]:
+def files(backend: str, customer_user, other_customer_user) -> dict[str, StoredFile]:
     return {
-        "pdf": file_store(owner=customer, content=SAMPLES["pdf"] + b"%" * 3000, original_name="세금계산서.pdf"),
-        "png": file_store(owner=other_customer, content=SAMPLES["png"], original_name="logo.png"),
+        "pdf": file_store(owner=customer_user, content=SAMPLES["pdf"] + b"%" * 3000, original_name="세금계산서.pdf"),
+        "png": file_store(owner=other_customer_user, content=SAMPLES["png"], original_name="logo.png"),
         "invoice": file_store(
-            owner=customer,
+            owner=customer_user,
             content=SAMPLES["pdf"],
             original_name="INV-0001.pdf",
             attached_type="billing.invoice",
@@ -62,8 +62,8 @@ def test_open_redirects_to_a_short_lived_signed_url_of_the_exact_bytes(admin_cli
     assert download.status == 200 and download.content == SAMPLES["png"]
 
 
-def test_open_is_for_staff_only(client: Client, customer, files) -> None:
-    client.force_login(customer)
+def test_open_is_for_staff_only(client: Client, customer_user, files) -> None:
+    client.force_login(customer_user)
     response = client.get(reverse("admin:storage_storedfile_open", args=[files["png"].pk]))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
@@ -89,8 +89,10 @@ def test_bulk_delete_action(admin_client: Client, files) -> None:
     assert bucket_keys("users") == [files["invoice"].key]
 
 
-def test_delete_with_s3_unreachable_keeps_the_file_and_says_why(admin_client: Client, s3, settings, customer) -> None:
-    stored = file_store(owner=customer, content=SAMPLES["pdf"], original_name="a.pdf")
+def test_delete_with_s3_unreachable_keeps_the_file_and_says_why(
+    admin_client: Client, s3, settings, customer_user
+) -> None:
+    stored = file_store(owner=customer_user, content=SAMPLES["pdf"], original_name="a.pdf")
     reachable = settings.STORAGES["default"]
     settings.STORAGES = {
         **settings.STORAGES,

@@ -8,25 +8,26 @@ not what customers uploaded: no link in the list or on the page, and the open UR
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
+from billing_site.tests.helpers import admin_session
 from storage.models import StoredFile
 from storage.services import file_store
 
+from ..factories import UserFactory
 from ..helpers import SAMPLES
 
 CHANGELIST = "/admin/storage/storedfile/"
 
 
 @pytest.fixture
-def files(backend: str, customer: Any) -> dict[str, StoredFile]:
+def files(backend: str, customer_user: Any) -> dict[str, StoredFile]:
     return {
-        "upload": file_store(owner=customer, content=SAMPLES["png"], original_name="passport-scan.png"),
+        "upload": file_store(owner=customer_user, content=SAMPLES["png"], original_name="passport-scan.png"),
         "invoice": file_store(
-            owner=customer,
+            owner=customer_user,
             content=SAMPLES["pdf"],
             original_name="INV-0001.pdf",
             attached_type="billing.invoice",
@@ -37,11 +38,9 @@ def files(backend: str, customer: Any) -> dict[str, StoredFile]:
 
 
 def _staff_client(*codenames: str) -> Client:
-    user = get_user_model().objects.create_user(username=f"staff-{'-'.join(codenames)}", is_staff=True)
+    user = UserFactory.create(username=f"staff-{'-'.join(codenames)}", staff=True)
     user.user_permissions.add(*Permission.objects.filter(content_type__app_label="storage", codename__in=codenames))
-    client = Client()
-    client.force_login(user)
-    return client
+    return admin_session(user)
 
 
 def _open(file: StoredFile) -> str:

@@ -25,7 +25,9 @@ def start(
 
 
 @pytest.mark.parametrize("suffix", ["", "/"])
-def test_direct_upload_then_complete_makes_the_file_available(backend: str, customer, customer_client, suffix) -> None:
+def test_direct_upload_then_complete_makes_the_file_available(
+    backend: str, customer_user, customer_client, suffix
+) -> None:
     started = start(customer_client, XLSX, path=f"/api/files/upload-url{suffix}")
     assert started.status_code == 201, started.content
     body = started.json()
@@ -33,7 +35,7 @@ def test_direct_upload_then_complete_makes_the_file_available(backend: str, cust
     assert body["file"]["status"] == "pending" and body["file"]["url"] is None
     assert body["max_bytes"] == 50 * 1024 * 1024
     row = StoredFile.objects.get(pk=file_id)
-    assert row.key == f"uploads/{customer.pk}/{file_id}.xlsx"  # where the form writes; never served
+    assert row.key == f"uploads/{customer_user.pk}/{file_id}.xlsx"  # where the form writes; never served
     assert customer_client.get("/api/files").json()["total"] == 0  # pending uploads are not listed
 
     assert post_form(body["upload"], SAMPLES["xlsx"], "보고서.xlsx") in (200, 201, 204)
@@ -47,7 +49,7 @@ def test_direct_upload_then_complete_makes_the_file_available(backend: str, cust
     assert fetch(done["url"]).content == SAMPLES["xlsx"]
     # Served from a checked copy under a key no form was signed for; the upload key is gone.
     served = StoredFile.objects.get(pk=file_id).key
-    assert re.fullmatch(rf"users/{customer.pk}/document/{file_id}-[0-9a-f]{{16}}\.xlsx", served), served
+    assert re.fullmatch(rf"users/{customer_user.pk}/document/{file_id}-[0-9a-f]{{16}}\.xlsx", served), served
     assert bucket_keys("") == [served]
     assert customer_client.get("/api/files").json()["total"] == 1
     again = customer_client.post(f"/api/files/{file_id}/complete")
@@ -67,7 +69,7 @@ def test_complete_before_the_bytes_arrived_is_409_and_the_upload_stays_pending(b
     [("application/pdf", REFUSED["exe_as_pdf"]), ("application/pdf", SAMPLES["png"]), ("text/plain", REFUSED["html"])],
 )
 def test_bytes_that_are_not_what_was_announced_are_refused_and_removed(
-    backend: str, customer, customer_client, declared, content
+    backend: str, customer_user, customer_client, declared, content
 ) -> None:
     body = start(customer_client, declared, "invoice.pdf").json()
     assert post_form(body["upload"], content) in (200, 201, 204)
@@ -79,7 +81,7 @@ def test_bytes_that_are_not_what_was_announced_are_refused_and_removed(
     assert customer_client.post(f"/api/files/{body['file']['id']}/complete").status_code == 404
 
 
-def test_the_bucket_refuses_a_body_over_the_limit(backend: str, customer, customer_client, settings) -> None:
+def test_the_bucket_refuses_a_body_over_the_limit(backend: str, customer_user, customer_client, settings) -> None:
     settings.STORAGE_MAX_UPLOAD_BYTES = 1024
     body = start(customer_client, "application/pdf", "a.pdf").json()
     status = post_form(body["upload"], SAMPLES["pdf"] + b"0" * 2048)
@@ -88,16 +90,18 @@ def test_the_bucket_refuses_a_body_over_the_limit(backend: str, customer, custom
     assert customer_client.post(f"/api/files/{body['file']['id']}/complete").status_code == 409
 
 
-def test_the_bucket_refuses_a_different_content_type_than_the_form(backend: str, customer, customer_client) -> None:
+def test_the_bucket_refuses_a_different_content_type_than_the_form(
+    backend: str, customer_user, customer_client
+) -> None:
     body = start(customer_client, "application/pdf", "a.pdf").json()
     form = {"url": body["upload"]["url"], "fields": {**body["upload"]["fields"], "Content-Type": "text/html"}}
     assert post_form(form, SAMPLES["pdf"]) == 403
     assert bucket_keys("") == []
 
 
-def test_a_form_cannot_write_to_another_key(s3, customer, other_customer, customer_client) -> None:
+def test_a_form_cannot_write_to_another_key(s3, customer_user, other_customer_user, customer_client) -> None:
     body = start(customer_client, "application/pdf", "a.pdf").json()
-    fields = {**body["upload"]["fields"], "key": s3._normalize_name(f"users/{other_customer.pk}/document/x.pdf")}
+    fields = {**body["upload"]["fields"], "key": s3._normalize_name(f"users/{other_customer_user.pk}/document/x.pdf")}
     assert post_form({"url": body["upload"]["url"], "fields": fields}, SAMPLES["pdf"]) == 403
     assert bucket_keys("") == []
 
@@ -126,17 +130,17 @@ def test_start_refuses_what_could_never_be_completed(backend: str, customer_clie
     assert not StoredFile.objects.exists()
 
 
-def test_another_customer_cannot_complete_my_upload(backend: str, customer_client, other_client) -> None:
+def test_another_customer_cannot_complete_my_upload(backend: str, customer_client, other_customer_client) -> None:
     body = start(customer_client, "application/pdf", "a.pdf").json()
     assert post_form(body["upload"], SAMPLES["pdf"]) in (200, 201, 204)
-    response = other_client.post(f"/api/files/{body['file']['id']}/complete")
+    response = other_customer_client.post(f"/api/files/{body['file']['id']}/complete")
     assert response.status_code == 404
     assert StoredFile.objects.get(pk=body["file"]["id"]).status == StoredFile.Status.PENDING
 
 
-def test_another_customer_cannot_see_my_pending_upload(backend: str, customer_client, other_client) -> None:
+def test_another_customer_cannot_see_my_pending_upload(backend: str, customer_client, other_customer_client) -> None:
     body = start(customer_client, "application/pdf", "a.pdf").json()
-    assert other_client.get(f"/api/files/{body['file']['id']}").status_code == 404
+    assert other_customer_client.get(f"/api/files/{body['file']['id']}").status_code == 404
     assert customer_client.get(f"/api/files/{body['file']['id']}").json()["status"] == "pending"
 
 
@@ -218,7 +222,7 @@ def test_a_local_upload_form_is_closed_once_its_upload_was_completed(local_stora
 
 
 def test_a_completion_that_loses_the_race_does_not_replace_the_served_file(
-    s3, customer, customer_client, monkeypatch
+    s3, customer_user, customer_client, monkeypatch
 ) -> None:
     # Two completions of one upload: the second has seen it pending, but copies only after the first made it
     # available and the customer re-POSTed other bytes through the still-valid form.
@@ -243,7 +247,7 @@ def test_a_completion_that_loses_the_race_does_not_replace_the_served_file(
     assert _served(customer_client, file_id) == original
     served_key = StoredFile.objects.get(pk=file_id).key
     # The loser removed its own copy; what is left besides the served copy is the re-POSTed upload key only.
-    assert bucket_keys(f"users/{customer.pk}") == [served_key]
+    assert bucket_keys(f"users/{customer_user.pk}") == [served_key]
 
 
 def test_complete_refuses_a_document_with_too_many_parts(backend: str, customer_client) -> None:

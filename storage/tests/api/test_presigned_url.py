@@ -14,8 +14,8 @@ from ..helpers import SAMPLES, fetch
 
 
 @pytest.fixture
-def stored(backend: str, customer):
-    return file_store(owner=customer, content=SAMPLES["docx"], original_name="계약서 최종.docx")
+def stored(backend: str, customer_user):
+    return file_store(owner=customer_user, content=SAMPLES["docx"], original_name="계약서 최종.docx")
 
 
 @pytest.mark.parametrize(("hours", "expected_hours"), [(None, 24), (24, 24), (100, 100), (168, 168), ("48", 48)])
@@ -52,8 +52,8 @@ def test_hours_outside_24_to_168_are_400(stored, customer_client, hours) -> None
     assert "expires_in_hours" in response.json()["error"]["fields"]
 
 
-def test_another_customers_file_is_404(stored, other_client) -> None:
-    response = other_client.post("/api/files/presigned-url", {"file_id": str(stored.pk)}, format="json")
+def test_another_customers_file_is_404(stored, other_customer_client) -> None:
+    response = other_customer_client.post("/api/files/presigned-url", {"file_id": str(stored.pk)}, format="json")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
     assert "url" not in response.json()

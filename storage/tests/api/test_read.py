@@ -14,8 +14,8 @@ from ..helpers import SAMPLES, fetch
 
 
 @pytest.mark.parametrize("suffix", ["", "/"])
-def test_metadata_of_own_file(backend: str, customer, customer_client, suffix) -> None:
-    stored = file_store(owner=customer, content=SAMPLES["csv"], original_name="매출.csv")
+def test_metadata_of_own_file(backend: str, customer_user, customer_client, suffix) -> None:
+    stored = file_store(owner=customer_user, content=SAMPLES["csv"], original_name="매출.csv")
     response = customer_client.get(f"/api/files/{stored.pk}{suffix}")
     assert response.status_code == 200
     body = response.json()
@@ -24,9 +24,9 @@ def test_metadata_of_own_file(backend: str, customer, customer_client, suffix) -
     assert fetch(body["url"]).content == SAMPLES["csv"]
 
 
-def test_another_customers_file_is_404_not_403(backend: str, customer, other_client) -> None:
-    stored = file_store(owner=customer, content=SAMPLES["pdf"], original_name="private.pdf")
-    response = other_client.get(f"/api/files/{stored.pk}")
+def test_another_customers_file_is_404_not_403(backend: str, customer_user, other_customer_client) -> None:
+    stored = file_store(owner=customer_user, content=SAMPLES["pdf"], original_name="private.pdf")
+    response = other_customer_client.get(f"/api/files/{stored.pk}")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
     assert "private.pdf" not in response.content.decode()
@@ -39,14 +39,14 @@ def test_unknown_and_malformed_ids_are_404(backend: str, customer_client) -> Non
     assert malformed.json()["error"]["code"] == "not_found"
 
 
-def test_a_deleted_file_is_404(backend: str, customer, customer_client) -> None:
-    stored = file_store(owner=customer, content=SAMPLES["pdf"], original_name="gone.pdf")
+def test_a_deleted_file_is_404(backend: str, customer_user, customer_client) -> None:
+    stored = file_store(owner=customer_user, content=SAMPLES["pdf"], original_name="gone.pdf")
     file_delete(file=stored)
     assert customer_client.get(f"/api/files/{stored.pk}").status_code == 404
 
 
-def test_metadata_requires_a_token(backend: str, customer) -> None:
-    stored = file_store(owner=customer, content=SAMPLES["pdf"], original_name="a.pdf")
+def test_metadata_requires_a_token(backend: str, customer_user) -> None:
+    stored = file_store(owner=customer_user, content=SAMPLES["pdf"], original_name="a.pdf")
     assert APIClient().get(f"/api/files/{stored.pk}").status_code == 401
 
 
@@ -57,12 +57,14 @@ def _store_at(owner, sample: str, name: str, minutes_ago: int) -> StoredFile:
 
 
 @pytest.mark.parametrize("path", ["/api/files", "/api/files/"])
-def test_list_is_own_files_newest_first_with_total(backend: str, customer, other_customer, customer_client, path):
-    old = _store_at(customer, "pdf", "old.pdf", 30)
-    new = _store_at(customer, "png", "new.png", 5)
-    middle = _store_at(customer, "txt", "middle.txt", 10)
-    _store_at(other_customer, "pdf", "someone-elses.pdf", 1)
-    deleted = _store_at(customer, "pdf", "deleted.pdf", 2)
+def test_list_is_own_files_newest_first_with_total(
+    backend: str, customer_user, other_customer_user, customer_client, path
+):
+    old = _store_at(customer_user, "pdf", "old.pdf", 30)
+    new = _store_at(customer_user, "png", "new.png", 5)
+    middle = _store_at(customer_user, "txt", "middle.txt", 10)
+    _store_at(other_customer_user, "pdf", "someone-elses.pdf", 1)
+    deleted = _store_at(customer_user, "pdf", "deleted.pdf", 2)
     file_delete(file=deleted)
 
     response = customer_client.get(path)
@@ -73,9 +75,9 @@ def test_list_is_own_files_newest_first_with_total(backend: str, customer, other
     assert all(item["url"] for item in body["results"])
 
 
-def test_list_filters_by_category_and_pages(backend: str, customer, customer_client) -> None:
-    documents = [_store_at(customer, "pdf", f"{index}.pdf", 60 - index) for index in range(5)]
-    _store_at(customer, "png", "photo.png", 0)
+def test_list_filters_by_category_and_pages(backend: str, customer_user, customer_client) -> None:
+    documents = [_store_at(customer_user, "pdf", f"{index}.pdf", 60 - index) for index in range(5)]
+    _store_at(customer_user, "png", "photo.png", 0)
 
     page = customer_client.get("/api/files", {"category": "document", "limit": 2, "offset": 1}).json()
     assert (page["total"], page["limit"], page["offset"]) == (5, 2, 1)
@@ -87,16 +89,16 @@ def test_list_filters_by_category_and_pages(backend: str, customer, customer_cli
 def test_list_refuses_an_unknown_category_and_bad_paging(backend: str, customer_client) -> None:
     bad_category = customer_client.get("/api/files", {"category": "archive"})
     assert bad_category.status_code == 400
-    assert bad_category.json()["error"]["code"] == "invalid_category"
+    assert bad_category.json()["error"]["code"] == "validation_error"
     empty_category = customer_client.get("/api/files?category=")
     assert empty_category.status_code == 400
-    assert empty_category.json()["error"]["code"] == "invalid_category"
+    assert empty_category.json()["error"]["code"] == "validation_error"
     bad_limit = customer_client.get("/api/files", {"limit": "-1"})
     assert bad_limit.status_code == 400
     assert bad_limit.json()["error"]["code"] == "invalid_pagination"
 
 
-def test_another_customer_lists_none_of_my_files(backend: str, customer, other_client) -> None:
-    file_store(owner=customer, content=SAMPLES["pdf"], original_name="mine.pdf")
-    body = other_client.get("/api/files").json()
+def test_another_customer_lists_none_of_my_files(backend: str, customer_user, other_customer_client) -> None:
+    file_store(owner=customer_user, content=SAMPLES["pdf"], original_name="mine.pdf")
+    body = other_customer_client.get("/api/files").json()
     assert (body["total"], body["results"]) == (0, [])

@@ -11,7 +11,7 @@ EXPECTED = {
         "429": ["throttled"],
         "503": ["storage_unavailable"],
     },
-    ("/api/files", "get"): {"200": [], "400": ["invalid_category", "invalid_pagination"], "401": ["not_authenticated"]},
+    ("/api/files", "get"): {"200": [], "400": ["validation_error", "invalid_pagination"], "401": ["not_authenticated"]},
     ("/api/files/{file_id}", "get"): {"200": [], "404": ["not_found"]},
     ("/api/files/{file_id}", "delete"): {
         "204": [],

@@ -19,7 +19,7 @@ BOUNDARY = "----storage-test-boundary"
 
 @pytest.mark.parametrize("path", ["/api/files/upload", "/api/files/upload/"])
 def test_upload_returns_the_metadata_and_a_url_to_the_exact_bytes(
-    backend: str, customer, customer_client, path
+    backend: str, customer_user, customer_client, path
 ) -> None:
     response = upload(customer_client, SAMPLES["pdf"], "2024년 11월 청구서.pdf", path=path)
 
@@ -45,8 +45,8 @@ def test_upload_returns_the_metadata_and_a_url_to_the_exact_bytes(
     assert body["sha256"] == hashlib.sha256(SAMPLES["pdf"]).hexdigest()
     assert body["status"] == "available"
     row = StoredFile.objects.get(pk=body["id"])
-    assert row.owner == customer
-    assert bucket_keys(f"users/{customer.pk}") == [row.key]
+    assert row.owner == customer_user
+    assert bucket_keys(f"users/{customer_user.pk}") == [row.key]
     download = fetch(body["url"])
     assert download.status == 200 and download.content == SAMPLES["pdf"]
     assert "filename*=UTF-8''2024%EB%85%84%2011%EC%9B%94%20" in download.headers["content-disposition"]
@@ -75,16 +75,18 @@ def test_every_whitelisted_kind_is_accepted(backend: str, customer_client, sampl
     assert (response.json()["content_type"], response.json()["category"]) == (content_type, category)
 
 
-def test_another_customer_cannot_see_my_upload(backend: str, customer_client, other_client) -> None:
+def test_another_customer_cannot_see_my_upload(backend: str, customer_client, other_customer_client) -> None:
     mine = upload(customer_client, SAMPLES["pdf"], "mine.pdf").json()
-    assert other_client.get(f"/api/files/{mine['id']}").status_code == 404
-    assert other_client.get("/api/files").json()["total"] == 0
-    theirs = upload(other_client, SAMPLES["pdf"], "theirs.pdf").json()
+    assert other_customer_client.get(f"/api/files/{mine['id']}").status_code == 404
+    assert other_customer_client.get("/api/files").json()["total"] == 0
+    theirs = upload(other_customer_client, SAMPLES["pdf"], "theirs.pdf").json()
     assert theirs["id"] != mine["id"]
     assert [item["id"] for item in customer_client.get("/api/files").json()["results"]] == [mine["id"]]
 
 
-def test_the_declared_type_and_extension_do_not_override_the_bytes(backend: str, customer, customer_client) -> None:
+def test_the_declared_type_and_extension_do_not_override_the_bytes(
+    backend: str, customer_user, customer_client
+) -> None:
     response = upload(customer_client, SAMPLES["png"], "invoice.pdf")
     assert response.status_code == 201
     assert (response.json()["content_type"], response.json()["category"]) == ("image/png", "image")
@@ -138,7 +140,9 @@ def test_without_a_token_it_is_401(backend: str) -> None:
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
-def test_at_the_limit_is_accepted_and_one_byte_more_is_413(backend: str, customer, customer_client, settings) -> None:
+def test_at_the_limit_is_accepted_and_one_byte_more_is_413(
+    backend: str, customer_user, customer_client, settings
+) -> None:
     settings.STORAGE_MAX_UPLOAD_BYTES = 64 * 1024
     at_limit = SAMPLES["pdf"] + b"0" * (64 * 1024 - len(SAMPLES["pdf"]))
     assert upload(customer_client, at_limit, "at-limit.pdf").status_code == 201
@@ -147,8 +151,8 @@ def test_at_the_limit_is_accepted_and_one_byte_more_is_413(backend: str, custome
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "file_too_large"
     assert response.json()["error"]["fields"]["max_bytes"] == 64 * 1024
-    assert StoredFile.objects.filter(owner=customer).count() == 1
-    assert len(bucket_keys(f"users/{customer.pk}")) == 1
+    assert StoredFile.objects.filter(owner=customer_user).count() == 1
+    assert len(bucket_keys(f"users/{customer_user.pk}")) == 1
 
 
 class MultipartStream(io.RawIOBase):
@@ -253,7 +257,7 @@ def _measured_upload(client: APIClient, content: bytes, name: str) -> tuple[Any,
     ids=["zip64-half-a-million-entries", "zip-end-record-announcing-3-entries"],
 )
 def test_a_docx_of_half_a_million_empty_parts_is_refused_within_the_budget_of_a_valid_upload_of_its_size(
-    local_storage, customer, customer_client, zip64, declared_entries
+    local_storage, customer_user, customer_client, zip64, declared_entries
 ) -> None:
     # 46 MB: zipfile alone would spend seconds and hundreds of MB listing it before anything could refuse it.
     hostile = docx_with_empty_parts(500_000, zip64=zip64, declared_entries=declared_entries)
@@ -265,13 +269,13 @@ def test_a_docx_of_half_a_million_empty_parts_is_refused_within_the_budget_of_a_
     assert accepted.status_code == 201, accepted.content
     assert refused.status_code == 400, refused.content
     assert refused.json()["error"]["code"] == "document_too_complex"
-    assert StoredFile.objects.filter(owner=customer).count() == 1
+    assert StoredFile.objects.filter(owner=customer_user).count() == 1
     assert hostile_peak < 2 * valid_peak + 1024 * 1024, (hostile_peak, valid_peak)
     assert hostile_peak < 8 * 1024 * 1024, f"peak Python memory {hostile_peak} bytes while refusing"
     assert hostile_seconds < 3 * valid_seconds + 1.0, (hostile_seconds, valid_seconds)
 
 
-def test_uploads_are_throttled_per_customer(backend: str, customer_client, other_client, settings) -> None:
+def test_uploads_are_throttled_per_customer(backend: str, customer_client, other_customer_client, settings) -> None:
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "uploads": "2/min"},
@@ -281,7 +285,7 @@ def test_uploads_are_throttled_per_customer(backend: str, customer_client, other
     throttled = upload(customer_client, SAMPLES["png"], "3.png")
     assert throttled.status_code == 429
     assert throttled.json()["error"]["code"] == "throttled"
-    assert upload(other_client, SAMPLES["png"], "other.png").status_code == 201
+    assert upload(other_customer_client, SAMPLES["png"], "other.png").status_code == 201
 
 
 def test_s3_unreachable_is_503_and_no_row(unreachable_s3, customer_client) -> None:
@@ -291,7 +295,9 @@ def test_s3_unreachable_is_503_and_no_row(unreachable_s3, customer_client) -> No
     assert not StoredFile.objects.exists()
 
 
-def test_s3_server_stopped_is_503_and_uploads_work_again_once_it_is_back(harness_s3, customer, customer_client) -> None:
+def test_s3_server_stopped_is_503_and_uploads_work_again_once_it_is_back(
+    s3, harness_s3, customer_user, customer_client
+) -> None:
     harness_s3.stop()
     response = upload(customer_client, SAMPLES["pdf"], "a.pdf")
     assert response.status_code == 503
@@ -301,10 +307,12 @@ def test_s3_server_stopped_is_503_and_uploads_work_again_once_it_is_back(harness
     harness_s3.start()
     again = upload(customer_client, SAMPLES["pdf"], "a.pdf")
     assert again.status_code == 201
-    assert bucket_keys(f"users/{customer.pk}") == [StoredFile.objects.get().key]
+    assert bucket_keys(f"users/{customer_user.pk}") == [StoredFile.objects.get().key]
 
 
-def test_a_file_spooled_to_disk_is_hashed_and_stored_exactly(backend: str, customer, customer_client, settings) -> None:
+def test_a_file_spooled_to_disk_is_hashed_and_stored_exactly(
+    backend: str, customer_user, customer_client, settings
+) -> None:
     # Above FILE_UPLOAD_MAX_MEMORY_SIZE the upload goes to a temp file; its digest is taken while it streams.
     content = SAMPLES["pdf"] + os.urandom(settings.FILE_UPLOAD_MAX_MEMORY_SIZE + 12345)
     response = upload(customer_client, content, "large.pdf")

@@ -26,11 +26,11 @@ def _pending(owner, hours_ago: float, *, arrived: bool) -> StoredFile:
     return pending
 
 
-def test_purges_only_stale_pending_uploads(backend: str, customer) -> None:
-    stale_arrived = _pending(customer, 30, arrived=True)
-    stale_never_sent = _pending(customer, 25, arrived=False)
-    fresh = _pending(customer, 1, arrived=True)
-    old_available = file_store(owner=customer, content=SAMPLES["png"], original_name="old.png")
+def test_purges_only_stale_pending_uploads(backend: str, customer_user) -> None:
+    stale_arrived = _pending(customer_user, 30, arrived=True)
+    stale_never_sent = _pending(customer_user, 25, arrived=False)
+    fresh = _pending(customer_user, 1, arrived=True)
+    old_available = file_store(owner=customer_user, content=SAMPLES["png"], original_name="old.png")
     StoredFile.objects.filter(pk=old_available.pk).update(created_at=timezone.now() - datetime.timedelta(days=30))
 
     out, err = io.StringIO(), io.StringIO()
@@ -42,8 +42,8 @@ def test_purges_only_stale_pending_uploads(backend: str, customer) -> None:
     assert not StoredFile.objects.filter(pk__in=[stale_arrived.pk, stale_never_sent.pk]).exists()
 
 
-def test_dry_run_changes_nothing(backend: str, customer) -> None:
-    stale = _pending(customer, 48, arrived=True)
+def test_dry_run_changes_nothing(backend: str, customer_user) -> None:
+    stale = _pending(customer_user, 48, arrived=True)
     out = io.StringIO()
     call_command("storage_purge_pending", "--dry-run", stdout=out)
     assert "1 pending upload(s) older than 24 h would be purged." in out.getvalue()
@@ -51,18 +51,18 @@ def test_dry_run_changes_nothing(backend: str, customer) -> None:
     assert bucket_keys("") == [stale.key]
 
 
-def test_the_default_age_comes_from_the_setting(backend: str, customer, settings) -> None:
+def test_the_default_age_comes_from_the_setting(backend: str, customer_user, settings) -> None:
     settings.STORAGE_PENDING_UPLOAD_MAX_AGE_HOURS = 2
-    _pending(customer, 3, arrived=False)
-    kept = _pending(customer, 1, arrived=False)
+    _pending(customer_user, 3, arrived=False)
+    kept = _pending(customer_user, 1, arrived=False)
     out = io.StringIO()
     call_command("storage_purge_pending", "--no-progress", stdout=out)
     assert "Purged 1 pending upload(s) older than 2 h" in out.getvalue()
     assert list(StoredFile.objects.values_list("pk", flat=True)) == [kept.pk]
 
 
-def test_with_s3_unreachable_rows_are_kept_and_the_command_fails(s3, settings, customer) -> None:
-    stale = _pending(customer, 48, arrived=True)
+def test_with_s3_unreachable_rows_are_kept_and_the_command_fails(s3, settings, customer_user) -> None:
+    stale = _pending(customer_user, 48, arrived=True)
     reachable = settings.STORAGES["default"]
     settings.STORAGES = {
         **settings.STORAGES,
@@ -75,8 +75,8 @@ def test_with_s3_unreachable_rows_are_kept_and_the_command_fails(s3, settings, c
     assert StoredFile.objects.filter(pk=stale.pk).exists()
 
 
-def test_shows_a_progress_bar(backend: str, customer) -> None:
-    _pending(customer, 48, arrived=False)
+def test_shows_a_progress_bar(backend: str, customer_user) -> None:
+    _pending(customer_user, 48, arrived=False)
     err = io.StringIO()
     err.isatty = lambda: True  # type: ignore[method-assign]
     call_command("storage_purge_pending", stdout=io.StringIO(), stderr=err)
@@ -94,9 +94,9 @@ class Crash(BaseException):
 
 
 def test_purges_the_copy_left_by_a_completion_that_crashed_before_marking_it_available(
-    backend: str, customer, monkeypatch
+    backend: str, customer_user, monkeypatch
 ) -> None:
-    pending = _pending(customer, 48, arrived=True)
+    pending = _pending(customer_user, 48, arrived=True)
 
     def crash(**kwargs: object) -> None:
         raise Crash
@@ -105,7 +105,7 @@ def test_purges_the_copy_left_by_a_completion_that_crashed_before_marking_it_ava
     with pytest.raises(Crash):
         services.file_direct_upload_complete(file=pending)
     copies = [key for key in bucket_keys("") if key != pending.key]
-    assert len(copies) == 1 and copies[0].startswith(f"users/{customer.pk}/document/{pending.pk}-")
+    assert len(copies) == 1 and copies[0].startswith(f"users/{customer_user.pk}/document/{pending.pk}-")
     assert StoredFile.objects.get(pk=pending.pk).status == StoredFile.Status.PENDING
 
     out = io.StringIO()

@@ -16,14 +16,15 @@ from billing_site.errors import ApplicationError
 from storage.models import StoredFile
 from storage.services import file_signed_url, file_store
 
+from ..factories import StoredFileFactory
 from ..helpers import SAMPLES, fetch, s3_storage_options
 
 KOREAN_NAME = "2024년 11월 청구서.pdf"
 
 
 @pytest.fixture
-def stored_pdf(backend: str, customer) -> StoredFile:
-    return file_store(owner=customer, content=SAMPLES["pdf"], original_name=KOREAN_NAME)
+def stored_pdf(backend: str, customer_user) -> StoredFile:
+    return file_store(owner=customer_user, content=SAMPLES["pdf"], original_name=KOREAN_NAME)
 
 
 def test_downloads_the_exact_bytes_with_the_original_korean_name(stored_pdf: StoredFile) -> None:
@@ -48,8 +49,8 @@ def test_a_short_lived_url_is_refused_once_it_has_expired(stored_pdf: StoredFile
     assert SAMPLES["pdf"] not in expired.content
 
 
-def test_a_tampered_url_is_refused(stored_pdf: StoredFile, customer) -> None:
-    other = file_store(owner=customer, content=SAMPLES["png"], original_name="other.png")
+def test_a_tampered_url_is_refused(stored_pdf: StoredFile, customer_user) -> None:
+    other = file_store(owner=customer_user, content=SAMPLES["png"], original_name="other.png")
     url, _ = file_signed_url(file=stored_pdf, expires_in=datetime.timedelta(hours=1))
     tampered = url.replace(stored_pdf.key, other.key) if stored_pdf.key in url else url[:-3] + "AAA"
     assert tampered != url
@@ -58,15 +59,13 @@ def test_a_tampered_url_is_refused(stored_pdf: StoredFile, customer) -> None:
     assert SAMPLES["png"] not in response.content
 
 
-def test_a_pending_upload_has_no_download_url(backend: str, customer) -> None:
-    pending = StoredFile.objects.create(
-        owner=customer,
-        key=f"users/{customer.pk}/document/pending.pdf",
+def test_a_pending_upload_has_no_download_url(backend: str, customer_user) -> None:
+    pending = StoredFileFactory.create(
+        owner=customer_user,
+        pending=True,
+        key=f"users/{customer_user.pk}/document/pending.pdf",
         original_name="p.pdf",
-        content_type="application/pdf",
-        size=0,
-        category="document",
-        status=StoredFile.Status.PENDING,
+        content=b"",
     )
     with pytest.raises(ApplicationError) as caught:
         file_signed_url(file=pending, expires_in=datetime.timedelta(hours=24))
@@ -85,7 +84,7 @@ def _cloudfront_b64decode(value: str) -> bytes:
     return base64.b64decode(value.replace("-", "+").replace("_", "=").replace("~", "/"))
 
 
-def test_with_a_cloudfront_domain_and_key_pair_the_url_is_a_signed_cloudfront_url(settings, customer) -> None:
+def test_with_a_cloudfront_domain_and_key_pair_the_url_is_a_signed_cloudfront_url(settings, customer_user) -> None:
     pem, public_key = _private_key_pem()
     settings.STORAGES = {
         **settings.STORAGES,
@@ -100,8 +99,8 @@ def test_with_a_cloudfront_domain_and_key_pair_the_url_is_a_signed_cloudfront_ur
         },
     }
     file = StoredFile(
-        owner=customer,
-        key=f"users/{customer.pk}/document/abc.pdf",
+        owner=customer_user,
+        key=f"users/{customer_user.pk}/document/abc.pdf",
         original_name=KOREAN_NAME,
         content_type="application/pdf",
         category="document",
@@ -113,7 +112,7 @@ def test_with_a_cloudfront_domain_and_key_pair_the_url_is_a_signed_cloudfront_ur
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     assert parts.scheme == "https" and parts.hostname == "files.example-cdn.test"
-    assert parts.path.endswith(f"/users/{customer.pk}/document/abc.pdf")
+    assert parts.path.endswith(f"/users/{customer_user.pk}/document/abc.pdf")
     assert query["Key-Pair-Id"] == ["K2JCJMDEHXQW5F"]
     assert "filename*=UTF-8''" in query["response-content-disposition"][0]
     assert abs(int(query["Expires"][0]) - expires_at.timestamp()) < 5

@@ -5,8 +5,7 @@ from rest_framework.test import APIClient
 
 from billing.models import Invoice, Order
 from billing.models.subscriptions import Subscription
-
-from .conftest import pay
+from billing.tests.subscription_support import pay
 
 pytestmark = pytest.mark.django_db
 
@@ -77,12 +76,12 @@ def test_retired_plans_are_not_listed(plans):
 # --- subscribe -----------------------------------------------------------------------------------------
 
 
-def test_subscribe_answers_201_with_the_subscription_and_its_finalized_invoice(buyer_client, buyer, plans):
-    response = subscribe(buyer_client)
+def test_subscribe_answers_201_with_the_subscription_and_its_finalized_invoice(customer_client, customer, plans):
+    response = subscribe(customer_client)
 
     assert response.status_code == 201, response.content
     body = response.json()
-    subscription = Subscription.objects.get(customer=buyer)
+    subscription = Subscription.objects.get(customer=customer)
     assert body["subscription_id"] == subscription.pk
     assert body["next_billing_date"] == subscription.current_period_end.isoformat()
     assert (body["amount_krw"], body["amount"], body["currency"], body["status"]) == (99_000, 99_000, "KRW", "active")
@@ -99,24 +98,24 @@ def test_subscribe_answers_201_with_the_subscription_and_its_finalized_invoice(b
     assert "pdf_url" in body and "pdf_url_expires_at" in body
 
 
-def test_subscribing_again_to_the_same_plan_is_409_already_subscribed(buyer_client, plans):
-    subscribe(buyer_client)
+def test_subscribing_again_to_the_same_plan_is_409_already_subscribed(customer_client, customer, plans):
+    subscribe(customer_client)
 
-    error = error_of(subscribe(buyer_client), 409, "already_subscribed")
+    error = error_of(subscribe(customer_client), 409, "already_subscribed")
 
     assert error["fields"]["subscription_id"]
 
 
-def test_subscribing_to_another_plan_upgrades_with_proration(buyer_client, buyer, plans):
-    first = subscribe(buyer_client, "starter").json()
+def test_subscribing_to_another_plan_upgrades_with_proration(customer_client, customer, plans):
+    first = subscribe(customer_client, "starter").json()
     pay(Invoice.objects.get(pk=first["invoice"]["id"]))  # only a paid period is credited
 
-    body = subscribe(buyer_client, "pro").json()
+    body = subscribe(customer_client, "pro").json()
 
     assert body["proration"]["replaced_subscription_id"] == first["subscription_id"]
     assert body["proration"]["credit"] == 29_000  # same day: nothing used
     assert [line["amount"] for line in body["invoice"]["lines"]] == [99_000, -29_000]
-    assert Subscription.objects.filter(customer=buyer, status__in=LIVE).count() == 1
+    assert Subscription.objects.filter(customer=customer, status__in=LIVE).count() == 1
 
 
 @pytest.mark.parametrize(
@@ -128,20 +127,20 @@ def test_subscribing_to_another_plan_upgrades_with_proration(buyer_client, buyer
         ({"plan": ["pro"], "billing_period": "monthly"}, "plan"),
     ],
 )
-def test_subscribe_validates_the_body(buyer_client, plans, payload, field):
-    error = error_of(buyer_client.post("/api/payment/subscribe", payload, format="json"), 400, "validation_error")
+def test_subscribe_validates_the_body(customer_client, customer, plans, payload, field):
+    error = error_of(customer_client.post("/api/payment/subscribe", payload, format="json"), 400, "validation_error")
 
     assert field in error["fields"]
 
 
-def test_subscribing_to_an_unknown_plan_is_400_plan_not_available(buyer_client, plans):
-    error = error_of(subscribe(buyer_client, "platinum"), 400, "plan_not_available")
+def test_subscribing_to_an_unknown_plan_is_400_plan_not_available(customer_client, customer, plans):
+    error = error_of(subscribe(customer_client, "platinum"), 400, "plan_not_available")
 
     assert "plan" in error["fields"]
 
 
-def test_subscribe_with_a_card_while_stripe_is_off_is_400(buyer_client, plans):
-    response = buyer_client.post(
+def test_subscribe_with_a_card_while_stripe_is_off_is_400(customer_client, customer, plans):
+    response = customer_client.post(
         "/api/payment/subscribe",
         {"plan": "pro", "billing_period": "monthly", "payment_method_id": "pm_card_visa"},
         format="json",
@@ -154,29 +153,31 @@ def test_subscribe_needs_a_login(plans):
     error_of(subscribe(APIClient()), 401, "not_authenticated")
 
 
-def test_subscribe_replays_an_idempotency_key_instead_of_subscribing_twice(buyer_client, buyer, plans):
-    first = subscribe(buyer_client, **{"Idempotency-Key": "sub-1"})
-    replay = subscribe(buyer_client, **{"Idempotency-Key": "sub-1"})
+def test_subscribe_replays_an_idempotency_key_instead_of_subscribing_twice(customer_client, customer, plans):
+    first = subscribe(customer_client, **{"Idempotency-Key": "sub-1"})
+    replay = subscribe(customer_client, **{"Idempotency-Key": "sub-1"})
 
     assert (first.status_code, replay.status_code) == (201, 201)
     assert replay.json() == first.json()
     assert replay["Idempotent-Replayed"] == "true"
-    assert Subscription.objects.filter(customer=buyer).count() == 1
-    assert Invoice.objects.filter(customer=buyer).count() == 1
-    error_of(subscribe(buyer_client, "starter", **{"Idempotency-Key": "sub-1"}), 422, "idempotency_key_reused")
+    assert Subscription.objects.filter(customer=customer).count() == 1
+    assert Invoice.objects.filter(customer=customer).count() == 1
+    error_of(subscribe(customer_client, "starter", **{"Idempotency-Key": "sub-1"}), 422, "idempotency_key_reused")
 
 
 # --- list ----------------------------------------------------------------------------------------------
 
 
-def test_list_shows_only_the_callers_subscriptions_with_filter_and_paging(buyer_client, intruder_client, plans):
-    subscribe(buyer_client, "starter")
-    subscribe(buyer_client, "pro")
-    subscribe(intruder_client, "enterprise")
+def test_list_shows_only_the_callers_subscriptions_with_filter_and_paging(
+    customer_client, customer, other_customer_client, other_customer, plans
+):
+    subscribe(customer_client, "starter")
+    subscribe(customer_client, "pro")
+    subscribe(other_customer_client, "enterprise")
 
-    everything = buyer_client.get("/api/payment/subscriptions").json()
-    active = buyer_client.get("/api/payment/subscriptions/?status=active").json()
-    page = buyer_client.get("/api/payment/subscriptions?limit=1&offset=1").json()
+    everything = customer_client.get("/api/payment/subscriptions").json()
+    active = customer_client.get("/api/payment/subscriptions/?status=active").json()
+    page = customer_client.get("/api/payment/subscriptions?limit=1&offset=1").json()
 
     assert (everything["total"], [item["plan"]["slug"] for item in everything["results"]]) == (2, ["pro", "starter"])
     assert [(item["plan"]["slug"], item["status"]) for item in active["results"]] == [("pro", "active")]
@@ -186,9 +187,9 @@ def test_list_shows_only_the_callers_subscriptions_with_filter_and_paging(buyer_
 
 
 @pytest.mark.parametrize("query", ["status=paused", "status=", "limit=0"])
-def test_list_refuses_an_unknown_or_empty_status_and_bad_paging(buyer_client, query):
+def test_list_refuses_an_unknown_or_empty_status_and_bad_paging(customer_client, customer, query):
     error = error_of(
-        buyer_client.get(f"/api/payment/subscriptions?{query}"),
+        customer_client.get(f"/api/payment/subscriptions?{query}"),
         400,
         "validation_error" if query.startswith("status") else "invalid_pagination",
     )
@@ -203,11 +204,11 @@ def test_a_customer_without_a_billing_profile_has_no_subscriptions(customer_clie
 # --- cancel ----------------------------------------------------------------------------------------------
 
 
-def test_delete_cancels_at_period_end_by_default_and_is_idempotent(buyer_client, plans):
-    subscription_id = subscribe(buyer_client).json()["subscription_id"]
+def test_delete_cancels_at_period_end_by_default_and_is_idempotent(customer_client, customer, plans):
+    subscription_id = subscribe(customer_client).json()["subscription_id"]
 
-    first = buyer_client.delete(f"/api/payment/subscriptions/{subscription_id}")
-    second = buyer_client.delete(f"/api/payment/subscriptions/{subscription_id}/")
+    first = customer_client.delete(f"/api/payment/subscriptions/{subscription_id}")
+    second = customer_client.delete(f"/api/payment/subscriptions/{subscription_id}/")
 
     assert first.status_code == second.status_code == 200
     body = first.json()
@@ -220,33 +221,40 @@ def test_delete_cancels_at_period_end_by_default_and_is_idempotent(buyer_client,
     assert second.json() == body
 
 
-def test_delete_immediately_ends_it_now(buyer_client, plans):
-    subscription_id = subscribe(buyer_client).json()["subscription_id"]
+def test_delete_immediately_ends_it_now(customer_client, customer, plans):
+    subscription_id = subscribe(customer_client).json()["subscription_id"]
 
-    response = buyer_client.delete(f"/api/payment/subscriptions/{subscription_id}?immediately=true")
+    response = customer_client.delete(f"/api/payment/subscriptions/{subscription_id}?immediately=true")
 
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["cancellation_reason"]) == ("canceled", "requested")
     assert response.json()["ended_at"]
     assert (
-        buyer_client.delete(f"/api/payment/subscriptions/{subscription_id}?immediately=true").json() == response.json()
+        customer_client.delete(f"/api/payment/subscriptions/{subscription_id}?immediately=true").json()
+        == response.json()
     )
 
 
-def test_another_customers_subscription_is_404_and_untouched(buyer_client, intruder_client, plans):
-    subscription_id = subscribe(buyer_client).json()["subscription_id"]
-
-    error_of(intruder_client.delete(f"/api/payment/subscriptions/{subscription_id}?immediately=true"), 404, "not_found")
-
-    assert Subscription.objects.get(pk=subscription_id).status == "active"
-    error_of(buyer_client.delete("/api/payment/subscriptions/999999"), 404, "not_found")
-
-
-def test_delete_refuses_a_garbage_flag(buyer_client, plans):
-    subscription_id = subscribe(buyer_client).json()["subscription_id"]
+def test_another_customers_subscription_is_404_and_untouched(
+    customer_client, customer, other_customer_client, other_customer, plans
+):
+    subscription_id = subscribe(customer_client).json()["subscription_id"]
 
     error_of(
-        buyer_client.delete(f"/api/payment/subscriptions/{subscription_id}?immediately=maybe"), 400, "validation_error"
+        other_customer_client.delete(f"/api/payment/subscriptions/{subscription_id}?immediately=true"), 404, "not_found"
+    )
+
+    assert Subscription.objects.get(pk=subscription_id).status == "active"
+    error_of(customer_client.delete("/api/payment/subscriptions/999999"), 404, "not_found")
+
+
+def test_delete_refuses_a_garbage_flag(customer_client, customer, plans):
+    subscription_id = subscribe(customer_client).json()["subscription_id"]
+
+    error_of(
+        customer_client.delete(f"/api/payment/subscriptions/{subscription_id}?immediately=maybe"),
+        400,
+        "validation_error",
     )
     assert Subscription.objects.get(pk=subscription_id).cancel_at_period_end is False
 
@@ -254,14 +262,16 @@ def test_delete_refuses_a_garbage_flag(buyer_client, plans):
 # --- checkout --------------------------------------------------------------------------------------------
 
 
-def test_checkout_of_a_plan_creates_an_order_an_open_invoice_and_an_incomplete_subscription(buyer_client, buyer, plans):
-    response = buyer_client.post("/api/payment/checkout", {"plan": "pro", "billing_period": "annual"}, format="json")
+def test_checkout_of_a_plan_creates_an_order_an_open_invoice_and_an_incomplete_subscription(
+    customer_client, customer, plans
+):
+    response = customer_client.post("/api/payment/checkout", {"plan": "pro", "billing_period": "annual"}, format="json")
 
     assert response.status_code == 201, response.content
     body = response.json()
     order = Order.objects.get(pk=body["order_id"])
     invoice = Invoice.objects.get(pk=body["invoice_id"])
-    assert (order.customer_id, order.status, order.subtotal) == (buyer.pk, "invoiced", 990_000)
+    assert (order.customer_id, order.status, order.subtotal) == (customer.pk, "invoiced", 990_000)
     assert (invoice.order_id, invoice.status, invoice.total, body["total_krw"]) == (
         order.pk,
         "open",
@@ -281,8 +291,8 @@ def test_checkout_of_a_plan_creates_an_order_an_open_invoice_and_an_incomplete_s
     assert "₩1,089,000" in payment["instructions"] and invoice.number in payment["instructions"]
 
 
-def test_checkout_of_items_creates_a_one_off_order_and_invoice(buyer_client, buyer, plans):
-    response = buyer_client.post(
+def test_checkout_of_items_creates_a_one_off_order_and_invoice(customer_client, customer, plans):
+    response = customer_client.post(
         "/api/payment/checkout",
         {"items": [{"description": "온보딩 컨설팅", "quantity": 2, "unit_amount_krw": 150_000}]},
         format="json",
@@ -293,7 +303,7 @@ def test_checkout_of_items_creates_a_one_off_order_and_invoice(buyer_client, buy
     assert body["subscription"] is None
     assert (body["order"]["subtotal"], body["invoice"]["total"]) == (300_000, 330_000)
     assert body["payment"]["amount"] == 330_000
-    assert not Subscription.objects.filter(customer=buyer).exists()
+    assert not Subscription.objects.filter(customer=customer).exists()
 
 
 @pytest.mark.parametrize(
@@ -306,43 +316,45 @@ def test_checkout_of_items_creates_a_one_off_order_and_invoice(buyer_client, buy
         {"items": [{"description": "x", "unit_amount_krw": 1.5}]},
     ],
 )
-def test_checkout_validates_the_body(buyer_client, plans, payload):
-    error_of(buyer_client.post("/api/payment/checkout", payload, format="json"), 400, "validation_error")
+def test_checkout_validates_the_body(customer_client, customer, plans, payload):
+    error_of(customer_client.post("/api/payment/checkout", payload, format="json"), 400, "validation_error")
 
     assert not Order.objects.exists()
 
 
-def test_checkout_of_the_free_plan_is_400_nothing_to_pay(buyer_client, plans):
+def test_checkout_of_the_free_plan_is_400_nothing_to_pay(customer_client, customer, plans):
     error_of(
-        buyer_client.post("/api/payment/checkout", {"plan": "free", "billing_period": "monthly"}, format="json"),
+        customer_client.post("/api/payment/checkout", {"plan": "free", "billing_period": "monthly"}, format="json"),
         400,
         "nothing_to_pay",
     )
 
 
-def test_checkout_with_a_live_subscription_is_409(buyer_client, plans):
-    subscribe(buyer_client, "pro")
+def test_checkout_with_a_live_subscription_is_409(customer_client, customer, plans):
+    subscribe(customer_client, "pro")
 
-    same = buyer_client.post("/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json")
-    other = buyer_client.post("/api/payment/checkout", {"plan": "starter", "billing_period": "monthly"}, format="json")
+    same = customer_client.post("/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json")
+    other = customer_client.post(
+        "/api/payment/checkout", {"plan": "starter", "billing_period": "monthly"}, format="json"
+    )
 
     error_of(same, 409, "already_subscribed")
     error_of(other, 409, "subscription_exists")
     assert not Order.objects.exists()
 
 
-def test_checkout_replays_an_idempotency_key(buyer_client, buyer, plans):
+def test_checkout_replays_an_idempotency_key(customer_client, customer, plans):
     headers = {"Idempotency-Key": "checkout-42"}
-    first = buyer_client.post(
+    first = customer_client.post(
         "/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json", headers=headers
     )
-    replay = buyer_client.post(
+    replay = customer_client.post(
         "/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json", headers=headers
     )
 
     assert (first.status_code, replay.status_code) == (201, 201)
     assert replay.json() == first.json()
-    assert Order.objects.filter(customer=buyer).count() == 1
+    assert Order.objects.filter(customer=customer).count() == 1
 
 
 def test_schema_documents_the_subscription_endpoints_and_their_errors(api_client):

@@ -11,18 +11,18 @@ from billing.models import Invoice, InvoiceNumberSequence
 from billing.models.subscriptions import Subscription, SubscriptionInvoice, SubscriptionInvoiceReason
 from billing.services.renewals import subscriptions_renew_all
 from billing.services.subscriptions import subscription_cancel, subscription_create, subscription_renew
+from billing.tests.factories import CustomerFactory, InvoiceFactory, SubscriptionInvoiceFactory
+from billing.tests.subscription_support import pay, seoul
 from billing_site.errors import ApplicationError
-
-from .conftest import pay, seoul
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def pro_from_jan_31(buyer, plans):
+def pro_from_jan_31(customer, plans):
     """Pro monthly from 31 January 2025, its first invoice paid."""
     started = subscription_create(
-        customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 31))
+        customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 31))
     )
     pay(started.invoice, now=seoul(date(2025, 1, 31)))
     return started.subscription
@@ -79,21 +79,21 @@ def test_missed_runs_invoice_every_missed_period_once(pro_from_jan_31):
     assert renew(pro_from_jan_31, date(2025, 5, 1)).invoices == []
 
 
-def test_the_database_refuses_a_second_invoice_for_one_period(pro_from_jan_31, buyer):
+def test_the_database_refuses_a_second_invoice_for_one_period(pro_from_jan_31, customer):
     with pytest.raises(IntegrityError), transaction.atomic():
-        SubscriptionInvoice.objects.create(
+        SubscriptionInvoiceFactory(
             subscription=pro_from_jan_31,
-            invoice=Invoice.objects.create(customer=buyer),
+            invoice=InvoiceFactory(customer=customer, subtotal=0, line=None),
             reason=SubscriptionInvoiceReason.CYCLE,
             period_start=date(2025, 1, 31),
             period_end=date(2025, 2, 28),
         )
 
 
-def test_a_period_already_invoiced_stops_the_renewal_before_a_number_is_taken(pro_from_jan_31, buyer):
+def test_a_period_already_invoiced_stops_the_renewal_before_a_number_is_taken(pro_from_jan_31, customer):
     # As if another run had linked the February period an instant earlier.
-    draft = Invoice.objects.create(customer=buyer)
-    SubscriptionInvoice.objects.create(
+    draft = InvoiceFactory(customer=customer, subtotal=0, line=None)
+    SubscriptionInvoiceFactory(
         subscription=pro_from_jan_31,
         invoice=draft,
         reason=SubscriptionInvoiceReason.CYCLE,
@@ -126,9 +126,9 @@ def test_cancel_at_period_end_ends_at_the_boundary_without_an_invoice(pro_from_j
     assert Invoice.objects.count() == invoices_before
 
 
-def test_an_unpaid_invoice_past_its_due_date_makes_the_subscription_past_due_until_paid(buyer, plans):
+def test_an_unpaid_invoice_past_its_due_date_makes_the_subscription_past_due_until_paid(customer, plans):
     started = subscription_create(
-        customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 1))
     )
     due = started.invoice.due_date
     assert due == date(2025, 1, 31)  # 30 days
@@ -145,11 +145,11 @@ def test_an_unpaid_invoice_past_its_due_date_makes_the_subscription_past_due_unt
     assert (live.pk, live.status) == (started.subscription.pk, "active")
 
 
-def test_the_run_reactivates_a_past_due_subscription_paid_without_the_hook(buyer, plans):
+def test_the_run_reactivates_a_past_due_subscription_paid_without_the_hook(customer, plans):
     from billing.services.payments import payment_record
 
     started = subscription_create(
-        customer=buyer, plan=plans["starter"], billing_period="annual", now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["starter"], billing_period="annual", now=seoul(date(2025, 1, 1))
     )
     renew(started.subscription, date(2025, 3, 1))
     assert Subscription.objects.get(pk=started.subscription.pk).status == "past_due"
@@ -162,12 +162,12 @@ def test_the_run_reactivates_a_past_due_subscription_paid_without_the_hook(buyer
 
 
 def test_paying_the_overdue_invoice_reactivates_the_subscription_through_the_paid_hook(
-    buyer, plans, django_capture_on_commit_callbacks
+    customer, plans, django_capture_on_commit_callbacks
 ):
     from billing.services.payments import payment_record
 
     started = subscription_create(
-        customer=buyer, plan=plans["starter"], billing_period="annual", now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["starter"], billing_period="annual", now=seoul(date(2025, 1, 1))
     )
     renew(started.subscription, date(2025, 3, 1))
     assert Subscription.objects.get(pk=started.subscription.pk).status == "past_due"
@@ -178,10 +178,14 @@ def test_paying_the_overdue_invoice_reactivates_the_subscription_through_the_pai
     assert Subscription.objects.get(pk=started.subscription.pk).status == "active"
 
 
-def test_an_unpaid_invoice_of_a_replaced_subscription_still_makes_the_new_one_past_due(buyer, plans):
-    old = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 1)))
+def test_an_unpaid_invoice_of_a_replaced_subscription_still_makes_the_new_one_past_due(customer, plans):
+    old = subscription_create(
+        customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 1))
+    )
     renew(old.subscription, date(2025, 2, 1))  # January unpaid and overdue; February invoiced
-    new = subscription_create(customer=buyer, plan=plans["free"], billing_period="monthly", now=seoul(date(2025, 2, 1)))
+    new = subscription_create(
+        customer=customer, plan=plans["free"], billing_period="monthly", now=seoul(date(2025, 2, 1))
+    )
     # The unpaid February invoice is voided (not one day used: nothing billed again, nothing credited)...
     assert (new.credit, new.carried, new.voided_invoice.status) == (0, 0, "void")
     assert (new.invoice.total, new.invoice.status) == (0, "paid")
@@ -193,24 +197,24 @@ def test_an_unpaid_invoice_of_a_replaced_subscription_still_makes_the_new_one_pa
     assert pay(old.invoice, now=seoul(date(2025, 2, 2))).status == "active"
 
 
-def test_a_renewal_uses_the_credit_balance(buyer, plans):
+def test_a_renewal_uses_the_credit_balance(customer, plans):
     pay(
         subscription_create(
-            customer=buyer, plan=plans["enterprise"], billing_period="monthly", now=seoul(date(2025, 1, 1))
+            customer=customer, plan=plans["enterprise"], billing_period="monthly", now=seoul(date(2025, 1, 1))
         ).invoice
     )
     started = subscription_create(
-        customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(date(2025, 1, 1))
     )
-    buyer.refresh_from_db()
-    assert buyer.credit_balance == 490_000 - 29_000
+    customer.refresh_from_db()
+    assert customer.credit_balance == 490_000 - 29_000
 
     (invoice,) = renew(started.subscription, date(2025, 2, 1)).invoices
 
     assert [line.amount for line in invoice.lines.order_by("position")] == [29_000, -29_000]
     assert (invoice.total, invoice.status) == (0, "paid")
-    buyer.refresh_from_db()
-    assert buyer.credit_balance == 490_000 - 29_000 * 2
+    customer.refresh_from_db()
+    assert customer.credit_balance == 490_000 - 29_000 * 2
 
 
 def test_a_renewal_keeps_the_price_the_subscription_started_with(pro_from_jan_31, plans):
@@ -222,8 +226,8 @@ def test_a_renewal_keeps_the_price_the_subscription_started_with(pro_from_jan_31
     assert invoice.subtotal == 99_000
 
 
-def test_the_command_prints_a_summary_and_is_idempotent(pro_from_jan_31, make_customer, plans):
-    other = make_customer("canceller")
+def test_the_command_prints_a_summary_and_is_idempotent(pro_from_jan_31, plans):
+    other = CustomerFactory(user__username="canceller")
     leaving = subscription_create(
         customer=other, plan=plans["starter"], billing_period="monthly", now=seoul(date(2025, 1, 31))
     )
@@ -245,11 +249,11 @@ def test_the_command_prints_a_summary_and_is_idempotent(pro_from_jan_31, make_cu
     assert SubscriptionInvoice.objects.filter(subscription=pro_from_jan_31).count() == 2
 
 
-def test_the_run_marks_past_due_an_active_subscription_whose_period_has_not_ended(buyer, plans, make_customer):
+def test_the_run_marks_past_due_an_active_subscription_whose_period_has_not_ended(customer, plans):
     started = subscription_create(
-        customer=buyer, plan=plans["pro"], billing_period="annual", now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["pro"], billing_period="annual", now=seoul(date(2025, 1, 1))
     )
-    paying = make_customer("payer")
+    paying = CustomerFactory(user__username="payer")
     paid = subscription_create(customer=paying, plan=plans["pro"], billing_period="annual", now=seoul(date(2025, 1, 1)))
     pay(paid.invoice)
 
@@ -260,9 +264,9 @@ def test_the_run_marks_past_due_an_active_subscription_whose_period_has_not_ende
     assert Subscription.objects.get(pk=paid.subscription.pk).status == "active"
 
 
-def test_a_renewal_that_also_marks_past_due_reports_both(buyer, plans):
+def test_a_renewal_that_also_marks_past_due_reports_both(customer, plans):
     started = subscription_create(
-        customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 1))
     )
 
     summary = subscriptions_renew_all(as_of=date(2025, 2, 1), now=seoul(date(2025, 2, 1)))

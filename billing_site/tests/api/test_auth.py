@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from conftest import DEFAULT_PASSWORD
+from storage.tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -46,24 +46,24 @@ def test_register_applies_django_password_validators(api_client, password, code)
     assert not get_user_model().objects.filter(username="newbie").exists()
 
 
-def test_register_refuses_a_taken_username(api_client, customer):
-    same_name = register(api_client, username=customer.username.upper())
+def test_register_refuses_a_taken_username(api_client, customer_user):
+    same_name = register(api_client, username=customer_user.username.upper())
 
     assert (same_name.status_code, same_name.json()["error"]["code"]) == (409, "username_taken")
 
 
-def test_register_does_not_reveal_whether_an_email_is_registered(api_client, customer):
+def test_register_does_not_reveal_whether_an_email_is_registered(api_client, customer_user):
     """Issue 10 finding 12: a taken address answers exactly like a new one, and is not attached a second time."""
-    taken = register(api_client, username="newbie", email=customer.email.upper())
+    taken = register(api_client, username="newbie", email=customer_user.email.upper())
     fresh = register(api_client, username="freshie", email="freshie@example.com")
 
     assert (taken.status_code, fresh.status_code) == (201, 201)
-    assert taken.json()["user"]["email"] == customer.email.upper()
+    assert taken.json()["user"]["email"] == customer_user.email.upper()
     assert set(taken.json()) == set(fresh.json()) == {"user", "tokens"}
     assert set(taken.json()["user"]) == set(fresh.json()["user"])
     assert set(taken.json()["tokens"]) == set(fresh.json()["tokens"])
     users = get_user_model().objects
-    assert users.filter(email__iexact=customer.email).count() == 1
+    assert users.filter(email__iexact=customer_user.email).count() == 1
     assert users.get(username="newbie").email == ""
     assert users.get(username="freshie").email == "freshie@example.com"
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {taken.json()['tokens']['access']}")
@@ -82,11 +82,11 @@ def test_register_validates_fields(api_client):
     assert set(error["fields"]) == {"username", "email", "password"}
 
 
-def test_token_pair_for_good_credentials_and_401_for_bad(api_client, customer):
+def test_token_pair_for_good_credentials_and_401_for_bad(api_client, customer_user):
     good = api_client.post(
-        "/api/auth/token", {"username": customer.username, "password": DEFAULT_PASSWORD}, format="json"
+        "/api/auth/token", {"username": customer_user.username, "password": DEFAULT_PASSWORD}, format="json"
     )
-    bad = api_client.post("/api/auth/token", {"username": customer.username, "password": "wrong"}, format="json")
+    bad = api_client.post("/api/auth/token", {"username": customer_user.username, "password": "wrong"}, format="json")
 
     assert good.status_code == 200
     assert set(good.json()) == {"access", "refresh"}
@@ -94,9 +94,9 @@ def test_token_pair_for_good_credentials_and_401_for_bad(api_client, customer):
     assert bad.json()["error"]["code"] == "no_active_account"
 
 
-def test_refresh_rotates_and_the_old_refresh_token_is_dead(api_client, customer):
+def test_refresh_rotates_and_the_old_refresh_token_is_dead(api_client, customer_user):
     pair = api_client.post(
-        "/api/auth/token", {"username": customer.username, "password": DEFAULT_PASSWORD}, format="json"
+        "/api/auth/token", {"username": customer_user.username, "password": DEFAULT_PASSWORD}, format="json"
     ).json()
 
     rotated = api_client.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}, format="json")
@@ -108,9 +108,9 @@ def test_refresh_rotates_and_the_old_refresh_token_is_dead(api_client, customer)
     assert replay.json()["error"]["code"] == "token_not_valid"
 
 
-def test_logout_blacklists_the_refresh_token(api_client, customer):
+def test_logout_blacklists_the_refresh_token(api_client, customer_user):
     pair = api_client.post(
-        "/api/auth/token", {"username": customer.username, "password": DEFAULT_PASSWORD}, format="json"
+        "/api/auth/token", {"username": customer_user.username, "password": DEFAULT_PASSWORD}, format="json"
     ).json()
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
 
@@ -122,9 +122,11 @@ def test_logout_blacklists_the_refresh_token(api_client, customer):
     assert refresh.json()["error"]["code"] == "token_not_valid"
 
 
-def test_logout_refuses_another_users_refresh_token(customer_client, other_client, other_customer, api_client):
+def test_logout_refuses_another_users_refresh_token(
+    customer_client, other_customer_client, other_customer_user, api_client
+):
     pair = api_client.post(
-        "/api/auth/token", {"username": other_customer.username, "password": DEFAULT_PASSWORD}, format="json"
+        "/api/auth/token", {"username": other_customer_user.username, "password": DEFAULT_PASSWORD}, format="json"
     ).json()
 
     response = customer_client.post("/api/auth/logout", {"refresh": pair["refresh"]}, format="json")
@@ -135,8 +137,8 @@ def test_logout_refuses_another_users_refresh_token(customer_client, other_clien
     assert still_valid.status_code == 200
 
 
-def test_expired_access_token_is_401_in_the_error_shape(api_client, customer):
-    token = AccessToken.for_user(customer)
+def test_expired_access_token_is_401_in_the_error_shape(api_client, customer_user):
+    token = AccessToken.for_user(customer_user)
     token.set_exp(from_time=timezone.now() - timedelta(hours=1), lifetime=timedelta(minutes=15))
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 
@@ -147,8 +149,8 @@ def test_expired_access_token_is_401_in_the_error_shape(api_client, customer):
     assert set(response.json()["error"]) == {"code", "message", "fields"}
 
 
-def test_access_token_lifetime_defaults_to_fifteen_minutes(customer):
-    token = AccessToken.for_user(customer)
+def test_access_token_lifetime_defaults_to_fifteen_minutes(customer_user):
+    token = AccessToken.for_user(customer_user)
 
     assert token["exp"] - token["iat"] == 15 * 60
 
@@ -167,21 +169,23 @@ def change_password(client, access, old, new):
     return client.post("/api/auth/password", {"old_password": old, "new_password": new}, format="json")
 
 
-def test_password_change_revokes_every_refresh_and_access_token(api_client, customer):
-    laptop = obtain_pair(APIClient(), customer)
-    phone = obtain_pair(APIClient(), customer)
+def test_password_change_revokes_every_refresh_and_access_token(api_client, customer_user):
+    laptop = obtain_pair(APIClient(), customer_user)
+    phone = obtain_pair(APIClient(), customer_user)
     rotated_on_phone = APIClient().post("/api/auth/token/refresh", {"refresh": phone["refresh"]}, format="json")
 
     changed = change_password(api_client, laptop["access"], DEFAULT_PASSWORD, "Busan-Harbour-2027!")
 
     assert changed.status_code == 200
     assert set(changed.json()) == {"access", "refresh"}
-    customer.refresh_from_db()
-    assert customer.check_password("Busan-Harbour-2027!")
+    customer_user.refresh_from_db()
+    assert customer_user.check_password("Busan-Harbour-2027!")
     for refresh in (laptop["refresh"], rotated_on_phone.json()["refresh"]):
         response = APIClient().post("/api/auth/token/refresh", {"refresh": refresh}, format="json")
         assert (response.status_code, response.json()["error"]["code"]) == (401, "token_not_valid")
-    assert OutstandingToken.objects.filter(user=customer, blacklistedtoken__isnull=True).count() == 1  # the new one
+    assert (
+        OutstandingToken.objects.filter(user=customer_user, blacklistedtoken__isnull=True).count() == 1
+    )  # the new one
     stale = APIClient()
     stale.credentials(HTTP_AUTHORIZATION=f"Bearer {laptop['access']}")
     stale_response = stale.post("/api/auth/logout", {"refresh": "x"}, format="json")
@@ -189,13 +193,13 @@ def test_password_change_revokes_every_refresh_and_access_token(api_client, cust
     fresh = APIClient()
     fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {changed.json()['access']}")
     assert fresh.post("/api/auth/logout", {"refresh": changed.json()["refresh"]}, format="json").status_code == 204
-    assert obtain_pair(APIClient(), customer, "Busan-Harbour-2027!")["access"]
+    assert obtain_pair(APIClient(), customer_user, "Busan-Harbour-2027!")["access"]
 
 
-def test_a_refresh_token_not_in_the_outstanding_list_dies_with_the_password_too(api_client, customer):
+def test_a_refresh_token_not_in_the_outstanding_list_dies_with_the_password_too(api_client, customer_user):
     """A rotation racing the change stores its new token after the blacklisting; the password hash claim ends it."""
-    pair = obtain_pair(APIClient(), customer)
-    late = RefreshToken.for_user(customer)
+    pair = obtain_pair(APIClient(), customer_user)
+    late = RefreshToken.for_user(customer_user)
     OutstandingToken.objects.filter(jti=late["jti"]).delete()
 
     change_password(api_client, pair["access"], DEFAULT_PASSWORD, "Busan-Harbour-2027!")
@@ -204,9 +208,11 @@ def test_a_refresh_token_not_in_the_outstanding_list_dies_with_the_password_too(
     assert (response.status_code, response.json()["error"]["code"]) == (401, "password_changed")
 
 
-def test_password_change_refuses_a_wrong_old_password_and_counts_it_as_a_failed_login(api_client, customer, settings):
+def test_password_change_refuses_a_wrong_old_password_and_counts_it_as_a_failed_login(
+    api_client, customer_user, settings
+):
     settings.AXES_FAILURE_LIMIT = 2
-    pair = obtain_pair(APIClient(), customer)
+    pair = obtain_pair(APIClient(), customer_user)
 
     wrong = change_password(api_client, pair["access"], "not-my-password", "Busan-Harbour-2027!")
     locked = change_password(api_client, pair["access"], "still-not-it", "Busan-Harbour-2027!")
@@ -216,21 +222,21 @@ def test_password_change_refuses_a_wrong_old_password_and_counts_it_as_a_failed_
     assert wrong.json()["error"]["fields"]["old_password"]
     assert (locked.status_code, locked.json()["error"]["code"]) == (429, "account_locked")
     assert (right_but_locked.status_code, right_but_locked.json()["error"]["code"]) == (429, "account_locked")
-    customer.refresh_from_db()
-    assert customer.check_password(DEFAULT_PASSWORD)
+    customer_user.refresh_from_db()
+    assert customer_user.check_password(DEFAULT_PASSWORD)
     assert APIClient().post("/api/auth/token/refresh", {"refresh": pair["refresh"]}, format="json").status_code == 200
 
 
 @pytest.mark.parametrize("new_password", ["short", "12345678901", "password123"])
-def test_password_change_applies_the_validators(api_client, customer, new_password):
-    pair = obtain_pair(APIClient(), customer)
+def test_password_change_applies_the_validators(api_client, customer_user, new_password):
+    pair = obtain_pair(APIClient(), customer_user)
 
     response = change_password(api_client, pair["access"], DEFAULT_PASSWORD, new_password)
 
     assert (response.status_code, response.json()["error"]["code"]) == (400, "weak_password")
     assert response.json()["error"]["fields"]["new_password"]
-    customer.refresh_from_db()
-    assert customer.check_password(DEFAULT_PASSWORD)
+    customer_user.refresh_from_db()
+    assert customer_user.check_password(DEFAULT_PASSWORD)
 
 
 def test_password_change_needs_authentication(api_client):
@@ -239,29 +245,29 @@ def test_password_change_needs_authentication(api_client):
     assert response.status_code == 401
 
 
-def test_refresh_for_a_deleted_user_is_401(api_client, customer):
-    pair = obtain_pair(api_client, customer)
-    customer.delete()
+def test_refresh_for_a_deleted_user_is_401(api_client, customer_user):
+    pair = obtain_pair(api_client, customer_user)
+    customer_user.delete()
 
     response = api_client.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}, format="json")
 
     assert (response.status_code, response.json()["error"]["code"]) == (401, "no_active_account")
 
 
-def test_refresh_for_an_inactive_user_is_401(api_client, customer):
-    pair = obtain_pair(api_client, customer)
-    customer.is_active = False
-    customer.save(update_fields=["is_active"])
+def test_refresh_for_an_inactive_user_is_401(api_client, customer_user):
+    pair = obtain_pair(api_client, customer_user)
+    customer_user.is_active = False
+    customer_user.save(update_fields=["is_active"])
 
     response = api_client.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}, format="json")
 
     assert (response.status_code, response.json()["error"]["code"]) == (401, "no_active_account")
 
 
-def test_password_change_keeps_this_browser_session_and_ends_the_others(customer):
+def test_password_change_keeps_this_browser_session_and_ends_the_others(customer_user):
     this_browser, other_browser = APIClient(), APIClient()
-    this_browser.force_login(customer)
-    other_browser.force_login(customer)
+    this_browser.force_login(customer_user)
+    other_browser.force_login(customer_user)
 
     response = this_browser.post(
         "/api/auth/password",

@@ -16,12 +16,12 @@ from billing.enums import InvoiceStatus, PaymentStatus
 from billing.models import Invoice, Payment
 from billing.models.stripe import StripeWebhookEvent, StripeWebhookEventStatus
 from billing.models.subscriptions import Subscription, SubscriptionStatus
+from billing.providers.stripe.plans import plans_stripe_sync
 from billing.services.plans import plan_file_load, plans_sync
-from billing.services.stripe_sync import plans_stripe_sync
-from billing.tests.conftest import jwt_client
+from billing.tests.factories import UserFactory
 from billing.tests.helpers import run_concurrently
-
-from .conftest import signed, stripe_event, wait_for
+from billing.tests.stripe_support import signed, stripe_event, wait_for
+from billing_site.tests.helpers import jwt_client
 
 WEBHOOK = "/api/payment/webhook"
 
@@ -54,12 +54,12 @@ def paid_checkout(client: Any, card: Any, stripe_api: dict) -> tuple[Invoice, An
 
 @pytest.mark.django_db(transaction=True)
 def test_events_signed_by_stripe_reach_the_endpoint_and_follow_stripe(
-    stripe_on, live_server, webhook_to, card, make_billing_user, stripe_api
+    stripe_on, live_server, webhook_to, card, stripe_api
 ):
     plans_sync(plan_file=plan_file_load())
     plans_stripe_sync()
     webhook_to(live_server.url + WEBHOOK)
-    client = jwt_client(make_billing_user("erin"))
+    client = jwt_client(UserFactory(username="erin"))
     ours = subscribe_by_card(client, card)
 
     # Filtered by object: an earlier test's events may still be on their way to whoever listens now.
@@ -100,13 +100,11 @@ def test_events_signed_by_stripe_reach_the_endpoint_and_follow_stripe(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_voids_and_refunds_made_in_stripe_reach_our_records(
-    stripe_on, live_server, webhook_to, card, make_billing_user, stripe_api
-):
+def test_voids_and_refunds_made_in_stripe_reach_our_records(stripe_on, live_server, webhook_to, card, stripe_api):
     plans_sync(plan_file=plan_file_load())
     plans_stripe_sync()
     webhook_to(live_server.url + WEBHOOK)
-    client = jwt_client(make_billing_user("frank"))
+    client = jwt_client(UserFactory(username="frank"))
     ours = subscribe_by_card(client, card)
     payment = Payment.objects.get()
     issued = client.post("/api/payment/invoice", {"amount_krw": 30000}, format="json").json()
@@ -125,8 +123,8 @@ def test_voids_and_refunds_made_in_stripe_reach_our_records(
 
 
 @pytest.mark.django_db
-def test_a_wrong_signature_is_400_and_applies_and_stores_nothing(plans, card, make_billing_user, stripe_api):
-    client = jwt_client(make_billing_user("gina"))
+def test_a_wrong_signature_is_400_and_applies_and_stores_nothing(stripe_plans, card, stripe_api):
+    client = jwt_client(UserFactory(username="gina"))
     invoice, intent = paid_checkout(client, card, stripe_api)
     event = stripe_event(stripe_api, "payment_intent.succeeded", intent)
 
@@ -157,8 +155,8 @@ def test_with_stripe_off_the_endpoint_is_not_there(settings):
 
 
 @pytest.mark.django_db
-def test_a_duplicate_delivery_is_acknowledged_and_not_applied_again(plans, card, make_billing_user, stripe_api):
-    client = jwt_client(make_billing_user("hana"))
+def test_a_duplicate_delivery_is_acknowledged_and_not_applied_again(stripe_plans, card, stripe_api):
+    client = jwt_client(UserFactory(username="hana"))
     invoice, intent = paid_checkout(client, card, stripe_api)
     event = stripe_event(stripe_api, "payment_intent.succeeded", intent)
 
@@ -174,12 +172,12 @@ def test_a_duplicate_delivery_is_acknowledged_and_not_applied_again(plans, card,
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_deliveries_of_one_event_apply_it_once(stripe_on, card, make_billing_user, stripe_api):
+def test_concurrent_deliveries_of_one_event_apply_it_once(stripe_on, card, stripe_api):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL row locks")
     plans_sync(plan_file=plan_file_load())
     plans_stripe_sync()
-    client = jwt_client(make_billing_user("ivan"))
+    client = jwt_client(UserFactory(username="ivan"))
     invoice, intent = paid_checkout(client, card, stripe_api)
     body, signature = signed(stripe_event(stripe_api, "payment_intent.succeeded", intent))
 
@@ -200,11 +198,11 @@ def test_concurrent_deliveries_of_one_event_apply_it_once(stripe_on, card, make_
 
 
 @pytest.mark.django_db
-def test_events_in_any_order_leave_the_same_final_state(plans, card, make_billing_user, stripe_api):
+def test_events_in_any_order_leave_the_same_final_state(stripe_plans, card, stripe_api):
     """The real events of a subscription's life (localstripe's own list), delivered shuffled and with repeats."""
-    client = jwt_client(make_billing_user("jun"))
+    client = jwt_client(UserFactory(username="jun"))
     ours = subscribe_by_card(client, card)
-    invoice, _ = paid_checkout(jwt_client(make_billing_user("kim")), card, stripe_api)
+    invoice, _ = paid_checkout(jwt_client(UserFactory(username="kim")), card, stripe_api)
     stripe.Subscription.modify(ours.stripe_subscription_id, cancel_at_period_end=True, **stripe_api)
     stripe.Subscription.cancel(ours.stripe_subscription_id, **stripe_api)
     time.sleep(1.5)  # localstripe records events as it sends them, about a second later
@@ -250,8 +248,8 @@ def json_clean(event: dict) -> dict:
 
 
 @pytest.mark.django_db
-def test_a_failing_event_is_recorded_and_retried_later(plans, card, make_billing_user, stripe_api, stripe_on):
-    client = jwt_client(make_billing_user("lee"))
+def test_a_failing_event_is_recorded_and_retried_later(stripe_plans, card, stripe_api, stripe_on):
+    client = jwt_client(UserFactory(username="lee"))
     invoice, intent = paid_checkout(client, card, stripe_api)
     event = stripe_event(stripe_api, "payment_intent.succeeded", intent)
     stripe_on.stop()  # the handler re-reads the payment intent from Stripe, which is down

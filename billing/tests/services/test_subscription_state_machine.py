@@ -23,9 +23,9 @@ from billing.services.subscriptions import (
     subscription_lock,
     subscription_renew,
 )
+from billing.tests.factories import SubscriptionFactory, SubscriptionPlanFactory
+from billing.tests.subscription_support import pay, seoul
 from billing_site.errors import ApplicationError
-
-from .conftest import pay, seoul
 
 pytestmark = pytest.mark.django_db
 
@@ -49,25 +49,25 @@ def test_the_transition_table(current, target):
 @pytest.mark.parametrize(
     ("current", "target"), [("canceled", "active"), ("canceled", "past_due"), ("active", "incomplete")]
 )
-def test_a_refused_transition_is_409_and_changes_nothing(buyer, plans, current, target):
-    subscription = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly").subscription
+def test_a_refused_transition_is_409_and_changes_nothing(customer, plans, current, target):
+    subscription = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly").subscription
     if current == "canceled":
         subscription_cancel(subscription=subscription, immediately=True)
 
     with pytest.raises(ApplicationError) as refused, transaction.atomic():
-        _customer_lock(buyer.pk)
+        _customer_lock(customer.pk)
         _status_change(subscription_lock(subscription_id=subscription.pk), target, moment=seoul(date(2025, 1, 1)))
 
     assert (refused.value.code, refused.value.status_code) == ("invalid_subscription_transition", 409)
     assert Subscription.objects.get(pk=subscription.pk).status == current
 
 
-def checkout(buyer, plans, day=date(2025, 1, 10)):
-    return checkout_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(day))
+def checkout(customer, plans, day=date(2025, 1, 10)):
+    return checkout_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(day))
 
 
-def test_incomplete_to_active_when_the_first_invoice_is_paid(buyer, plans):
-    result = checkout(buyer, plans)
+def test_incomplete_to_active_when_the_first_invoice_is_paid(customer, plans):
+    result = checkout(customer, plans)
     assert result.subscription.status == "incomplete"
 
     live = pay(result.invoice)
@@ -76,8 +76,8 @@ def test_incomplete_to_active_when_the_first_invoice_is_paid(buyer, plans):
     assert Order.objects.get(pk=result.order.pk).status == OrderStatus.PAID
 
 
-def test_incomplete_to_canceled_when_canceled_voids_its_invoice(buyer, plans):
-    result = checkout(buyer, plans)
+def test_incomplete_to_canceled_when_canceled_voids_its_invoice(customer, plans):
+    result = checkout(customer, plans)
 
     canceled = subscription_cancel(subscription=result.subscription)  # at period end means now: nothing was paid
 
@@ -87,8 +87,8 @@ def test_incomplete_to_canceled_when_canceled_voids_its_invoice(buyer, plans):
     assert Order.objects.get(pk=result.order.pk).status == OrderStatus.CANCELED
 
 
-def test_incomplete_expires_when_its_invoice_is_overdue(buyer, plans):
-    result = checkout(buyer, plans)
+def test_incomplete_expires_when_its_invoice_is_overdue(customer, plans):
+    result = checkout(customer, plans)
     due = result.invoice.due_date
 
     kept = subscription_renew(subscription=result.subscription, as_of=due, now=seoul(due))
@@ -100,9 +100,9 @@ def test_incomplete_expires_when_its_invoice_is_overdue(buyer, plans):
     assert result.invoice.status == InvoiceStatus.VOID
 
 
-def test_active_to_past_due_to_active(buyer, plans):
+def test_active_to_past_due_to_active(customer, plans):
     started = subscription_create(
-        customer=buyer, plan=plans["pro"], billing_period="annual", now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["pro"], billing_period="annual", now=seoul(date(2025, 1, 1))
     )
 
     renewed = subscription_renew(subscription=started.subscription, as_of=date(2025, 2, 1))
@@ -111,9 +111,9 @@ def test_active_to_past_due_to_active(buyer, plans):
     assert pay(started.invoice).status == "active"
 
 
-def test_past_due_to_canceled(buyer, plans):
+def test_past_due_to_canceled(customer, plans):
     started = subscription_create(
-        customer=buyer, plan=plans["pro"], billing_period="annual", now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["pro"], billing_period="annual", now=seoul(date(2025, 1, 1))
     )
     subscription_renew(subscription=started.subscription, as_of=date(2025, 2, 1))
 
@@ -124,8 +124,8 @@ def test_past_due_to_canceled(buyer, plans):
     assert started.invoice.status == InvoiceStatus.OPEN  # the debt stays
 
 
-def test_active_to_canceled_at_period_end_then_now(buyer, plans):
-    subscription = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly").subscription
+def test_active_to_canceled_at_period_end_then_now(customer, plans):
+    subscription = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly").subscription
 
     at_end = subscription_cancel(subscription=subscription, now=seoul(date(2030, 1, 1)))
     again = subscription_cancel(subscription=subscription, now=seoul(date(2030, 1, 2)))
@@ -140,8 +140,8 @@ def test_active_to_canceled_at_period_end_then_now(buyer, plans):
     assert after.ended_at == seoul(date(2030, 1, 3))  # idempotent: unchanged
 
 
-def test_active_to_canceled_by_replacement(buyer, plans):
-    old = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly").subscription
+def test_active_to_canceled_by_replacement(customer, plans):
+    old = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly").subscription
 
     subscription_change_plan(subscription=old, plan=plans["starter"])
 
@@ -149,8 +149,8 @@ def test_active_to_canceled_by_replacement(buyer, plans):
     assert (old.status, old.cancellation_reason) == ("canceled", "replaced")
 
 
-def test_canceled_is_final(buyer, plans):
-    subscription = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly").subscription
+def test_canceled_is_final(customer, plans):
+    subscription = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly").subscription
     subscription_cancel(subscription=subscription, immediately=True)
 
     with pytest.raises(ApplicationError) as refused:
@@ -161,11 +161,11 @@ def test_canceled_is_final(buyer, plans):
     assert (outcome.action, outcome.invoices) == ("nothing_due", [])
 
 
-def test_subscribing_over_an_incomplete_subscription_voids_it_and_credits_nothing(buyer, plans):
-    result = checkout(buyer, plans)
+def test_subscribing_over_an_incomplete_subscription_voids_it_and_credits_nothing(customer, plans):
+    result = checkout(customer, plans)
 
     started = subscription_create(
-        customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(date(2025, 1, 10))
+        customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(date(2025, 1, 10))
     )
 
     result.invoice.refresh_from_db()
@@ -177,12 +177,12 @@ def test_subscribing_over_an_incomplete_subscription_voids_it_and_credits_nothin
 # --- the database says the same -------------------------------------------------------------------------
 
 
-def test_the_database_allows_one_live_subscription_per_customer(buyer, plans):
-    first = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly").subscription
+def test_the_database_allows_one_live_subscription_per_customer(customer, plans):
+    first = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly").subscription
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        Subscription.objects.create(
-            customer=buyer,
+        SubscriptionFactory(
+            customer=customer,
             plan=plans["starter"],
             billing_period="monthly",
             status="past_due",
@@ -205,9 +205,9 @@ def test_the_database_allows_one_live_subscription_per_customer(buyer, plans):
         ({"current_period_end": date(2024, 12, 1)}, "period_ordered"),
     ],
 )
-def test_the_database_refuses_inconsistent_subscriptions(buyer, plans, changes, constraint):
+def test_the_database_refuses_inconsistent_subscriptions(customer, plans, changes, constraint):
     subscription = subscription_create(
-        customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 1))
     ).subscription
 
     with pytest.raises(IntegrityError, match=constraint), transaction.atomic():
@@ -222,4 +222,4 @@ def test_the_database_refuses_bad_plans(plans, field, value):
 
 def test_plan_slugs_are_unique(plans):
     with pytest.raises(IntegrityError), transaction.atomic():
-        type(plans["pro"]).objects.create(slug="pro", name="또 프로", monthly_price=1, annual_price=1)
+        SubscriptionPlanFactory(slug="pro", name="또 프로", monthly_price=1, annual_price=1)

@@ -1,28 +1,21 @@
 """POST /api/payment/checkout with Stripe on: a PaymentIntent to pay the order's invoice by card."""
 
-from typing import Any
-
 import pytest
 import stripe
 
 from billing.enums import InvoiceStatus, PaymentMethod, PaymentStatus
 from billing.models import Invoice, Payment
 from billing.models.subscriptions import Subscription, SubscriptionStatus
-from billing.services.stripe_sync import invoice_payment_intent_create
-from billing.tests.conftest import jwt_client
-
-from .conftest import DECLINING_CARD, signed, stripe_event
+from billing.providers.stripe.payments import invoice_payment_intent_create
+from billing.tests.stripe_support import DECLINING_CARD, signed, stripe_event
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def client(make_billing_user: Any) -> Any:
-    return jwt_client(make_billing_user("dave"))
-
-
-def test_checkout_answers_a_payment_intent_for_the_invoice(plans, client, stripe_api):
-    response = client.post("/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json")
+def test_checkout_answers_a_payment_intent_for_the_invoice(stripe_plans, customer_client, stripe_api):
+    response = customer_client.post(
+        "/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json"
+    )
 
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -35,8 +28,8 @@ def test_checkout_answers_a_payment_intent_for_the_invoice(plans, client, stripe
     assert body["payment"]["method"] == "bank_transfer"  # the transfer stays possible
 
 
-def test_asking_again_for_the_same_invoice_gives_the_same_payment_intent(plans, client):
-    response = client.post("/api/payment/checkout", {"plan": "pro", "billing_period": "annual"}, format="json")
+def test_asking_again_for_the_same_invoice_gives_the_same_payment_intent(stripe_plans, customer_client):
+    response = customer_client.post("/api/payment/checkout", {"plan": "pro", "billing_period": "annual"}, format="json")
     invoice = Invoice.objects.get(pk=response.json()["invoice_id"])
 
     again = invoice_payment_intent_create(invoice=invoice)
@@ -45,9 +38,11 @@ def test_asking_again_for_the_same_invoice_gives_the_same_payment_intent(plans, 
 
 
 def test_paying_the_intent_pays_the_invoice_and_starts_the_subscription(
-    plans, client, card, stripe_api, django_capture_on_commit_callbacks
+    stripe_plans, customer_client, card, stripe_api, django_capture_on_commit_callbacks
 ):
-    body = client.post("/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json").json()
+    body = customer_client.post(
+        "/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json"
+    ).json()
     intent_id = body["card"]["payment_intent_id"]
     # What Stripe.js does in the browser: the card on the intent, then confirmation.
     stripe.PaymentIntent.modify(intent_id, payment_method=card(), **stripe_api)
@@ -56,7 +51,7 @@ def test_paying_the_intent_pays_the_invoice_and_starts_the_subscription(
     payload, signature = signed(stripe_event(stripe_api, "payment_intent.succeeded", intent))
 
     with django_capture_on_commit_callbacks(execute=True):  # the subscription follows its paid invoice on commit
-        response = client.generic(
+        response = customer_client.generic(
             "POST", "/api/payment/webhook", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
         )
 
@@ -68,8 +63,12 @@ def test_paying_the_intent_pays_the_invoice_and_starts_the_subscription(
     assert Subscription.objects.get().status == SubscriptionStatus.ACTIVE
 
 
-def test_a_declined_card_payment_is_recorded_as_failed_and_the_invoice_stays_open(plans, client, card, stripe_api):
-    body = client.post("/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json").json()
+def test_a_declined_card_payment_is_recorded_as_failed_and_the_invoice_stays_open(
+    stripe_plans, customer_client, card, stripe_api
+):
+    body = customer_client.post(
+        "/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json"
+    ).json()
     intent_id = body["card"]["payment_intent_id"]
     stripe.PaymentIntent.modify(intent_id, payment_method=card(DECLINING_CARD), **stripe_api)
     with pytest.raises(stripe.CardError):
@@ -77,7 +76,7 @@ def test_a_declined_card_payment_is_recorded_as_failed_and_the_invoice_stays_ope
     intent = stripe.PaymentIntent.retrieve(intent_id, **stripe_api)
     payload, signature = signed(stripe_event(stripe_api, "payment_intent.payment_failed", intent))
 
-    response = client.generic(
+    response = customer_client.generic(
         "POST", "/api/payment/webhook", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
     )
 
@@ -89,12 +88,14 @@ def test_a_declined_card_payment_is_recorded_as_failed_and_the_invoice_stays_ope
     assert Subscription.objects.get().status == SubscriptionStatus.INCOMPLETE
 
 
-def test_with_stripe_off_checkout_has_no_card_payment(db, settings, client):
+def test_with_stripe_off_checkout_has_no_card_payment(db, settings, customer_client):
     settings.STRIPE_ENABLED = False
     from billing.services.plans import plan_file_load, plans_sync
 
     plans_sync(plan_file=plan_file_load())
 
-    response = client.post("/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json")
+    response = customer_client.post(
+        "/api/payment/checkout", {"plan": "pro", "billing_period": "monthly"}, format="json"
+    )
 
     assert response.status_code == 201 and response.json()["card"] is None

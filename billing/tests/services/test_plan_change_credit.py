@@ -17,9 +17,8 @@ from billing.models.subscriptions import Subscription, SubscriptionStatus
 from billing.services.payments import payment_record
 from billing.services.renewals import subscriptions_renew_all
 from billing.services.subscriptions import subscription_change_plan, subscription_create
+from billing.tests.subscription_support import pay, seoul
 from billing_site.errors import ApplicationError
-
-from .conftest import pay, seoul
 
 pytestmark = pytest.mark.django_db
 
@@ -38,16 +37,18 @@ def balance_of(customer: Customer) -> int:
 
 
 @pytest.mark.parametrize("cheapest", ["starter", "free"])
-def test_leaving_an_unpaid_annual_plan_through_the_api_credits_nothing(buyer_client, buyer, plans, settings, cheapest):
+def test_leaving_an_unpaid_annual_plan_through_the_api_credits_nothing(
+    customer_client, customer, plans, settings, cheapest
+):
     """The attack: Stripe off, the most expensive plan annually, never paid, then the cheapest monthly plan."""
     settings.STRIPE_ENABLED = False
-    expensive = buyer_client.post(
+    expensive = customer_client.post(
         "/api/payment/subscribe", {"plan": "enterprise", "billing_period": "annual"}, format="json"
     )
     assert expensive.status_code == 201, expensive.content
     assert expensive.json()["invoice"]["status"] == "open"
 
-    response = buyer_client.post(
+    response = customer_client.post(
         "/api/payment/subscribe", {"plan": cheapest, "billing_period": "monthly"}, format="json"
     )
 
@@ -55,7 +56,7 @@ def test_leaving_an_unpaid_annual_plan_through_the_api_credits_nothing(buyer_cli
     body = response.json()
     assert body["proration"]["credit"] == 0  # was 4,900,000: the unused days of a year never paid
     assert (body["proration"]["credit_on_invoice"], body["proration"]["credit_to_balance"]) == (0, 0)
-    assert balance_of(buyer) == 0
+    assert balance_of(customer) == 0
     assert Invoice.objects.get(pk=expensive.json()["invoice"]["id"]).status == InvoiceStatus.VOID
     new_invoice = Invoice.objects.get(pk=body["invoice"]["id"])
     price = plans[cheapest].monthly_price
@@ -69,11 +70,11 @@ def test_leaving_an_unpaid_annual_plan_through_the_api_credits_nothing(buyer_cli
     (renewal,) = Invoice.objects.filter(subscription_link__subscription=subscription).exclude(pk=new_invoice.pk)
     assert summary.failures == []
     assert renewal.subtotal == price and renewal.amount_paid == 0
-    assert balance_of(buyer) == 0
+    assert balance_of(customer) == 0
 
 
-def test_an_unpaid_period_is_voided_and_its_used_days_are_billed_on_the_new_invoice(buyer, plans):
-    old = subscription_create(customer=buyer, plan=plans["enterprise"], billing_period="annual", now=seoul(JAN_1))
+def test_an_unpaid_period_is_voided_and_its_used_days_are_billed_on_the_new_invoice(customer, plans):
+    old = subscription_create(customer=customer, plan=plans["enterprise"], billing_period="annual", now=seoul(JAN_1))
 
     started = subscription_change_plan(
         subscription=old.subscription, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11)
@@ -94,7 +95,7 @@ def test_an_unpaid_period_is_voided_and_its_used_days_are_billed_on_the_new_invo
     ]
     assert (started.invoice.status, started.invoice.subtotal) == (InvoiceStatus.OPEN, 163_247)
     assert started.invoice.due_date == old.invoice.due_date  # moving the debt does not postpone it
-    assert balance_of(buyer) == 0
+    assert balance_of(customer) == 0
 
 
 def books_of(customer: Customer) -> dict[str, object]:
@@ -116,24 +117,26 @@ def books_of(customer: Customer) -> dict[str, object]:
     }
 
 
-def test_a_partly_paid_period_refuses_the_plan_change_until_the_rest_is_paid(buyer, plans):
+def test_a_partly_paid_period_refuses_the_plan_change_until_the_rest_is_paid(customer, plans):
     """Crediting the paid share while the invoice stays owed in full would bill the same days twice."""
-    old = subscription_create(customer=buyer, plan=plans["enterprise"], billing_period="annual", now=seoul(JAN_1))
+    old = subscription_create(customer=customer, plan=plans["enterprise"], billing_period="annual", now=seoul(JAN_1))
     assert old.invoice.total == 5_390_000
     payment_record(invoice=old.invoice, amount=1_000, method="bank_transfer")
-    before = books_of(buyer)
+    before = books_of(customer)
 
     for change in (
         lambda: subscription_change_plan(
             subscription=old.subscription, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11)
         ),
-        lambda: subscription_create(customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11)),
+        lambda: subscription_create(
+            customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11)
+        ),
     ):
         with pytest.raises(ApplicationError) as refused:
             change()
         assert (refused.value.code, refused.value.status_code) == ("replaced_invoice_partly_paid", 409)
         assert old.invoice.number in refused.value.message
-        assert books_of(buyer) == before  # nothing voided, credited, canceled or numbered
+        assert books_of(customer) == before  # nothing voided, credited, canceled or numbered
 
     subscription = Subscription.objects.get(pk=old.subscription.pk)
     assert (subscription.status, subscription.plan.slug) == (SubscriptionStatus.ACTIVE, "enterprise")
@@ -143,7 +146,7 @@ def test_a_partly_paid_period_refuses_the_plan_change_until_the_rest_is_paid(buy
         1_000,
         5_389_000,
     )
-    assert balance_of(buyer) == 0
+    assert balance_of(customer) == 0
 
     pay(old.invoice)  # the rest: now the period is paid in full and prorated as such
     started = subscription_change_plan(
@@ -156,20 +159,20 @@ def test_a_partly_paid_period_refuses_the_plan_change_until_the_rest_is_paid(buy
     old.invoice.refresh_from_db()
     assert (old.invoice.status, old.invoice.amount_remaining) == (InvoiceStatus.PAID, 0)
     assert (started.invoice.total, started.invoice.status) == (0, InvoiceStatus.PAID)
-    assert balance_of(buyer) == 4_736_753 <= 5_390_000
+    assert balance_of(customer) == 4_736_753 <= 5_390_000
 
 
-def test_a_partly_paid_period_is_409_through_the_api(buyer_client, buyer, plans, settings):
+def test_a_partly_paid_period_is_409_through_the_api(customer_client, customer, plans, settings):
     settings.STRIPE_ENABLED = False
-    expensive = buyer_client.post(
+    expensive = customer_client.post(
         "/api/payment/subscribe", {"plan": "enterprise", "billing_period": "annual"}, format="json"
     )
     assert expensive.status_code == 201, expensive.content
     invoice = Invoice.objects.get(pk=expensive.json()["invoice"]["id"])
     payment_record(invoice=invoice, amount=1_000, method="bank_transfer")
-    before = books_of(buyer)
+    before = books_of(customer)
 
-    response = buyer_client.post(
+    response = customer_client.post(
         "/api/payment/subscribe", {"plan": "starter", "billing_period": "monthly"}, format="json"
     )
 
@@ -177,46 +180,46 @@ def test_a_partly_paid_period_is_409_through_the_api(buyer_client, buyer, plans,
     error = response.json()["error"]
     assert error["code"] == "replaced_invoice_partly_paid"
     assert invoice.number in error["message"]
-    assert books_of(buyer) == before
+    assert books_of(customer) == before
 
 
-def test_a_refunded_payment_is_not_money_received(buyer, plans):
-    old = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
+def test_a_refunded_payment_is_not_money_received(customer, plans):
+    old = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
     pay(old.invoice)
     Payment.objects.filter(invoice=old.invoice).update(status=PaymentStatus.REFUNDED, refunded_at=timezone.now())
 
-    started = subscription_create(customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_1))
+    started = subscription_create(customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_1))
 
     assert (started.credit, started.carried) == (0, 0)
     assert (started.invoice.status, started.invoice.subtotal) == (InvoiceStatus.OPEN, 29_000)
 
 
-def test_credit_applied_to_a_paid_period_came_from_money_and_is_credited_like_money(buyer, plans):
-    pay(subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1)).invoice)
+def test_credit_applied_to_a_paid_period_came_from_money_and_is_credited_like_money(customer, plans):
+    pay(subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1)).invoice)
     enterprise = subscription_create(
-        customer=buyer, plan=plans["enterprise"], billing_period="monthly", now=seoul(JAN_1)
+        customer=customer, plan=plans["enterprise"], billing_period="monthly", now=seoul(JAN_1)
     )
     assert enterprise.credit_on_invoice == 99_000
     pay(enterprise.invoice)  # 391,000 + VAT in money
 
-    back = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
+    back = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
 
     # The enterprise period was paid in full: 99,000 of money-backed credit and 391,000 of money.
     assert (back.credit, back.credit_on_invoice, back.credit_to_balance) == (490_000, 99_000, 391_000)
-    money = sum(Payment.objects.filter(customer=buyer).values_list("amount", flat=True))
+    money = sum(Payment.objects.filter(customer=customer).values_list("amount", flat=True))
     assert money == 108_900 + 430_100
     # Granted 99,000 + 490,000 in all, but the 99,000 was handed back within the 490,000: net 490,000 <= money.
     assert back.credit <= money
 
 
-def test_an_unpaid_period_paid_in_part_by_credit_gives_that_credit_back(buyer, plans):
-    pay(subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1)).invoice)
-    subscription_create(customer=buyer, plan=plans["free"], billing_period="monthly", now=seoul(JAN_1))
-    assert balance_of(buyer) == 99_000  # money-backed
-    annual = subscription_create(customer=buyer, plan=plans["starter"], billing_period="annual", now=seoul(JAN_1))
+def test_an_unpaid_period_paid_in_part_by_credit_gives_that_credit_back(customer, plans):
+    pay(subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1)).invoice)
+    subscription_create(customer=customer, plan=plans["free"], billing_period="monthly", now=seoul(JAN_1))
+    assert balance_of(customer) == 99_000  # money-backed
+    annual = subscription_create(customer=customer, plan=plans["starter"], billing_period="annual", now=seoul(JAN_1))
     assert (annual.balance_used, annual.invoice.subtotal, annual.invoice.status) == (99_000, 191_000, "open")
 
-    started = subscription_create(customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11))
+    started = subscription_create(customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11))
 
     # The annual invoice is voided: its 99,000 of credit comes back, its 10 days used are billed again
     # (290,000 - 290,000 x 355 / 365 = 290,000 - 282,054 = 7,946).
@@ -229,15 +232,15 @@ def test_an_unpaid_period_paid_in_part_by_credit_gives_that_credit_back(buyer, p
         (f"취소된 청구서 {number}에 사용된 크레딧 반환", -36_946, None, None),
     ]
     assert (started.invoice.total, started.invoice.status) == (0, InvoiceStatus.PAID)
-    assert balance_of(buyer) == 99_000 - 36_946
+    assert balance_of(customer) == 99_000 - 36_946
 
 
-def test_an_english_customer_reads_the_voided_invoice_lines_in_english(buyer, plans):
-    buyer.preferred_language = "en"
-    buyer.save()
-    old = subscription_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
+def test_an_english_customer_reads_the_voided_invoice_lines_in_english(customer, plans):
+    customer.preferred_language = "en"
+    customer.save()
+    old = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
 
-    started = subscription_create(customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11))
+    started = subscription_create(customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11))
 
     # 99,000 - 99,000 x 21 / 31 (67,064.5 -> 67,064) = 31,936 for the 10 days used.
     assert lines_of(started.invoice)[1] == (

@@ -1,4 +1,6 @@
-"""Fixtures of the Stripe tests: Stripe switched on against the harness's localstripe, plans synced, cards, webhooks.
+"""Fixtures and helpers of the Stripe tests: Stripe on against the harness's localstripe, plans synced, cards, webhooks.
+
+The layer conftests (api/, commands/, providers/) import the fixtures from here; the tests import the helpers.
 
 Stripe is off in the suite; `stripe_on` turns it on for one test (the harness key, `stripe.api_base` pointed at
 the harness, because dj-stripe reads STRIPE_API_HOST only at start-up) and empties localstripe before and after.
@@ -15,11 +17,9 @@ from typing import Any
 import pytest
 import stripe
 
-from billing.models import Customer
 from billing.models.plans import SubscriptionPlan
-from billing.services.customers import customer_get_or_create
+from billing.providers.stripe.plans import plans_stripe_sync
 from billing.services.plans import plan_file_load, plans_sync
-from billing.services.stripe_sync import plans_stripe_sync
 
 WEBHOOK_SECRET = "whsec_billing_site_tests_0123456789"
 GOOD_CARD = "4242424242424242"
@@ -71,7 +71,7 @@ def stripe_api(stripe_on: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def plans(db: None, stripe_on: Any) -> dict[str, SubscriptionPlan]:
+def stripe_plans(db: None, stripe_on: Any) -> dict[str, SubscriptionPlan]:
     """The plans of billing/plans.yaml (free / starter 29,000 / pro 99,000 / enterprise 490,000), synced to Stripe."""
     plans_sync(plan_file=plan_file_load())
     plans_stripe_sync()
@@ -85,14 +85,6 @@ def card(stripe_api: dict[str, Any]) -> Callable[..., str]:
     def make(number: str = GOOD_CARD) -> str:
         details = {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}
         return str(stripe.PaymentMethod.create(type="card", card=details, **stripe_api).id)
-
-    return make
-
-
-@pytest.fixture
-def make_customer(make_billing_user: Callable[..., Any]) -> Callable[..., Customer]:
-    def make(name: str | None = None) -> Customer:
-        return customer_get_or_create(user=make_billing_user(name))
 
     return make
 

@@ -5,18 +5,18 @@ from datetime import date
 import pytest
 
 from billing.models.subscriptions import SubscriptionInvoice
-from billing.services.checkout import checkout_create, payment_instructions
+from billing.providers.manual import bank_transfer_instructions as payment_instructions
+from billing.services.checkout import checkout_create
 from billing.services.orders import OrderItemInput
+from billing.tests.subscription_support import seoul
 from billing_site.errors import ApplicationError
-
-from .conftest import seoul
 
 pytestmark = pytest.mark.django_db
 
 
-def test_korean_instructions_name_the_amount_account_due_date_and_reference(buyer, plans, settings):
+def test_korean_instructions_name_the_amount_account_due_date_and_reference(customer, plans, settings):
     result = checkout_create(
-        customer=buyer, plan=plans["starter"], billing_period="monthly", now=seoul(date(2025, 1, 5))
+        customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(date(2025, 1, 5))
     )
 
     payment = result.payment
@@ -29,11 +29,11 @@ def test_korean_instructions_name_the_amount_account_due_date_and_reference(buye
     assert result.invoice.number in payment.instructions
 
 
-def test_english_instructions_for_an_english_customer(buyer, plans):
-    buyer.preferred_language = "en"
-    buyer.save()
+def test_english_instructions_for_an_english_customer(customer, plans):
+    customer.preferred_language = "en"
+    customer.save()
 
-    result = checkout_create(customer=buyer, items=[OrderItemInput(description="Setup", unit_amount=50_000)])
+    result = checkout_create(customer=customer, items=[OrderItemInput(description="Setup", unit_amount=50_000)])
 
     payment = payment_instructions(invoice=result.invoice)
     assert payment.bank_name == "KB Kookmin Bank"
@@ -41,8 +41,10 @@ def test_english_instructions_for_an_english_customer(buyer, plans):
     assert result.subscription is None
 
 
-def test_a_plan_checkout_links_the_invoice_to_the_first_period(buyer, plans):
-    result = checkout_create(customer=buyer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 31)))
+def test_a_plan_checkout_links_the_invoice_to_the_first_period(customer, plans):
+    result = checkout_create(
+        customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 31))
+    )
 
     link = SubscriptionInvoice.objects.get(invoice=result.invoice)
     assert (link.subscription_id, link.period_start, link.period_end) == (
@@ -54,10 +56,10 @@ def test_a_plan_checkout_links_the_invoice_to_the_first_period(buyer, plans):
     assert (result.subscription.status, result.subscription.next_billing_date) == ("incomplete", None)
 
 
-def test_checkout_needs_a_plan_or_items_not_both(buyer, plans):
+def test_checkout_needs_a_plan_or_items_not_both(customer, plans):
     with pytest.raises(ApplicationError) as neither:
-        checkout_create(customer=buyer)
+        checkout_create(customer=customer)
     with pytest.raises(ApplicationError) as both:
-        checkout_create(customer=buyer, plan=plans["pro"], billing_period="monthly", items=[])
+        checkout_create(customer=customer, plan=plans["pro"], billing_period="monthly", items=[])
 
     assert neither.value.code == both.value.code == "validation_error"

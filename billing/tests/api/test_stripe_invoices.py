@@ -1,7 +1,6 @@
 """POST /api/payment/invoice with Stripe on: the Stripe copy of our invoice, finalized, and its hosted page."""
 
 from io import StringIO
-from typing import Any
 
 import pytest
 import requests
@@ -10,19 +9,15 @@ from django.core.management import call_command
 
 from billing.enums import InvoiceStatus
 from billing.models import Invoice
-from billing.services.stripe_sync import invoice_stripe_create
-from billing.tests.conftest import jwt_client
+from billing.providers.stripe.invoices import invoice_stripe_create
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the Stripe copy is made when the invoice commits
 
 
-@pytest.fixture
-def client(make_billing_user: Any) -> Any:
-    return jwt_client(make_billing_user("carol"))
-
-
-def test_the_invoice_gets_a_finalized_stripe_copy_and_its_hosted_url(stripe_on, client, stripe_api):
-    response = client.post("/api/payment/invoice", {"amount_krw": 50000, "description": "컨설팅"}, format="json")
+def test_the_invoice_gets_a_finalized_stripe_copy_and_its_hosted_url(stripe_on, customer_client, stripe_api):
+    response = customer_client.post(
+        "/api/payment/invoice", {"amount_krw": 50000, "description": "컨설팅"}, format="json"
+    )
 
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -39,9 +34,9 @@ def test_the_invoice_gets_a_finalized_stripe_copy_and_its_hosted_url(stripe_on, 
     assert page.status_code == 200 and "55000" in page.text
 
 
-def test_making_the_copy_again_finds_the_same_stripe_invoice(stripe_on, client, stripe_api):
+def test_making_the_copy_again_finds_the_same_stripe_invoice(stripe_on, customer_client, stripe_api):
     """The keys come from our invoice: lost track of the copy, the same calls replay instead of making a second."""
-    response = client.post("/api/payment/invoice", {"amount_krw": 12345}, format="json")
+    response = customer_client.post("/api/payment/invoice", {"amount_krw": 12345}, format="json")
     invoice = Invoice.objects.get(pk=response.json()["invoice_id"])
     first = invoice.stripe_invoice_id
     Invoice.objects.filter(pk=invoice.pk).update(stripe_invoice_id="", stripe_hosted_invoice_url="")
@@ -53,10 +48,12 @@ def test_making_the_copy_again_finds_the_same_stripe_invoice(stripe_on, client, 
     assert stripe.Invoice.retrieve(first, **stripe_api).total == invoice.total == 13579
 
 
-def test_stripe_down_while_issuing_leaves_our_invoice_and_the_sync_makes_the_copy_later(stripe_on, client, stripe_api):
+def test_stripe_down_while_issuing_leaves_our_invoice_and_the_sync_makes_the_copy_later(
+    stripe_on, customer_client, stripe_api
+):
     stripe_on.stop()
     try:
-        response = client.post("/api/payment/invoice", {"amount_krw": 70000}, format="json")
+        response = customer_client.post("/api/payment/invoice", {"amount_krw": 70000}, format="json")
     finally:
         stripe_on.start()
 
@@ -73,10 +70,10 @@ def test_stripe_down_while_issuing_leaves_our_invoice_and_the_sync_makes_the_cop
     assert stripe.Invoice.retrieve(invoice.stripe_invoice_id, **stripe_api).total == invoice.total
 
 
-def test_with_stripe_off_there_is_no_stripe_url(settings, client):
+def test_with_stripe_off_there_is_no_stripe_url(settings, customer_client):
     settings.STRIPE_ENABLED = False
 
-    response = client.post("/api/payment/invoice", {"amount_krw": 50000}, format="json")
+    response = customer_client.post("/api/payment/invoice", {"amount_krw": 50000}, format="json")
 
     assert response.status_code == 201 and response.json()["stripe_url"] is None
     assert Invoice.objects.get().stripe_invoice_id == ""

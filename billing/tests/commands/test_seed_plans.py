@@ -93,10 +93,10 @@ def test_dry_run_on_an_empty_database_creates_nothing():
     assert not SubscriptionPlan.objects.exists()
 
 
-def test_prune_deactivates_missing_plans_and_never_deletes_one_with_subscriptions(edited_plan_file, buyer):
+def test_prune_deactivates_missing_plans_and_never_deletes_one_with_subscriptions(edited_plan_file, customer):
     seed()
     subscription = subscription_create(
-        customer=buyer, plan=SubscriptionPlan.objects.get(slug="starter"), billing_period="monthly"
+        customer=customer, plan=SubscriptionPlan.objects.get(slug="starter"), billing_period="monthly"
     ).subscription
     start = PLAN_FILE.read_text(encoding="utf-8").index("  - slug: starter")
     end = PLAN_FILE.read_text(encoding="utf-8").index("  - slug: pro")

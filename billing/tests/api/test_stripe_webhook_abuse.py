@@ -15,9 +15,9 @@ from django.test import Client
 from djstripe import models as djstripe_models
 
 from billing.models.stripe import StripeWebhookEvent
+from billing.tests.factories import WebhookEventTriggerFactory
+from billing.tests.stripe_support import WEBHOOK_SECRET, signed, stripe_event
 from billing.webhooks import MAX_BODY_BYTES, STORED_HEADERS
-
-from .conftest import WEBHOOK_SECRET, signed, stripe_event
 
 pytestmark = pytest.mark.django_db
 WEBHOOK = "/api/payment/webhook"
@@ -176,12 +176,8 @@ def test_the_migration_scrubs_deliveries_stored_before_the_rule() -> None:
     scrub = import_module("billing.migrations.0008_webhook_headers_scrub")
     leaked = {"Authorization": "Bearer stolen", "Cookie": "sessionid=stolen", "X-Api-Key": "stolen"}
     kept = {"Content-Type": "application/json", "Stripe-Signature": "t=1,v1=abc", "User-Agent": "Stripe/1.0"}
-    junk = djstripe_models.WebhookEventTrigger.objects.create(
-        remote_ip="127.0.0.1", headers={**leaked, **kept}, body="{}", valid=False
-    )
-    verified = djstripe_models.WebhookEventTrigger.objects.create(
-        remote_ip="127.0.0.1", headers={**leaked, **kept}, body="{}", valid=True
-    )
+    junk = WebhookEventTriggerFactory(remote_ip="127.0.0.1", headers={**leaked, **kept}, body="{}", valid=False)
+    verified = WebhookEventTriggerFactory(remote_ip="127.0.0.1", headers={**leaked, **kept}, body="{}", valid=True)
     assert set(scrub.STORED_HEADERS) == set(STORED_HEADERS)
 
     for _ in range(2):  # running it again changes nothing

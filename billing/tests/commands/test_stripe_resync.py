@@ -1,7 +1,6 @@
 """`manage.py billing_sync_stripe`: Stripe pulled back through dj-stripe, and our records repaired to match it."""
 
 from io import StringIO
-from typing import Any
 
 import pytest
 import stripe
@@ -12,15 +11,9 @@ from billing.enums import InvoiceStatus, PaymentMethod
 from billing.models import Invoice, Payment
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription, SubscriptionStatus
-from billing.services.stripe_sync import invoice_stripe_create
-from billing.tests.conftest import jwt_client
+from billing.providers.stripe.invoices import invoice_stripe_create
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client(make_billing_user: Any) -> Any:
-    return jwt_client(make_billing_user("mina"))
 
 
 def resync() -> str:
@@ -29,8 +22,10 @@ def resync() -> str:
     return out.getvalue()
 
 
-def test_a_subscription_canceled_in_stripe_behind_our_back_is_canceled_here(plans, client, card, stripe_api):
-    response = client.post(
+def test_a_subscription_canceled_in_stripe_behind_our_back_is_canceled_here(
+    stripe_plans, customer_client, card, stripe_api
+):
+    response = customer_client.post(
         "/api/payment/subscribe",
         {"plan": "pro", "billing_period": "monthly", "payment_method_id": card()},
         format="json",
@@ -50,9 +45,11 @@ def test_a_subscription_canceled_in_stripe_behind_our_back_is_canceled_here(plan
     assert "subscriptions" in first and "invoices" in first
 
 
-def test_an_invoice_paid_on_stripes_page_without_a_webhook_is_paid_here(plans, client, card, stripe_api):
+def test_an_invoice_paid_on_stripes_page_without_a_webhook_is_paid_here(
+    stripe_plans, customer_client, card, stripe_api
+):
     # The customer pays the hosted invoice with a card; the webhook never arrives.
-    body = client.post("/api/payment/invoice", {"amount_krw": 40000}, format="json")
+    body = customer_client.post("/api/payment/invoice", {"amount_krw": 40000}, format="json")
     invoice = Invoice.objects.get(pk=body.json()["invoice_id"])
     invoice = invoice_stripe_create(invoice=invoice)  # the test transaction never commits: make the copy now
     stripe_customer = stripe.Invoice.retrieve(invoice.stripe_invoice_id, **stripe_api).customer
@@ -69,7 +66,7 @@ def test_an_invoice_paid_on_stripes_page_without_a_webhook_is_paid_here(plans, c
     assert payment.method == PaymentMethod.CARD and payment.amount == invoice.total == 44000
 
 
-def test_a_plan_price_edited_behind_stripes_back_gets_a_new_stripe_price(plans, stripe_api):
+def test_a_plan_price_edited_behind_stripes_back_gets_a_new_stripe_price(stripe_plans, stripe_api):
     SubscriptionPlan.objects.filter(slug="starter").update(annual_price=300000)
     starter = SubscriptionPlan.objects.get(slug="starter")
     old_price = starter.stripe_annual_price_id

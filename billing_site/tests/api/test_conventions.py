@@ -3,6 +3,8 @@
 import pytest
 from django.test import Client
 
+from storage.tests.factories import UserFactory
+
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("billing_site.tests.urls")]
 
 
@@ -53,9 +55,9 @@ def test_401_with_garbage_token(api_client):
     assert_error_shape(api_client.get("/api/test/users"), 401, "token_not_valid")
 
 
-def test_403_for_a_customer_on_a_staff_endpoint(customer_client, staff_client):
+def test_403_for_a_customer_on_a_staff_endpoint(customer_client, superuser_client):
     assert_error_shape(customer_client.get("/api/test/staff-only"), 403, "permission_denied")
-    assert staff_client.get("/api/test/staff-only").status_code == 200
+    assert superuser_client.get("/api/test/staff-only").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -83,9 +85,9 @@ def test_429_after_the_auth_rate_with_retry_after(api_client, settings):
     assert error["fields"]["retry_after_seconds"] > 0
 
 
-def test_500_is_json_without_traceback_or_paths(customer):
+def test_500_is_json_without_traceback_or_paths(customer_user):
     client = Client(raise_request_exception=False)
-    client.force_login(customer)
+    client.force_login(customer_user)
 
     response = client.get("/api/test/boom")
 
@@ -95,9 +97,8 @@ def test_500_is_json_without_traceback_or_paths(customer):
     assert "/" not in error["message"]
 
 
-def test_pagination_defaults_caps_and_total(customer_client, make_user):
-    for _ in range(129):
-        make_user()  # 130 users with the customer
+def test_pagination_defaults_caps_and_total(customer_client):
+    UserFactory.create_batch(129)  # 130 users with the customer
 
     first = customer_client.get("/api/test/users").json()
     capped = customer_client.get("/api/test/users?limit=500&offset=100").json()

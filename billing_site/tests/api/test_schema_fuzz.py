@@ -44,6 +44,6 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-def test_api_operation_conforms_to_its_schema(case, customer):
-    token = RefreshToken.for_user(customer).access_token
+def test_api_operation_conforms_to_its_schema(case, customer_user):
+    token = RefreshToken.for_user(customer_user).access_token
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)

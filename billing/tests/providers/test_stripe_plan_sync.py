@@ -8,8 +8,8 @@ from django.core.management import call_command
 from djstripe import models as djstripe_models
 
 from billing.models.plans import SubscriptionPlan
+from billing.providers.stripe.plans import plan_stripe_sync, plans_stripe_sync
 from billing.services.plans import plan_file_load, plans_sync
-from billing.services.stripe_sync import plan_stripe_sync, plans_stripe_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ def stripe_prices(plan: SubscriptionPlan, stripe_api: dict) -> list:
     return list(stripe.Price.list(product=plan.stripe_product_id, limit=100, **stripe_api).auto_paging_iter())
 
 
-def test_every_plan_becomes_a_product_with_monthly_and_annual_krw_prices(plans, stripe_api):
+def test_every_plan_becomes_a_product_with_monthly_and_annual_krw_prices(stripe_plans, stripe_api):
     pro = SubscriptionPlan.objects.get(slug="pro")
 
     product = stripe.Product.retrieve(pro.stripe_product_id, **stripe_api)
@@ -37,7 +37,7 @@ def test_every_plan_becomes_a_product_with_monthly_and_annual_krw_prices(plans, 
     assert len(products) == SubscriptionPlan.objects.count() == 4
 
 
-def test_a_second_sync_changes_nothing_in_stripe(plans, stripe_api):
+def test_a_second_sync_changes_nothing_in_stripe(stripe_plans, stripe_api):
     before = [price.id for price in stripe.Price.list(limit=100, **stripe_api).auto_paging_iter()]
 
     report = plans_stripe_sync()
@@ -48,7 +48,7 @@ def test_a_second_sync_changes_nothing_in_stripe(plans, stripe_api):
     assert len(list(stripe.Product.list(limit=100, **stripe_api).auto_paging_iter())) == 4
 
 
-def test_a_changed_price_is_a_new_price_and_the_old_one_is_archived(plans, stripe_api):
+def test_a_changed_price_is_a_new_price_and_the_old_one_is_archived(stripe_plans, stripe_api):
     pro = SubscriptionPlan.objects.get(slug="pro")
     old_monthly, old_annual = pro.stripe_monthly_price_id, pro.stripe_annual_price_id
     SubscriptionPlan.objects.filter(pk=pro.pk).update(monthly_price=109000)
@@ -65,7 +65,7 @@ def test_a_changed_price_is_a_new_price_and_the_old_one_is_archived(plans, strip
     assert djstripe_models.Price.objects.get(id=old_monthly).active is False
 
 
-def test_going_back_to_an_earlier_price_brings_the_archived_price_back(plans, stripe_api):
+def test_going_back_to_an_earlier_price_brings_the_archived_price_back(stripe_plans, stripe_api):
     pro = SubscriptionPlan.objects.get(slug="pro")
     original = pro.stripe_monthly_price_id
     SubscriptionPlan.objects.filter(pk=pro.pk).update(monthly_price=109000)
@@ -81,7 +81,7 @@ def test_going_back_to_an_earlier_price_brings_the_archived_price_back(plans, st
     assert len(stripe_prices(pro, stripe_api)) == 3  # the original, the 109,000 one, the annual: no duplicate
 
 
-def test_a_plan_that_lost_its_stripe_ids_adopts_its_product_instead_of_making_a_second(plans, stripe_api):
+def test_a_plan_that_lost_its_stripe_ids_adopts_its_product_instead_of_making_a_second(stripe_plans, stripe_api):
     pro = SubscriptionPlan.objects.get(slug="pro")
     product_id = pro.stripe_product_id
     SubscriptionPlan.objects.filter(pk=pro.pk).update(stripe_product_id="", stripe_monthly_price_id="")
@@ -95,7 +95,7 @@ def test_a_plan_that_lost_its_stripe_ids_adopts_its_product_instead_of_making_a_
     assert len(list(stripe.Product.list(limit=100, **stripe_api).auto_paging_iter())) == 4
 
 
-def test_a_retired_plan_archives_its_product(plans, stripe_api):
+def test_a_retired_plan_archives_its_product(stripe_plans, stripe_api):
     SubscriptionPlan.objects.filter(slug="starter").update(is_active=False)
     starter = SubscriptionPlan.objects.get(slug="starter")
 
@@ -127,7 +127,7 @@ def test_with_stripe_off_seed_plans_leaves_stripe_alone(db, settings):
     assert not SubscriptionPlan.objects.exclude(stripe_product_id="").exists()
 
 
-def test_plan_file_loading_is_unchanged_by_the_sync(plans):
+def test_plan_file_loading_is_unchanged_by_the_sync(stripe_plans):
     report = plans_sync(plan_file=plan_file_load())
 
     assert not report.changed  # the Stripe ids are not the plan file's business

@@ -13,9 +13,8 @@ from billing.models.subscriptions import (
     SubscriptionInvoiceReason,
 )
 from billing.services.subscriptions import subscription_change_plan, subscription_create
+from billing.tests.subscription_support import pay, seoul
 from billing_site.errors import ApplicationError
-
-from .conftest import pay, seoul
 
 pytestmark = pytest.mark.django_db
 
@@ -29,9 +28,9 @@ def lines_of(invoice: Invoice) -> list[tuple[str, int, date | None, date | None]
     ]
 
 
-def test_subscribing_starts_today_and_issues_the_first_periods_invoice(buyer, plans):
+def test_subscribing_starts_today_and_issues_the_first_periods_invoice(customer, plans):
     started = subscription_create(
-        customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 31))
+        customer=customer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 31))
     )
 
     subscription, invoice = started.subscription, started.invoice
@@ -55,46 +54,48 @@ def test_subscribing_starts_today_and_issues_the_first_periods_invoice(buyer, pl
     )
 
 
-def test_an_english_customer_gets_english_lines(buyer, plans):
-    buyer.preferred_language = "en"
-    buyer.save()
+def test_an_english_customer_gets_english_lines(customer, plans):
+    customer.preferred_language = "en"
+    customer.save()
 
     started = subscription_create(
-        customer=buyer, plan=plans["starter"], billing_period=ANNUAL, now=seoul(date(2024, 2, 29))
+        customer=customer, plan=plans["starter"], billing_period=ANNUAL, now=seoul(date(2024, 2, 29))
     )
 
     assert started.subscription.current_period_end == date(2025, 2, 28)
     assert lines_of(started.invoice) == [("Starter plan (annual)", 290_000, date(2024, 2, 29), date(2025, 2, 27))]
 
 
-def test_the_free_plan_gets_a_zero_invoice_that_is_paid_at_once(buyer, plans):
+def test_the_free_plan_gets_a_zero_invoice_that_is_paid_at_once(customer, plans):
     started = subscription_create(
-        customer=buyer, plan=plans["free"], billing_period=MONTHLY, now=seoul(date(2025, 3, 3))
+        customer=customer, plan=plans["free"], billing_period=MONTHLY, now=seoul(date(2025, 3, 3))
     )
 
     assert started.subscription.status == "active"
     assert (started.invoice.total, started.invoice.status) == (0, InvoiceStatus.PAID)
 
 
-def test_same_plan_and_period_again_is_already_subscribed(buyer, plans):
-    first = subscription_create(customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 5)))
+def test_same_plan_and_period_again_is_already_subscribed(customer, plans):
+    first = subscription_create(
+        customer=customer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 5))
+    )
 
     with pytest.raises(ApplicationError) as refused:
-        subscription_create(customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 6)))
+        subscription_create(customer=customer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 6)))
 
     assert (refused.value.code, refused.value.status_code) == ("already_subscribed", 409)
-    assert list(Subscription.objects.filter(customer=buyer)) == [first.subscription]
-    assert Invoice.objects.filter(customer=buyer).count() == 1
+    assert list(Subscription.objects.filter(customer=customer)) == [first.subscription]
+    assert Invoice.objects.filter(customer=customer).count() == 1
 
 
-def test_upgrade_ends_the_old_subscription_now_and_credits_its_unused_days(buyer, plans):
+def test_upgrade_ends_the_old_subscription_now_and_credits_its_unused_days(customer, plans):
     old = subscription_create(
-        customer=buyer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
     )
     pay(old.invoice)  # only a paid period is credited (test_plan_change_credit.py: the unpaid ones)
 
     started = subscription_create(
-        customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 16))
+        customer=customer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 16))
     )
 
     replaced = Subscription.objects.get(pk=old.subscription.pk)
@@ -109,43 +110,45 @@ def test_upgrade_ends_the_old_subscription_now_and_credits_its_unused_days(buyer
         ("미사용 기간 크레딧: 스타터 플랜 (월간)", -14_967, date(2025, 1, 16), date(2025, 1, 31)),
     ]
     assert (started.invoice.subtotal, started.invoice.tax, started.invoice.total) == (84_033, 8_403, 92_436)
-    assert Subscription.objects.filter(customer=buyer, status__in=["active", "past_due", "incomplete"]).count() == 1
+    assert Subscription.objects.filter(customer=customer, status__in=["active", "past_due", "incomplete"]).count() == 1
 
 
-def test_changing_only_the_billing_period_is_a_plan_change(buyer, plans):
+def test_changing_only_the_billing_period_is_a_plan_change(customer, plans):
     pay(
         subscription_create(
-            customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
+            customer=customer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
         ).invoice
     )
 
-    started = subscription_create(customer=buyer, plan=plans["pro"], billing_period=ANNUAL, now=seoul(date(2025, 1, 1)))
+    started = subscription_create(
+        customer=customer, plan=plans["pro"], billing_period=ANNUAL, now=seoul(date(2025, 1, 1))
+    )
 
     assert started.credit == 99_000  # not a day used
     assert started.subscription.current_period_end == date(2026, 1, 1)
     assert started.invoice.subtotal == 990_000 - 99_000
 
 
-def test_a_credit_larger_than_the_new_charge_goes_to_the_balance_and_pays_later_invoices(buyer, plans):
+def test_a_credit_larger_than_the_new_charge_goes_to_the_balance_and_pays_later_invoices(customer, plans):
     enterprise = subscription_create(
-        customer=buyer, plan=plans["enterprise"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["enterprise"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
     )
     pay(enterprise.invoice)
 
     started = subscription_create(
-        customer=buyer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 1, 2))
+        customer=customer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 1, 2))
     )
 
     # 490,000 x 30 / 31 = 474,193.5 -> 474,193: 29,000 on the invoice, 445,193 to the balance.
     assert (started.credit, started.credit_on_invoice, started.credit_to_balance) == (474_193, 29_000, 445_193)
     assert (started.invoice.subtotal, started.invoice.total, started.invoice.status) == (0, 0, InvoiceStatus.PAID)
-    buyer.refresh_from_db()
-    assert buyer.credit_balance == 445_193
+    customer.refresh_from_db()
+    assert customer.credit_balance == 445_193
 
     # The next plan change uses the balance before anything is owed; the starter period was paid by credit
     # that came from money, so it is credited too.
     upgraded = subscription_create(
-        customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 2))
+        customer=customer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 2))
     )
 
     assert upgraded.credit == 29_000  # the starter period, unused
@@ -153,55 +156,57 @@ def test_a_credit_larger_than_the_new_charge_goes_to_the_balance_and_pays_later_
     assert [line[1] for line in lines_of(upgraded.invoice)] == [99_000, -29_000, -70_000]
     assert lines_of(upgraded.invoice)[2][0] == "크레딧 잔액 사용"
     assert upgraded.invoice.total == 0
-    buyer.refresh_from_db()
-    assert buyer.credit_balance == 445_193 - 70_000
+    customer.refresh_from_db()
+    assert customer.credit_balance == 445_193 - 70_000
 
 
-def test_a_plan_change_the_day_after_the_period_ended_credits_nothing(buyer, plans):
+def test_a_plan_change_the_day_after_the_period_ended_credits_nothing(customer, plans):
     pay(
         subscription_create(
-            customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
+            customer=customer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 1, 1))
         ).invoice
     )
 
     started = subscription_create(
-        customer=buyer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 2, 2))
+        customer=customer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 2, 2))
     )
 
     assert started.credit == 0
     assert len(lines_of(started.invoice)) == 1
 
 
-def test_a_retired_plan_cannot_be_subscribed_to(buyer, plans):
+def test_a_retired_plan_cannot_be_subscribed_to(customer, plans):
     plans["starter"].is_active = False
     plans["starter"].save()
 
     with pytest.raises(ApplicationError) as refused:
-        subscription_create(customer=buyer, plan=plans["starter"], billing_period=MONTHLY)
+        subscription_create(customer=customer, plan=plans["starter"], billing_period=MONTHLY)
 
     assert refused.value.code == "plan_not_available"
     assert not Subscription.objects.exists()
 
 
-def test_a_card_payment_method_is_refused_while_stripe_is_off(buyer, plans, settings):
+def test_a_card_payment_method_is_refused_while_stripe_is_off(customer, plans, settings):
     settings.STRIPE_ENABLED = False
 
     with pytest.raises(ApplicationError) as refused:
-        subscription_create(customer=buyer, plan=plans["pro"], billing_period=MONTHLY, payment_method_id="pm_card_visa")
+        subscription_create(
+            customer=customer, plan=plans["pro"], billing_period=MONTHLY, payment_method_id="pm_card_visa"
+        )
 
     assert refused.value.code == "card_payments_unavailable"
     assert not Subscription.objects.exists()
 
 
-def test_an_unknown_billing_period_is_refused(buyer, plans):
+def test_an_unknown_billing_period_is_refused(customer, plans):
     with pytest.raises(ApplicationError) as refused:
-        subscription_create(customer=buyer, plan=plans["pro"], billing_period="weekly")
+        subscription_create(customer=customer, plan=plans["pro"], billing_period="weekly")
 
     assert refused.value.code == "invalid_billing_period"
 
 
-def test_change_plan_for_the_admin_moves_a_live_subscription(buyer, plans):
-    old = subscription_create(customer=buyer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 4, 1)))
+def test_change_plan_for_the_admin_moves_a_live_subscription(customer, plans):
+    old = subscription_create(customer=customer, plan=plans["pro"], billing_period=MONTHLY, now=seoul(date(2025, 4, 1)))
     pay(old.invoice)
 
     started = subscription_change_plan(
@@ -215,9 +220,9 @@ def test_change_plan_for_the_admin_moves_a_live_subscription(buyer, plans):
     assert (refused.value.code, refused.value.status_code) == ("subscription_not_active", 409)
 
 
-def test_customers_do_not_affect_each_other(buyer, intruder, plans):
-    subscription_create(customer=buyer, plan=plans["pro"], billing_period=MONTHLY)
-    theirs = subscription_create(customer=intruder, plan=plans["pro"], billing_period=MONTHLY)
+def test_customers_do_not_affect_each_other(customer, other_customer, plans):
+    subscription_create(customer=customer, plan=plans["pro"], billing_period=MONTHLY)
+    theirs = subscription_create(customer=other_customer, plan=plans["pro"], billing_period=MONTHLY)
 
     assert theirs.replaced is None
     assert Subscription.objects.filter(status="active").count() == 2

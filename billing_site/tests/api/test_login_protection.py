@@ -12,7 +12,7 @@ from django.db.models import F
 from django.test import Client
 from django.test.client import RequestFactory
 
-from conftest import DEFAULT_PASSWORD
+from storage.tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -72,10 +72,10 @@ def test_behind_one_proxy_the_client_is_what_our_proxy_appended(api_client, sett
         return token(api_client, "x", "y", address=proxy, HTTP_X_FORWARDED_FOR=f"{claimed}, {real}").status_code
 
     same_client = [through_proxy(f"198.51.100.{attempt}", "192.0.2.7") for attempt in range(3)]
-    other_client = through_proxy("198.51.100.1", "192.0.2.8")
+    other_customer_client = through_proxy("198.51.100.1", "192.0.2.8")
 
     assert same_client == [401, 401, 429]
-    assert other_client == 401
+    assert other_customer_client == 401
 
 
 @pytest.mark.parametrize(
@@ -109,13 +109,13 @@ def test_drf_throttles_never_trust_the_whole_header(settings):
 # --- Lockout on the API ----------------------------------------------------------------------------------------
 
 
-def test_failed_logins_lock_the_username_on_the_api_from_any_address(api_client, customer, lockout):
+def test_failed_logins_lock_the_username_on_the_api_from_any_address(api_client, customer_user, lockout):
     failures = [
-        token(api_client, customer.username, "wrong", address=f"198.51.100.{attempt}").status_code
+        token(api_client, customer_user.username, "wrong", address=f"198.51.100.{attempt}").status_code
         for attempt in range(FAILURE_LIMIT - 1)
     ]
-    locking = token(api_client, customer.username, "wrong", address="198.51.100.200")
-    right_password = token(api_client, customer.username, DEFAULT_PASSWORD, address="192.0.2.50")
+    locking = token(api_client, customer_user.username, "wrong", address="198.51.100.200")
+    right_password = token(api_client, customer_user.username, DEFAULT_PASSWORD, address="192.0.2.50")
 
     assert failures == [401] * (FAILURE_LIMIT - 1)
     for response in (locking, right_password):
@@ -126,52 +126,52 @@ def test_failed_logins_lock_the_username_on_the_api_from_any_address(api_client,
     assert "access" not in right_password.json()
 
 
-def test_failed_logins_from_one_address_lock_that_address(api_client, customer, other_customer, lockout):
+def test_failed_logins_from_one_address_lock_that_address(api_client, customer_user, other_customer_user, lockout):
     """Password spraying: one address, a different username each time."""
     for attempt in range(FAILURE_LIMIT):
         token(api_client, f"someone{attempt}", "guess")
 
-    same_address = token(api_client, other_customer.username, DEFAULT_PASSWORD)
-    elsewhere = token(api_client, other_customer.username, DEFAULT_PASSWORD, address="192.0.2.50")
+    same_address = token(api_client, other_customer_user.username, DEFAULT_PASSWORD)
+    elsewhere = token(api_client, other_customer_user.username, DEFAULT_PASSWORD, address="192.0.2.50")
 
     assert same_address.status_code == 429
     assert same_address.json()["error"]["code"] == "account_locked"
     assert elsewhere.status_code == 200
 
 
-def test_the_lock_ends_after_the_cool_off(api_client, customer, lockout):
+def test_the_lock_ends_after_the_cool_off(api_client, customer_user, lockout):
     for attempt in range(FAILURE_LIMIT):
-        token(api_client, customer.username, "wrong", address=f"198.51.100.{attempt}")
-    assert token(api_client, customer.username, DEFAULT_PASSWORD).status_code == 429
+        token(api_client, customer_user.username, "wrong", address=f"198.51.100.{attempt}")
+    assert token(api_client, customer_user.username, DEFAULT_PASSWORD).status_code == 429
 
     backdate_attempts(timedelta(minutes=15, seconds=1))
-    after = token(api_client, customer.username, DEFAULT_PASSWORD)
+    after = token(api_client, customer_user.username, DEFAULT_PASSWORD)
 
     assert after.status_code == 200
     assert set(after.json()) == {"access", "refresh"}
 
 
-def test_attempts_while_locked_do_not_extend_the_lock(api_client, customer, lockout):
+def test_attempts_while_locked_do_not_extend_the_lock(api_client, customer_user, lockout):
     for attempt in range(FAILURE_LIMIT):
-        token(api_client, customer.username, "wrong", address=f"198.51.100.{attempt}")
+        token(api_client, customer_user.username, "wrong", address=f"198.51.100.{attempt}")
     backdate_attempts(timedelta(minutes=10))
 
     for _ in range(3):
-        assert token(api_client, customer.username, "wrong", address="198.51.100.77").status_code == 429
+        assert token(api_client, customer_user.username, "wrong", address="198.51.100.77").status_code == 429
     backdate_attempts(timedelta(minutes=5, seconds=1))
 
-    assert token(api_client, customer.username, DEFAULT_PASSWORD).status_code == 200
+    assert token(api_client, customer_user.username, DEFAULT_PASSWORD).status_code == 200
 
 
-def test_staff_unlock_a_username_with_the_axes_command(api_client, customer, lockout):
+def test_staff_unlock_a_username_with_the_axes_command(api_client, customer_user, lockout):
     from django.core.management import call_command
 
     for attempt in range(FAILURE_LIMIT):
-        token(api_client, customer.username, "wrong", address=f"198.51.100.{attempt}")
+        token(api_client, customer_user.username, "wrong", address=f"198.51.100.{attempt}")
 
-    call_command("axes_reset_username", customer.username)
+    call_command("axes_reset_username", customer_user.username)
 
-    assert token(api_client, customer.username, DEFAULT_PASSWORD, address="192.0.2.50").status_code == 200
+    assert token(api_client, customer_user.username, DEFAULT_PASSWORD, address="192.0.2.50").status_code == 200
 
 
 def test_a_long_username_is_a_validation_error_not_a_stored_attempt(api_client):
@@ -185,12 +185,12 @@ def test_a_long_username_is_a_validation_error_not_a_stored_attempt(api_client):
 # --- Lockout on the admin login -----------------------------------------------------------------------------
 
 
-def test_failed_logins_lock_the_username_on_the_admin(staff_user, lockout):
+def test_failed_logins_lock_the_username_on_the_admin(superuser, lockout):
     statuses = [
-        admin_login(staff_user.username, "wrong", address=f"198.51.100.{attempt}")[1].status_code
+        admin_login(superuser.username, "wrong", address=f"198.51.100.{attempt}")[1].status_code
         for attempt in range(FAILURE_LIMIT)
     ]
-    client, right_password = admin_login(staff_user.username, DEFAULT_PASSWORD, address="192.0.2.50")
+    client, right_password = admin_login(superuser.username, DEFAULT_PASSWORD, address="192.0.2.50")
 
     assert statuses[: FAILURE_LIMIT - 1] == [200] * (FAILURE_LIMIT - 1)  # the form again, with its error
     assert statuses[-1] == 429
@@ -199,22 +199,22 @@ def test_failed_logins_lock_the_username_on_the_admin(staff_user, lockout):
     assert client.get("/admin/").status_code == 302  # not logged in: back to the login page
 
 
-def test_admin_and_api_failures_count_together(api_client, staff_user, lockout):
+def test_admin_and_api_failures_count_together(api_client, superuser, lockout):
     for attempt in range(FAILURE_LIMIT - 1):
-        admin_login(staff_user.username, "wrong", address=f"198.51.100.{attempt}")
+        admin_login(superuser.username, "wrong", address=f"198.51.100.{attempt}")
 
-    through_api = token(api_client, staff_user.username, "wrong", address="198.51.100.100")
+    through_api = token(api_client, superuser.username, "wrong", address="198.51.100.100")
 
     assert through_api.status_code == 429
-    assert admin_login(staff_user.username, DEFAULT_PASSWORD, address="192.0.2.50")[1].status_code == 429
+    assert admin_login(superuser.username, DEFAULT_PASSWORD, address="192.0.2.50")[1].status_code == 429
 
 
-def test_admin_login_works_again_after_the_cool_off(staff_user, lockout):
+def test_admin_login_works_again_after_the_cool_off(superuser, lockout):
     for attempt in range(FAILURE_LIMIT):
-        admin_login(staff_user.username, "wrong", address=f"198.51.100.{attempt}")
+        admin_login(superuser.username, "wrong", address=f"198.51.100.{attempt}")
 
     backdate_attempts(timedelta(minutes=15, seconds=1))
-    client, response = admin_login(staff_user.username, DEFAULT_PASSWORD, address="192.0.2.50")
+    client, response = admin_login(superuser.username, DEFAULT_PASSWORD, address="192.0.2.50")
 
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200

@@ -11,29 +11,21 @@ from billing.enums import InvoiceStatus, PaymentMethod, PaymentStatus
 from billing.models import Invoice, InvoiceNumberSequence, Payment
 from billing.models.subscriptions import Subscription, SubscriptionStatus
 from billing.services.customers import customer_get_or_create
-from billing.tests.conftest import jwt_client
-
-from .conftest import DECLINING_CARD
+from billing.tests.factories import UserFactory
+from billing.tests.stripe_support import DECLINING_CARD
+from billing_site.tests.helpers import jwt_client
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice(make_billing_user: Any) -> Any:
-    return make_billing_user("alice")
-
-
-@pytest.fixture
-def client(alice: Any) -> Any:
-    return jwt_client(alice)
 
 
 def subscribe(client: Any, plan: str, period: str = "monthly", **extra: Any) -> Any:
     return client.post("/api/payment/subscribe", {"plan": plan, "billing_period": period, **extra}, format="json")
 
 
-def test_a_good_card_pays_the_first_invoice_through_a_stripe_subscription(plans, client, alice, card, stripe_api):
-    response = subscribe(client, "pro", payment_method_id=card())
+def test_a_good_card_pays_the_first_invoice_through_a_stripe_subscription(
+    stripe_plans, customer_client, customer_user, card, stripe_api
+):
+    response = subscribe(customer_client, "pro", payment_method_id=card())
 
     assert response.status_code == 201, response.json()
     ours = Subscription.objects.get(pk=response.json()["subscription_id"])
@@ -42,49 +34,53 @@ def test_a_good_card_pays_the_first_invoice_through_a_stripe_subscription(plans,
     stripe_invoice = stripe.Invoice.retrieve(theirs.latest_invoice, **stripe_api)
     assert ours.status == SubscriptionStatus.ACTIVE and theirs.status == "active"
     assert theirs.metadata["billing_subscription_id"] == str(ours.pk)
-    assert theirs["items"].data[0].price.id == plans["pro"].stripe_monthly_price_id
+    assert theirs["items"].data[0].price.id == stripe_plans["pro"].stripe_monthly_price_id
     # 99,000 + 10% VAT, the same in both books; Stripe collected it and we recorded it once.
     assert (invoice.total, stripe_invoice.total, stripe_invoice.status) == (108900, 108900, "paid")
     assert invoice.status == InvoiceStatus.PAID and invoice.stripe_invoice_id == stripe_invoice.id
     payment = Payment.objects.get(invoice=invoice)
     assert (payment.method, payment.status, payment.amount) == (PaymentMethod.CARD, PaymentStatus.SUCCEEDED, 108900)
     assert payment.provider_reference == stripe_invoice.payment_intent
-    linked = djstripe_models.Customer.objects.get(subscriber=alice)
+    linked = djstripe_models.Customer.objects.get(subscriber=customer_user)
     assert theirs.customer == linked.id
     assert stripe.Customer.retrieve(linked.id, **stripe_api).metadata["billing_customer_id"] == str(
-        customer_get_or_create(user=alice).pk
+        customer_get_or_create(user=customer_user).pk
     )
 
 
-def test_a_declined_card_is_402_and_leaves_nothing_here_or_in_stripe(plans, client, alice, card, stripe_api):
-    response = subscribe(client, "pro", payment_method_id=card(DECLINING_CARD))
+def test_a_declined_card_is_402_and_leaves_nothing_here_or_in_stripe(
+    stripe_plans, customer_client, customer_user, card, stripe_api
+):
+    response = subscribe(customer_client, "pro", payment_method_id=card(DECLINING_CARD))
 
     assert response.status_code == 402, response.json()
     assert response.json()["error"]["code"] == "card_declined"
     assert not Subscription.objects.exists() and not Invoice.objects.exists()
     assert not InvoiceNumberSequence.objects.filter(last_number__gt=0).exists()  # no number consumed
-    (stripe_customer,) = [customer.id for customer in stripe.Customer.list(email=alice.email, **stripe_api).data]
+    (stripe_customer,) = [
+        customer.id for customer in stripe.Customer.list(email=customer_user.email, **stripe_api).data
+    ]
     subscriptions = stripe.Subscription.list(customer=stripe_customer, status="all", **stripe_api).data
     invoices = stripe.Invoice.list(customer=stripe_customer, **stripe_api).data
     assert [subscription.status for subscription in subscriptions] in (["canceled"], ["incomplete_expired"])
     assert [invoice.status for invoice in invoices] == ["void"]
 
 
-def test_after_a_decline_a_good_card_subscribes(plans, client, alice, card, stripe_api):
-    subscribe(client, "pro", payment_method_id=card(DECLINING_CARD))
+def test_after_a_decline_a_good_card_subscribes(stripe_plans, customer_client, customer_user, card, stripe_api):
+    subscribe(customer_client, "pro", payment_method_id=card(DECLINING_CARD))
 
-    response = subscribe(client, "pro", payment_method_id=card())
+    response = subscribe(customer_client, "pro", payment_method_id=card())
 
     assert response.status_code == 201, response.json()
     # The Stripe customer the declined attempt made is found again, not duplicated.
-    assert len(stripe.Customer.list(email=alice.email, **stripe_api).data) == 1
+    assert len(stripe.Customer.list(email=customer_user.email, **stripe_api).data) == 1
     ours = Subscription.objects.get()
     assert ours.status == SubscriptionStatus.ACTIVE
     assert Invoice.objects.get().status == InvoiceStatus.PAID
 
 
-def test_an_unknown_payment_method_is_400(plans, client):
-    response = subscribe(client, "pro", payment_method_id="pm_doesnotexist")
+def test_an_unknown_payment_method_is_400(stripe_plans, customer_client):
+    response = subscribe(customer_client, "pro", payment_method_id="pm_doesnotexist")
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_payment_method"
@@ -92,12 +88,12 @@ def test_an_unknown_payment_method_is_400(plans, client):
 
 
 def test_an_upgrade_cancels_the_old_stripe_subscription_and_charges_what_our_invoice_says(
-    plans, client, card, stripe_api
+    stripe_plans, customer_client, card, stripe_api
 ):
-    subscribe(client, "starter", payment_method_id=card())
+    subscribe(customer_client, "starter", payment_method_id=card())
     starter = Subscription.objects.get()
 
-    response = subscribe(client, "pro")  # no card sent: the card on file pays the new plan
+    response = subscribe(customer_client, "pro")  # no card sent: the card on file pays the new plan
 
     assert response.status_code == 201, response.json()
     starter.refresh_from_db()
@@ -114,8 +110,8 @@ def test_an_upgrade_cancels_the_old_stripe_subscription_and_charges_what_our_inv
     assert response.json()["proration"]["credit"] > 0
 
 
-def test_a_bank_transfer_subscription_stays_out_of_stripe(plans, client, stripe_api):
-    response = subscribe(client, "pro")
+def test_a_bank_transfer_subscription_stays_out_of_stripe(stripe_plans, customer_client, stripe_api):
+    response = subscribe(customer_client, "pro")
 
     assert response.status_code == 201
     ours = Subscription.objects.get()
@@ -124,13 +120,13 @@ def test_a_bank_transfer_subscription_stays_out_of_stripe(plans, client, stripe_
     assert stripe.Subscription.list(status="all", **stripe_api).data == []
 
 
-def test_canceling_at_period_end_and_now_is_mirrored_in_stripe(plans, client, card, stripe_api):
-    subscribe(client, "pro", payment_method_id=card())
+def test_canceling_at_period_end_and_now_is_mirrored_in_stripe(stripe_plans, customer_client, card, stripe_api):
+    subscribe(customer_client, "pro", payment_method_id=card())
     ours = Subscription.objects.get()
 
-    at_end = client.delete(f"/api/payment/subscriptions/{ours.pk}")
+    at_end = customer_client.delete(f"/api/payment/subscriptions/{ours.pk}")
     stripe_after_first = stripe.Subscription.retrieve(ours.stripe_subscription_id, **stripe_api)
-    now = client.delete(f"/api/payment/subscriptions/{ours.pk}?immediately=true")
+    now = customer_client.delete(f"/api/payment/subscriptions/{ours.pk}?immediately=true")
     stripe_after_second = stripe.Subscription.retrieve(ours.stripe_subscription_id, **stripe_api)
 
     assert at_end.status_code == 200 and at_end.json()["cancel_at_period_end"] is True
@@ -139,11 +135,11 @@ def test_canceling_at_period_end_and_now_is_mirrored_in_stripe(plans, client, ca
     assert stripe_after_second.status == "canceled"
 
 
-def test_stripe_unreachable_is_a_clean_503(plans, client, card, stripe_on):
+def test_stripe_unreachable_is_a_clean_503(stripe_plans, customer_client, card, stripe_on):
     payment_method = card()
     stripe_on.stop()
     try:
-        response = subscribe(client, "pro", payment_method_id=payment_method)
+        response = subscribe(customer_client, "pro", payment_method_id=payment_method)
     finally:
         stripe_on.start()
 
@@ -154,18 +150,16 @@ def test_stripe_unreachable_is_a_clean_503(plans, client, card, stripe_on):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_when_our_write_fails_after_stripe_charged_the_stripe_subscription_is_undone(
-    stripe_on, card, make_billing_user, stripe_api
-):
+def test_when_our_write_fails_after_stripe_charged_the_stripe_subscription_is_undone(stripe_on, card, stripe_api):
     """Our database refuses to store the Stripe id (a trigger stands in for any failure after the Stripe call)."""
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL triggers")
+    from billing.providers.stripe.plans import plans_stripe_sync
     from billing.services.plans import plan_file_load, plans_sync
-    from billing.services.stripe_sync import plans_stripe_sync
 
     plans_sync(plan_file=plan_file_load())
     plans_stripe_sync()
-    client = jwt_client(make_billing_user("bob"))
+    client = jwt_client(UserFactory(username="bob"))
     with connection.cursor() as cursor:
         cursor.execute(
             """

@@ -11,10 +11,10 @@ import stripe
 
 from billing_site import health
 
-from .helpers import dead_port
+from ..helpers import dead_port
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_healthz_is_200_when_everything_answers(api_client):
@@ -28,25 +28,7 @@ def test_healthz_is_200_when_everything_answers(api_client):
     assert body["failed"] == []
 
 
-def unreachable_s3(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": "billing-test",
-                "endpoint_url": f"http://127.0.0.1:{dead_port()}",
-                "access_key": "test",
-                "secret_key": "test",
-                "region_name": "us-east-1",
-            },
-        },
-    }
-
-
-def test_healthz_is_503_naming_storage_when_s3_is_unreachable(api_client, settings):
-    unreachable_s3(settings)
-
+def test_healthz_is_503_naming_storage_when_s3_is_unreachable(api_client, unreachable_s3):
     response = api_client.get("/healthz")
 
     body = response.json()
@@ -121,9 +103,7 @@ def test_ready_is_200_when_database_and_storage_answer(api_client):
     assert body["failed"] == []
 
 
-def test_ready_is_503_naming_storage_when_s3_is_unreachable(api_client, settings):
-    unreachable_s3(settings)
-
+def test_ready_is_503_naming_storage_when_s3_is_unreachable(api_client, unreachable_s3):
     response = api_client.get("/healthz/ready")
 
     assert response.status_code == 503

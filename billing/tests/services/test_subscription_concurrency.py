@@ -8,16 +8,16 @@ from billing.models import Invoice
 from billing.models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionInvoice
 from billing.services.renewals import subscriptions_renew_all
 from billing.services.subscriptions import subscription_create
+from billing.tests.factories import CustomerFactory
+from billing.tests.helpers import run_concurrently
+from billing.tests.subscription_support import seoul
 from billing_site.errors import ApplicationError
-
-from ..helpers import run_concurrently
-from .conftest import seoul
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_concurrent_double_subscribe_over_http_leaves_exactly_one_active_subscription(postgresql, plans, make_customer):
-    customer = make_customer("double-clicker")
+def test_concurrent_double_subscribe_over_http_leaves_exactly_one_active_subscription(postgresql, plans):
+    customer = CustomerFactory(user__username="double-clicker")
     token = str(RefreshToken.for_user(customer.user).access_token)
 
     def click(_: int) -> tuple[int, dict]:
@@ -35,8 +35,8 @@ def test_concurrent_double_subscribe_over_http_leaves_exactly_one_active_subscri
     assert Invoice.objects.filter(customer=customer).count() == 1
 
 
-def test_many_concurrent_subscribes_to_different_plans_leave_one_live_subscription(postgresql, plans, make_customer):
-    customer = make_customer("indecisive")
+def test_many_concurrent_subscribes_to_different_plans_leave_one_live_subscription(postgresql, plans):
+    customer = CustomerFactory(user__username="indecisive")
     choices = [("starter", "monthly"), ("pro", "monthly"), ("enterprise", "monthly"), ("pro", "annual")] * 2
 
     def subscribe(index: int) -> str:
@@ -58,10 +58,10 @@ def test_many_concurrent_subscribes_to_different_plans_leave_one_live_subscripti
     assert Invoice.objects.filter(customer=customer).count() == len(subscriptions)
 
 
-def test_concurrent_renewal_runs_for_one_day_issue_one_invoice_per_period(postgresql, plans, make_customer):
+def test_concurrent_renewal_runs_for_one_day_issue_one_invoice_per_period(postgresql, plans):
     from datetime import date
 
-    customers = [make_customer(f"renewing-{index}") for index in range(3)]
+    customers = [CustomerFactory(user__username=f"renewing-{index}") for index in range(3)]
     subscriptions = [
         subscription_create(
             customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 31))
@@ -81,7 +81,7 @@ def test_concurrent_renewal_runs_for_one_day_issue_one_invoice_per_period(postgr
     assert Invoice.objects.filter(customer__in=customers).count() == 3 * len(subscriptions)
 
 
-def test_locking_a_subscription_does_not_lock_its_plan(postgresql, plans, make_customer):
+def test_locking_a_subscription_does_not_lock_its_plan(postgresql, plans):
     import threading
 
     from django.db import connection, transaction
@@ -89,7 +89,7 @@ def test_locking_a_subscription_does_not_lock_its_plan(postgresql, plans, make_c
     from billing.models.plans import SubscriptionPlan
     from billing.services.subscriptions import _customer_lock, subscription_lock
 
-    customer = make_customer("holder")
+    customer = CustomerFactory(user__username="holder")
     subscription = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly").subscription
     locked, release = threading.Event(), threading.Event()
 

@@ -16,7 +16,6 @@ from datetime import date, timedelta
 from fractions import Fraction
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Sum
 from hypothesis import HealthCheck, settings
@@ -30,7 +29,6 @@ from billing.models.subscriptions import LIVE_STATUSES, CancellationReason, Subs
 from billing.money import vat_amount
 from billing.periods import billing_date
 from billing.services.checkout import checkout_create
-from billing.services.customers import customer_get_or_create
 from billing.services.payments import payment_record
 from billing.services.plans import plan_file_load, plans_sync
 from billing.services.renewals import subscriptions_renew_all
@@ -41,9 +39,9 @@ from billing.services.subscriptions import (
     subscription_create,
     subscription_invoice_paid,
 )
+from billing.tests.factories import CustomerFactory
+from billing.tests.subscription_support import pay, seoul
 from billing_site.errors import ApplicationError
-
-from .conftest import pay, seoul
 
 CUSTOMERS = 2
 SLUGS = ["free", "starter", "pro", "enterprise"]
@@ -64,8 +62,7 @@ class SubscriptionMachine(RuleBasedStateMachine):
         self.customers: list[Customer] = []
         run = uuid.uuid4().hex[:8]
         for index in range(CUSTOMERS):
-            user = get_user_model().objects.create_user(username=f"machine-{run}-{index}")
-            self.customers.append(customer_get_or_create(user=user))
+            self.customers.append(CustomerFactory(user__username=f"machine-{run}-{index}"))
         self.credited: dict[int, int] = defaultdict(int)
 
     def teardown(self) -> None:
