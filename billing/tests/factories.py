@@ -22,6 +22,7 @@ from billing.models import (
     IdempotencyKey,
     Invoice,
     InvoiceLine,
+    InvoiceNumberSequence,
     Order,
     OrderItem,
     Payment,
@@ -34,6 +35,7 @@ from billing.models.subscriptions import SubscriptionInvoiceReason
 from billing.money import vat_amount
 from billing.periods import add_months, billing_date
 from billing.services.invoices import invoice_finalize, invoice_mark_uncollectible, invoice_void
+from billing.services.numbering import billing_today
 from billing.services.payments import payment_record, payment_record_bank_transfer
 from storage.tests.factories import UserFactory
 
@@ -44,6 +46,7 @@ __all__ = [
     "IdempotencyKeyFactory",
     "InvoiceFactory",
     "InvoiceLineFactory",
+    "InvoiceNumberSequenceFactory",
     "OrderFactory",
     "OrderItemFactory",
     "PaymentFactory",
@@ -189,6 +192,16 @@ class InvoiceLineFactory(DjangoModelFactory[InvoiceLine]):
     amount = factory.LazyAttribute(lambda o: o.quantity * o.unit_amount)
 
 
+class InvoiceNumberSequenceFactory(DjangoModelFactory[InvoiceNumberSequence]):
+    """The numbering counter of a Seoul day (today by default) after `last_number` invoices were issued on it."""
+
+    class Meta:
+        model = InvoiceNumberSequence
+
+    day = factory.LazyFunction(billing_today)
+    last_number = 0
+
+
 class PaymentFactory(DjangoModelFactory[Payment]):
     """A succeeded bank transfer paying the rest of a new open invoice, recorded through the payment service.
 
@@ -313,7 +326,7 @@ class StripeWebhookEventFactory(DjangoModelFactory[StripeWebhookEvent]):
     payload = factory.LazyFunction(dict)
 
 
-class SubscriptionInvoiceFactory(DjangoModelFactory):
+class SubscriptionInvoiceFactory(DjangoModelFactory[SubscriptionInvoice]):
     """The link billing one period of a subscription to an invoice, as the services write it (a renewal by default).
 
     The invoice is a new draft of the subscription's customer; the period is the subscription's current one.
@@ -329,7 +342,7 @@ class SubscriptionInvoiceFactory(DjangoModelFactory):
     period_end = factory.SelfAttribute("subscription.current_period_end")
 
 
-class WebhookEventTriggerFactory(DjangoModelFactory):
+class WebhookEventTriggerFactory(DjangoModelFactory[djstripe_models.WebhookEventTrigger]):
     """A webhook delivery as dj-stripe records it (its `WebhookEventTrigger`), verified unless `valid=False`."""
 
     class Meta:

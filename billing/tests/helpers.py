@@ -1,13 +1,14 @@
-"""Helpers of the billing tests: Seoul moments, PDF text and stored bytes, concurrency, staff groups."""
+"""Helpers of the billing tests: Seoul moments, PDF text, stored and streamed bytes, concurrency, staff groups."""
 
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, cast
 
 from django.core.files.storage import default_storage
 from django.db import connection
+from django.http import HttpResponseBase, StreamingHttpResponse
 
 from billing.periods import BILLING_TIME_ZONE
 
@@ -36,6 +37,13 @@ def stored_bytes(invoice: Any) -> bytes:
     assert invoice.pdf_file is not None, f"invoice {invoice} has no PDF ({invoice.pdf_status}: {invoice.pdf_error})"
     with default_storage.open(invoice.pdf_file.key, "rb") as handle:
         return bytes(handle.read())
+
+
+def streamed_bytes(response: HttpResponseBase) -> bytes:
+    """The whole body of a streamed response (a CSV export) as the test client got it."""
+    assert isinstance(response, StreamingHttpResponse), type(response)
+    # The test client's responses are synchronous: their content is a plain iterator of bytes.
+    return b"".join(cast(Iterator[bytes], response.streaming_content))
 
 
 def run_concurrently(worker: Callable[[int], Any], count: int) -> list[Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import stripe
+from stripe.params import PaymentMethodCreateParamsCard
 
 from billing.models.plans import SubscriptionPlan
 from billing.providers.stripe.plans import plans_stripe_sync
@@ -83,7 +84,7 @@ def card(stripe_api: dict[str, Any]) -> Callable[..., str]:
     """A card PaymentMethod as Stripe.js would create it in the browser; returns its id."""
 
     def make(number: str = GOOD_CARD) -> str:
-        details = {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}
+        details: PaymentMethodCreateParamsCard = {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}
         return str(stripe.PaymentMethod.create(type="card", card=details, **stripe_api).id)
 
     return make

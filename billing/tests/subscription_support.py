@@ -1,17 +1,10 @@
-"""Helpers of the subscription tests: moments on the Seoul calendar, and paying an invoice as the hook does.
+"""Helpers of the subscription tests: paying an invoice as the hook does (Seoul moments: `helpers.seoul`).
 
 The plans of billing/plans.yaml are the root conftest's `plans`; customers are `CustomerFactory` rows.
 """
 
-from datetime import date, datetime, time
+from datetime import datetime
 from typing import Any
-
-from billing.periods import BILLING_TIME_ZONE
-
-
-def seoul(day: date, hour: int = 10) -> datetime:
-    """An aware moment on a Seoul calendar day (10:00 by default, safely inside the day)."""
-    return datetime.combine(day, time(hour), tzinfo=BILLING_TIME_ZONE)
 
 
 def pay(invoice: Any, *, now: datetime | None = None) -> Any:

@@ -163,7 +163,7 @@ def test_decimal_to_minor_units_truncates(value, currency, minor):
     assert minor_units_from_decimal(amount=value, currency=currency) == minor
 
 
-def test_decimal_conversion_refuses_floats():
+def test_decimal_conversion_refuses_floats() -> None:
     binary_fraction = 1234 / 100
     with pytest.raises(TypeError):
         minor_units_from_decimal(amount=binary_fraction, currency="USD")  # type: ignore[arg-type]

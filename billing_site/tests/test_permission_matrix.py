@@ -44,6 +44,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from billing_site.tests.helpers import admin_session, jwt_client
+
 ROLES = ("anonymous", "customer", "support", "billing staff", "superuser")
 DOCUMENT = Path(django_settings.BASE_DIR) / "docs" / "security.md"
 
@@ -490,17 +492,11 @@ class World:
 
     @property
     def api(self) -> APIClient:
-        client = APIClient()
-        if self.user is not None:
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(self.user).access_token}")
-        return client
+        return APIClient() if self.user is None else jwt_client(self.user)
 
     @property
     def browser(self) -> Client:
-        client = Client()
-        if self.user is not None:
-            client.force_login(self.user)
-        return client
+        return Client() if self.user is None else admin_session(self.user)
 
     def owner(self, target: str) -> Any:
         return self.user if target == "own" and self.user is not None else self.other
@@ -975,12 +971,12 @@ PAGE_VISITS: dict[tuple[str, str, str], Callable[[World], Visit]] = {
 
 
 def _page_visit(world: World, row: Row) -> Visit:
-    name, _method, button = row.key
+    name, method, button = row.key
     if name == "admin:billing_invoice_object_action":
         return _invoice_button(world, button)
     if name == "admin:billing_subscription_object_action":
         return _subscription_button(world, button)
-    return PAGE_VISITS[row.key](world)  # type: ignore[misc]
+    return PAGE_VISITS[(name, method, button)](world)
 
 
 def _admin_check(world: World, expected: str, visit: Visit) -> list[str]:
@@ -1076,16 +1072,16 @@ def _log_entry(world: World) -> Any:
 
 
 def _group(world: World) -> Any:
-    from django.contrib.auth.models import Group
+    from storage.tests.factories import GroupFactory
 
-    return Group.objects.create(name=f"group-{uuid.uuid4().hex[:8]}")
+    return GroupFactory.create(name=f"group-{uuid.uuid4().hex[:8]}")
 
 
 def _plan(world: World) -> Any:
     from billing.tests.factories import SubscriptionPlanFactory
 
     suffix = uuid.uuid4().hex[:8]
-    return SubscriptionPlanFactory(slug=f"plan-{suffix}", name="임시", monthly_price=1_000, annual_price=10_000)
+    return SubscriptionPlanFactory.create(slug=f"plan-{suffix}", name="임시", monthly_price=1_000, annual_price=10_000)
 
 
 def _number_sequence(world: World) -> Any:

@@ -1,4 +1,4 @@
-"""factory-boy factories of the storage tests: users and stored-file records.
+"""factory-boy factories of the storage tests: users, groups and stored-file records.
 
 `UserFactory` lives here, not in billing, because storage never imports billing; billing's factories
 re-export it. A `StoredFileFactory` row has no object in the bucket; `stored_file()` puts real bytes in
@@ -11,7 +11,7 @@ from typing import Any
 
 import factory
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from factory.django import DjangoModelFactory, Password
 
 from storage.models import StoredFile
@@ -38,6 +38,15 @@ class UserFactory(DjangoModelFactory[User]):
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
     password = Password(DEFAULT_PASSWORD)
     is_active = True
+
+
+class GroupFactory(DjangoModelFactory[Group]):
+    """A permission group of its own, with no permissions (the staff groups: billing's `staff_group(name)`)."""
+
+    class Meta:
+        model = Group
+
+    name = factory.Sequence(lambda n: f"group-{n}")
 
 
 class StoredFileFactory(DjangoModelFactory[StoredFile]):

@@ -14,13 +14,13 @@ pytestmark = pytest.mark.django_db
 
 
 def test_user_logs_in_with_the_test_password() -> None:
-    user = UserFactory()
+    user = UserFactory.create()
     user.full_clean()
     assert user.check_password(DEFAULT_PASSWORD)
 
 
 def test_stored_file_record_is_valid_and_describes_its_content() -> None:
-    first, second = StoredFileFactory(), StoredFileFactory()
+    first, second = StoredFileFactory.create(), StoredFileFactory.create()
     for file in (first, second):
         file.full_clean()
         assert file.status == StoredFile.Status.AVAILABLE
@@ -33,7 +33,7 @@ def test_stored_file_record_is_valid_and_describes_its_content() -> None:
 
 
 def test_pending_upload_has_no_digest_yet() -> None:
-    pending = StoredFileFactory(pending=True)
+    pending = StoredFileFactory.create(pending=True)
     pending.full_clean()
     assert pending.status == StoredFile.Status.PENDING
     assert pending.sha256 == ""
@@ -41,8 +41,8 @@ def test_pending_upload_has_no_digest_yet() -> None:
 
 
 def test_attached_file_and_other_content() -> None:
-    owner = UserFactory()
-    png = StoredFileFactory(
+    owner = UserFactory.create()
+    png = StoredFileFactory.create(
         owner=owner,
         content=SAMPLES["png"],
         extension=".png",

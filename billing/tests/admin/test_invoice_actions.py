@@ -17,7 +17,7 @@ from billing.services.invoices import InvoiceLineInput, invoice_draft_create
 from storage.tests.helpers import fetch
 
 from ..factories import InvoiceFactory, PaymentFactory
-from ..helpers import seoul
+from ..helpers import seoul, streamed_bytes
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "admin:billing_invoice_changelist"
@@ -48,6 +48,7 @@ def test_void_of_a_paid_invoice_is_refused_with_the_reason_and_others_go_on(
     open_invoice.refresh_from_db()
     assert paid.status == InvoiceStatus.PAID
     assert open_invoice.status == InvoiceStatus.VOID
+    assert paid.number is not None and open_invoice.number is not None
     refusal = next(message for message in messages if paid.number in message)
     assert f"Invoice {paid.number} is paid; it cannot become void." in refusal
     assert any(open_invoice.number in message and message != refusal for message in messages)
@@ -85,12 +86,14 @@ def test_record_a_bank_transfer_through_the_intermediate_form(
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PAID and invoice.amount_remaining == 0
     last = Payment.objects.filter(invoice=invoice).order_by("-id").first()
+    assert last is not None
     assert (last.method, last.amount, last.provider_reference, last.recorded_by) == (
         PaymentMethod.BANK_TRANSFER,
         100_000,
         "KB-20260106-01",
         admin_user,
     )
+    assert last.received_at is not None
     assert last.received_at.astimezone(BILLING_TIME_ZONE).date() == date(2026, 1, 6)
     page = admin_client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
     assert "KB-20260106-01" in page and "₩100,000" in page
@@ -216,13 +219,13 @@ def test_csv_export_of_the_filtered_changelist(admin_client: Client, customer: C
     PaymentFactory.create(invoice=paid, amount=55_000, succeeded_at=seoul(date(2026, 6, 2), 9))
     response = admin_client.get(reverse("admin:billing_invoice_export_csv"), {"status__exact": "open"})
     assert response["Content-Type"].startswith("text/csv")
-    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    text = streamed_bytes(response).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:3] == ["청구서 번호", "상태", "고객 ID"] and "합계" in rows[0]
     assert [row[0] for row in rows[1:]] == [open_invoice.number]
     assert rows[1][rows[0].index("합계")] == "110000"
     payments = admin_client.get(reverse("admin:billing_payment_export_csv"))
-    payment_rows = list(csv.reader(io.StringIO(b"".join(payments.streaming_content).decode("utf-8-sig"))))
+    payment_rows = list(csv.reader(io.StringIO(streamed_bytes(payments).decode("utf-8-sig"))))
     assert payment_rows[0][1] == "청구서 번호"
     assert payment_rows[1][1] == paid.number and payment_rows[1][payment_rows[0].index("금액")] == "55000"
     assert payment_rows[1][payment_rows[0].index("처리 일시")] == "2026-06-02T09:00:00+09:00"
@@ -244,9 +247,12 @@ def test_plan_sync_to_stripe_when_stripe_is_on(
 ) -> None:
     settings.STRIPE_ENABLED = True
     synced: list[str] = []
-    monkeypatch.setattr(
-        "billing.providers.stripe.plans.plan_stripe_sync", lambda *, plan: synced.append(plan.slug) or []
-    )
+
+    def plan_stripe_sync(*, plan: SubscriptionPlan) -> list[Any]:
+        synced.append(plan.slug)
+        return []
+
+    monkeypatch.setattr("billing.providers.stripe.plans.plan_stripe_sync", plan_stripe_sync)
     plan = basic_and_pro_plans["pro"]
     page = admin_client.get(reverse("admin:billing_subscriptionplan_change", args=[plan.pk])).content.decode()
     url = reverse("admin:billing_subscriptionplan_stripe_sync", args=[plan.pk])

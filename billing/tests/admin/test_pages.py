@@ -57,6 +57,7 @@ def everything(basic_and_pro_plans: dict, customer: Customer) -> dict[str, Any]:
     paid = InvoiceFactory.create(
         customer=customer, subtotal=55_000, tax=0, status=InvoiceStatus.OPEN, status__now=issued_on
     )
+    assert paid.issue_date is not None
     PaymentFactory.create(invoice=paid, amount=55_000, succeeded_at=seoul(paid.issue_date, 12))
     IdempotencyKeyFactory.create(
         user=customer.user, key="key-1", request_path="/api/payment/invoice", expires_at=seoul(paid.issue_date)

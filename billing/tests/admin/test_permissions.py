@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _request(user: Any) -> Any:
-    request = RequestFactory().post("/admin/")
+    request: Any = RequestFactory().post("/admin/")  # gets the attributes the middleware would add
     request.user = user
     request.session = SessionStore()
     request._messages = FallbackStorage(request)

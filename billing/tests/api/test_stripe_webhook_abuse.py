@@ -176,8 +176,10 @@ def test_the_migration_scrubs_deliveries_stored_before_the_rule() -> None:
     scrub = import_module("billing.migrations.0008_webhook_headers_scrub")
     leaked = {"Authorization": "Bearer stolen", "Cookie": "sessionid=stolen", "X-Api-Key": "stolen"}
     kept = {"Content-Type": "application/json", "Stripe-Signature": "t=1,v1=abc", "User-Agent": "Stripe/1.0"}
-    junk = WebhookEventTriggerFactory(remote_ip="127.0.0.1", headers={**leaked, **kept}, body="{}", valid=False)
-    verified = WebhookEventTriggerFactory(remote_ip="127.0.0.1", headers={**leaked, **kept}, body="{}", valid=True)
+    junk = WebhookEventTriggerFactory.create(remote_ip="127.0.0.1", headers={**leaked, **kept}, body="{}", valid=False)
+    verified = WebhookEventTriggerFactory.create(
+        remote_ip="127.0.0.1", headers={**leaked, **kept}, body="{}", valid=True
+    )
     assert set(scrub.STORED_HEADERS) == set(STORED_HEADERS)
 
     for _ in range(2):  # running it again changes nothing

@@ -78,10 +78,10 @@ def test_staff_records_a_bank_transfer_and_checks_the_dashboard(
     page: Any, billing_staff_user: Any, customer: Any, other_customer: Any
 ) -> None:
     staff = billing_staff_user
-    InvoiceFactory(
+    InvoiceFactory.create(
         customer=other_customer, subtotal=10_000, line__description="베이직 플랜 (월간)", status=InvoiceStatus.OPEN
     )
-    invoice = InvoiceFactory(
+    invoice = InvoiceFactory.create(
         customer=customer, subtotal=99_000, line__description="프로 플랜 (월간)", status=InvoiceStatus.OPEN
     )
     assert invoice.status == InvoiceStatus.OPEN

@@ -23,7 +23,7 @@ from billing.services.invoices import (
 from billing.services.numbering import billing_today
 from billing.services.orders import OrderItemInput, order_cancel, order_create
 from billing.services.payments import payment_record
-from billing.tests.factories import StaffUserFactory
+from billing.tests.factories import InvoiceNumberSequenceFactory, StaffUserFactory
 from billing_site.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
@@ -312,7 +312,7 @@ def test_a_refused_finalization_consumes_no_number(customer):
 
 def test_numbers_grow_past_9999(customer):
     today = billing_today()
-    InvoiceNumberSequence.objects.create(day=today, last_number=9_998)
+    InvoiceNumberSequenceFactory.create(day=today, last_number=9_998)
     assert invoice_issue(customer=customer, lines=[LINE]).number == _number(today, 9_999)
     assert invoice_issue(customer=customer, lines=[LINE]).number == f"{today:%Y%m%d}-10000"
 

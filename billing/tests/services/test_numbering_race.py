@@ -22,7 +22,7 @@ def test_two_hundred_invoices_from_eight_workers_get_consecutive_numbers(postgre
     ]
     shares = [drafts[worker::WORKERS] for worker in range(WORKERS)]
 
-    def finalize_share(worker: int) -> list[str]:
+    def finalize_share(worker: int) -> list[str | None]:
         numbers = []
         for invoice_id in shares[worker]:
             numbers.append(invoice_finalize(invoice=Invoice(pk=invoice_id)).number)

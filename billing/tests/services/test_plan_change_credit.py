@@ -17,7 +17,8 @@ from billing.models.subscriptions import Subscription, SubscriptionStatus
 from billing.services.payments import payment_record
 from billing.services.renewals import subscriptions_renew_all
 from billing.services.subscriptions import subscription_change_plan, subscription_create
-from billing.tests.subscription_support import pay, seoul
+from billing.tests.helpers import seoul
+from billing.tests.subscription_support import pay
 from billing_site.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from billing.models.subscriptions import SubscriptionInvoice
 from billing.providers.manual import bank_transfer_instructions as payment_instructions
 from billing.services.checkout import checkout_create
 from billing.services.orders import OrderItemInput
-from billing.tests.subscription_support import seoul
+from billing.tests.helpers import seoul
 from billing_site.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

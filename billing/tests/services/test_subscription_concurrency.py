@@ -1,29 +1,27 @@
 """Races on PostgreSQL: concurrent subscribes of one customer, concurrent renewals of one subscription."""
 
 import pytest
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from billing.models import Invoice
 from billing.models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionInvoice
 from billing.services.renewals import subscriptions_renew_all
 from billing.services.subscriptions import subscription_create
 from billing.tests.factories import CustomerFactory
-from billing.tests.helpers import run_concurrently
-from billing.tests.subscription_support import seoul
+from billing.tests.helpers import run_concurrently, seoul
 from billing_site.errors import ApplicationError
+from billing_site.tests.helpers import jwt_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_concurrent_double_subscribe_over_http_leaves_exactly_one_active_subscription(postgresql, plans):
-    customer = CustomerFactory(user__username="double-clicker")
-    token = str(RefreshToken.for_user(customer.user).access_token)
+    customer = CustomerFactory.create(user__username="double-clicker")
+    clients = [jwt_client(customer.user), jwt_client(customer.user)]  # one browser tab each, logged in as them
 
-    def click(_: int) -> tuple[int, dict]:
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-        response = client.post("/api/payment/subscribe", {"plan": "pro", "billing_period": "monthly"}, format="json")
+    def click(index: int) -> tuple[int, dict]:
+        response = clients[index].post(
+            "/api/payment/subscribe", {"plan": "pro", "billing_period": "monthly"}, format="json"
+        )
         return response.status_code, response.json()
 
     results = run_concurrently(click, 2)

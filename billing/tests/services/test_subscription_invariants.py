@@ -40,7 +40,8 @@ from billing.services.subscriptions import (
     subscription_invoice_paid,
 )
 from billing.tests.factories import CustomerFactory
-from billing.tests.subscription_support import pay, seoul
+from billing.tests.helpers import seoul
+from billing.tests.subscription_support import pay
 from billing_site.errors import ApplicationError
 
 CUSTOMERS = 2
@@ -62,7 +63,7 @@ class SubscriptionMachine(RuleBasedStateMachine):
         self.customers: list[Customer] = []
         run = uuid.uuid4().hex[:8]
         for index in range(CUSTOMERS):
-            self.customers.append(CustomerFactory(user__username=f"machine-{run}-{index}"))
+            self.customers.append(CustomerFactory.create(user__username=f"machine-{run}-{index}"))
         self.credited: dict[int, int] = defaultdict(int)
 
     def teardown(self) -> None:
@@ -95,7 +96,9 @@ class SubscriptionMachine(RuleBasedStateMachine):
     def refused_unchanged(self, who: int, before: Subscription, books: tuple) -> None:
         """A refused plan change wrote nothing: the same subscription, invoices and balance."""
         assert self.books(who) == books
-        assert self.live(who).pk == before.pk
+        live = self.live(who)
+        assert live is not None
+        assert live.pk == before.pk
 
     def books(self, who: int) -> tuple:
         customer = self.customers[who]
@@ -268,9 +271,11 @@ class SubscriptionMachine(RuleBasedStateMachine):
                 used = -sum(link.invoice.lines.filter(amount__lt=0).values_list("amount", flat=True)) if link else 0
                 if not used:
                     continue
+                assert link is not None  # `used` is 0 without a link
                 if link.invoice.status == InvoiceStatus.VOID:
                     handed_back += used
                 else:
+                    assert replaced.ended_at is not None
                     period = replaced.current_period
                     unused = period.unused_days(on=billing_date(replaced.ended_at))
                     handed_back += Fraction(used * unused, period.days)
@@ -289,6 +294,7 @@ class SubscriptionMachine(RuleBasedStateMachine):
         assert len(numbers) == len(set(numbers))
         per_day: dict[str, list[int]] = defaultdict(list)
         for number in numbers:
+            assert number is not None  # excluded above
             day, sequence = number.split("-")
             per_day[day].append(int(sequence))
         for sequences in per_day.values():

@@ -12,7 +12,8 @@ from billing.models.subscriptions import Subscription, SubscriptionInvoice, Subs
 from billing.services.renewals import subscriptions_renew_all
 from billing.services.subscriptions import subscription_cancel, subscription_create, subscription_renew
 from billing.tests.factories import CustomerFactory, InvoiceFactory, SubscriptionInvoiceFactory
-from billing.tests.subscription_support import pay, seoul
+from billing.tests.helpers import seoul
+from billing.tests.subscription_support import pay
 from billing_site.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

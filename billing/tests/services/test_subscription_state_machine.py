@@ -24,7 +24,8 @@ from billing.services.subscriptions import (
     subscription_renew,
 )
 from billing.tests.factories import SubscriptionFactory, SubscriptionPlanFactory
-from billing.tests.subscription_support import pay, seoul
+from billing.tests.helpers import seoul
+from billing.tests.subscription_support import pay
 from billing_site.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

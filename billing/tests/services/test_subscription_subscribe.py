@@ -13,7 +13,8 @@ from billing.models.subscriptions import (
     SubscriptionInvoiceReason,
 )
 from billing.services.subscriptions import subscription_change_plan, subscription_create
-from billing.tests.subscription_support import pay, seoul
+from billing.tests.helpers import seoul
+from billing.tests.subscription_support import pay
 from billing_site.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

@@ -25,6 +25,7 @@ def test_url_valid_for_the_requested_hours(stored, customer_client, hours, expec
     assert response.status_code == 200, response.content
     body = response.json()
     expires_at = parse_datetime(body["expires_at"])
+    assert expires_at is not None
     assert abs(expires_at - (timezone.now() + datetime.timedelta(hours=expected_hours))) < datetime.timedelta(
         seconds=10
     )

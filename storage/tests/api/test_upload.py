@@ -192,11 +192,9 @@ class MultipartStream(io.RawIOBase):
 
 
 def _post_stream(client: APIClient, stream: MultipartStream, content_length: int) -> Any:
+    environ: dict[str, Any] = {"wsgi.input": stream, "CONTENT_LENGTH": str(content_length)}
     return client.generic(
-        "POST",
-        "/api/files/upload",
-        content_type=f"multipart/form-data; boundary={BOUNDARY}",
-        **{"wsgi.input": stream, "CONTENT_LENGTH": str(content_length)},
+        "POST", "/api/files/upload", content_type=f"multipart/form-data; boundary={BOUNDARY}", **environ
     )
 
 
@@ -238,11 +236,9 @@ def _measured_upload(client: APIClient, content: bytes, name: str) -> tuple[Any,
     tracemalloc.start()
     started = time.perf_counter()
     try:
+        environ: dict[str, Any] = {"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
         response = client.generic(
-            "POST",
-            "/api/files/upload",
-            content_type=f"multipart/form-data; boundary={BOUNDARY}",
-            **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))},
+            "POST", "/api/files/upload", content_type=f"multipart/form-data; boundary={BOUNDARY}", **environ
         )
         seconds = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
