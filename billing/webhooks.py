@@ -22,10 +22,10 @@ from django.db import transaction
 from django.http import HttpRequest
 from djstripe import models as djstripe_models
 from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from billing.models.stripe import StripeWebhookEventStatus
 from billing.providers import payment_provider
@@ -75,7 +75,7 @@ def _delivery_record(request: HttpRequest, body: bytes) -> Any:
 
 
 @extend_schema(exclude=True)  # Stripe's endpoint, not one of our API's
-class StripeWebhookView(APIView):
+class StripeWebhookViewSet(viewsets.ViewSet):
     """Stripe's deliveries: 200 once applied (or when already applied), 400 for a bad signature, 413 for a body too
     large to be an event, 429 when throttled, 500 on failure. Nothing is stored before the signature verifies."""
 
@@ -84,7 +84,7 @@ class StripeWebhookView(APIView):
     throttle_classes = (ScopedThrottle,)
     throttle_scope = "webhook"  # anonymous, so keyed by client_address
 
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         provider = payment_provider()
         provider.webhook_endpoint_check()  # 404 while Stripe is off, 503 without a signing secret
         signature = request.headers.get("Stripe-Signature", "")
@@ -113,4 +113,4 @@ class StripeWebhookView(APIView):
 
 
 # A failed event must stay recorded (dj-stripe's rule): each step owns its transaction, never the request.
-stripe_webhook = transaction.non_atomic_requests(login_not_required(StripeWebhookView.as_view()))
+stripe_webhook = transaction.non_atomic_requests(login_not_required(StripeWebhookViewSet.as_view({"post": "create"})))

@@ -1,5 +1,7 @@
 """API conventions: trailing slashes, the one error shape for every status, paging and throttling."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -134,5 +136,6 @@ def test_swagger_ui_is_served_from_local_assets(api_client):
 
     assert "swagger-ui" in html
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
-    assert "cdn" not in html.lower()
-    assert "unpkg" not in html.lower()
+    # No asset from another host. (A bare "cdn" substring test was flaky: the page embeds a random CSRF token.)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.IGNORECASE)
+    assert not re.search(r"cdn[\w-]*\.|jsdelivr|unpkg|cdnjs", html, re.IGNORECASE)
