@@ -8,13 +8,11 @@ from billing.models import Customer, Invoice, InvoiceLine
 from .common import not_found
 
 
-def invoice_list(*, customer: Customer | None, status: str | None = None) -> QuerySet[Invoice]:
+def invoice_list(*, customer: Customer | None) -> QuerySet[Invoice]:
     """The customer's issued invoices, newest first (drafts are internal and never listed)."""
     if customer is None:
         return Invoice.objects.none()
     invoices = Invoice.objects.filter(customer=customer, finalized_at__isnull=False)
-    if status:
-        invoices = invoices.filter(status=status)
     return invoices.order_by("-finalized_at", "-id").prefetch_related(
         Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id"))
     )

@@ -7,13 +7,11 @@ from billing.models import Customer, Order
 from .common import not_found
 
 
-def order_list(*, customer: Customer | None, status: str | None = None) -> QuerySet[Order]:
+def order_list(*, customer: Customer | None) -> QuerySet[Order]:
     """The customer's orders with their items, newest first; nobody's without a billing profile."""
     if customer is None:
         return Order.objects.none()
     orders = Order.objects.filter(customer=customer)
-    if status:
-        orders = orders.filter(status=status)
     return orders.order_by("-created_at", "-id").prefetch_related("items")
 
 

@@ -8,13 +8,11 @@ from billing.models.subscriptions import Subscription
 from .common import not_found
 
 
-def subscription_list(*, customer: Customer | None, status: str | None = None) -> QuerySet[Subscription]:
+def subscription_list(*, customer: Customer | None) -> QuerySet[Subscription]:
     """The customer's subscriptions, newest first; nobody's when the caller has no billing profile."""
     if customer is None:
         return Subscription.objects.none()
     subscriptions = Subscription.objects.filter(customer=customer)
-    if status:
-        subscriptions = subscriptions.filter(status=status)
     return subscriptions.select_related("plan").order_by("-created_at", "-id")
 
 

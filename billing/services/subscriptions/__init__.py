@@ -20,11 +20,7 @@ Modules: common (texts, checks, credit balance, the invoice of a period), prorat
 plan, checkout), lifecycle (cancel, renew). The names are re-exported here.
 """
 
-from billing.selectors.subscriptions import subscription_get, subscription_list
-
-from ..subscription_states import customer_lock as _customer_lock
 from ..subscription_states import subscription_invoice_paid, subscription_lock, subscription_status_follow
-from ..subscription_states import subscription_status_change as _status_change
 from .common import LINE_TEXT, PERIOD_LABELS, plan_line_description
 from .lifecycle import RenewalOutcome, subscription_cancel, subscription_renew
 from .proration import CreditSplit, PeriodSettlement, credit_split, paid_share, proration_credit
@@ -44,8 +40,6 @@ __all__ = [
     "RenewalOutcome",
     "SubscriptionCheckout",
     "SubscriptionStart",
-    "_customer_lock",  # the locking-order tests take the locks themselves
-    "_status_change",
     "credit_split",
     "paid_share",
     "plan_line_description",
@@ -54,9 +48,7 @@ __all__ = [
     "subscription_change_plan",
     "subscription_checkout",
     "subscription_create",
-    "subscription_get",
     "subscription_invoice_paid",
-    "subscription_list",
     "subscription_lock",
     "subscription_renew",
     "subscription_status_follow",

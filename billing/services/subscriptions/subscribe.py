@@ -1,5 +1,6 @@
 """Subscribe, change plan and checkout: a new subscription from today and its first invoice, paid by bank
-transfer or through the payment provider (billing.providers), which is asked before anything is locked."""
+transfer or through the payment provider (billing.providers), which is asked once the customer is locked and
+before the invoice is written."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta

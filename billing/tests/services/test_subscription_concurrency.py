@@ -85,7 +85,7 @@ def test_locking_a_subscription_does_not_lock_its_plan(postgresql, plans):
     from django.db import connection, transaction
 
     from billing.models.plans import SubscriptionPlan
-    from billing.services.subscriptions import _customer_lock, subscription_lock
+    from billing.services.subscription_states import customer_lock, subscription_lock
 
     customer = CustomerFactory(user__username="holder")
     subscription = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly").subscription
@@ -94,7 +94,7 @@ def test_locking_a_subscription_does_not_lock_its_plan(postgresql, plans):
     def hold() -> None:
         try:
             with transaction.atomic():
-                _customer_lock(customer.pk)
+                customer_lock(customer.pk)
                 subscription_lock(subscription_id=subscription.pk)
                 locked.set()
                 release.wait(timeout=30)

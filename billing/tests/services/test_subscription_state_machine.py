@@ -14,9 +14,8 @@ from billing.models.subscriptions import (
     subscription_transition_allowed,
 )
 from billing.services.checkout import checkout_create
+from billing.services.subscription_states import customer_lock, subscription_status_change
 from billing.services.subscriptions import (
-    _customer_lock,
-    _status_change,
     subscription_cancel,
     subscription_change_plan,
     subscription_create,
@@ -56,8 +55,10 @@ def test_a_refused_transition_is_409_and_changes_nothing(customer, plans, curren
         subscription_cancel(subscription=subscription, immediately=True)
 
     with pytest.raises(ApplicationError) as refused, transaction.atomic():
-        _customer_lock(customer.pk)
-        _status_change(subscription_lock(subscription_id=subscription.pk), target, moment=seoul(date(2025, 1, 1)))
+        customer_lock(customer.pk)
+        subscription_status_change(
+            subscription_lock(subscription_id=subscription.pk), target, moment=seoul(date(2025, 1, 1))
+        )
 
     assert (refused.value.code, refused.value.status_code) == ("invalid_subscription_transition", 409)
     assert Subscription.objects.get(pk=subscription.pk).status == current
