@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format install system-deps services-install messages bench clean
+.PHONY: run run-stack test lint format install system-deps services-install messages bench clean
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ run: install system-deps messages
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  admin: /admin/  API docs: /api/docs/  health: /healthz"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# `make run` plus redis-server, one Celery worker and beat (scripts/run-stack; logs under .stack/logs/).
+run-stack: install system-deps messages
+	scripts/install-system-deps.sh --stack
+	HOST=$(HOST) PORT=$(PORT) scripts/run-stack
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what harness/ needs to start real servers: the LocalStack and localstripe virtualenvs and PostgreSQL.
+# redis-server (like poppler-utils and chromium) comes from scripts/install-system-deps.sh --test.
 # Idempotent: a virtualenv is rebuilt only when its requirements file or the base interpreter changed.
 set -euo pipefail
 

@@ -4,8 +4,8 @@ Under pytest-xdist (`-n` in pytest.ini) the servers stay one per run: the contro
 attach to them (`harness.session.attach`). Two rules keep the workers from disturbing each other:
 - every test that can reach localstripe runs on one worker (xdist group "harness-stripe"), because emptying it
   (`stripe_server.reset()`) or stopping it would pull the Stripe objects out from under a test on another worker;
-- a test that stops S3 (`harness_s3`) holds the run's server lock exclusively; every other test holds it shared,
-  so no test of another worker is running while S3 is down.
+- a test that stops S3 or Redis (`harness_s3`, `harness_redis`) holds the run's server lock exclusively; every
+  other test holds it shared, so no test of another worker is running while S3 or Redis is down.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from harness.process import ServiceStartError
 # HARNESS_SERVICES=none (or sqlite) runs the suite without servers, for a quick run of one file on SQLite.
 SERVERS_OFF = ("none", "sqlite")
 SERVERS_ON = ("", "all")
-# Tests that use one of these fixtures talk to localstripe; tests that use `harness_s3` stop S3.
+# Tests that use one of these fixtures talk to localstripe; tests that use `harness_s3` or `harness_redis` may stop
+# that server.
 STRIPE_FIXTURES = frozenset({"stripe_server", "stripe_client"})
-STOPS_S3_FIXTURES = frozenset({"harness_s3"})
+STOPS_SERVER_FIXTURES = frozenset({"harness_s3", "harness_redis"})
 STRIPE_GROUP = "harness-stripe"
 LOCK_VARIABLE = "HARNESS_SERVER_LOCK"
 
@@ -84,12 +85,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _harness_server_lock(request: pytest.FixtureRequest) -> Iterator[None]:
-    """In an xdist worker: hold the run's server lock, exclusively for a test that stops S3, else shared."""
+    """In an xdist worker: hold the run's server lock, exclusively for a test that may stop S3 or Redis, else shared."""
     path = os.environ.get(LOCK_VARIABLE)
     if _worker_id() is None or not path:
         yield
         return
-    exclusive = bool(STOPS_S3_FIXTURES & set(request.fixturenames))
+    exclusive = bool(STOPS_SERVER_FIXTURES & set(request.fixturenames))
     with open(path) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:

@@ -17,6 +17,7 @@ from harness import reaper
 from harness.control import CONTROL_URL_VARIABLE, ControlServer, RemoteServer, remote_servers
 from harness.postgres import PostgresServer
 from harness.process import ServerProcess, ServiceStartError
+from harness.redis import RedisServer
 from harness.s3 import S3Server
 from harness.stripe_server import StripeServer
 
@@ -28,11 +29,12 @@ class Services:
     postgres: PostgresServer | RemoteServer
     s3: S3Server | RemoteServer
     stripe: StripeServer | RemoteServer
+    redis: RedisServer | RemoteServer
     startup_seconds: float
 
     @property
     def all(self) -> tuple[Any, ...]:
-        return (self.postgres, self.s3, self.stripe)
+        return (self.postgres, self.s3, self.stripe, self.redis)
 
 
 _running: Services | None = None
@@ -49,7 +51,8 @@ def services() -> Services:
 
 
 def environment(running: Services) -> dict[str, str]:
-    """The variables the Django settings read. STRIPE_SECRET_KEY stays unset: Stripe is off until a test turns it on."""
+    """The variables the Django settings and tests read. STRIPE_SECRET_KEY stays unset: Stripe is off until a test turns
+    it on; CELERY_BROKER_URL too (tasks stay eager), so a test that wants a real broker takes HARNESS_REDIS_URL."""
     return {
         "DATABASE_URL": running.postgres.url,
         "AWS_STORAGE_BUCKET_NAME": running.s3.bucket,
@@ -59,6 +62,7 @@ def environment(running: Services) -> dict[str, str]:
         "AWS_S3_REGION_NAME": running.s3.region,
         "TEST_STRIPE_API_BASE": running.stripe.url,
         "TEST_STRIPE_SECRET_KEY": running.stripe.secret_key,
+        "HARNESS_REDIS_URL": running.redis.url,
     }
 
 
@@ -69,14 +73,14 @@ def kept_postgres_data() -> Path | None:
 
 
 def start() -> Services:
-    """Start PostgreSQL, S3 and Stripe side by side and export their addresses; on any failure stop all and raise."""
+    """Start PostgreSQL, S3, Stripe and Redis side by side and export their addresses; on a failure stop all, raise."""
     global _running
     if _running is not None:
         return _running
     started = time.monotonic()
     servers: list[ServerProcess] = []
     try:
-        servers += [PostgresServer(data_dir=kept_postgres_data()), S3Server(), StripeServer()]
+        servers += [PostgresServer(data_dir=kept_postgres_data()), S3Server(), StripeServer(), RedisServer()]
     except ServiceStartError:
         _close(servers)
         raise
@@ -100,9 +104,12 @@ def start() -> Services:
     if errors:
         _close(servers)
         raise ServiceStartError("\n\n".join(str(error) for error in errors.values()))
-    postgres, s3, stripe = servers
+    postgres, s3, stripe, redis = servers
     assert isinstance(postgres, PostgresServer) and isinstance(s3, S3Server) and isinstance(stripe, StripeServer)
-    _running = Services(postgres=postgres, s3=s3, stripe=stripe, startup_seconds=time.monotonic() - started)
+    assert isinstance(redis, RedisServer)
+    _running = Services(
+        postgres=postgres, s3=s3, stripe=stripe, redis=redis, startup_seconds=time.monotonic() - started
+    )
     os.environ.update(environment(_running))
     _control_start(_running)
     atexit.register(stop)
@@ -129,7 +136,11 @@ def attach() -> Services:
             )
         servers, startup_seconds = remote_servers(control_url)
         _running = Services(
-            postgres=servers["postgres"], s3=servers["s3"], stripe=servers["stripe"], startup_seconds=startup_seconds
+            postgres=servers["postgres"],
+            s3=servers["s3"],
+            stripe=servers["stripe"],
+            redis=servers["redis"],
+            startup_seconds=startup_seconds,
         )
     return _running
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs at run and test time, only when they are missing:
 # a Hangul font for invoice PDFs (fonts-nanum), GNU gettext (msgfmt, for `manage.py compilemessages` of locale/ko),
-# and for the tests poppler-utils (pdftotext) and Debian's chromium (the admin's browser tests, driven by Playwright).
+# for the tests poppler-utils (pdftotext), Debian's chromium (the admin's browser tests, driven by Playwright) and
+# redis-server (the harness's Celery broker), and for `make run-stack` (--stack) redis-server alone.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,9 @@ command -v msgfmt >/dev/null 2>&1 || need+=(gettext)
 if [ "${1:-}" = "--test" ]; then
   command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
   [ -x /usr/bin/chromium ] || need+=(chromium)
+fi
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--stack" ]; then
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
