@@ -93,3 +93,16 @@ def invoice_transition_allowed(current: str, target: str) -> bool:
 
 def order_transition_allowed(current: str, target: str) -> bool:
     return target in ORDER_TRANSITIONS.get(current, frozenset())
+
+
+class JobKind:
+    """Kinds of billing's background jobs (handlers in billing.jobs; services enqueue them by these names)."""
+
+    INVOICE_PDF_RENDER = "billing.invoice_pdf_render"
+    INVOICE_MIRROR = "billing.invoice_mirror"
+    WEBHOOK_EVENT_PROCESS = "billing.webhook_event_process"
+    SUBSCRIPTION_RENEW = "billing.subscription_renew"
+    SUBSCRIPTION_PROVIDER_CANCEL = "billing.subscription_provider_cancel"
+    SUBSCRIPTION_PROVIDER_LINK = "billing.subscription_provider_link"
+    SUBSCRIBE_ATTEMPT_COMPENSATE = "billing.subscribe_attempt_compensate"
+    INVOICE_MIRROR_VOID = "billing.invoice_mirror_void"

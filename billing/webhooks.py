@@ -27,9 +27,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.models.stripe import StripeWebhookEventStatus
 from billing.providers import payment_provider
-from billing.services.webhook_events import webhook_event_process, webhook_event_receive
+from billing.services.webhook_events import webhook_event_enqueue, webhook_event_receive
 from billing_site.api.throttling import ScopedThrottle, client_address
 from billing_site.errors import ApplicationError
 
@@ -100,15 +99,16 @@ class StripeWebhookViewSet(viewsets.ViewSet):
             ) from error
         delivery = _delivery_record(request._request, body)
         event = webhook_event_receive(payload=payload, delivery=delivery)
-        outcome = webhook_event_process(event=event, delivery=delivery)
-        if outcome.status == StripeWebhookEventStatus.FAILED:
-            raise ApplicationError(
-                "webhook_processing_failed",
-                f"Event {event.stripe_event_id} failed; it will be retried.",
-                status_code=500,
-            )
+        asked = webhook_event_enqueue(event=event, delivery=delivery)
+        event.refresh_from_db()  # without a broker the job already ran, after the enqueue's commit
         return Response(
-            {"received": True, "event": event.stripe_event_id, "duplicate": outcome.duplicate, "result": outcome.result}
+            {
+                "received": True,
+                "event": event.stripe_event_id,
+                "duplicate": not asked,
+                "status": event.status,
+                "result": event.result,
+            }
         )
 
 

@@ -9,7 +9,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +18,7 @@ from django.utils import timezone
 from billing.enums import (
     InvoicePdfStatus,
     InvoiceStatus,
+    JobKind,
     OrderStatus,
     TaxTreatment,
     invoice_transition_allowed,
@@ -27,6 +27,7 @@ from billing.models import Customer, Invoice, InvoiceLine, Order
 from billing.money import MAX_AMOUNT, amount_validate, currency_normalize, line_amount, vat_amount
 from billing.providers import payment_provider
 from billing_site.errors import ApplicationError
+from billing_site.jobs.services import job_enqueue
 from billing_site.permissions import permission_require
 
 from .numbering import billing_today, invoice_number_allocate
@@ -398,12 +399,14 @@ def invoice_pdf_regenerate(*, invoice: Invoice, actor: Any = None) -> Invoice:
 
 
 def _pdf_outdated(locked: Invoice) -> None:
-    """The PDF must show this change: bump the revision and render it once the transaction has committed."""
-    from .pdf import invoice_pdf_render_after_commit
-
+    """The PDF must show this change: bump the revision; a worker renders it once the transaction commits."""
     locked.pdf_revision += 1
     locked.pdf_status = InvoicePdfStatus.PENDING
-    transaction.on_commit(partial(invoice_pdf_render_after_commit, invoice_id=locked.pk), robust=True)
+    job_enqueue(
+        kind=JobKind.INVOICE_PDF_RENDER,
+        key=f"invoice_pdf:{locked.pk}:{locked.pdf_revision}",
+        payload={"invoice_id": locked.pk},
+    )
 
 
 DEFAULT_LINE_DESCRIPTION = {"ko": "서비스 이용료", "en": "Services"}

@@ -14,9 +14,12 @@ from django.db.models import F
 from django.utils import timezone
 from djstripe import models as djstripe_models
 
+from billing.enums import JobKind
 from billing.models.stripe import StripeWebhookEvent, StripeWebhookEventStatus
 from billing.providers import payment_provider
+from billing.providers.base import RemoteObject
 from billing.services.provider_sync import remote_object_apply
+from billing_site.jobs.services import job_enqueue_created
 from billing_site.permissions import permission_require
 
 logger = logging.getLogger(__name__)
@@ -27,9 +30,12 @@ BACKOFF_MAX = timedelta(hours=6)
 
 
 def webhook_event_apply(*, event_type: str, object_id: str) -> str:
-    """Our handler for one event (in the caller's transaction): the provider re-reads the event's object, and our
-    records follow it (billing.services.provider_sync); what it changed, for the record."""
-    remote = payment_provider().webhook_event_read(event_type=event_type, object_id=object_id)
+    """Our handler for one event: the provider re-reads the event's object, and our records follow it
+    (billing.services.provider_sync); what it changed, for the record."""
+    return _remote_apply(payment_provider().webhook_event_read(event_type=event_type, object_id=object_id))
+
+
+def _remote_apply(remote: RemoteObject | str) -> str:
     return remote if isinstance(remote, str) else remote_object_apply(remote=remote)
 
 
@@ -72,19 +78,45 @@ def _backoff(attempts: int) -> timedelta:
     return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
 
 
+def webhook_event_enqueue(*, event: StripeWebhookEvent, delivery: Any = None) -> bool:
+    """Hand a received event to a worker (billing.jobs), unless it is processed already. True when this delivery
+    asked for the processing; False for a duplicate (processed, or already queued by a concurrent delivery).
+
+    One job per event and attempt: deliveries racing each other share it, and a delivery after a failure asks again.
+    """
+    if event.status == StripeWebhookEventStatus.PROCESSED:
+        _delivery_done(delivery, event.stripe_event_id)
+        return False
+    _, created = job_enqueue_created(
+        kind=JobKind.WEBHOOK_EVENT_PROCESS,
+        key=f"webhook_event:{event.pk}:{event.attempts}",
+        payload={"event_id": event.pk, "delivery_id": getattr(delivery, "pk", None)},
+    )
+    if not created:
+        _delivery_done(delivery, event.stripe_event_id)  # a duplicate of a delivery whose job is on it
+    return created
+
+
 def webhook_event_process(
     *, event: StripeWebhookEvent, delivery: Any = None, now: datetime | None = None
 ) -> ProcessingOutcome:
-    """Apply one event once: lock its row, skip it if processed, else dj-stripe's processing plus our handler and
-    the processed mark in one transaction. A failure rolls all of that back and is recorded with a retry time."""
+    """Apply one event once. The provider is asked first with no lock held (dj-stripe's mirror, idempotent, and a
+    fresh read of the event's object); then the event row is locked and re-checked, and our records follow it in
+    one transaction with the processed mark. A failure rolls that back and is recorded with a retry time."""
+    current = StripeWebhookEvent.objects.get(pk=event.pk)
+    if current.status == StripeWebhookEventStatus.PROCESSED:
+        _delivery_done(delivery, current.stripe_event_id)
+        return ProcessingOutcome(current.status, current.result, duplicate=True)
     try:
+        provider = payment_provider()
+        mirrored = provider.webhook_event_mirror(payload=current.payload)
+        remote = provider.webhook_event_read(event_type=current.event_type, object_id=current.object_id)
         with transaction.atomic():
             locked = StripeWebhookEvent.objects.select_for_update().get(pk=event.pk)
             if locked.status == StripeWebhookEventStatus.PROCESSED:
                 _delivery_done(delivery, locked.stripe_event_id)
                 return ProcessingOutcome(locked.status, locked.result, duplicate=True)
-            mirrored = payment_provider().webhook_event_mirror(payload=locked.payload)
-            result = webhook_event_apply(event_type=locked.event_type, object_id=locked.object_id)
+            result = _remote_apply(remote)
             if not mirrored:
                 result += " (not mirrored: the object no longer exists in Stripe)"
             locked.status = StripeWebhookEventStatus.PROCESSED

@@ -34,9 +34,7 @@ def _isolated_file_storage(settings: Any, tmp_path: Any) -> None:
 def without_pdf_rendering(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """PDFs stay pending (the ids that would have rendered are collected): for tests about something else."""
     scheduled: list[int] = []
-    monkeypatch.setattr(
-        "billing.services.pdf.invoice_pdf_render_after_commit", lambda *, invoice_id: scheduled.append(invoice_id)
-    )
+    monkeypatch.setattr("billing.jobs.invoice_pdf_render", lambda *, invoice: scheduled.append(invoice.pk) or invoice)
     return scheduled
 
 

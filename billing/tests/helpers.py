@@ -69,12 +69,17 @@ def run_concurrently(worker: Callable[[int], Any], count: int) -> list[Any]:
 
 
 # The migrations that shape the staff groups, and the function of each that does it, in order.
-STAFF_GROUP_MIGRATIONS = (("0004_staff_groups", "groups_create"), ("0007_support_permissions", "permissions_restrict"))
+STAFF_GROUP_MIGRATIONS = (
+    ("billing", "billing.migrations", "0004_staff_groups", "groups_create"),
+    ("billing", "billing.migrations", "0007_support_permissions", "permissions_restrict"),
+    ("jobs", "billing_site.jobs.migrations", "0002_staff_permissions", "permissions_grant"),
+)
 
 
 def staff_group(name: str) -> Any:
-    """A group as migrations 0004 and 0007 leave it. A transactional test that ran earlier flushed the database
-    (and with it the migrations' rows), so their own functions run again first; they only do what's missing.
+    """A group as the migrations of STAFF_GROUP_MIGRATIONS leave it. A transactional test that ran earlier flushed
+    the database (and with it the migrations' rows), so their own functions run again first; they only do what's
+    missing.
     """
     import importlib
     from types import SimpleNamespace
@@ -83,8 +88,8 @@ def staff_group(name: str) -> Any:
     from django.db.migrations.loader import MigrationLoader
 
     loader = MigrationLoader(connection)
-    for migration_name, function_name in STAFF_GROUP_MIGRATIONS:
-        migration = importlib.import_module(f"billing.migrations.{migration_name}")
-        state = loader.project_state(("billing", migration_name), at_end=True)
+    for app_label, package, migration_name, function_name in STAFF_GROUP_MIGRATIONS:
+        migration = importlib.import_module(f"{package}.{migration_name}")
+        state = loader.project_state((app_label, migration_name), at_end=True)
         getattr(migration, function_name)(state.apps, SimpleNamespace(connection=connection))
     return Group.objects.get(name=name)

@@ -5,16 +5,15 @@ The copy follows our write: it is made after the issuing transaction commits, an
 """
 
 import logging
-from functools import partial
 from typing import Any
 
 import stripe
-from django.db import transaction
 
-from billing.enums import INVOICE_PAYABLE_STATUSES, Language
+from billing.enums import INVOICE_PAYABLE_STATUSES, JobKind, Language
 from billing.models import Invoice
 from billing.providers.base import RemoteInvoice
 from billing_site.errors import ApplicationError
+from billing_site.jobs.services import job_enqueue
 
 from .client import (
     META_INVOICE,
@@ -90,18 +89,10 @@ def invoice_stripe_create(*, invoice: Invoice) -> Invoice:
     return fresh
 
 
-def invoice_stripe_create_after_commit(*, invoice_id: int) -> None:
-    """on_commit hook of POST /api/payment/invoice: a Stripe failure leaves our invoice without `stripe_url`, and
-    `manage.py billing_sync_stripe --invoice <number>` creates the Stripe copy later."""
-    try:
-        invoice_stripe_create(invoice=Invoice.objects.get(pk=invoice_id))
-    except ApplicationError as error:
-        logger.warning("Invoice %s has no Stripe copy yet: %s", invoice_id, error.message)
-
-
 def invoice_stripe_schedule(*, invoice: Invoice) -> None:
-    """Create the Stripe copy of `invoice` once the transaction that issued it commits (at once outside one)."""
-    transaction.on_commit(partial(invoice_stripe_create_after_commit, invoice_id=invoice.pk), robust=True)
+    """Create the Stripe copy of `invoice` after the transaction that issued it commits: a job (billing.jobs) that a
+    worker retries with backoff while Stripe fails; until then the invoice has no `stripe_url`."""
+    job_enqueue(kind=JobKind.INVOICE_MIRROR, key=f"invoice_mirror:{invoice.pk}", payload={"invoice_id": invoice.pk})
 
 
 def invoice_stripe_void(*, invoice: Invoice, stripe_invoice_id: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 import stripe
 from django.apps import apps
 from django.db import connection
-from django.test import Client
+from django.test import Client, TestCase
 from djstripe import models as djstripe_models
 
 from billing.models.stripe import StripeWebhookEvent
@@ -40,7 +40,8 @@ def webhook_secret_set(settings: Any) -> None:
 def post(body: bytes, signature: str | None, **extra: Any) -> Any:
     if signature is not None:
         extra["HTTP_STRIPE_SIGNATURE"] = signature
-    return Client().generic("POST", WEBHOOK, body, content_type="application/json", **extra)
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the event's job runs on commit (no broker here)
+        return Client().generic("POST", WEBHOOK, body, content_type="application/json", **extra)
 
 
 def nothing_stored() -> bool:

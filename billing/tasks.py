@@ -1,0 +1,62 @@
+"""billing's scheduled Celery tasks (settings.CELERY_BEAT_SCHEDULE). Each runs under an advisory lock, so two beat
+processes started by mistake run it once at a time, and each is idempotent, so running it twice changes nothing."""
+
+from datetime import date
+from typing import Any
+
+from celery import shared_task
+from django.utils import timezone
+
+from billing.enums import JobKind
+from billing.periods import billing_date
+from billing.selectors.webhook_events import webhook_events_due
+from billing.services.renewals import subscriptions_to_process
+from billing.services.subscriptions import subscribe_attempts_reconcile
+from billing.services.webhook_events import webhook_event_retry
+from billing_site.api.idempotency import idempotency_keys_purge
+from billing_site.jobs.services import exclusive, jobs_enqueue_many
+
+
+@shared_task(name="billing.renewals", ignore_result=True)
+def renewals_task(as_of: str | None = None) -> dict[str, Any]:
+    """Fan out today's (Asia/Seoul) renewals: one job per subscription that may change, run by every worker.
+
+    A job's key is (subscription, day), so a second run the same day, or a second beat, adds nothing.
+    """
+    day = as_of or billing_date(timezone.now()).isoformat()
+    with exclusive("billing.renewals") as mine:
+        if not mine:
+            return {"skipped": True}
+        ids = subscriptions_to_process(as_of=date.fromisoformat(day)).values_list("pk", flat=True)
+        created = jobs_enqueue_many(
+            kind=JobKind.SUBSCRIPTION_RENEW,
+            items=[(f"renew:{pk}:{day}", {"subscription_id": pk, "as_of": day}) for pk in ids.iterator()],
+        )
+    return {"as_of": day, "enqueued": created}
+
+
+@shared_task(name="billing.webhook_retries", ignore_result=True)
+def webhook_retries_task(limit: int = 500) -> dict[str, Any]:
+    """Process again the provider events whose retry time has come (each is still applied at most once)."""
+    with exclusive("billing.webhook_retries") as mine:
+        if not mine:
+            return {"skipped": True}
+        outcomes = [webhook_event_retry(event=event).status for event in webhook_events_due()[:limit]]
+    return {"retried": len(outcomes), "failed": outcomes.count("failed")}
+
+
+@shared_task(name="billing.purge_idempotency_keys", ignore_result=True)
+def idempotency_keys_purge_task() -> dict[str, Any]:
+    with exclusive("billing.purge_idempotency_keys") as mine:
+        return {"deleted": idempotency_keys_purge()} if mine else {"skipped": True}
+
+
+@shared_task(name="billing.provider_reconcile", ignore_result=True)
+def provider_reconcile_task() -> dict[str, Any]:
+    """Repair what a crash left between the steps of a card subscribe: attempts stuck before our records were
+    written are compensated at the provider (cancel, void, refund), and compensations that failed are tried again."""
+    with exclusive("billing.provider_reconcile") as mine:
+        if not mine:
+            return {"skipped": True}
+        report = subscribe_attempts_reconcile()
+    return {"stuck": report.stuck, "compensated": len(report.compensated), "failures": report.failures}
