@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import Subscription, SubscriptionInvoice, SubscriptionPlan
+from billing.models import SubscribeAttempt, Subscription, SubscriptionInvoice, SubscriptionPlan
 from billing.models.subscriptions import RENEWING_STATUSES, SubscriptionStatus, subscription_transition_allowed
 from billing.periods import BillingPeriod, billing_date
 from billing.services.subscriptions import subscription_cancel, subscription_change_plan, subscription_renew
@@ -316,3 +316,15 @@ class SubscriptionInvoiceAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["invoice__number", "subscription__customer__display_name", "subscription__customer__email"]
     list_select_related = ["subscription__plan", "invoice"]
     ordering = ["-period_start", "-id"]
+
+
+@admin.register(SubscribeAttempt)
+class SubscribeAttemptAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Card subscribes from before the charge to their outcome: a `started` one older than a request, or one still
+    `compensating`, is what the reconcile works on (docs/operations.md). Superusers only unless granted."""
+
+    list_display = ["id", "customer", "plan", "billing_period", "status", "total", "currency", "started_at", "error"]
+    list_filter = ["status", ("started_at", DateRangeFilter)]
+    search_fields = ["=provider_subscription_id", "=provider_payment_id", "customer__email"]
+    list_select_related = ["customer", "plan"]
+    ordering = ["-started_at", "-id"]

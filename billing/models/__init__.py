@@ -6,6 +6,7 @@ from .invoices import Invoice, InvoiceLine, InvoiceNumberSequence
 from .orders import Order, OrderItem
 from .payments import Payment
 from .plans import SubscriptionPlan
+from .provider_operations import SubscribeAttempt, SubscribeAttemptStatus
 from .stripe import StripeWebhookEvent
 from .subscriptions import Subscription, SubscriptionInvoice
 
@@ -19,6 +20,8 @@ __all__ = [
     "OrderItem",
     "Payment",
     "StripeWebhookEvent",
+    "SubscribeAttempt",
+    "SubscribeAttemptStatus",
     "Subscription",
     "SubscriptionInvoice",
     "SubscriptionPlan",

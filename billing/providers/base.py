@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from billing.models import Customer, Invoice, Payment
+from billing.models import Customer, Invoice, Payment, SubscribeAttempt
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription
 
@@ -47,9 +47,8 @@ class PlansSyncReport:
 
 @dataclass(frozen=True)
 class SubscriptionSetup:
-    """What subscribe prepared with the provider before our rows were locked for the invoice: who pays, with what,
-    at which price. `customer_reference` is empty when the subscription is not paid through the provider (bank
-    transfer)."""
+    """What subscribe prepared with the provider before any row of ours was locked: who pays, with what, at which
+    price. `customer_reference` is empty when the subscription is not paid through the provider (bank transfer)."""
 
     customer_reference: str = ""
     payment_method: str = ""
@@ -59,7 +58,7 @@ class SubscriptionSetup:
 
 @dataclass(frozen=True)
 class SubscriptionStarted:
-    """What the provider made for a new subscription; `item_references` and the rest let it be undone."""
+    """What the provider made (and charged) for a subscribe attempt; our records follow it, or it is compensated."""
 
     subscription_reference: str
     invoice_reference: str = ""
@@ -127,6 +126,7 @@ class RemoteSubscription:
     cancel_at_period_end: bool = False
     period_start: date | None = None
     claimed_subscription_id: str = ""  # the subscription of ours its metadata names
+    claimed_attempt_id: str = ""  # the subscribe attempt of ours that made it
     created_at: datetime | None = None
 
 
@@ -197,11 +197,12 @@ class PaymentProvider(Protocol):
         payment_method_id: str | None,
         replacing: Subscription | None,
     ) -> SubscriptionSetup: ...
+    # Never called while a row of ours is locked: each runs between the committed steps of a subscribe attempt.
     def subscription_start(
-        self, *, subscription: Subscription, invoice: Invoice, replaced: Subscription | None, setup: SubscriptionSetup
+        self, *, attempt: SubscribeAttempt, setup: SubscriptionSetup
     ) -> SubscriptionStarted | None: ...
-    def subscription_start_undo(self, *, started: SubscriptionStarted) -> None: ...
-    def subscription_end_now(self, *, reference: str) -> None: ...
+    def subscription_start_compensate(self, *, attempt: SubscribeAttempt) -> str: ...
+    def subscription_link(self, *, subscription: Subscription) -> None: ...
     def subscription_cancel(self, *, subscription: Subscription) -> None: ...
     def subscription_abandoned_cancel(self, *, reference: str) -> None: ...
     def subscription_read(self, *, subscription: Subscription) -> RemoteSubscription | None: ...

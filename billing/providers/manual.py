@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from billing.enums import Language, PaymentMethod
-from billing.models import Customer, Invoice, Payment
+from billing.models import Customer, Invoice, Payment, SubscribeAttempt
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription
 from billing.money import money_format
@@ -116,15 +116,13 @@ class ManualProvider:
     ) -> SubscriptionSetup:
         return SubscriptionSetup()  # paid by bank transfer within the invoice's terms
 
-    def subscription_start(
-        self, *, subscription: Subscription, invoice: Invoice, replaced: Subscription | None, setup: SubscriptionSetup
-    ) -> SubscriptionStarted | None:
+    def subscription_start(self, *, attempt: SubscribeAttempt, setup: SubscriptionSetup) -> SubscriptionStarted | None:
         return None
 
-    def subscription_start_undo(self, *, started: SubscriptionStarted) -> None:
-        return None
+    def subscription_start_compensate(self, *, attempt: SubscribeAttempt) -> str:
+        return "nothing was made at the provider"
 
-    def subscription_end_now(self, *, reference: str) -> None:
+    def subscription_link(self, *, subscription: Subscription) -> None:
         return None
 
     def subscription_cancel(self, *, subscription: Subscription) -> None:

@@ -1,9 +1,12 @@
 """Checkout: an order and its open invoice for a plan or for items, and how to pay it.
 
 The payment provider says how (billing.providers): a bank transfer (계좌이체) to the seller's account with the
-invoice number as the reference, which staff record when it arrives, and with Stripe on also a card payment.
+invoice number as the reference, which staff record when it arrives, and with Stripe on also a card payment. The
+provider is asked once our order and invoice are committed, never while their rows (or the day's invoice number
+counter) are locked.
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,12 +17,15 @@ from billing.models import Customer, Invoice, Order
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription
 from billing.providers import payment_provider
-from billing.providers.base import BankTransferInstructions, CardPayment
+from billing.providers.base import BankTransferInstructions, CardPayment, InvoicePayment
+from billing.providers.manual import bank_transfer_instructions
 from billing_site.errors import ApplicationError
 
 from .invoices import invoice_issue_for_order
 from .orders import OrderItemInput, order_place
 from .subscriptions import subscription_checkout
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,6 @@ class CheckoutResult:
     card: CardPayment | None = None  # with Stripe on: the PaymentIntent to confirm with Stripe.js
 
 
-@transaction.atomic
 def checkout_create(
     *,
     customer: Customer,
@@ -41,7 +46,36 @@ def checkout_create(
     currency: str | None = None,
     now: datetime | None = None,
 ) -> CheckoutResult:
-    """POST /api/payment/checkout: `plan` + `billing_period` (an incomplete subscription until paid) or `items`."""
+    """POST /api/payment/checkout: `plan` + `billing_period` (an incomplete subscription until paid) or `items`.
+
+    The order and its invoice are committed first, then the provider says how to pay. If it cannot answer (Stripe
+    unreachable), the checkout stands and is paid by bank transfer: `card` is None, as with Stripe off.
+    """
+    with transaction.atomic():
+        order, invoice, subscription = _checkout_write(
+            customer=customer, plan=plan, billing_period=billing_period, items=items, currency=currency, now=now
+        )
+    try:
+        payment = payment_provider().invoice_payment_create(invoice=invoice)
+    except ApplicationError as error:
+        if error.status_code < 500:
+            raise
+        logger.warning("checkout of invoice %s: no card payment offered (%s)", invoice.pk, error.message)
+        payment = InvoicePayment(bank_transfer=bank_transfer_instructions(invoice=invoice))
+    return CheckoutResult(
+        order=order, invoice=invoice, subscription=subscription, payment=payment.bank_transfer, card=payment.card
+    )
+
+
+def _checkout_write(
+    *,
+    customer: Customer,
+    plan: SubscriptionPlan | None,
+    billing_period: str | None,
+    items: Sequence[OrderItemInput] | None,
+    currency: str | None,
+    now: datetime | None,
+) -> tuple[Order, Invoice, Subscription | None]:
     if (plan is None) == (items is None):
         raise ApplicationError(
             "validation_error",
@@ -60,8 +94,4 @@ def checkout_create(
         invoice, subscription = invoice_issue_for_order(order=order), None
     if invoice.order_id is None:
         raise RuntimeError(f"Checkout invoice {invoice} bills no order.")
-    order = Order.objects.get(pk=invoice.order_id)
-    payment = payment_provider().invoice_payment_create(invoice=invoice)
-    return CheckoutResult(
-        order=order, invoice=invoice, subscription=subscription, payment=payment.bank_transfer, card=payment.card
-    )
+    return Order.objects.get(pk=invoice.order_id), invoice, subscription

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus, PaymentMethod, PaymentStatus
-from billing.models import Customer, Invoice, Payment
+from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus, JobKind, PaymentMethod, PaymentStatus
+from billing.models import Customer, Invoice, Payment, SubscribeAttempt, SubscribeAttemptStatus
 from billing.models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionInvoice, SubscriptionStatus
 from billing.providers import PaymentProvider, payment_provider
 from billing.providers.base import (
@@ -26,6 +26,7 @@ from billing.providers.base import (
     RemoteSubscription,
 )
 from billing_site.errors import ApplicationError
+from billing_site.jobs.services import job_enqueue
 
 from .invoices import invoice_lock, invoice_mark_uncollectible, invoice_void
 from .payments import card_payment_record
@@ -82,6 +83,8 @@ def _said(subscription: Subscription, done: list[str]) -> str:
 
 
 def _unknown_subscription(remote: RemoteSubscription) -> str:
+    if remote.claimed_attempt_id:
+        return _attempt_subscription(remote)
     claimed = remote.claimed_subscription_id
     if not claimed or not claimed.isdigit():
         return f"subscription {remote.reference} is not ours: nothing to do"
@@ -91,6 +94,17 @@ def _unknown_subscription(remote: RemoteSubscription) -> str:
         # Our subscription exists but is linked to another provider subscription: this one is a leftover.
         return f"subscription {remote.reference} is a leftover (ours {claimed} is linked elsewhere)"
     raise ProviderRecordNotReady(f"subscription {remote.reference} names our subscription {claimed}, not found yet")
+
+
+def _attempt_subscription(remote: RemoteSubscription) -> str:
+    """A provider subscription made by a subscribe attempt of ours that is not linked to our subscription (yet)."""
+    attempt = SubscribeAttempt.objects.filter(pk=remote.claimed_attempt_id).first()
+    if attempt is None:
+        return f"subscription {remote.reference} names no subscribe attempt of ours: nothing to do"
+    if attempt.status == SubscribeAttemptStatus.STARTED:
+        # The attempt's request is between the charge and our write: its outcome links or compensates this one.
+        raise ProviderRecordNotReady(f"subscription {remote.reference}: subscribe attempt {attempt.pk} not done yet")
+    return f"subscription {remote.reference} of subscribe attempt {attempt.pk} ({attempt.status})"
 
 
 # --- invoices and payments ----------------------------------------------------------------------------------------
@@ -127,9 +141,14 @@ def invoice_remote_apply(*, remote: RemoteInvoice) -> str:
             return f"invoice {locked} marked uncollectible"
         return f"invoice {locked}: already {locked.status}"
     if status == "open" and locked.status in (InvoiceStatus.PAID, InvoiceStatus.VOID):
-        # Ours was settled another way (bank transfer, void): the provider must not collect it too.
-        payment_provider().invoice_mirror_void(invoice=locked, reference=remote.reference)
-        return f"invoice {locked} is {locked.status}: Stripe's copy voided"
+        # Ours was settled another way (bank transfer, void): the provider must not collect it too. Voided there by
+        # a job once this commits: never while the customer and invoice rows are locked.
+        job_enqueue(
+            kind=JobKind.INVOICE_MIRROR_VOID,
+            key=f"invoice_mirror_void:{locked.pk}:{remote.reference}",
+            payload={"invoice_id": locked.pk, "reference": remote.reference},
+        )
+        return f"invoice {locked} is {locked.status}: Stripe's copy to be voided"
     if remote.hosted_url and locked.stripe_hosted_invoice_url != remote.hosted_url:
         Invoice.objects.filter(pk=locked.pk).update(stripe_hosted_invoice_url=remote.hosted_url)
         return f"invoice {locked}: hosted invoice page stored"
@@ -244,8 +263,9 @@ def provider_resync(
 ) -> ResyncReport:
     """The repair for missed webhooks: the provider syncs the plans and pulls everything back (Stripe: through
     dj-stripe), then our subscriptions and invoices follow what it holds; subscriptions that a failed subscribe left
-    at the provider (their metadata names no row of ours) are canceled. Each object is reconciled in its own
-    transaction, so one failure does not undo the rest. Reports what changed."""
+    at the provider (their metadata names no row of ours) are canceled (those of a subscribe attempt are left to
+    its compensation, `subscribe_attempts_reconcile`). Each object is reconciled in its own transaction, so one
+    failure does not undo the rest; no row is locked while the provider is called. Reports what changed."""
     provider = payment_provider()
     pull = provider.resync_pull(on_step=on_step, on_progress=on_progress)
     report = ResyncReport(pulled=pull.pulled, changes=list(pull.changes), failures=list(pull.failures))
@@ -277,7 +297,8 @@ def _subscription_reconcile(provider: PaymentProvider, remote: RemoteSubscriptio
         claimed = remote.claimed_subscription_id
         settled = timezone.now() - timedelta(minutes=ABANDONED_AFTER_MINUTES)
         created = remote.created_at or datetime.fromtimestamp(0, tz=UTC)
-        if claimed and not remote.ended and created < settled:
+        # One made by a subscribe attempt is the attempt's to compensate (with its refund): `_attempt_subscription`.
+        if claimed and not remote.claimed_attempt_id and not remote.ended and created < settled:
             # Ours never recorded it (a subscribe rolled back after creating it, and the clean-up failed too).
             # Young ones are left alone: their subscribe may still be committing.
             provider.subscription_abandoned_cancel(reference=remote.reference)

@@ -119,7 +119,17 @@ class SubscriptionViewSet(CustomerOwnedViewSet):
                 "card_payments_unavailable",
                 "invalid_payment_method",
             ],
-            409: ["already_subscribed", "currency_mismatch", "period_already_invoiced", "replaced_invoice_partly_paid"],
+            409: [
+                "already_subscribed",
+                "currency_mismatch",
+                "period_already_invoiced",
+                "replaced_invoice_partly_paid",
+                # With Stripe on: another card subscribe of this customer is being charged; the subscription changed
+                # while the card was charged, or the charge took too long (the charge is refunded; try again).
+                "subscribe_in_progress",
+                "subscription_changed",
+                "subscribe_interrupted",
+            ],
             # With Stripe on (the Stripe payment provider):
             402: ["card_declined", "card_authentication_required", "payment_method_required"],
             502: ["stripe_amount_mismatch", "stripe_request_failed"],
@@ -165,8 +175,8 @@ class SubscriptionViewSet(CustomerOwnedViewSet):
             ],
             403: ["customer_prices_not_accepted"],
             409: ["already_subscribed", "subscription_exists"],
-            502: ["stripe_request_failed"],  # with Stripe on: the PaymentIntent could not be made
-            503: ["stripe_unavailable"],
+            # With Stripe on and unreachable the checkout still stands (committed first): `card` is null and the
+            # invoice is paid by bank transfer, so no 502/503 here.
         },
         IDEMPOTENCY_ERROR_CODES,
     )

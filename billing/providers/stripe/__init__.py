@@ -7,7 +7,7 @@ subscriptions, invoices (the hosted copy), payments (PaymentIntents, refunds rea
 from collections.abc import Callable
 from typing import Any
 
-from billing.models import Customer, Invoice, Payment
+from billing.models import Customer, Invoice, Payment, SubscribeAttempt
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription
 from billing.providers.base import (
@@ -64,18 +64,14 @@ class StripeProvider:
             replacing=replacing,
         )
 
-    def subscription_start(
-        self, *, subscription: Subscription, invoice: Invoice, replaced: Subscription | None, setup: SubscriptionSetup
-    ) -> SubscriptionStarted | None:
-        return subscriptions.subscription_stripe_start(
-            subscription=subscription, invoice=invoice, replaced=replaced, setup=setup
-        )
+    def subscription_start(self, *, attempt: SubscribeAttempt, setup: SubscriptionSetup) -> SubscriptionStarted | None:
+        return subscriptions.subscription_stripe_start(attempt=attempt, setup=setup)
 
-    def subscription_start_undo(self, *, started: SubscriptionStarted) -> None:
-        subscriptions.subscription_stripe_start_undo(started=started)
+    def subscription_start_compensate(self, *, attempt: SubscribeAttempt) -> str:
+        return subscriptions.subscription_stripe_start_compensate(attempt=attempt)
 
-    def subscription_end_now(self, *, reference: str) -> None:
-        subscriptions.subscription_stripe_cancel_now(stripe_subscription_id=reference)
+    def subscription_link(self, *, subscription: Subscription) -> None:
+        subscriptions.subscription_stripe_link(subscription=subscription)
 
     def subscription_cancel(self, *, subscription: Subscription) -> None:
         subscriptions.subscription_stripe_cancel(subscription=subscription)

@@ -53,6 +53,8 @@ META_PLAN = "billing_plan_id"
 META_CUSTOMER = "billing_customer_id"
 META_SUBSCRIPTION = "billing_subscription_id"
 META_INVOICE = "billing_invoice_id"
+META_ATTEMPT = "billing_subscribe_attempt_id"
+# On invoice items made for a subscribe attempt's first invoice: the attempt (swept if that subscribe failed).
 META_PENDING_FOR = "billing_pending_for_subscription"
 META_VAT = "billing_vat_basis_points"
 
@@ -178,7 +180,7 @@ def payment_intent_id(stripe_invoice: Any) -> str:
 
 def stripe_cleanup(*, subscription_id: str = "", invoice_id: str = "", item_ids: tuple[str, ...] = ()) -> None:
     """Best effort: undo what we created in Stripe for a subscribe that did not happen. What cannot be undone now
-    (Stripe unreachable) is logged; the resync cancels subscriptions whose `billing_subscription_id` is unknown."""
+    (Stripe unreachable) is logged; its subscribe attempt is compensated later (billing.provider_reconcile)."""
     try:
         for item_id in item_ids:
             # An item already on an invoice cannot be deleted: voiding that invoice takes it out of collection.
@@ -195,7 +197,7 @@ def stripe_cleanup(*, subscription_id: str = "", invoice_id: str = "", item_ids:
     except stripe.StripeError as error:
         logger.error(
             "Could not undo Stripe subscription %s / invoice %s after a failed subscribe (%s); "
-            "manage.py billing_sync_stripe will cancel it.",
+            "the reconcile of its subscribe attempt will.",
             subscription_id,
             invoice_id,
             error,

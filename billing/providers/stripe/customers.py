@@ -4,7 +4,6 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import transaction
 from djstripe import models as djstripe_models
 from djstripe.settings import djstripe_settings
 
@@ -37,40 +36,41 @@ def customer_stripe_get(*, customer: Customer) -> Any:
 def customer_stripe_ensure(*, customer: Customer) -> Any:
     """Our customer's Stripe Customer, created on first need and linked through dj-stripe's Customer.
 
-    Runs with our customer row locked, so two first needs at once create one. A Stripe Customer an earlier attempt
-    created but could not record (our transaction rolled back) is found again by its metadata and adopted.
+    No row of ours is locked while Stripe answers. Two first needs at once send the same idempotency key (the
+    customer and its details) and so get one Stripe Customer; a Stripe Customer an earlier attempt created but
+    could not record is found again by its metadata and adopted. Should two still be linked (details changed in
+    between), the oldest link is the one used, every time.
     """
-    with transaction.atomic():
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
-        linked = customer_stripe_get(customer=locked)
-        if linked is not None:
-            return linked
-        metadata = {META_CUSTOMER: str(locked.pk), djstripe_settings.SUBSCRIBER_CUSTOMER_KEY: str(locked.user_id)}
-        with stripe_errors(action="create the Stripe customer"):
-            found: Any = None
-            if locked.email:
-                found = next(
-                    (
-                        candidate
-                        for candidate in _customers_by_email(locked.email)
-                        if (candidate.get("metadata") or {}).get(META_CUSTOMER) == str(locked.pk)
-                    ),
-                    None,
-                )
-            if found is None:
-                params: dict[str, Any] = {
-                    "name": locked.display_name,
-                    "email": locked.email or None,
-                    "preferred_locales": [locked.preferred_language],
-                    "metadata": metadata,
-                }
-                key = stripe_idempotency_key("customer", locked.pk, "create", params)
-                found = stripe.Customer.create(**params, **stripe_options(idempotency_key=key))
-            linked = djstripe_models.Customer.sync_from_stripe_data(found, api_key=djstripe_settings.STRIPE_SECRET_KEY)
-        if linked.subscriber_id != locked.user_id:
-            linked.subscriber_id = locked.user_id
-            linked.save(update_fields=["subscriber"])
+    current = Customer.objects.get(pk=customer.pk)
+    linked = customer_stripe_get(customer=current)
+    if linked is not None:
         return linked
+    metadata = {META_CUSTOMER: str(current.pk), djstripe_settings.SUBSCRIBER_CUSTOMER_KEY: str(current.user_id)}
+    with stripe_errors(action="create the Stripe customer"):
+        found: Any = None
+        if current.email:
+            found = next(
+                (
+                    candidate
+                    for candidate in _customers_by_email(current.email)
+                    if (candidate.get("metadata") or {}).get(META_CUSTOMER) == str(current.pk)
+                ),
+                None,
+            )
+        if found is None:
+            params: dict[str, Any] = {
+                "name": current.display_name,
+                "email": current.email or None,
+                "preferred_locales": [current.preferred_language],
+                "metadata": metadata,
+            }
+            key = stripe_idempotency_key("customer", current.pk, "create", params)
+            found = stripe.Customer.create(**params, **stripe_options(idempotency_key=key))
+        synced = djstripe_models.Customer.sync_from_stripe_data(found, api_key=djstripe_settings.STRIPE_SECRET_KEY)
+    if synced.subscriber_id != current.user_id:
+        synced.subscriber_id = current.user_id
+        synced.save(update_fields=["subscriber"])
+    return customer_stripe_get(customer=current) or synced
 
 
 def payment_method_attach(*, customer: Customer, stripe_customer_id: str, payment_method_id: str) -> str:

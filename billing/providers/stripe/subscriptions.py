@@ -1,7 +1,10 @@
-"""Subscriptions paid by card through Stripe: prepare (customer, card, price, VAT rate), start, cancel, read back.
+"""Subscriptions paid by card through Stripe: prepare (customer, card, price, VAT rate), start, compensate, link,
+cancel, read back.
 
-What must exist in Stripe before we store a subscription paid by card is created first; when our write fails the
-caller undoes it (`subscription_stripe_start_undo`), and the resync cancels what even that could not undo.
+A card subscribe is a subscribe attempt of ours (billing.models.SubscribeAttempt), committed before Stripe charges:
+`subscription_stripe_start` makes the Stripe subscription for the attempt (its metadata names the attempt) and
+charges it; our records follow in the next step, or `subscription_stripe_start_compensate` undoes what Stripe made
+(cancel, void, refund). None of these runs while a row of ours is locked.
 """
 
 import logging
@@ -11,7 +14,7 @@ from typing import Any
 import stripe
 
 from billing.enums import Language
-from billing.models import Customer, Invoice
+from billing.models import Customer, SubscribeAttempt
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription, SubscriptionStatus
 from billing.providers.base import ProviderError, RemoteSubscription, SubscriptionSetup, SubscriptionStarted
@@ -19,6 +22,7 @@ from billing_site.errors import ApplicationError
 
 from .client import (
     ENDED_STATUSES,
+    META_ATTEMPT,
     META_CUSTOMER,
     META_INVOICE,
     META_PENDING_FOR,
@@ -49,11 +53,10 @@ def subscription_stripe_prepare(
     payment_method_id: str | None,
     replacing: Subscription | None,
 ) -> SubscriptionSetup:
-    """Before subscribe issues its invoice: the Stripe customer, the card, the Price and the VAT rate.
+    """Before subscribe locks anything: the Stripe customer, the card, the Price and the VAT rate (all idempotent).
 
     A new subscription is paid by card when a payment method is given, or when it replaces one paid by card (the
-    customer's default card then pays the new plan). Done before the invoice takes a number, so the day's number
-    counter is not held while Stripe answers these calls.
+    customer's default card then pays the new plan).
     """
     card_backed = bool(payment_method_id) or bool(replacing is not None and replacing.stripe_subscription_id)
     if not card_backed:
@@ -91,34 +94,34 @@ def _pending_items_sweep(stripe_customer_id: str) -> None:
             stripe.InvoiceItem.delete(item.id, **stripe_options())
 
 
-def _first_invoice_items(
-    subscription: Subscription, invoice: Invoice, setup: SubscriptionSetup
-) -> list[dict[str, Any]]:
-    """Invoice items that make Stripe's first invoice equal ours: our lines other than the plan charge (credits,
-    credit balance used), and the difference between our VAT (on the subtotal, truncated) and Stripe's (on the plan
-    line, rounded). Stripe adds pending items of the customer to a new subscription's first invoice."""
-    language = invoice.language
-    lines = list(invoice.lines.order_by("position", "id"))
+def _first_invoice_items(attempt: SubscribeAttempt, setup: SubscriptionSetup) -> list[dict[str, Any]]:
+    """Invoice items that make Stripe's first invoice equal the attempt's quote of ours: our lines other than the
+    plan charge (credits, credit balance used), and the difference between our VAT (on the subtotal, truncated) and
+    Stripe's (on the plan line, rounded). Stripe adds pending items of the customer to a new subscription's first
+    invoice."""
+    quote = attempt.quote
+    lines: list[dict[str, Any]] = quote["lines"]
     charge, others = lines[0], lines[1:]
-    currency = invoice.currency.lower()
-    metadata = {META_PENDING_FOR: str(subscription.pk), META_INVOICE: str(invoice.pk)}
+    currency = attempt.currency.lower()
+    metadata = {META_PENDING_FOR: str(attempt.pk), META_ATTEMPT: str(attempt.pk)}
     items = [
         {
             "customer": setup.customer_reference,
-            "amount": stripe_amount(amount=line.amount, currency=invoice.currency),
+            "amount": stripe_amount(amount=int(line["amount"]), currency=attempt.currency),
             "currency": currency,
-            "description": line.description,
-            "metadata": metadata | {"billing_invoice_line_id": str(line.pk)},
+            "description": line["description"],
+            "metadata": metadata | {"billing_quote_line": str(position)},
         }
-        for line in others
-        if line.amount
+        for position, line in enumerate(others, start=1)
+        if line["amount"]
     ]
-    adjustment = invoice.tax - stripe_vat_amount(charge.amount)
+    adjustment = int(quote["tax"]) - stripe_vat_amount(int(charge["amount"]))
     if adjustment:
+        language = quote.get("language") or Language.KOREAN
         items.append(
             {
                 "customer": setup.customer_reference,
-                "amount": stripe_amount(amount=adjustment, currency=invoice.currency),
+                "amount": stripe_amount(amount=adjustment, currency=attempt.currency),
                 "currency": currency,
                 "description": VAT_ADJUSTMENT_TEXT.get(language, VAT_ADJUSTMENT_TEXT[Language.KOREAN]),
                 "metadata": metadata,
@@ -140,58 +143,58 @@ def _decline_message(stripe_invoice: Any) -> tuple[str, str]:
     return "card_declined", error.get("message") or "The card was declined."
 
 
-def subscription_stripe_start(
-    *, subscription: Subscription, invoice: Invoice, replaced: Subscription | None, setup: SubscriptionSetup
-) -> SubscriptionStarted | None:
-    """After subscribe made our subscription and its first invoice (same transaction, customer locked): create the
-    Stripe subscription and charge its first invoice. None when the subscription is not paid by card (then a
-    replaced card subscription is only canceled in Stripe).
+def subscription_stripe_start(*, attempt: SubscribeAttempt, setup: SubscriptionSetup) -> SubscriptionStarted | None:
+    """Create the Stripe subscription of a subscribe attempt and charge its first invoice (no lock of ours is held;
+    the attempt is committed). None when the subscription is not paid by card.
 
-    A declined card raises 402 and leaves nothing: Stripe's half-made subscription is canceled and its invoice
-    voided. Stripe unreachable raises 503 the same way. Stripe's first invoice must equal ours (our extra lines and
-    VAT difference go with it as invoice items), else 502 and nothing is kept.
+    Every call carries an idempotency key of the attempt, and the subscription's metadata names the attempt, so a
+    retry finds what the first call made and the compensation finds it even when the answer was lost.
+    A declined card raises 402 and Stripe's half-made subscription is canceled and its invoice voided; Stripe
+    unreachable raises 503 the same way. Stripe's first invoice must equal the quote (our extra lines and VAT
+    difference go with it as invoice items), else 502. Whatever this could not undo, the compensation of the
+    attempt does.
     """
     if not setup.customer_reference:
-        if replaced is not None and replaced.stripe_subscription_id:
-            subscription_stripe_cancel_now(stripe_subscription_id=replaced.stripe_subscription_id)
         return None
     created_items: list[str] = []
     stripe_subscription: Any = None
     try:
         with stripe_errors(action="create the card subscription"):
             _pending_items_sweep(setup.customer_reference)
-            for index, params in enumerate(_first_invoice_items(subscription, invoice, setup)):
-                key = stripe_idempotency_key("subscription", subscription.pk, f"item-{index}", params)
+            for index, params in enumerate(_first_invoice_items(attempt, setup)):
+                key = stripe_idempotency_key("subscribe", attempt.key, f"item-{index}", params)
                 created_items.append(stripe.InvoiceItem.create(**params, **stripe_options(idempotency_key=key)).id)
             params = {
                 "customer": setup.customer_reference,
                 # The card is the customer's default (payment_method_attach), which the subscription charges.
                 "items": [{"price": setup.price_reference, "tax_rates": [setup.tax_rate_reference]}],
                 "payment_behavior": "allow_incomplete",
-                "metadata": {
-                    META_SUBSCRIPTION: str(subscription.pk),
-                    META_CUSTOMER: str(subscription.customer_id),
-                    META_INVOICE: str(invoice.pk),
-                },
+                "metadata": {META_ATTEMPT: str(attempt.pk), META_CUSTOMER: str(attempt.customer_id)}
+                # The id our subscription takes if the attempt completes (none: named by a job after commit).
+                | (
+                    {META_SUBSCRIPTION: str(attempt.subscription_reserved_id)}
+                    if attempt.subscription_reserved_id
+                    else {}
+                ),
                 "expand": ["latest_invoice.payment_intent"],
             }
-            key = stripe_idempotency_key("subscription", subscription.pk, "create")
+            key = stripe_idempotency_key("subscribe", attempt.key, "create")
             stripe_subscription = stripe.Subscription.create(**params, **stripe_options(idempotency_key=key))
             stripe_invoice = stripe_subscription.get("latest_invoice") or {}
             if stripe_subscription.get("status") not in ("active", "trialing"):
                 code, message = _decline_message(stripe_invoice)
                 raise ApplicationError(code, message, fields={"payment_method_id": [code]}, status_code=402)
-            if stripe_invoice.get("total") != invoice.total or (stripe_invoice.get("currency") or "").upper() != (
-                invoice.currency
+            if stripe_invoice.get("total") != attempt.total or (stripe_invoice.get("currency") or "").upper() != (
+                attempt.currency
             ):
                 logger.error(
-                    "Stripe's first invoice %s is %s %s, ours %s is %s %s",
+                    "Stripe's first invoice %s is %s %s, subscribe attempt %s quoted %s %s",
                     stripe_invoice.get("id"),
                     stripe_invoice.get("total"),
                     stripe_invoice.get("currency"),
-                    invoice,
-                    invoice.total,
-                    invoice.currency,
+                    attempt.pk,
+                    attempt.total,
+                    attempt.currency,
                 )
                 raise ApplicationError(
                     "stripe_amount_mismatch",
@@ -217,13 +220,85 @@ def subscription_stripe_start(
     )
 
 
-def subscription_stripe_start_undo(*, started: SubscriptionStarted) -> None:
-    """Our write after a successful start failed: cancel the Stripe subscription and void its invoice (best effort)."""
-    stripe_cleanup(
-        subscription_id=started.subscription_reference,
-        invoice_id=started.invoice_reference,
-        item_ids=started.item_references,
+def _attempt_subscriptions(attempt: SubscribeAttempt, customer_reference: str) -> list[Any]:
+    """Every Stripe subscription the attempt made: its metadata names the attempt (the answer may have been lost)."""
+    listing: Any = stripe.Subscription.list(customer=customer_reference, status="all", limit=100, **stripe_options())
+    found = [
+        candidate
+        for candidate in listing.auto_paging_iter()
+        if (candidate.get("metadata") or {}).get(META_ATTEMPT) == str(attempt.pk)
+        or (attempt.provider_subscription_id and candidate.id == attempt.provider_subscription_id)
+    ]
+    return found
+
+
+def _invoice_refund(attempt: SubscribeAttempt, stripe_invoice: Any) -> str:
+    """Give back what a paid first invoice of the attempt collected (once: refunds already made count)."""
+    intent = payment_intent_id(stripe_invoice)
+    paid = int(stripe_invoice.get("amount_paid") or 0)
+    if not intent or paid <= 0:
+        return ""
+    refunds: Any = stripe.Refund.list(payment_intent=intent, limit=100, **stripe_options())
+    refunded = sum(int(refund.get("amount") or 0) for refund in refunds.auto_paging_iter())
+    if refunded >= paid:
+        return f"payment {intent} already refunded"
+    key = stripe_idempotency_key("subscribe", attempt.key, f"refund-{intent}")
+    stripe.Refund.create(
+        payment_intent=intent,
+        amount=paid - refunded,
+        metadata={META_ATTEMPT: str(attempt.pk)},
+        **stripe_options(idempotency_key=key),
     )
+    return f"payment {intent} refunded ({paid - refunded})"
+
+
+def subscription_stripe_start_compensate(*, attempt: SubscribeAttempt) -> str:
+    """Undo in Stripe whatever a subscribe attempt that will not complete made: cancel its subscription, void its
+    open invoice, refund a paid one, delete pending invoice items. Idempotent; Stripe unreachable raises 503 (the
+    attempt stays to compensate and is tried again). Says what it did."""
+    customer_reference = str((attempt.setup or {}).get("customer_reference") or "")
+    if not customer_reference:
+        return "nothing was made in Stripe"
+    done: list[str] = []
+    with stripe_errors(action="undo a card subscribe that did not complete"):
+        for found in _attempt_subscriptions(attempt, customer_reference):
+            if found.get("status") not in ENDED_STATUSES:
+                stripe.Subscription.cancel(found.id, **stripe_options())
+                done.append(f"subscription {found.id} canceled")
+            invoice_id = stripe_reference(found.get("latest_invoice"))
+            stripe_invoice: Any = stripe_retrieve(stripe.Invoice, invoice_id)
+            if stripe_invoice is None:
+                continue
+            if stripe_invoice.get("status") == "open":
+                stripe.Invoice.void_invoice(invoice_id, **stripe_options())
+                done.append(f"invoice {invoice_id} voided")
+            elif stripe_invoice.get("status") == "paid":
+                refunded = _invoice_refund(attempt, stripe_invoice)
+                if refunded:
+                    done.append(refunded)
+        listing: Any = stripe.InvoiceItem.list(customer=customer_reference, limit=100, **stripe_options())
+        for item in listing.auto_paging_iter():
+            if not item.get("invoice") and (item.get("metadata") or {}).get(META_PENDING_FOR) == str(attempt.pk):
+                stripe.InvoiceItem.delete(item.id, **stripe_options())
+                done.append(f"invoice item {item.id} deleted")
+    return "; ".join(done) or "nothing to undo in Stripe"
+
+
+def subscription_stripe_link(*, subscription: Subscription) -> None:
+    """After our subscription was written: its Stripe subscription's metadata names it (and its first invoice)."""
+    if not subscription.stripe_subscription_id:
+        return
+    link = subscription.period_invoices.order_by("period_start").first()
+    metadata = {META_SUBSCRIPTION: str(subscription.pk)}
+    if link is not None:
+        metadata[META_INVOICE] = str(link.invoice_id)
+    with stripe_errors(action="link the card subscription to ours"):
+        current = stripe_retrieve(stripe.Subscription, subscription.stripe_subscription_id)
+        if current is None:
+            return
+        known = current.get("metadata") or {}
+        if any(known.get(name) != value for name, value in metadata.items()):
+            stripe.Subscription.modify(subscription.stripe_subscription_id, metadata=metadata, **stripe_options())
 
 
 def subscription_stripe_cancel_now(*, stripe_subscription_id: str) -> None:
@@ -269,7 +344,8 @@ def _current_period_start(stripe_subscription: Any) -> int | None:
 def remote_subscription(stripe_subscription: Any) -> RemoteSubscription:
     """A Stripe subscription as billing reads it: our status for Stripe's, the period it is in, whose it says it is."""
     status = stripe_subscription.get("status") or ""
-    claimed = (stripe_subscription.get("metadata") or {}).get(META_SUBSCRIPTION)
+    metadata = stripe_subscription.get("metadata") or {}
+    claimed = metadata.get(META_SUBSCRIPTION)
     return RemoteSubscription(
         reference=stripe_subscription.id,
         status=SUBSCRIPTION_STATUS_FROM_STRIPE.get(status, ""),
@@ -277,6 +353,7 @@ def remote_subscription(stripe_subscription: Any) -> RemoteSubscription:
         cancel_at_period_end=bool(stripe_subscription.get("cancel_at_period_end")),
         period_start=stripe_timestamp_date(_current_period_start(stripe_subscription)),
         claimed_subscription_id=str(claimed or ""),
+        claimed_attempt_id=str(metadata.get(META_ATTEMPT) or ""),
         created_at=datetime.fromtimestamp(int(stripe_subscription.get("created") or 0), tz=UTC),
     )
 

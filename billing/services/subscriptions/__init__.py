@@ -16,25 +16,24 @@ neither voided (it has money on it) nor edited (it is issued), so the plan chang
 absorb goes to the customer's credit balance, which later subscription invoices use up; so every credit
 balance and every invoice "paid" by credit traces back to money received.
 
-Modules: common (texts, checks, credit balance, the invoice of a period), proration, subscribe (subscribe, change
-plan, checkout), lifecycle (cancel, renew). The names are re-exported here.
+Modules: common (texts, checks, credit balance, the invoice of a period), proration, start (the checks and the one
+write of a new subscription, its quote), attempts (a subscribe paid through the payment provider, step by step,
+and its compensation), subscribe (subscribe, change plan, checkout), lifecycle (cancel, renew). The names are
+re-exported here.
 """
 
 from ..subscription_states import subscription_invoice_paid, subscription_lock, subscription_status_follow
+from .attempts import AttemptsReconcileReport, subscribe_attempt_compensate, subscribe_attempts_reconcile
 from .common import LINE_TEXT, PERIOD_LABELS, plan_line_description
 from .lifecycle import RenewalOutcome, subscription_cancel, subscription_renew
 from .proration import CreditSplit, PeriodSettlement, credit_split, paid_share, proration_credit
-from .subscribe import (
-    SubscriptionCheckout,
-    SubscriptionStart,
-    subscription_change_plan,
-    subscription_checkout,
-    subscription_create,
-)
+from .start import SubscriptionStart
+from .subscribe import SubscriptionCheckout, subscription_change_plan, subscription_checkout, subscription_create
 
 __all__ = [
     "LINE_TEXT",
     "PERIOD_LABELS",
+    "AttemptsReconcileReport",
     "CreditSplit",
     "PeriodSettlement",
     "RenewalOutcome",
@@ -44,6 +43,8 @@ __all__ = [
     "paid_share",
     "plan_line_description",
     "proration_credit",
+    "subscribe_attempt_compensate",
+    "subscribe_attempts_reconcile",
     "subscription_cancel",
     "subscription_change_plan",
     "subscription_checkout",

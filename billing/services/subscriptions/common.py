@@ -122,8 +122,10 @@ def period_invoice_issue(
     reason: str,
     moment: datetime,
     days_until_due: int | None = None,
+    finalize: bool = True,
 ) -> Invoice:
-    """Draft, link to the period (the unique constraint refuses a second one) and only then finalize."""
+    """Draft, link to the period (the unique constraint refuses a second one) and only then finalize (unless
+    `finalize` is False: the draft is returned, numberless, for a quote that is rolled back)."""
     draft = invoice_draft_create(
         customer=customer,
         lines=lines,
@@ -151,6 +153,8 @@ def period_invoice_issue(
             f"Subscription {subscription.pk} already has an invoice for the period starting {period.start}.",
             status_code=409,
         ) from error
+    if not finalize:
+        return draft
     if draft.total == 0:
         # Finalizing marks a zero total paid at once: its subscription is refreshed after commit, as for a payment.
         subscription_invoice_paid_after_commit(invoice_id=draft.pk)

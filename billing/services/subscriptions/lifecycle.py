@@ -16,7 +16,6 @@ from billing.models.subscriptions import (
     SubscriptionStatus,
 )
 from billing.periods import billing_day_start, next_period
-from billing.providers import payment_provider
 from billing_site.permissions import permission_require
 
 from ..subscription_states import (
@@ -27,6 +26,7 @@ from ..subscription_states import (
     unpaid_invoices_void,
 )
 from .common import charge_line, credit_balance_apply, period_invoice_issue
+from .start import subscription_provider_cancel_enqueue
 
 
 @transaction.atomic
@@ -60,7 +60,8 @@ def subscription_cancel(
         locked.cancel_at_period_end = True
         locked.canceled_at = moment
         locked.save(update_fields=["cancel_at_period_end", "canceled_at", "updated_at"])
-    payment_provider().subscription_cancel(subscription=locked)  # the same at the provider (no-op if it did it)
+    # The same at the provider, by a job once this commits (never while these rows are locked; a no-op if it did).
+    subscription_provider_cancel_enqueue(locked)
     return locked
 
 

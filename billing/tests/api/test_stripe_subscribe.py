@@ -23,9 +23,10 @@ def subscribe(client: Any, plan: str, period: str = "monthly", **extra: Any) -> 
 
 
 def test_a_good_card_pays_the_first_invoice_through_a_stripe_subscription(
-    stripe_plans, customer_client, customer_user, card, stripe_api
+    stripe_plans, customer_client, customer_user, card, stripe_api, django_capture_on_commit_callbacks
 ):
-    response = subscribe(customer_client, "pro", payment_method_id=card())
+    with django_capture_on_commit_callbacks(execute=True):  # Stripe's copy names ours by a job, after commit
+        response = subscribe(customer_client, "pro", payment_method_id=card())
 
     assert response.status_code == 201, response.json()
     ours = Subscription.objects.get(pk=response.json()["subscription_id"])
@@ -88,12 +89,13 @@ def test_an_unknown_payment_method_is_400(stripe_plans, customer_client):
 
 
 def test_an_upgrade_cancels_the_old_stripe_subscription_and_charges_what_our_invoice_says(
-    stripe_plans, customer_client, card, stripe_api
+    stripe_plans, customer_client, card, stripe_api, django_capture_on_commit_callbacks
 ):
     subscribe(customer_client, "starter", payment_method_id=card())
     starter = Subscription.objects.get()
 
-    response = subscribe(customer_client, "pro")  # no card sent: the card on file pays the new plan
+    with django_capture_on_commit_callbacks(execute=True):  # the old one is canceled in Stripe by a job
+        response = subscribe(customer_client, "pro")  # no card sent: the card on file pays the new plan
 
     assert response.status_code == 201, response.json()
     starter.refresh_from_db()
@@ -120,13 +122,17 @@ def test_a_bank_transfer_subscription_stays_out_of_stripe(stripe_plans, customer
     assert stripe.Subscription.list(status="all", **stripe_api).data == []
 
 
-def test_canceling_at_period_end_and_now_is_mirrored_in_stripe(stripe_plans, customer_client, card, stripe_api):
+def test_canceling_at_period_end_and_now_is_mirrored_in_stripe(
+    stripe_plans, customer_client, card, stripe_api, django_capture_on_commit_callbacks
+):
     subscribe(customer_client, "pro", payment_method_id=card())
     ours = Subscription.objects.get()
 
-    at_end = customer_client.delete(f"/api/payment/subscriptions/{ours.pk}")
+    with django_capture_on_commit_callbacks(execute=True):  # mirrored in Stripe by a job, after commit
+        at_end = customer_client.delete(f"/api/payment/subscriptions/{ours.pk}")
     stripe_after_first = stripe.Subscription.retrieve(ours.stripe_subscription_id, **stripe_api)
-    now = customer_client.delete(f"/api/payment/subscriptions/{ours.pk}?immediately=true")
+    with django_capture_on_commit_callbacks(execute=True):
+        now = customer_client.delete(f"/api/payment/subscriptions/{ours.pk}?immediately=true")
     stripe_after_second = stripe.Subscription.retrieve(ours.stripe_subscription_id, **stripe_api)
 
     assert at_end.status_code == 200 and at_end.json()["cancel_at_period_end"] is True

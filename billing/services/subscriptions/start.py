@@ -1,0 +1,307 @@
+"""The shared body of subscribe and change plan: what may be done now (checked under the customer lock), the one
+code path that writes a new subscription and its first invoice, and the quote of that invoice read before a charge."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from billing.enums import JobKind
+from billing.models import Customer, Invoice
+from billing.models.plans import SubscriptionPlan
+from billing.models.subscriptions import (
+    LIVE_STATUSES,
+    CancellationReason,
+    Subscription,
+    SubscriptionInvoiceReason,
+    SubscriptionStatus,
+)
+from billing.periods import billing_date, first_period
+from billing_site.errors import ApplicationError
+from billing_site.jobs.services import job_enqueue
+
+from ..invoices import InvoiceLineInput
+from ..subscription_states import customer_lock, live_subscription_lock, subscription_lock, subscription_status_change
+from .common import (
+    already_subscribed,
+    billing_period_validate,
+    charge_line,
+    credit_balance_add,
+    credit_balance_apply,
+    line_text,
+    period_invoice_issue,
+    plan_available,
+    plan_line_description,
+)
+from .proration import (
+    PeriodSettlement,
+    credit_split,
+    replaced_invoice_partly_paid_refuse,
+    replaced_period_invoice,
+    replaced_period_settle,
+)
+
+
+@dataclass(frozen=True)
+class SubscribeRequest:
+    """What a subscribe (or an admin's plan change, `subscription_id` set) asks for, and the moment it was asked."""
+
+    customer_id: int
+    plan: SubscriptionPlan
+    billing_period: str | None
+    payment_method_id: str | None
+    moment: datetime
+    subscription_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SubscribeChecked:
+    """What subscribing may do now: the locked customer, the plan as offered now, and the live subscription it
+    replaces (locked), if any."""
+
+    customer: Customer
+    plan: SubscriptionPlan
+    billing_period: str
+    current: Subscription | None
+
+    @property
+    def current_id(self) -> int | None:
+        return None if self.current is None else self.current.pk
+
+
+def subscribe_check(request: SubscribeRequest) -> SubscribeChecked:
+    """Lock the customer (and the subscription replaced) and refuse what cannot be done, before anything is
+    written: 409 `already_subscribed`, `subscription_not_active`, `replaced_invoice_partly_paid`, 400 for the plan.
+    Run again in every step that writes, since the locks of an earlier step are gone."""
+    customer = customer_lock(request.customer_id)
+    if request.subscription_id is None:
+        billing_period = billing_period_validate(request.billing_period or "")
+        plan = plan_available(request.plan)
+        current = live_subscription_lock(customer)
+        if current is not None and current.plan_id == plan.pk and current.billing_period == billing_period:
+            raise already_subscribed(current)
+    else:
+        current = subscription_lock(subscription_id=request.subscription_id)
+        if current.status not in LIVE_STATUSES:
+            raise ApplicationError(
+                "subscription_not_active", f"Subscription {current.pk} is {current.status}.", status_code=409
+            )
+        billing_period = billing_period_validate(request.billing_period or current.billing_period)
+        if current.plan_id == request.plan.pk and current.billing_period == billing_period:
+            raise already_subscribed(current)
+        plan = plan_available(request.plan)
+    if current is not None:
+        replaced_invoice_partly_paid_refuse(replaced_period_invoice(current))
+    return SubscribeChecked(customer=customer, plan=plan, billing_period=billing_period, current=current)
+
+
+@dataclass(frozen=True)
+class SubscriptionStart:
+    """What subscribing did: the new subscription, its first invoice, and what happened to the old one."""
+
+    subscription: Subscription
+    invoice: Invoice
+    replaced: Subscription | None
+    credit: int = 0  # made by the replaced period (`replaced_period_settle`): money-backed, never the list price
+    credit_on_invoice: int = 0
+    credit_to_balance: int = 0
+    balance_used: int = 0
+    carried: int = 0  # the voided unpaid invoice's charges for the days used, billed again on this invoice
+    voided_invoice: Invoice | None = None  # the replaced period's unpaid invoice, voided
+
+
+def subscription_start_write(
+    *,
+    customer: Customer,
+    plan: SubscriptionPlan,
+    billing_period: str,
+    replacing: Subscription | None,
+    moment: datetime,
+    finalize: bool = True,
+    subscription_id: int | None = None,
+) -> SubscriptionStart:
+    """The shared body of subscribe and change plan; the customer (and `replacing`) are locked by the caller.
+
+    `finalize` False leaves the first invoice a draft (no number taken): what `subscription_quote` reads.
+    `subscription_id` is an id reserved for the new subscription (`subscription_id_reserve`), if any.
+    """
+    today = billing_date(moment)
+    settled = PeriodSettlement()
+    if replacing is not None:
+        settled = replaced_period_settle(replacing, on=today)
+        if (settled.credit or settled.carried) and replacing.currency != plan.currency:
+            raise ApplicationError(
+                "currency_mismatch", f"Cannot move from a {replacing.currency} plan to a {plan.currency} plan."
+            )
+        subscription_status_change(
+            replacing, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.REPLACED
+        )
+
+    period = first_period(anchor=today, billing_period=billing_period)
+    subscription = Subscription.objects.create(
+        pk=subscription_id,
+        customer=customer,
+        plan=plan,
+        billing_period=billing_period,
+        # Service starts now: a bank transfer pays the invoice within its terms (a card through the provider at once).
+        status=SubscriptionStatus.ACTIVE,
+        currency=plan.currency,
+        price_amount=plan.price_for(billing_period),
+        billing_cycle_anchor=today,
+        current_period_start=period.start,
+        current_period_end=period.end,
+        replaces=replacing,
+        created_at=moment,
+    )
+    language = customer.preferred_language
+    lines = [charge_line(subscription, period, language)]
+    days_until_due = None
+    voided_number = (settled.voided.number or "") if settled.voided is not None else ""
+    if settled.carried and replacing is not None:
+        last_used = min(today, replacing.current_period_end) - timedelta(days=1)
+        used = last_used >= replacing.current_period_start
+        lines.append(
+            InvoiceLineInput(
+                description=plan_line_description(
+                    plan=replacing.plan,
+                    billing_period=replacing.billing_period,
+                    language=language,
+                    key="carried",
+                    number=voided_number,
+                ),
+                unit_amount=settled.carried,
+                period_start=replacing.current_period_start if used else None,
+                period_end=last_used if used else None,
+            )
+        )
+        if settled.voided is not None and settled.voided.due_date is not None:
+            # Moving a debt onto a new invoice does not postpone it.
+            days_until_due = min(settings.BILLING_INVOICE_DUE_DAYS, max(0, (settled.voided.due_date - today).days))
+    split = credit_split(credit=settled.credit, charges=subscription.price_amount + settled.carried)
+    if split.on_invoice and replacing is not None:
+        if settled.voided is not None:
+            credit_line = InvoiceLineInput(
+                description=line_text("released", language, number=voided_number), unit_amount=-split.on_invoice
+            )
+        else:
+            credit_line = InvoiceLineInput(
+                description=plan_line_description(
+                    plan=replacing.plan, billing_period=replacing.billing_period, language=language, key="credit"
+                ),
+                unit_amount=-split.on_invoice,
+                period_start=today,
+                period_end=replacing.current_period.last_day,
+            )
+        lines.append(credit_line)
+    if split.to_balance:
+        credit_balance_add(customer, split.to_balance, currency=subscription.currency)
+    balance_used = credit_balance_apply(customer, lines, currency=subscription.currency)
+    invoice = period_invoice_issue(
+        customer=customer,
+        subscription=subscription,
+        period=period,
+        lines=lines,
+        reason=SubscriptionInvoiceReason.CREATE,
+        moment=moment,
+        days_until_due=days_until_due,
+        finalize=finalize,
+    )
+    return SubscriptionStart(
+        subscription=subscription,
+        invoice=invoice,
+        replaced=replacing,
+        credit=settled.credit,
+        credit_on_invoice=split.on_invoice,
+        credit_to_balance=split.to_balance,
+        balance_used=balance_used,
+        carried=settled.carried,
+        voided_invoice=settled.voided,
+    )
+
+
+class _Quoted(Exception):
+    def __init__(self, quote: dict[str, Any]) -> None:
+        super().__init__("quoted")
+        self.quote = quote
+
+
+def invoice_quote(invoice: Invoice, *, language: str) -> dict[str, Any]:
+    """What a first invoice says, as the provider must charge it: its lines, subtotal, VAT and total."""
+    return {
+        "lines": [
+            {"description": line.description, "amount": line.amount}
+            for line in invoice.lines.order_by("position", "id")
+        ],
+        "subtotal": invoice.subtotal,
+        "tax": invoice.tax,
+        "total": invoice.total,
+        "currency": invoice.currency,
+        "language": language,
+    }
+
+
+def subscription_quote(checked: SubscribeChecked, *, moment: datetime) -> dict[str, Any]:
+    """The first invoice subscribing would issue now (`invoice_quote`), with nothing written.
+
+    It is `subscription_start_write` itself, run in a savepoint that is always rolled back (its invoice left a
+    draft, so no number is taken): the quote cannot drift from what the write makes later, which is compared with
+    it before it is kept. Callers hold the customer lock (`subscribe_check`).
+    """
+    try:
+        with transaction.atomic():
+            started = subscription_start_write(
+                customer=checked.customer,
+                plan=checked.plan,
+                billing_period=checked.billing_period,
+                replacing=checked.current,
+                moment=moment,
+                finalize=False,
+            )
+            raise _Quoted(invoice_quote(started.invoice, language=checked.customer.preferred_language))
+    except _Quoted as quoted:
+        return quoted.quote
+    finally:
+        # The rolled-back writes changed these instances in memory (credit balance, status): read them again.
+        checked.customer.refresh_from_db()
+        if checked.current is not None:
+            checked.current.refresh_from_db()
+
+
+def subscription_id_reserve() -> int | None:
+    """An id for a subscription not written yet (PostgreSQL: the table's own sequence, so no one else takes it);
+    None on other databases."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [Subscription._meta.db_table])
+        return int(cursor.fetchone()[0])
+
+
+def provider_follow_enqueue(started: SubscriptionStart) -> None:
+    """After subscribing (same transaction): the provider's copies follow ours once it commits. The new
+    subscription's copy names it; the replaced one's is canceled."""
+    if started.subscription.stripe_subscription_id:
+        subscription_provider_link_enqueue(started.subscription)
+    if started.replaced is not None:
+        subscription_provider_cancel_enqueue(started.replaced)
+
+
+def subscription_provider_cancel_enqueue(subscription: Subscription) -> None:
+    """The provider's copy of a subscription ends as ours did (now, or at period end), by a job after commit."""
+    if not subscription.stripe_subscription_id:
+        return
+    job_enqueue(
+        kind=JobKind.SUBSCRIPTION_PROVIDER_CANCEL,
+        key=f"subscription_provider_cancel:{subscription.pk}:{subscription.status}:{int(subscription.cancel_at_period_end)}",
+        payload={"subscription_id": subscription.pk},
+    )
+
+
+def subscription_provider_link_enqueue(subscription: Subscription) -> None:
+    job_enqueue(
+        kind=JobKind.SUBSCRIPTION_PROVIDER_LINK,
+        key=f"subscription_provider_link:{subscription.pk}:{subscription.stripe_subscription_id}",
+        payload={"subscription_id": subscription.pk},
+    )
