@@ -150,6 +150,11 @@ class StoredFileAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: StoredFile | None = None) -> bool:
         return False
 
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        # Django runs a POST of the delete page in one transaction, which would keep the file's row locked while
+        # file_delete removes the object from the bucket; file_delete owns its (short) transaction instead.
+        return self._delete_view(request, object_id, extra_context)  # type: ignore[attr-defined]
+
     def delete_model(self, request: HttpRequest, obj: StoredFile) -> None:
         self._delete(request, obj)
 

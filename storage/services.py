@@ -8,7 +8,8 @@ import logging
 import secrets
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 from boto3.exceptions import Boto3Error
@@ -18,11 +19,14 @@ from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing_site.errors import ApplicationError
+from billing_site.jobs.models import Job
+from billing_site.jobs.services import job_enqueue, job_run
 
-from . import backends
+from . import backends, selectors
 from .models import StoredFile
 from .validators import ALLOWED_KINDS, FileKind, content_disposition, file_kind_detect, original_name_sanitize
 
@@ -32,6 +36,8 @@ READ_CHUNK_BYTES = 1024 * 1024
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 # Set on an UploadedFile by storage.upload_handlers: the SHA-256 of its bytes, computed as they streamed in.
 STREAMED_SHA256_ATTRIBUTE = "storage_sha256"
+# The background job that removes one object from the bucket (handler in storage.jobs).
+OBJECT_DELETE_JOB = "storage.object_delete"
 
 
 def max_upload_bytes() -> int:
@@ -241,29 +247,55 @@ def file_signed_url(*, file: StoredFile, expires_in: datetime.timedelta) -> tupl
     return url, expires_at
 
 
-def file_delete(*, file: StoredFile, by_customer: bool = True) -> None:
-    """Delete the object from the bucket, then mark the row deleted.
+def _deletable(files: QuerySet[StoredFile], *, file: StoredFile, by_customer: bool) -> StoredFile:
+    found = files.filter(pk=file.pk, deleted_at__isnull=True).first()
+    if found is None:
+        raise ApplicationError("not_found", "File not found.", status_code=404)
+    if by_customer and found.protected:
+        raise ApplicationError(
+            "file_attached",
+            "This file belongs to an issued document and cannot be deleted.",
+            fields={"attached_type": found.attached_type, "attached_id": found.attached_id},
+            status_code=409,
+        )
+    return found
 
-    The row is locked and re-checked first. If the bucket does not answer, nothing changes (503
-    `storage_unavailable`) so the owner can retry. A protected file (an issued invoice's PDF) cannot be
-    deleted by its owner: 409 `file_attached`; staff (`by_customer=False`) may.
+
+def object_delete(*, key: str) -> str:
+    """Remove one object from the bucket (the `storage.object_delete` job). An object that is not there counts as
+    removed, so running it twice is harmless; a bucket that does not answer raises `storage_unavailable`."""
+    with storage_errors("delete"):
+        default_storage.delete(key)
+    return f"deleted {key}"
+
+
+def _object_delete_enqueue(*, file_id: uuid.UUID, key: str) -> Job:
+    """The job removing object `key` of file `file_id`, written in the caller's transaction."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return job_enqueue(kind=OBJECT_DELETE_JOB, key=f"storage_object_delete:{file_id}:{digest}", payload={"key": key})
+
+
+def file_delete(*, file: StoredFile, by_customer: bool = True, defer_when_storage_down: bool = False) -> None:
+    """Mark the file deleted, then remove its object from the bucket; no row lock is held while the bucket is called.
+
+    (1) Without a lock, check the file may be deleted and the bucket answers: if not, nothing changes (503
+    `storage_unavailable`) so the owner can retry. (2) A short transaction locks the row, checks again, marks it
+    deleted and writes a `storage.object_delete` job. (3) The job runs right away; if the bucket stopped answering
+    meanwhile, it removes the object once the bucket is back. `defer_when_storage_down` (clean-ups nobody waits for)
+    skips the bucket check of (1). A protected file (an issued invoice's PDF) cannot be deleted by its owner: 409
+    `file_attached`; staff (`by_customer=False`) may. Call it outside a transaction, which would keep the row locked.
     """
-    with transaction.atomic():
-        current = StoredFile.objects.select_for_update().filter(pk=file.pk, deleted_at__isnull=True).first()
-        if current is None:
-            raise ApplicationError("not_found", "File not found.", status_code=404)
-        if by_customer and current.protected:
-            raise ApplicationError(
-                "file_attached",
-                "This file belongs to an issued document and cannot be deleted.",
-                fields={"attached_type": current.attached_type, "attached_id": current.attached_id},
-                status_code=409,
-            )
+    found = _deletable(StoredFile.objects.all(), file=file, by_customer=by_customer)
+    if not defer_when_storage_down:
         with storage_errors("delete"):
-            default_storage.delete(current.key)
+            default_storage.exists(found.key)
+    with transaction.atomic():
+        current = _deletable(StoredFile.objects.select_for_update(), file=file, by_customer=by_customer)
         current.deleted_at = timezone.now()
         current.save(update_fields=["deleted_at"])
+        job = _object_delete_enqueue(file_id=current.pk, key=current.key)
     file.deleted_at = current.deleted_at
+    job_run(job_id=job.pk)  # now that the row is unlocked: whoever asked expects the object gone (retried if not)
 
 
 def file_direct_upload_start(
@@ -413,19 +445,52 @@ def file_direct_upload_complete(*, file: StoredFile) -> StoredFile:
 
 
 def file_pending_purge(*, file: StoredFile) -> bool:
-    """Remove an abandoned direct upload (its object, if any, copies left by a completion that crashed, and its
-    row). False when it was completed meanwhile.
+    """Remove an abandoned direct upload: its row, then its object (if any arrived) and the copies left by a
+    completion that crashed. False when it was completed meanwhile.
 
-    The row stays locked while the objects are deleted, so a completion running at the same time cannot make
-    a copy available that this is deleting: it finds the row gone and removes its own copy.
+    The copies are listed first, without a lock (no answer: 503 `storage_unavailable`, the row is kept); a short
+    transaction deletes the row if still pending and writes a `storage.object_delete` job per object, run right
+    after. A completion running meanwhile finds the row gone and removes its own copy.
     """
+    with storage_errors("list upload copies"):
+        leftovers = backends.object_names_with_prefix(default_storage, _final_key_prefix(file))
     with transaction.atomic():
         locked = StoredFile.objects.select_for_update().filter(pk=file.pk, status=StoredFile.Status.PENDING).first()
         if locked is None:
             return False
-        with storage_errors("delete"):
-            default_storage.delete(locked.key)
-            for leftover in backends.object_names_with_prefix(default_storage, _final_key_prefix(locked)):
-                default_storage.delete(leftover)
+        keys = dict.fromkeys([locked.key, *leftovers])
+        jobs = [_object_delete_enqueue(file_id=locked.pk, key=key) for key in keys]
         locked.delete()
+    for job in jobs:
+        job_run(job_id=job.pk)
     return True
+
+
+@dataclass(frozen=True)
+class PendingPurgeSummary:
+    purged: int
+    failed: int
+
+
+PurgeProgress = Callable[[StoredFile, ApplicationError | None], None]
+
+
+def files_pending_purge(
+    *, older_than: datetime.timedelta, on_progress: PurgeProgress | None = None
+) -> PendingPurgeSummary:
+    """Purge every direct upload not completed within `older_than` (`storage_purge_pending`, `storage.purge_pending`).
+
+    A file whose purge failed (the bucket did not answer) is counted and kept for the next run; `on_progress(file,
+    error)` is called after each file, with the error that kept it or None."""
+    purged = failed = 0
+    for file in selectors.file_pending_stale_list(older_than=older_than).iterator(chunk_size=500):
+        error: ApplicationError | None = None
+        try:
+            if file_pending_purge(file=file):
+                purged += 1
+        except ApplicationError as refused:
+            failed += 1
+            error = refused
+        if on_progress is not None:
+            on_progress(file, error)
+    return PendingPurgeSummary(purged=purged, failed=failed)

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from billing_site.errors import ApplicationError
 from storage import selectors, services
+from storage.models import StoredFile
 
 
 class Command(BaseCommand):
@@ -30,27 +31,28 @@ class Command(BaseCommand):
             hours = float(settings.STORAGE_PENDING_UPLOAD_MAX_AGE_HOURS)
         if hours < 0:
             raise CommandError("--older-than-hours must not be negative.")
-        stale = selectors.file_pending_stale_list(older_than=datetime.timedelta(hours=hours))
-        total = stale.count()
+        older_than = datetime.timedelta(hours=hours)
+        total = selectors.file_pending_stale_list(older_than=older_than).count()
         if options["dry_run"]:
             self.stdout.write(f"{total} pending upload(s) older than {hours:g} h would be purged.")
             return
-        purged = failed = 0
         progress = tqdm(
-            stale.iterator(chunk_size=500),
             total=total,
             unit="file",
             desc="purging pending uploads",
             disable=options["no_progress"] or None,  # None: automatic, off when stderr is not a terminal
             file=self.stderr._out,
         )
-        for file in progress:
-            try:
-                if services.file_pending_purge(file=file):
-                    purged += 1
-            except ApplicationError as error:
-                failed += 1
+
+        def advance(file: StoredFile, error: ApplicationError | None) -> None:
+            progress.update(1)
+            if error is not None:
                 self.stderr.write(f"{file.pk} ({file.key}): {error.message}")
-        self.stdout.write(f"Purged {purged} pending upload(s) older than {hours:g} h; {failed} failed.")
-        if failed:
-            raise CommandError(f"{failed} pending upload(s) could not be purged; run the command again later.")
+
+        try:
+            summary = services.files_pending_purge(older_than=older_than, on_progress=advance)
+        finally:
+            progress.close()
+        self.stdout.write(f"Purged {summary.purged} pending upload(s) older than {hours:g} h; {summary.failed} failed.")
+        if summary.failed:
+            raise CommandError(f"{summary.failed} pending upload(s) could not be purged; run the command again later.")
