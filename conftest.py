@@ -24,6 +24,7 @@ month, annual ×10), keyed by slug, loaded by the real service. ``basic_and_pro_
 Every user logs in with `DEFAULT_PASSWORD`.
 """
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,6 +77,22 @@ def harness_s3() -> Iterator[Any]:
     yield server
     if not server.running:
         server.start()
+
+
+@pytest.fixture
+def harness_redis() -> Iterator[Any]:
+    """The harness's Redis (`url`: redis://127.0.0.1:PORT/0), to stop and start again; running and empty after the test.
+
+    Settings keep Celery eager: a test that wants the real broker points CELERY_BROKER_URL at `url` itself."""
+    if not os.environ.get("HARNESS_REDIS_URL"):
+        pytest.skip("needs the harness's Redis server (run under make test, not HARNESS_SERVICES=none)")
+    import harness
+
+    server = harness.services().redis
+    yield server
+    if not server.running:
+        server.start()
+    server.reset()
 
 
 @pytest.fixture

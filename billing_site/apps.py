@@ -10,4 +10,5 @@ class BillingSiteConfig(AppConfig):
     def ready(self) -> None:
         # The Celery app is created here rather than in billing_site/__init__.py, so that importing the package
         # (as manage.py does to choose its settings) cannot choose the servers' settings module as a side effect.
-        from . import celery, checks  # noqa: F401  (creates the Celery app; registers the system checks)
+        from . import celery, checks, db  # noqa: F401  (creates the Celery app; registers the system checks and
+        # the database time limits of every new connection)

@@ -1,5 +1,5 @@
-"""Health probes: /healthz/live (the process answers), /healthz/ready (can it serve: database and storage),
-and /healthz (everything we depend on, Stripe included when on).
+"""Health probes: /healthz/live (the process answers), /healthz/ready (can it serve: database, storage, and Redis
+when the Celery broker is Redis), and /healthz (everything we depend on, Stripe included when on).
 
 Load balancers probe often, so a check's result is reused for HEALTH_CHECK_CACHE_SECONDS, per process.
 """
@@ -39,6 +39,17 @@ def _check_storage() -> None:
     default_storage.exists("healthz/probe")
 
 
+def _check_redis() -> None:
+    import redis
+
+    timeout = settings.HEALTH_CHECK_REDIS_TIMEOUT_SECONDS
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
 def _check_stripe() -> None:
     import stripe
 
@@ -48,6 +59,7 @@ def _check_stripe() -> None:
 CHECKS: dict[str, Callable[[], None]] = {
     "database": _check_database,
     "storage": _check_storage,
+    "redis": _check_redis,
     "stripe": _check_stripe,
 }
 
@@ -92,6 +104,12 @@ def _answer(required: list[str], optional: list[str]) -> JsonResponse:
     return JsonResponse(body, status=503 if failed else 200)
 
 
+def _redis_if_broker() -> list[str]:
+    # Only a Redis broker is checked: memory:// (no broker, tasks run in-process) has nothing to reach.
+    scheme = str(getattr(settings, "CELERY_BROKER_URL", None) or "").split("://", 1)[0].lower()
+    return ["redis"] if scheme in ("redis", "rediss") else []
+
+
 def _stripe_if_on() -> list[str]:
     return ["stripe"] if settings.STRIPE_ENABLED else []
 
@@ -99,8 +117,9 @@ def _stripe_if_on() -> list[str]:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """GET /healthz: 200 when the database, the file storage and (when on) Stripe answer; 503 naming what failed."""
-    return _answer(["database", "storage", *_stripe_if_on()], [])
+    """GET /healthz: 200 when the database, the file storage, Redis (when the broker) and (when on) Stripe answer;
+    503 naming what failed."""
+    return _answer(["database", "storage", *_redis_if_broker(), *_stripe_if_on()], [])
 
 
 @never_cache
@@ -108,10 +127,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def healthz_ready(request: HttpRequest) -> JsonResponse:
     """GET /healthz/ready: can this process serve? The database and the file storage must answer.
 
-    Stripe (when on) is reported under "degraded" but never fails readiness: a Stripe outage must not take every
-    server out of the load balancer, when everything but card payments still works.
+    Redis (when it is the Celery broker) and Stripe (when on) are reported under "degraded" but never fail
+    readiness: without Redis requests still commit and their jobs wait as rows until the sweeper sends them, and a
+    Stripe outage must not take every server out of the load balancer when everything but card payments works.
+    `/healthz` requires all of them.
     """
-    return _answer(["database", "storage"], _stripe_if_on())
+    return _answer(["database", "storage"], [*_redis_if_broker(), *_stripe_if_on()])
 
 
 @never_cache

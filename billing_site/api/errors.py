@@ -3,8 +3,10 @@
 import logging
 from typing import Any, cast
 
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from psycopg import errors as postgresql_errors
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -13,6 +15,9 @@ from rest_framework.views import set_rollback
 from billing_site.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
+
+# How long a client should wait before retrying a request PostgreSQL cancelled (a lock held too long elsewhere).
+DATABASE_BUSY_RETRY_AFTER_SECONDS = 2
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -46,11 +51,49 @@ def _first_message(detail: Any) -> str | None:
     return str(detail)
 
 
+def _database_busy(exc: Exception) -> bool:
+    """PostgreSQL cancelled the statement: it waited past lock_timeout or ran past statement_timeout."""
+    if not isinstance(exc, OperationalError):
+        return False
+    return isinstance(exc.__cause__, postgresql_errors.QueryCanceled | postgresql_errors.LockNotAvailable)
+
+
+def _database_unreachable(exc: Exception) -> bool:
+    """The connection to PostgreSQL failed or was lost (a restart, a failover): Django reconnects on a later
+    request (CONN_HEALTH_CHECKS), so this one is a 503 to retry, not a bug."""
+    if not isinstance(exc, OperationalError) or _database_busy(exc):
+        return False
+    return isinstance(exc.__cause__, postgresql_errors.OperationalError)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: application errors and DRF's own exceptions in the error shape."""
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if _database_busy(exc):
+        # Not a bug to page anybody for: the cancelled statement's transaction rolls back, and the client may retry.
+        set_rollback()
+        logger.warning("database busy, statement cancelled: %s", type(exc.__cause__).__name__)
+        retry_after = DATABASE_BUSY_RETRY_AFTER_SECONDS
+        return Response(
+            error_body(
+                "database_busy",
+                "The database is busy; please try again in a moment.",
+                {"retry_after_seconds": retry_after},
+            ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    if _database_unreachable(exc):
+        set_rollback()
+        logger.error("database unreachable: %s", exc)
+        return Response(
+            error_body("database_unavailable", "The database cannot be reached; please try again in a moment."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_SECONDS)},
+        )
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import environ
 from botocore.config import Config as BotoConfig
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
+from billing_site.logging import log_format_from_environment, logging_config, sentry_start
 from billing_site.settings import env_file_read
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -42,9 +44,12 @@ INSTALLED_APPS = [
     "auditlog",
     "axes",
     "billing_site",
+    "billing_site.jobs",
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request, whichever middleware writes it, carries the request id.
+    "billing_site.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -52,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "billing_site.middleware.ActingUserMiddleware",  # the session's user on log lines, once looked up
     "billing.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -88,6 +94,12 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# On PostgreSQL every connection waits at most this long for a lock and runs a statement at most this long
+# (milliseconds; 0: no limit), then the statement is cancelled (billing_site.db) and the API answers 503
+# `database_busy`. Celery worker processes (PDFs, renewals) get the longer statement limit.
+DATABASE_LOCK_TIMEOUT_MS = env.int("DATABASE_LOCK_TIMEOUT_MS", default=5000)
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=30000)
+WORKER_DATABASE_STATEMENT_TIMEOUT_MS = env.int("WORKER_DATABASE_STATEMENT_TIMEOUT_MS", default=300000)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -------------------------------------------------------------------
@@ -238,6 +250,8 @@ CACHE_MUST_BE_SHARED = False
 # --- Health checks -----------------------------------------------------------
 # /healthz and /healthz/ready reuse a check's result for this many seconds (per process; 0: never).
 HEALTH_CHECK_CACHE_SECONDS = env.float("HEALTH_CHECK_CACHE_SECONDS", default=5.0)
+# Seconds readiness waits for Redis (checked when CELERY_BROKER_URL is redis:// or rediss://) to connect and answer.
+HEALTH_CHECK_REDIS_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_REDIS_TIMEOUT_SECONDS", default=2.0)
 
 # --- Stripe (dj-stripe) -----------------------------------------------------
 # Stripe is on when a secret key is set; dj-stripe is installed and migrated either way.
@@ -263,10 +277,41 @@ if env("STRIPE_API_HOST", default=""):
     # Only for a local Stripe-compatible server; dj-stripe refuses this setting when DEBUG is off.
     STRIPE_API_HOST = env("STRIPE_API_HOST")
 
-# --- Celery (background work arrives in a later wave) -----------------------
+# --- Celery and background jobs (docs/operations.md) --------------------------
+# Without a broker (CELERY_BROKER_URL unset) every job runs in this process right after the transaction that asked
+# for it commits: `make run` needs no Redis. Production: redis://HOST:6379/0.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged after it ran, and given back to the queue if its worker dies: jobs are idempotent.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis down must not hold a web request: a message that cannot be sent in about a second is left to the sweeper.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600),
+    "socket_connect_timeout": 1,
+    "socket_timeout": 5,
+}
+# A pending job whose message was sent this long ago and has not run is sent again by the sweeper.
+JOBS_RESEND_AFTER_SECONDS = env.int("JOBS_RESEND_AFTER_SECONDS", default=300)
+# The schedule beat keeps (Asia/Seoul). Each job is safe to run twice: two beats by mistake change nothing more.
+CELERY_BEAT_SCHEDULE = {
+    "jobs-sweep": {"task": "jobs.sweep", "schedule": env.int("JOBS_SWEEP_SECONDS", default=60)},
+    # BILLING_RENEWALS_EVERY_SECONDS: every N seconds instead (the two-beat fault test; a renewal run is idempotent).
+    "billing-renewals": {
+        "task": "billing.renewals",
+        "schedule": env.int("BILLING_RENEWALS_EVERY_SECONDS", default=0) or crontab(minute="5"),
+    },
+    "billing-webhook-retries": {"task": "billing.webhook_retries", "schedule": crontab(minute="*/5")},
+    "billing-provider-reconcile": {"task": "billing.provider_reconcile", "schedule": crontab(minute="*/10")},
+    "billing-purge-idempotency-keys": {"task": "billing.purge_idempotency_keys", "schedule": crontab(minute="20")},
+    "storage-purge-pending": {"task": "storage.purge_pending", "schedule": crontab(minute="40")},
+}
 
 # --- storage app -------------------------------------------------------------
 # (owned by the storage app; each setting documented in .env.example)
@@ -326,11 +371,19 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # How long a request waits for a concurrent request with the same key to finish before answering 409.
 IDEMPOTENCY_WAIT_SECONDS = env.int("IDEMPOTENCY_WAIT_SECONDS", default=10)
 
-# --- Logging ----------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-}
+# --- Logging and error reports ------------------------------------------------
+# Every line carries the request id and the acting user (or a job's id): billing_site.logging. LOG_FORMAT is
+# plain (readable, the default here, in local and test) or json (one object per line; production's default).
+LOG_FORMAT = log_format_from_environment("plain")
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+
+# Sentry only when a DSN is set: unhandled errors of requests and Celery tasks, without personal data.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    sentry_start(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        release=env("SENTRY_RELEASE", default=None),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

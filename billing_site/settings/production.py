@@ -1,17 +1,19 @@
 """Settings for production: every secret from the environment, HTTPS only, no defaults that would be unsafe.
 
 It refuses to load (ImproperlyConfigured) without a strong DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, a
-DATABASE_URL that is not SQLite, a CACHE_URL shared by every process (throttle counters) and NUM_PROXIES.
+DATABASE_URL that is not SQLite, a CACHE_URL shared by every process (throttle counters), NUM_PROXIES, and an S3
+bucket unless STORAGE_LOCAL_SINGLE_HOST says this is a single-host install. Logs are JSON unless LOG_FORMAT=plain.
 """
 
 from typing import cast
 
 from django.core.exceptions import ImproperlyConfigured
 
+from billing_site.logging import log_format_from_environment, logging_config
 from billing_site.settings import PER_PROCESS_CACHE_BACKENDS
 
 from .base import *  # noqa: F403
-from .base import CACHES, DATABASES, NUM_PROXIES, SIMPLE_JWT, env
+from .base import AWS_STORAGE_BUCKET_NAME, CACHES, DATABASES, LOG_LEVEL, NUM_PROXIES, SIMPLE_JWT, env
 
 
 def _refuse(variable: str, problem: str) -> None:
@@ -40,6 +42,18 @@ if env("NUM_PROXIES", default=None) is None:
     # Behind a load balancer, 0 would make its address every client's: one bucket and one lockout for everybody.
     _refuse("NUM_PROXIES", "must say how many proxies of ours append to X-Forwarded-For (0: clients connect directly)")
 CACHE_MUST_BE_SHARED = True
+STORAGE_LOCAL_SINGLE_HOST = env.bool("STORAGE_LOCAL_SINGLE_HOST", default=False)
+if not AWS_STORAGE_BUCKET_NAME and not STORAGE_LOCAL_SINGLE_HOST:
+    # Files on one server's disk are missing on every other server (and for the workers that render PDFs there).
+    _refuse(
+        "AWS_STORAGE_BUCKET_NAME",
+        "must name the S3 bucket for uploads and PDFs; local-disk media only with STORAGE_LOCAL_SINGLE_HOST=true, "
+        "when web and workers run on one host",
+    )
+
+# Log lines are for machines here: one JSON object each, unless LOG_FORMAT=plain.
+LOG_FORMAT = log_format_from_environment("json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
 
 if NUM_PROXIES:
     # Only a proxy of ours may say the request came over HTTPS; without one, clients could claim it.

@@ -120,6 +120,7 @@ NOBODY_DELETES = (
     "billing.subscription",
     "billing.subscriptioninvoice",
     "auditlog.logentry",
+    "jobs.job",
 )
 
 MATRIX: list[Row] = [
@@ -240,7 +241,9 @@ MATRIX: list[Row] = [
     model("billing.subscription", "login | login | view | view | view"),
     model("billing.subscriptioninvoice", "login | login | view | view | view"),
     model("billing.stripewebhookevent", "login | login | 403 | 403 | view"),
+    model("billing.subscribeattempt", "login | login | 403 | 403 | view"),
     model("storage.storedfile", "login | login | view | view, delete | view, delete"),
+    model("jobs.job", "login | login | view | view | view"),
     model("auditlog.logentry", "login | login | view | view | view"),
     model("auth.user", "login | login | 403 | 403 | view, add, change, delete"),
     model("auth.group", "login | login | 403 | 403 | view, add, change, delete"),
@@ -266,10 +269,12 @@ MATRIX: list[Row] = [
     action("billing.subscriptionplan", "stripe_sync_selected", ACTION),
     action("billing.subscriptionplan", "delete_selected", ACTION),
     action("billing.stripewebhookevent", "retry_selected", SUPERUSER_ACTION),
+    action("jobs.job", "retry_selected", ACTION),
     action("billing.idempotencykey", "delete_selected", "login | login | 403 | allowed | allowed"),
     action("storage.storedfile", "delete_selected", ACTION),
     *(action(label, "delete_selected", NOBODY) for label in NOBODY_DELETES),
     action("billing.stripewebhookevent", "delete_selected", "login | login | 403 | 403 | hidden"),
+    action("billing.subscribeattempt", "delete_selected", "login | login | 403 | 403 | hidden"),
     action("auth.user", "delete_selected", SUPERUSER_ACTION),
     action("auth.group", "delete_selected", SUPERUSER_ACTION),
     action("token_blacklist.outstandingtoken", "delete_selected", "login | login | 403 | 403 | hidden"),
@@ -610,7 +615,7 @@ def world(
         return ProcessingOutcome("processed", "matrix")
 
     monkeypatch.setattr("billing.services.webhook_events.webhook_event_process", webhook_process)  # retries
-    monkeypatch.setattr("billing.webhooks.webhook_event_process", webhook_process)  # deliveries
+    monkeypatch.setattr("billing.jobs.webhook_event_process", webhook_process)  # deliveries (their job)
     other = UserFactory(username="another-customer")
     return World(
         role=request.param,
@@ -1049,6 +1054,32 @@ def _webhook_event(world: World) -> Any:
     )
 
 
+def _subscribe_attempt(world: World) -> Any:
+    from billing.models import SubscribeAttempt
+
+    return SubscribeAttempt.objects.create(
+        customer=world.customer(),
+        plan=world.plans["basic"],
+        billing_period="monthly",
+        provider="stripe",
+        status="compensated",
+        currency="KRW",
+        total=11000,
+    )
+
+
+def _job(world: World) -> Any:
+    from billing_site.jobs.models import Job, JobStatus
+
+    return Job.objects.create(
+        kind="billing.invoice_pdf_render",
+        key=f"invoice_pdf:0:{uuid.uuid4().hex[:8]}",
+        payload={"invoice_id": 0},
+        status=JobStatus.FAILED,
+        attempts=10,
+    )
+
+
 def _outstanding_token(world: World) -> Any:
     from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
@@ -1118,6 +1149,8 @@ MODEL_OBJECTS: dict[tuple[str, str], Callable[[World], Model]] = {
     ("auth.group", ""): _group,
     ("token_blacklist.outstandingtoken", ""): _outstanding_token,
     ("token_blacklist.blacklistedtoken", ""): _blacklisted_token,
+    ("jobs.job", ""): _job,
+    ("billing.subscribeattempt", ""): _subscribe_attempt,
 }
 
 
@@ -1237,6 +1270,9 @@ def _selection(world: World, label: str, name: str) -> Selection:
         subscription = world.subscription(days_ago=40)
         before = snapshot()
         return Selection([subscription.pk], lambda r: snapshot() != before)
+    if (label, name) == ("jobs.job", "retry_selected"):
+        job = _job(world)
+        return Selection([job.pk], lambda r: type(job).objects.get(pk=job.pk).attempts < 10)
     if (label, name) == ("billing.stripewebhookevent", "retry_selected"):
         return Selection([_webhook_event(world).pk], lambda r: bool(world.webhook_retries))
     if name == "delete_selected" and label == "storage.storedfile":  # a file is marked deleted, its row kept
