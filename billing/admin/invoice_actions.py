@@ -148,7 +148,7 @@ class InvoiceActionsAdmin(admin.ModelAdmin):
         "finalize": _("{object}: finalized."),
         "void": _("{object}: voided."),
         "mark_uncollectible": _("{object}: marked uncollectible."),
-        "regenerate_pdf": _("{object}: PDF rendered."),
+        "regenerate_pdf": _("{object}: PDF queued for rendering."),
         "stripe_sync": "{object}",
     }
 

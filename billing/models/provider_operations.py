@@ -40,7 +40,11 @@ class SubscribeAttempt(models.Model):
     """
 
     key = models.UUIDField(
-        default=uuid.uuid4, unique=True, editable=False, help_text="Idempotency key of the provider calls."
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text="Idempotency key of the provider calls.",
+        verbose_name=_("key"),
     )
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, related_name="subscribe_attempts", verbose_name=_("customer")
@@ -70,6 +74,7 @@ class SubscribeAttempt(models.Model):
         blank=True,
         help_text="The id our subscription takes if completed, reserved before the charge so that the provider's "
         "metadata names it from the start (PostgreSQL; elsewhere a job names it after commit).",
+        verbose_name=_("subscription reserved id"),
     )
     provider = models.CharField(max_length=32, verbose_name=_("provider"))
     status = models.CharField(
@@ -80,14 +85,30 @@ class SubscribeAttempt(models.Model):
     )
     currency = models.CharField(max_length=3, verbose_name=_("currency"))
     total = models.BigIntegerField(help_text="What the provider may charge, minor units.", verbose_name=_("total"))
-    quote = models.JSONField(default=dict, help_text="Lines and totals of the first invoice, as quoted.")
-    setup = models.JSONField(default=dict, help_text="What the provider prepared: its customer, card, price.")
-    provider_subscription_id = models.CharField(max_length=255, blank=True, default="")
-    provider_invoice_id = models.CharField(max_length=255, blank=True, default="")
-    provider_payment_id = models.CharField(max_length=255, blank=True, default="")
-    amount_paid = models.BigIntegerField(default=0, help_text="What the provider said it collected.")
-    error = models.CharField(max_length=500, blank=True, default="", help_text="Why it did not complete.")
-    result = models.CharField(max_length=500, blank=True, default="", help_text="What compensating it did.")
+    quote = models.JSONField(
+        default=dict, help_text="Lines and totals of the first invoice, as quoted.", verbose_name=_("quote")
+    )
+    setup = models.JSONField(
+        default=dict, help_text="What the provider prepared: its customer, card, price.", verbose_name=_("setup")
+    )
+    provider_subscription_id = models.CharField(
+        max_length=255, blank=True, default="", verbose_name=_("provider subscription id")
+    )
+    provider_invoice_id = models.CharField(
+        max_length=255, blank=True, default="", verbose_name=_("provider invoice id")
+    )
+    provider_payment_id = models.CharField(
+        max_length=255, blank=True, default="", verbose_name=_("provider payment id")
+    )
+    amount_paid = models.BigIntegerField(
+        default=0, help_text="What the provider said it collected.", verbose_name=_("amount paid")
+    )
+    error = models.CharField(
+        max_length=500, blank=True, default="", help_text="Why it did not complete.", verbose_name=_("error")
+    )
+    result = models.CharField(
+        max_length=500, blank=True, default="", help_text="What compensating it did.", verbose_name=_("result")
+    )
     started_at = models.DateTimeField(default=timezone.now, verbose_name=_("started at"))
     finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))

@@ -67,7 +67,7 @@ def _font_file_digest_cached(name: str | None) -> str | None:
     """xhtml2pdf's digest of a @font-face file, computed once per file version (path, size, modification time).
 
     xhtml2pdf hashes every @font-face file on every render (to tell two fonts of one family name apart): MD5 of
-    the two 4.6 MB Hangul files was a quarter of a render's CPU time (65 -> 49 ms measured, bench/renewals.py).
+    the two 4.6 MB Hangul files was a quarter of a render's CPU time (65 -> 49 ms, the two interleaved in one process).
     """
     if name is None:
         return None

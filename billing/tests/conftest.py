@@ -34,7 +34,12 @@ def _isolated_file_storage(settings: Any, tmp_path: Any) -> None:
 def without_pdf_rendering(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """PDFs stay pending (the ids that would have rendered are collected): for tests about something else."""
     scheduled: list[int] = []
-    monkeypatch.setattr("billing.jobs.invoice_pdf_render", lambda *, invoice: scheduled.append(invoice.pk) or invoice)
+
+    def render_skipped(*, invoice: Invoice) -> Invoice:
+        scheduled.append(invoice.pk)
+        return invoice
+
+    monkeypatch.setattr("billing.jobs.invoice_pdf_render", render_skipped)
     return scheduled
 
 

@@ -7,13 +7,17 @@ number (never None: DRF's None trusts the whole header). Login lockout (django-a
 """
 
 import ipaddress
-from typing import cast
+import logging
+from typing import Any, cast
 
+import redis
 from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
+
+logger = logging.getLogger(__name__)
 
 
 def client_address(request: HttpRequest | Request) -> str:
@@ -46,3 +50,13 @@ class ScopedThrottle(ScopedRateThrottle):
 
     def get_ident(self, request: Request) -> str:
         return client_address(request)
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        """DRF's check, but a shared cache that does not answer (Redis down) lets the request through: a login,
+        an upload or an invoice must not fail because a counter cannot be read. Logins stay protected by the
+        lockout, whose attempts are database rows (django-axes)."""
+        try:
+            return super().allow_request(request, view)
+        except (redis.RedisError, OSError) as error:
+            logger.warning("throttle %s not applied, the cache does not answer: %s", self.scope, error)
+            return True

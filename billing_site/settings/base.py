@@ -271,7 +271,7 @@ STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 # Webhook signatures older than this are refused (replays); Stripe's own default.
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
 # A failing webhook event is retried with exponential backoff (1 min, 2 min, ... at most 6 h) this many times,
-# then left for staff (manage.py billing_retry_webhooks --include-given-up).
+# then left for staff (manage.py billing_retry_webhooks --all).
 STRIPE_WEBHOOK_MAX_ATTEMPTS = env.int("STRIPE_WEBHOOK_MAX_ATTEMPTS", default=8)
 if env("STRIPE_API_HOST", default=""):
     # Only for a local Stripe-compatible server; dj-stripe refuses this setting when DEBUG is off.

@@ -14,7 +14,13 @@ import pytest
 import sentry_sdk
 from django.core.exceptions import ImproperlyConfigured
 
-from billing_site.logging import JsonFormatter, LogContextFilter, log_context, log_format_from_environment
+from billing_site.logging import (
+    JsonFormatter,
+    LogContextFilter,
+    log_context,
+    log_context_clear,
+    log_format_from_environment,
+)
 
 from .helpers import admin_session
 
@@ -27,6 +33,8 @@ def _parsed(stream: io.StringIO) -> list[dict]:
 
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
+    # A response an earlier test never closed (so request_finished never came) would leave its request's context.
+    log_context_clear()
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(LogContextFilter())

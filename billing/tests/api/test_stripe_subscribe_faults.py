@@ -40,11 +40,11 @@ def subscribe(customer: Customer, plans: dict[str, Any], payment_method: str) ->
     )
 
 
-def stripe_side(stripe_api: dict[str, Any]) -> list[tuple[str, str, int]]:
+def stripe_side(stripe_api: dict[str, Any]) -> list[tuple[str, str | None, int]]:
     """Every Stripe subscription: (status, its latest invoice's status, amount refunded of that invoice's payment)."""
     found = []
     for theirs in stripe.Subscription.list(status="all", **stripe_api).auto_paging_iter():
-        invoice = stripe.Invoice.retrieve(theirs.latest_invoice, **stripe_api)
+        invoice: Any = stripe.Invoice.retrieve(str(theirs.latest_invoice), **stripe_api)
         refunded = 0
         if invoice.get("payment_intent"):
             refunds = stripe.Refund.list(payment_intent=invoice.payment_intent, **stripe_api).data

@@ -218,3 +218,22 @@ def test_admin_login_works_again_after_the_cool_off(superuser, lockout):
 
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_a_shared_cache_that_does_not_answer_lets_requests_through_unthrottled(api_client, settings, caplog):
+    """Redis down (the throttle counters' cache) must not turn a login into a 500; the lockout still counts."""
+    from billing_site.tests.helpers import dead_port
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{dead_port()}/1",
+        }
+    }
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "1/min"}}
+
+    statuses = [token(api_client, "x", "y").status_code for _ in range(2)]
+
+    assert statuses == [401, 401]  # neither 500 nor 429: the counter could not be read
+    assert "throttle auth not applied" in caplog.text
+    assert access_attempts().get().failures_since_start == 2

@@ -76,7 +76,7 @@ def test_files_pending_purge_keeps_what_the_bucket_cannot_be_asked_about(s3, set
         **settings.STORAGES,
         "default": {**reachable, "OPTIONS": {**reachable["OPTIONS"], "endpoint_url": "http://127.0.0.1:9"}},
     }
-    seen: list[tuple[object, str | None]] = []
+    seen: list[tuple[object, object]] = []
 
     summary = files_pending_purge(
         older_than=datetime.timedelta(hours=24),

@@ -38,7 +38,7 @@ def test_purges_uploads_older_than_the_setting(backend: str, customer_user, sett
     _pending(customer_user, 3)
     kept = _pending(customer_user, 1)
 
-    assert purge_pending_task.apply().get() == {"purged": 1, "failed": 0}
+    assert purge_pending_task.apply().result == {"purged": 1, "failed": 0}
 
     assert list(StoredFile.objects.values_list("pk", flat=True)) == [kept.pk]
     assert bucket_keys("") == [kept.key]
