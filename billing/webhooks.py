@@ -4,14 +4,16 @@
   headers needed to verify it again, STORED_HEADERS: never credentials such as Authorization or Cookie). A missing
   or wrong signature is 400 and leaves no row; a body over MAX_BODY_BYTES is 413 before it is read; deliveries are
   throttled per client address (DRF scope `webhook`, THROTTLE_WEBHOOK_RATE), and Stripe redelivers what got 429.
-- Each event id has one StripeWebhookEvent row. Processing locks it, so an event delivered twice at the same moment
-  is applied once: the second delivery waits for the first and finds it processed. dj-stripe's own processing (its
-  Event and the mirrored object) and our handler run in one transaction with the processed mark.
+- Each event id has one StripeWebhookEvent row and, per attempt, one job (billing.services.webhook_events
+  `webhook_event_enqueue`): deliveries racing each other share it. Processing asks Stripe first with no lock held
+  (dj-stripe's idempotent mirror, a fresh read of the object), then locks the row; our records and the processed
+  mark commit together, so an event is applied once.
 - Handlers never trust the payload's copy of the object: the provider re-reads it from Stripe
   (billing.providers.stripe.webhooks) and billing.services.provider_sync applies it under our locks, so events that
   arrive late or out of order apply the newest state.
 - A failing event is recorded with its error and retried with exponential backoff (billing.services.webhook_events)
-  by `manage.py billing_retry_webhooks` (and by Stripe's own redelivery, which is answered 500 until it succeeds).
+  by the schedule (billing.tasks) or `manage.py billing_retry_webhooks`; a delivery is answered once recorded and
+  queued, so processing happens in a worker (billing.jobs), never while Stripe waits.
 """
 
 import logging
@@ -75,8 +77,8 @@ def _delivery_record(request: HttpRequest, body: bytes) -> Any:
 
 @extend_schema(exclude=True)  # Stripe's endpoint, not one of our API's
 class StripeWebhookViewSet(viewsets.ViewSet):
-    """Stripe's deliveries: 200 once applied (or when already applied), 400 for a bad signature, 413 for a body too
-    large to be an event, 429 when throttled, 500 on failure. Nothing is stored before the signature verifies."""
+    """Stripe's deliveries: 200 once recorded and queued (or when already applied), 400 for a bad signature, 413 for
+    a body too large to be an event, 429 when throttled. Nothing is stored before the signature verifies."""
 
     authentication_classes = ()  # Stripe signs the body; no session or token is looked at
     permission_classes = (AllowAny,)

@@ -60,3 +60,20 @@ def issue(customer: Customer) -> Callable[..., Invoice]:
         )
 
     return make
+
+
+@pytest.fixture
+def pro_from_jan_31(customer: Customer, plans: dict[str, Any]) -> Any:
+    """Pro monthly from 31 January 2025, its first invoice paid: due for renewal on 28 February."""
+    from datetime import date
+
+    from billing.services.subscriptions import subscription_create
+
+    from .helpers import seoul
+    from .subscription_support import pay
+
+    started = subscription_create(
+        customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 31))
+    )
+    pay(started.invoice, now=seoul(date(2025, 1, 31)))
+    return started.subscription

@@ -27,6 +27,7 @@ from billing.models import (
     OrderItem,
     Payment,
     StripeWebhookEvent,
+    SubscribeAttempt,
     Subscription,
     SubscriptionInvoice,
     SubscriptionPlan,
@@ -37,6 +38,7 @@ from billing.periods import add_months, billing_date
 from billing.services.invoices import invoice_finalize, invoice_mark_uncollectible, invoice_void
 from billing.services.numbering import billing_today
 from billing.services.payments import payment_record, payment_record_bank_transfer
+from billing_site.jobs.models import Job
 from storage.tests.factories import UserFactory
 
 from .helpers import staff_group
@@ -324,6 +326,34 @@ class StripeWebhookEventFactory(DjangoModelFactory[StripeWebhookEvent]):
     event_type = "invoice.paid"
     stripe_created_at = factory.LazyFunction(timezone.now)
     payload = factory.LazyFunction(dict)
+
+
+class JobFactory(DjangoModelFactory[Job]):
+    """A background job that failed its every attempt (an invoice PDF that never rendered): what staff retry."""
+
+    class Meta:
+        model = Job
+
+    kind = "billing.invoice_pdf_render"
+    key = factory.Sequence(lambda n: f"invoice_pdf:0:{n}")
+    payload = factory.LazyFunction(lambda: {"invoice_id": 0})
+    status = "failed"
+    attempts = 10
+
+
+class SubscribeAttemptFactory(DjangoModelFactory[SubscribeAttempt]):
+    """A card subscribe that ended compensated (the Stripe side undone): what the admin lists."""
+
+    class Meta:
+        model = SubscribeAttempt
+
+    customer = factory.SubFactory(CustomerFactory)
+    plan = factory.SubFactory(SubscriptionPlanFactory)
+    billing_period = "monthly"
+    provider = "stripe"
+    status = "compensated"
+    currency = "KRW"
+    total = 108_900
 
 
 class SubscriptionInvoiceFactory(DjangoModelFactory[SubscriptionInvoice]):

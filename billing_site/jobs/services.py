@@ -309,3 +309,10 @@ def _dispatch_on_commit(job_ids: list[int]) -> None:
 
     if job_ids:
         transaction.on_commit(dispatch_jobs, robust=True)
+
+
+def jobs_purge(*, older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete done jobs finished more than `older_than` ago (failed ones stay until staff look at them)."""
+    moment = now or timezone.now()
+    deleted, _ = Job.objects.filter(status=JobStatus.DONE, finished_at__lt=moment - older_than).delete()
+    return deleted

@@ -21,3 +21,17 @@ def jobs_sweep_task() -> dict[str, Any]:
             return {"skipped": True}
         summary = jobs_sweep()
     return {"resent": summary.resent, "lost": summary.lost}
+
+
+@shared_task(name="jobs.purge", ignore_result=True)
+def jobs_purge_task() -> dict[str, Any]:
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from .services import exclusive, jobs_purge
+
+    with exclusive("jobs.purge") as mine:
+        if not mine:
+            return {"skipped": True}
+        return {"deleted": jobs_purge(older_than=timedelta(days=settings.JOBS_KEEP_DONE_DAYS))}

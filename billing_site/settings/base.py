@@ -300,8 +300,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # A pending job whose message was sent this long ago and has not run is sent again by the sweeper.
 JOBS_RESEND_AFTER_SECONDS = env.int("JOBS_RESEND_AFTER_SECONDS", default=300)
 # The schedule beat keeps (Asia/Seoul). Each job is safe to run twice: two beats by mistake change nothing more.
+# Done jobs are deleted after this many days (failed ones stay until staff retry them).
+JOBS_KEEP_DONE_DAYS = env.int("JOBS_KEEP_DONE_DAYS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "jobs.sweep", "schedule": env.int("JOBS_SWEEP_SECONDS", default=60)},
+    "jobs-purge": {"task": "jobs.purge", "schedule": crontab(minute="30", hour="4")},
     # BILLING_RENEWALS_EVERY_SECONDS: every N seconds instead (the two-beat fault test; a renewal run is idempotent).
     "billing-renewals": {
         "task": "billing.renewals",

@@ -1055,29 +1055,15 @@ def _webhook_event(world: World) -> Any:
 
 
 def _subscribe_attempt(world: World) -> Any:
-    from billing.models import SubscribeAttempt
+    from billing.tests.factories import SubscribeAttemptFactory
 
-    return SubscribeAttempt.objects.create(
-        customer=world.customer(),
-        plan=world.plans["basic"],
-        billing_period="monthly",
-        provider="stripe",
-        status="compensated",
-        currency="KRW",
-        total=11000,
-    )
+    return SubscribeAttemptFactory.create(customer=world.customer(), plan=world.plans["basic"])
 
 
 def _job(world: World) -> Any:
-    from billing_site.jobs.models import Job, JobStatus
+    from billing.tests.factories import JobFactory
 
-    return Job.objects.create(
-        kind="billing.invoice_pdf_render",
-        key=f"invoice_pdf:0:{uuid.uuid4().hex[:8]}",
-        payload={"invoice_id": 0},
-        status=JobStatus.FAILED,
-        attempts=10,
-    )
+    return JobFactory.create()
 
 
 def _outstanding_token(world: World) -> Any:

@@ -256,3 +256,22 @@ def post_form(form: dict[str, Any], content: bytes, name: str = "upload.bin", co
         upload_file = SimpleUploadedFile(name, content, content_type=file_type)
         return Client().post(parts.path, {**fields, "file": upload_file}).status_code
     return requests.post(form["url"], data=fields, files={"file": (name, content, file_type)}, timeout=30).status_code
+
+
+def pending_upload(owner: Any, hours_ago: float, *, arrived: bool) -> Any:
+    """A direct upload started `hours_ago` and never completed; `arrived`: its object reached the bucket."""
+    import datetime
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from storage.models import StoredFile
+    from storage.services import file_direct_upload_start
+
+    pending, _form, _expires = file_direct_upload_start(
+        owner=owner, original_name="a.pdf", content_type="application/pdf"
+    )
+    if arrived:
+        default_storage.save(pending.key, ContentFile(SAMPLES["pdf"]))
+    StoredFile.objects.filter(pk=pending.pk).update(created_at=timezone.now() - datetime.timedelta(hours=hours_ago))
+    return StoredFile.objects.get(pk=pending.pk)

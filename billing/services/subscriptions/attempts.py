@@ -55,7 +55,7 @@ class SetupStale(Exception):
     """The live subscription changed since the provider prepared, in a way that changes who pays: prepare again."""
 
 
-def _in_progress() -> ApplicationError:
+def subscribe_in_progress() -> ApplicationError:
     return ApplicationError(
         "subscribe_in_progress",
         "Another subscribe of yours is being charged right now; try again in a moment.",
@@ -89,7 +89,7 @@ def subscribe_attempt_open(
         if SubscribeAttempt.objects.filter(
             customer_id=checked.customer.pk, status=SubscribeAttemptStatus.STARTED
         ).exists():
-            raise _in_progress()
+            raise subscribe_in_progress()
         quote = subscription_quote(checked, moment=request.moment)
         try:
             with transaction.atomic():
@@ -106,7 +106,7 @@ def subscribe_attempt_open(
                     setup=dataclasses.asdict(setup),
                 )
         except IntegrityError as error:  # the one-started-attempt constraint: a concurrent subscribe got there
-            raise _in_progress() from error
+            raise subscribe_in_progress() from error
 
 
 def subscribe_attempt_carry_out(

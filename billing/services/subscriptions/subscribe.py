@@ -31,7 +31,13 @@ from billing_site.permissions import permission_require
 from ..invoices import invoice_issue_for_order
 from ..orders import OrderItemInput, order_create
 from ..subscription_states import customer_lock, live_subscription_lock
-from .attempts import SetupStale, paid_through_provider, subscribe_attempt_carry_out, subscribe_attempt_open
+from .attempts import (
+    SetupStale,
+    paid_through_provider,
+    subscribe_attempt_carry_out,
+    subscribe_attempt_open,
+    subscribe_in_progress,
+)
 from .common import already_subscribed, billing_period_validate, plan_available, plan_line_description
 from .start import (
     SubscribeRequest,
@@ -65,9 +71,7 @@ def _subscribe(request: SubscribeRequest) -> SubscriptionStart:
         except SetupStale:
             continue
         return subscribe_attempt_carry_out(provider=provider, attempt=attempt, setup=setup, request=request)
-    raise ApplicationError(
-        "subscribe_in_progress", "Your subscription is changing right now; try again in a moment.", status_code=409
-    )
+    raise subscribe_in_progress()
 
 
 @transaction.atomic

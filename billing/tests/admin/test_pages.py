@@ -19,6 +19,7 @@ from ..factories import (
     InvoiceFactory,
     PaymentFactory,
     StripeWebhookEventFactory,
+    SubscribeAttemptFactory,
 )
 from ..helpers import seoul
 
@@ -65,6 +66,7 @@ def everything(basic_and_pro_plans: dict, customer: Customer) -> dict[str, Any]:
     StripeWebhookEventFactory.create(
         stripe_event_id="evt_1", event_type="invoice.paid", stripe_created_at=seoul(paid.issue_date), payload={}
     )
+    SubscribeAttemptFactory.create(customer=other, plan=basic_and_pro_plans["pro"])
     file_store(owner=customer.user, content=b"%PDF-1.4 test", original_name="계약서.pdf", category="document")
     return {"invoice": invoice, "subscription": start.subscription, "order": order, "customer": other}
 

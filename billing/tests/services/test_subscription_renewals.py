@@ -19,16 +19,6 @@ from billing_site.errors import ApplicationError
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def pro_from_jan_31(customer, plans):
-    """Pro monthly from 31 January 2025, its first invoice paid."""
-    started = subscription_create(
-        customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 31))
-    )
-    pay(started.invoice, now=seoul(date(2025, 1, 31)))
-    return started.subscription
-
-
 def renew(subscription, day):
     return subscription_renew(subscription=subscription, as_of=day, now=seoul(day))
 

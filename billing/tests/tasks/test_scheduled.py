@@ -8,26 +8,16 @@ from django.db import connections
 
 from billing.enums import JobKind
 from billing.models.subscriptions import Subscription, SubscriptionInvoiceReason
-from billing.services.subscriptions import subscription_create
 from billing.tasks import idempotency_keys_purge_task, renewals_task, webhook_retries_task
 from billing.tests.helpers import seoul
-from billing.tests.subscription_support import pay
 from billing_site.jobs.models import Job, JobStatus
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def due(customer, plans):
-    """Pro monthly from 31 January 2025, its first invoice paid: due for renewal on 28 February."""
-    started = subscription_create(
-        customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(date(2025, 1, 31))
-    )
-    pay(started.invoice, now=seoul(date(2025, 1, 31)))
-    return started.subscription
-
-
-def test_renewals_queue_one_job_per_subscription_and_day_and_the_job_renews(due, django_capture_on_commit_callbacks):
+def test_renewals_queue_one_job_per_subscription_and_day_and_the_job_renews(
+    pro_from_jan_31, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         first = renewals_task(as_of="2025-02-28")
     with django_capture_on_commit_callbacks(execute=True):
@@ -35,15 +25,15 @@ def test_renewals_queue_one_job_per_subscription_and_day_and_the_job_renews(due,
 
     assert (first["enqueued"], again["enqueued"]) == (1, 0)
     job = Job.objects.get(kind=JobKind.SUBSCRIPTION_RENEW)
-    assert (job.key, job.status, job.attempts) == (f"renew:{due.pk}:2025-02-28", JobStatus.DONE, 1)
+    assert (job.key, job.status, job.attempts) == (f"renew:{pro_from_jan_31.pk}:2025-02-28", JobStatus.DONE, 1)
     assert job.result == "renewed"
-    subscription = Subscription.objects.get(pk=due.pk)
+    subscription = Subscription.objects.get(pk=pro_from_jan_31.pk)
     assert subscription.current_period_start == date(2025, 2, 28)
     reasons = list(subscription.period_invoices.order_by("period_start").values_list("reason", flat=True))
     assert reasons == [SubscriptionInvoiceReason.CREATE, SubscriptionInvoiceReason.CYCLE]
 
 
-def test_a_subscription_not_due_gets_no_job(due):
+def test_a_subscription_not_due_gets_no_job(pro_from_jan_31):
     assert renewals_task(as_of="2025-02-27")["enqueued"] == 0
     assert not Job.objects.filter(kind=JobKind.SUBSCRIPTION_RENEW).exists()
 
@@ -61,7 +51,7 @@ def test_a_scheduled_task_already_running_elsewhere_is_skipped(postgresql, task)
         other.close()
 
 
-def test_the_renewal_day_defaults_to_today_in_seoul(due, monkeypatch):
+def test_the_renewal_day_defaults_to_today_in_seoul(pro_from_jan_31, monkeypatch):
     from django.utils import timezone
 
     monkeypatch.setattr(timezone, "now", lambda: seoul(date(2025, 2, 28)) + timedelta(hours=1))

@@ -19,6 +19,7 @@ from billing_site.jobs.services import (
     job_retry,
     job_run,
     jobs_enqueue_many,
+    jobs_purge,
     jobs_sweep,
 )
 
@@ -245,3 +246,16 @@ def test_exclusive_admits_one_holder_across_connections(postgresql):
     finally:
         other.close()
     assert connection.vendor == "postgresql"
+
+
+def test_done_jobs_are_purged_after_the_retention_and_failed_ones_kept(sent):
+    now = timezone.now()
+    old_done = job_enqueue(kind="tests.record", key="old-done")
+    recent_done = job_enqueue(kind="tests.record", key="recent-done")
+    old_failed = job_enqueue(kind="tests.record", key="old-failed")
+    Job.objects.filter(pk=old_done.pk).update(status=JobStatus.DONE, finished_at=now - timedelta(days=31))
+    Job.objects.filter(pk=recent_done.pk).update(status=JobStatus.DONE, finished_at=now - timedelta(days=29))
+    Job.objects.filter(pk=old_failed.pk).update(status=JobStatus.FAILED, finished_at=now - timedelta(days=90))
+
+    assert jobs_purge(older_than=timedelta(days=30), now=now) == 1
+    assert set(Job.objects.values_list("key", flat=True)) == {"recent-done", "old-failed"}

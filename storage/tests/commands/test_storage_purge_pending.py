@@ -4,32 +4,20 @@ import datetime
 import io
 
 import pytest
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from storage import services
 from storage.models import StoredFile
-from storage.services import file_direct_upload_start, file_store
+from storage.services import file_store
 
-from ..helpers import SAMPLES, bucket_keys
-
-
-def _pending(owner, hours_ago: float, *, arrived: bool) -> StoredFile:
-    pending, _form, _expires = file_direct_upload_start(
-        owner=owner, original_name="a.pdf", content_type="application/pdf"
-    )
-    if arrived:
-        default_storage.save(pending.key, ContentFile(SAMPLES["pdf"]))
-    StoredFile.objects.filter(pk=pending.pk).update(created_at=timezone.now() - datetime.timedelta(hours=hours_ago))
-    return pending
+from ..helpers import SAMPLES, bucket_keys, pending_upload
 
 
 def test_purges_only_stale_pending_uploads(backend: str, customer_user) -> None:
-    stale_arrived = _pending(customer_user, 30, arrived=True)
-    stale_never_sent = _pending(customer_user, 25, arrived=False)
-    fresh = _pending(customer_user, 1, arrived=True)
+    stale_arrived = pending_upload(customer_user, 30, arrived=True)
+    stale_never_sent = pending_upload(customer_user, 25, arrived=False)
+    fresh = pending_upload(customer_user, 1, arrived=True)
     old_available = file_store(owner=customer_user, content=SAMPLES["png"], original_name="old.png")
     StoredFile.objects.filter(pk=old_available.pk).update(created_at=timezone.now() - datetime.timedelta(days=30))
 
@@ -43,7 +31,7 @@ def test_purges_only_stale_pending_uploads(backend: str, customer_user) -> None:
 
 
 def test_dry_run_changes_nothing(backend: str, customer_user) -> None:
-    stale = _pending(customer_user, 48, arrived=True)
+    stale = pending_upload(customer_user, 48, arrived=True)
     out = io.StringIO()
     call_command("storage_purge_pending", "--dry-run", stdout=out)
     assert "1 pending upload(s) older than 24 h would be purged." in out.getvalue()
@@ -53,8 +41,8 @@ def test_dry_run_changes_nothing(backend: str, customer_user) -> None:
 
 def test_the_default_age_comes_from_the_setting(backend: str, customer_user, settings) -> None:
     settings.STORAGE_PENDING_UPLOAD_MAX_AGE_HOURS = 2
-    _pending(customer_user, 3, arrived=False)
-    kept = _pending(customer_user, 1, arrived=False)
+    pending_upload(customer_user, 3, arrived=False)
+    kept = pending_upload(customer_user, 1, arrived=False)
     out = io.StringIO()
     call_command("storage_purge_pending", "--no-progress", stdout=out)
     assert "Purged 1 pending upload(s) older than 2 h" in out.getvalue()
@@ -62,7 +50,7 @@ def test_the_default_age_comes_from_the_setting(backend: str, customer_user, set
 
 
 def test_with_s3_unreachable_rows_are_kept_and_the_command_fails(s3, settings, customer_user) -> None:
-    stale = _pending(customer_user, 48, arrived=True)
+    stale = pending_upload(customer_user, 48, arrived=True)
     reachable = settings.STORAGES["default"]
     settings.STORAGES = {
         **settings.STORAGES,
@@ -76,7 +64,7 @@ def test_with_s3_unreachable_rows_are_kept_and_the_command_fails(s3, settings, c
 
 
 def test_shows_a_progress_bar(backend: str, customer_user) -> None:
-    _pending(customer_user, 48, arrived=False)
+    pending_upload(customer_user, 48, arrived=False)
     err = io.StringIO()
     err.isatty = lambda: True  # type: ignore[method-assign]
     call_command("storage_purge_pending", stdout=io.StringIO(), stderr=err)
@@ -96,7 +84,7 @@ class Crash(BaseException):
 def test_purges_the_copy_left_by_a_completion_that_crashed_before_marking_it_available(
     backend: str, customer_user, monkeypatch
 ) -> None:
-    pending = _pending(customer_user, 48, arrived=True)
+    pending = pending_upload(customer_user, 48, arrived=True)
 
     def crash(**kwargs: object) -> None:
         raise Crash

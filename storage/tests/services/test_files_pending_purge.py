@@ -6,29 +6,18 @@ import datetime
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.utils import timezone
 
 from billing_site.errors import ApplicationError
 from billing_site.jobs.models import Job, JobStatus
 from storage.models import StoredFile
-from storage.services import OBJECT_DELETE_JOB, file_direct_upload_start, file_pending_purge, files_pending_purge
+from storage.services import OBJECT_DELETE_JOB, file_pending_purge, files_pending_purge
 
-from ..helpers import SAMPLES, bucket_keys
-
-
-def _pending(owner, hours_ago: float, *, arrived: bool) -> StoredFile:
-    pending, _form, _expires = file_direct_upload_start(
-        owner=owner, original_name="a.pdf", content_type="application/pdf"
-    )
-    if arrived:
-        default_storage.save(pending.key, ContentFile(SAMPLES["pdf"]))
-    StoredFile.objects.filter(pk=pending.pk).update(created_at=timezone.now() - datetime.timedelta(hours=hours_ago))
-    return StoredFile.objects.get(pk=pending.pk)
+from ..helpers import SAMPLES, bucket_keys, pending_upload
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_bucket_is_called_only_once_the_row_is_gone_and_unlocked(backend: str, customer_user, bucket_spy) -> None:
-    pending = _pending(customer_user, 48, arrived=True)
+    pending = pending_upload(customer_user, 48, arrived=True)
     leftover = f"users/{customer_user.pk}/document/{pending.pk}-0123456789abcdef.pdf"  # a crashed completion's copy
     default_storage.save(leftover, ContentFile(SAMPLES["pdf"]))
 
@@ -46,7 +35,7 @@ def test_the_bucket_is_called_only_once_the_row_is_gone_and_unlocked(backend: st
 
 
 def test_a_completed_upload_is_left_alone(backend: str, customer_user) -> None:
-    pending = _pending(customer_user, 48, arrived=True)
+    pending = pending_upload(customer_user, 48, arrived=True)
     StoredFile.objects.filter(pk=pending.pk).update(status=StoredFile.Status.AVAILABLE, sha256="0" * 64)
     assert file_pending_purge(file=pending) is False
     assert StoredFile.objects.filter(pk=pending.pk).exists()
@@ -55,8 +44,8 @@ def test_a_completed_upload_is_left_alone(backend: str, customer_user) -> None:
 
 
 def test_files_pending_purge_reports_each_file_and_sums_up(backend: str, customer_user) -> None:
-    stale = [_pending(customer_user, 30, arrived=True), _pending(customer_user, 25, arrived=False)]
-    fresh = _pending(customer_user, 1, arrived=True)
+    stale = [pending_upload(customer_user, 30, arrived=True), pending_upload(customer_user, 25, arrived=False)]
+    fresh = pending_upload(customer_user, 1, arrived=True)
     seen: list[tuple[object, ApplicationError | None]] = []
 
     summary = files_pending_purge(
@@ -70,7 +59,7 @@ def test_files_pending_purge_reports_each_file_and_sums_up(backend: str, custome
 
 
 def test_files_pending_purge_keeps_what_the_bucket_cannot_be_asked_about(s3, settings, customer_user) -> None:
-    stale = _pending(customer_user, 48, arrived=True)
+    stale = pending_upload(customer_user, 48, arrived=True)
     reachable = settings.STORAGES["default"]
     settings.STORAGES = {
         **settings.STORAGES,
