@@ -28,9 +28,13 @@ BASE_ENVIRONMENT = {
 }
 
 
-def start_servers(*, postgres: bool, s3: bool) -> list[Any]:
+def start_servers(*, postgres: bool, s3: bool, redis: bool = False) -> list[Any]:
     """Start the chosen harness servers side by side; if one fails, stop them all and exit."""
     servers: list[Any] = []
+    if redis:
+        from harness.redis import RedisServer
+
+        servers.append(RedisServer())
     if postgres:
         from harness.postgres import PostgresServer
 
@@ -65,6 +69,8 @@ def server_environment(servers: Iterable[Any]) -> dict[str, str]:
     for server in servers:
         if server.name == "postgres":
             environment["DATABASE_URL"] = server.url
+        elif server.name == "redis":  # the Celery broker: jobs go to real workers, not eagerly in-process
+            environment["CELERY_BROKER_URL"] = server.url
         else:
             environment.update(
                 {

@@ -78,15 +78,17 @@ def job_dispatch(*, job_id: int, countdown: float | None = None) -> bool:
     """Hand the job to the broker (eagerly run it when there is none). False when the broker refused: the
     sweeper will send it again, so a request that committed its change never fails because Redis is down."""
     job_run_task = current_app.tasks[JOB_RUN_TASK]  # billing_site.jobs.tasks, registered at start-up
+    # Stamped before the message leaves: stamping after would race the worker that claims the row at once.
+    Job.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
     try:
         if countdown:
             job_run_task.apply_async(args=(job_id,), countdown=countdown)
         else:
             job_run_task.apply_async(args=(job_id,))
-    except Exception as error:  # broker down: the row is pending and the sweeper finds it
+    except Exception as error:  # broker down: the row is pending and the next sweep sends it
         logger.warning("job %s not sent to the broker: %s: %s", job_id, type(error).__name__, error)
+        Job.objects.filter(pk=job_id).update(enqueued_at=None)
         return False
-    Job.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
     return True
 
 
@@ -101,9 +103,9 @@ def _claim(job_id: int, now: datetime) -> Job | None:
     """Mark the job running with a lease, in a short transaction; None when it is not due or someone runs it."""
     with transaction.atomic():
         job = (
-            Job.objects.select_for_update(skip_locked=True)
-            .filter(pk=job_id, status__in=[JobStatus.PENDING, JobStatus.RUNNING])
-            .first()
+            # Waits for a lock held elsewhere (they are all short: no job row stays locked while a handler runs);
+            # skipping it would drop a message whose job was only being stamped or recorded at that instant.
+            Job.objects.select_for_update().filter(pk=job_id, status__in=[JobStatus.PENDING, JobStatus.RUNNING]).first()
         )
         if job is None:
             return None

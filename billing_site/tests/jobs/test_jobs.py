@@ -259,3 +259,36 @@ def test_done_jobs_are_purged_after_the_retention_and_failed_ones_kept(sent):
 
     assert jobs_purge(older_than=timedelta(days=30), now=now) == 1
     assert set(Job.objects.values_list("key", flat=True)) == {"recent-done", "old-failed"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_arriving_while_its_row_is_briefly_locked_still_runs_the_job(postgresql, calls, sent):
+    """The row is locked for an instant elsewhere (the sender stamping it, an outcome being recorded) just as a
+    worker takes the message: the worker waits for it instead of dropping the message until the next sweep."""
+    import threading
+
+    job = job_enqueue(kind="tests.record", key="briefly-locked", payload={"n": 5})
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row() -> None:
+        other = connections.create_connection("default")
+        try:
+            other.set_autocommit(False)
+            with other.cursor() as cursor:
+                cursor.execute("SELECT id FROM jobs_job WHERE id = %s FOR UPDATE", [job.pk])
+                locked.set()
+                release.wait(timeout=10)
+            other.rollback()
+        finally:
+            other.close()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    assert locked.wait(timeout=10)
+    threading.Timer(0.3, release.set).start()
+
+    outcome = job_run(job_id=job.pk)
+    holder.join(timeout=10)
+
+    assert outcome is not None and outcome.status == JobStatus.DONE
+    assert calls == [{"n": 5}]
