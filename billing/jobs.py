@@ -30,7 +30,7 @@ def invoice_pdf_render_job(*, invoice_id: int) -> str:
     return f"pdf {rendered.pdf_status} (revision {rendered.pdf_rendered_revision})"
 
 
-@job_handler(JobKind.INVOICE_MIRROR, max_attempts=10, lease_seconds=120)
+@job_handler(JobKind.INVOICE_MIRROR, max_attempts=10, lease_seconds=900)
 def invoice_mirror_job(*, invoice_id: int) -> str:
     """The payment provider's copy of an issued invoice (Stripe: its hosted page); idempotent at the provider."""
     mirrored = payment_provider().invoice_mirror(invoice=Invoice.objects.get(pk=invoice_id))
@@ -54,7 +54,7 @@ def subscription_renew_job(*, subscription_id: int, as_of: str) -> str:
     return ", ".join(outcome.actions) or "nothing due"
 
 
-@job_handler(JobKind.SUBSCRIPTION_PROVIDER_CANCEL, max_attempts=10, lease_seconds=120)
+@job_handler(JobKind.SUBSCRIPTION_PROVIDER_CANCEL, max_attempts=10, lease_seconds=900)
 def subscription_provider_cancel_job(*, subscription_id: int) -> str:
     """The provider's copy of a subscription ends as ours did (now, or at period end); a no-op where it already has."""
     subscription = Subscription.objects.get(pk=subscription_id)
@@ -62,7 +62,7 @@ def subscription_provider_cancel_job(*, subscription_id: int) -> str:
     return f"{subscription.stripe_subscription_id or '-'}: as ours ({subscription.status})"
 
 
-@job_handler(JobKind.SUBSCRIPTION_PROVIDER_LINK, max_attempts=10, lease_seconds=120)
+@job_handler(JobKind.SUBSCRIPTION_PROVIDER_LINK, max_attempts=10, lease_seconds=900)
 def subscription_provider_link_job(*, subscription_id: int) -> str:
     """The provider's subscription made by a subscribe attempt names our subscription once it exists."""
     subscription = Subscription.objects.get(pk=subscription_id)
@@ -70,14 +70,14 @@ def subscription_provider_link_job(*, subscription_id: int) -> str:
     return f"{subscription.stripe_subscription_id or '-'} linked"
 
 
-@job_handler(JobKind.SUBSCRIBE_ATTEMPT_COMPENSATE, max_attempts=8, lease_seconds=300)
+@job_handler(JobKind.SUBSCRIBE_ATTEMPT_COMPENSATE, max_attempts=8, lease_seconds=900)
 def subscribe_attempt_compensate_job(*, attempt_id: int) -> str:
     """Undo the provider's side of a subscribe attempt our records will not follow (billing.provider_reconcile
     retries it after the last attempt too)."""
     return subscribe_attempt_compensate(attempt_id=attempt_id)
 
 
-@job_handler(JobKind.INVOICE_MIRROR_VOID, max_attempts=10, lease_seconds=120)
+@job_handler(JobKind.INVOICE_MIRROR_VOID, max_attempts=10, lease_seconds=900)
 def invoice_mirror_void_job(*, invoice_id: int, reference: str) -> str:
     """Void the provider's copy of an invoice ours settled another way (it must not collect it too)."""
     payment_provider().invoice_mirror_void(invoice=Invoice.objects.get(pk=invoice_id), reference=reference)

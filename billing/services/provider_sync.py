@@ -104,6 +104,18 @@ def _attempt_subscription(remote: RemoteSubscription) -> str:
     if attempt.status == SubscribeAttemptStatus.STARTED:
         # The attempt's request is between the charge and our write: its outcome links or compensates this one.
         raise ProviderRecordNotReady(f"subscription {remote.reference}: subscribe attempt {attempt.pk} not done yet")
+    if attempt.status == SubscribeAttemptStatus.COMPENSATED and not remote.ended:
+        # The provider finished a create after we compensated (an unclear failure, e.g. a timeout while it was still
+        # working): nothing of ours follows it, so it is undone as well.
+        SubscribeAttempt.objects.filter(pk=attempt.pk, status=SubscribeAttemptStatus.COMPENSATED).update(
+            status=SubscribeAttemptStatus.COMPENSATING, finished_at=None, updated_at=timezone.now()
+        )
+        job_enqueue(
+            kind=JobKind.SUBSCRIBE_ATTEMPT_COMPENSATE,
+            key=f"subscribe_attempt_compensate:{attempt.pk}:{remote.reference}",
+            payload={"attempt_id": attempt.pk},
+        )
+        return f"subscription {remote.reference} of compensated subscribe attempt {attempt.pk}: compensating it too"
     return f"subscription {remote.reference} of subscribe attempt {attempt.pk} ({attempt.status})"
 
 

@@ -148,7 +148,8 @@ def _failure_record(event: StripeWebhookEvent, delivery: Any, error: Exception, 
     message = f"{type(error).__name__}: {error}"
     attempts = StripeWebhookEvent.objects.get(pk=event.pk).attempts + 1
     max_attempts = int(getattr(settings, "STRIPE_WEBHOOK_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
-    StripeWebhookEvent.objects.filter(pk=event.pk).update(
+    # Never over a processed mark a concurrent run wrote meanwhile (our Stripe calls come before the lock).
+    StripeWebhookEvent.objects.filter(pk=event.pk).exclude(status=StripeWebhookEventStatus.PROCESSED).update(
         status=StripeWebhookEventStatus.FAILED,
         attempts=F("attempts") + 1,
         last_error=traceback.format_exc()[-10_000:],

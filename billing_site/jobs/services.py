@@ -113,6 +113,14 @@ def _claim(job_id: int, now: datetime) -> Job | None:
             return None
         if job.status == JobStatus.RUNNING and _claimant_alive(job, now):
             return None  # another worker is on it (a redelivered message, or a sweep while it runs)
+        if job.status == JobStatus.RUNNING and job.attempts >= job.max_attempts:
+            # Its worker died on every attempt (a render that runs out of memory): stop feeding it workers.
+            job.status = JobStatus.FAILED
+            job.result = "The worker running it was lost on every attempt."
+            job.lease_until = None
+            job.finished_at = now
+            job.save(update_fields=["status", "result", "lease_until", "finished_at", "updated_at"])
+            return None
         kind = job_kind(job.kind)
         lease = kind.lease_seconds if kind is not None else 600
         job.status = JobStatus.RUNNING

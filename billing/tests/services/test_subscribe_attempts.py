@@ -80,3 +80,29 @@ def test_the_task_runs_once_when_two_schedulers_start_it(customer, plans):
         second = pool.submit(other_scheduler).result()
     assert first and second == {"skipped": True}
     assert provider_reconcile_task() == {"stuck": 1, "compensated": 1, "failures": []}
+
+
+def test_a_provider_subscription_finished_after_its_attempt_was_compensated_is_compensated_again(customer, plans):
+    """An unclear failure (a timeout while Stripe was still working) was compensated before Stripe finished the
+    create; when its subscription then shows up live, nothing of ours follows it, so it is undone too."""
+    from billing.enums import JobKind
+    from billing.providers.base import RemoteSubscription
+    from billing.services.provider_sync import _attempt_subscription
+    from billing.tests.factories import SubscribeAttemptFactory
+    from billing_site.jobs.models import Job
+
+    attempt = SubscribeAttemptFactory.create(customer=customer, plan=plans["pro"], status="compensated")
+    live = RemoteSubscription(reference="sub_late", status="active", claimed_attempt_id=str(attempt.pk))
+    ended = RemoteSubscription(reference="sub_gone", ended=True, claimed_attempt_id=str(attempt.pk))
+
+    assert "nothing" not in _attempt_subscription(ended) and not Job.objects.exists()
+    assert "compensating it too" in _attempt_subscription(live)
+
+    attempt.refresh_from_db()
+    assert attempt.status == SubscribeAttemptStatus.COMPENSATING
+    job = Job.objects.get()
+    assert (job.kind, job.key, job.payload) == (
+        JobKind.SUBSCRIBE_ATTEMPT_COMPENSATE,
+        f"subscribe_attempt_compensate:{attempt.pk}:sub_late",
+        {"attempt_id": attempt.pk},
+    )

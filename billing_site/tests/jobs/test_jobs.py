@@ -292,3 +292,17 @@ def test_a_message_arriving_while_its_row_is_briefly_locked_still_runs_the_job(p
 
     assert outcome is not None and outcome.status == JobStatus.DONE
     assert calls == [{"n": 5}]
+
+
+def test_a_job_whose_worker_dies_on_every_attempt_ends_failed(calls, sent):
+    job = job_enqueue(kind="tests.record", key="killer", payload={"n": 6})
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING, attempts=3, lease_until=now - timedelta(seconds=1), claimed_by=""
+    )
+
+    assert job_run(job_id=job.pk, now=now) is None
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, calls) == (JobStatus.FAILED, 3, [])
+    assert "lost on every attempt" in job.result
