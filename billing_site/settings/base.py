@@ -308,7 +308,8 @@ CELERY_BEAT_SCHEDULE = {
     # BILLING_RENEWALS_EVERY_SECONDS: every N seconds instead (the two-beat fault test; a renewal run is idempotent).
     "billing-renewals": {
         "task": "billing.renewals",
-        "schedule": env.int("BILLING_RENEWALS_EVERY_SECONDS", default=0) or crontab(minute="5"),
+        # Empty (as in .env.example) is unset, like 0.
+        "schedule": int(env("BILLING_RENEWALS_EVERY_SECONDS", default="") or 0) or crontab(minute="5"),
     },
     "billing-webhook-retries": {"task": "billing.webhook_retries", "schedule": crontab(minute="*/5")},
     "billing-provider-reconcile": {"task": "billing.provider_reconcile", "schedule": crontab(minute="*/10")},
