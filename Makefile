@@ -32,6 +32,7 @@ run: install system-deps messages
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  admin: /admin/  API docs: /api/docs/  health: /healthz"
+	@$(BIN)/python manage.py shell -v 0 -c "from django.conf import settings as s; b = s.EMAIL_BACKEND; print('Emails:', s.EMAIL_FILE_PATH + '/ (one .log per message)' if 'filebased' in b else f'SMTP {s.EMAIL_HOST}:{s.EMAIL_PORT}' if 'smtp' in b else b)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # `make run` plus redis-server, one Celery worker and beat (scripts/run-stack; logs under .stack/logs/).

@@ -96,6 +96,27 @@ def harness_redis() -> Iterator[Any]:
 
 
 @pytest.fixture
+def smtp_mail(settings: Any) -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd, harness/smtp.py) that Django sends to in this test; `.messages()` is what it
+    received. Empty at the start; running again after a test that stopped it or made it refuse."""
+    from harness.smtp import smtp_server
+
+    server = smtp_server()
+    server.reset()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+    yield server
+    server.start()
+    server.reset()
+
+
+@pytest.fixture
 def unreachable_s3(settings: Any) -> Any:
     """The default storage is S3 on a port where no server listens: every request is refused at once."""
     settings.STORAGES = {

@@ -6,6 +6,7 @@ from pathlib import Path
 import environ
 from botocore.config import Config as BotoConfig
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from billing_site.logging import log_format_from_environment, logging_config, sentry_start
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "axes",
     "billing_site",
     "billing_site.jobs",
+    "billing_site.mail",
 ]
 
 MIDDLEWARE = [
@@ -156,7 +158,8 @@ AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
     AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
     AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default="ap-northeast-2")
-    AWS_S3_ADDRESSING_STYLE = env("AWS_S3_ADDRESSING_STYLE", default="path" if AWS_S3_ENDPOINT_URL else "auto")
+    # Empty (as in .env.example) is unset: path style for an endpoint of our own (LocalStack, MinIO), else auto.
+    AWS_S3_ADDRESSING_STYLE = env("AWS_S3_ADDRESSING_STYLE", default="") or ("path" if AWS_S3_ENDPOINT_URL else "auto")
     AWS_S3_SIGNATURE_VERSION = "s3v4"
     AWS_DEFAULT_ACL = None
     AWS_QUERYSTRING_AUTH = True
@@ -312,10 +315,61 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": int(env("BILLING_RENEWALS_EVERY_SECONDS", default="") or 0) or crontab(minute="5"),
     },
     "billing-webhook-retries": {"task": "billing.webhook_retries", "schedule": crontab(minute="*/5")},
+    # Renewal notices daily at 10:00 (Seoul): a morning email, not one at midnight. A missed day is caught up.
+    "billing-renewal-notices": {"task": "billing.renewal_notices", "schedule": crontab(minute="0", hour="10")},
     "billing-provider-reconcile": {"task": "billing.provider_reconcile", "schedule": crontab(minute="*/10")},
     "billing-purge-idempotency-keys": {"task": "billing.purge_idempotency_keys", "schedule": crontab(minute="20")},
     "storage-purge-pending": {"task": "storage.purge_pending", "schedule": crontab(minute="40")},
 }
+
+# --- Email (billing_site.mail) -----------------------------------------------
+# EMAIL_URL picks Django's email backend (django-environ's email_url): smtp://user:pass@host:587,
+# smtp+tls://..., smtps://... (implicit TLS), consolemail:// (print), filemail:// (files under media/emails),
+# dummymail:// (discard). Unset: local settings write files under media/emails, production refuses to start unless
+# ANYMAIL_ESP names a provider. Every message is an Email row sent by a worker (docs/operations.md, "Email").
+EMAIL_URL = env("EMAIL_URL", default="")
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+if EMAIL_URL:
+    _email_config = env.email_url_config(EMAIL_URL)
+    if _email_config["EMAIL_BACKEND"].endswith("filebased.EmailBackend") and not _email_config["EMAIL_FILE_PATH"]:
+        _email_config["EMAIL_FILE_PATH"] = str(MEDIA_ROOT / "emails")
+    vars().update({key: value for key, value in _email_config.items() if value is not None})
+# A production provider through django-anymail instead of SMTP: amazon_ses, mailgun, postmark or sendgrid, with its
+# credentials below (SES uses the AWS credentials of the process, like S3).
+ANYMAIL_ESP = env("ANYMAIL_ESP", default="")
+ANYMAIL_ESPS = ("amazon_ses", "mailgun", "postmark", "sendgrid")
+if ANYMAIL_ESP:
+    if ANYMAIL_ESP not in ANYMAIL_ESPS:
+        raise ImproperlyConfigured(f"ANYMAIL_ESP must be one of {', '.join(ANYMAIL_ESPS)}, not {ANYMAIL_ESP!r}.")
+    EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
+    ANYMAIL = {
+        key: value
+        for key, value in {
+            "MAILGUN_API_KEY": env("ANYMAIL_MAILGUN_API_KEY", default=""),
+            "MAILGUN_SENDER_DOMAIN": env("ANYMAIL_MAILGUN_SENDER_DOMAIN", default=""),
+            "MAILGUN_API_URL": env("ANYMAIL_MAILGUN_API_URL", default=""),
+            "POSTMARK_SERVER_TOKEN": env("ANYMAIL_POSTMARK_SERVER_TOKEN", default=""),
+            "SENDGRID_API_KEY": env("ANYMAIL_SENDGRID_API_KEY", default=""),
+            "AMAZON_SES_CLIENT_PARAMS": {"region_name": env("ANYMAIL_AMAZON_SES_REGION", default="ap-northeast-2")},
+        }.items()
+        if value
+    }
+# Seconds an SMTP connection may wait: a dead mail server never holds a worker for long.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=15)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="빌링사이트 <billing@example.com>")
+SERVER_EMAIL = env("SERVER_EMAIL", default="billing@example.com")
+# Sending attempts of one email (backoff 30 s doubling, like every job) before it is marked failed.
+MAIL_MAX_ATTEMPTS = env.int("MAIL_MAX_ATTEMPTS", default=8)
+# An invoice PDF larger than this is linked (a signed URL valid MAIL_LINK_EXPIRES_HOURS) instead of attached.
+MAIL_ATTACHMENT_MAX_BYTES = env.int("MAIL_ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
+MAIL_LINK_EXPIRES_HOURS = env.int("MAIL_LINK_EXPIRES_HOURS", default=7 * 24)
+# The public address of the site, for links in emails (password reset, the customer portal later).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# The link of the password reset email: the frontend's page, which posts uid, token and the new password to
+# POST /api/auth/password/reset/confirm. {uid} and {token} are filled in when the email is sent.
+PASSWORD_RESET_URL = env("PASSWORD_RESET_URL", default=SITE_URL + "/reset-password?uid={uid}&token={token}")
+# How long a reset link works (Django's token generator); it also stops working once used or after a login.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", default=3600)
 
 # --- storage app -------------------------------------------------------------
 # (owned by the storage app; each setting documented in .env.example)
@@ -345,6 +399,8 @@ BILLING_DEFAULT_CURRENCY = env("BILLING_DEFAULT_CURRENCY", default="KRW")
 # VAT in basis points (1000 = 10%), an integer: no float ever touches money. Fractions of a won are truncated.
 BILLING_VAT_RATE_BASIS_POINTS = env.int("BILLING_VAT_RATE_BASIS_POINTS", default=1000)
 BILLING_INVOICE_DUE_DAYS = env.int("BILLING_INVOICE_DUE_DAYS", default=30)
+# Days before a renewal that its customer is told what it will charge (billing.renewal_notices); 0: no notices.
+BILLING_RENEWAL_NOTICE_DAYS = env.int("BILLING_RENEWAL_NOTICE_DAYS", default=7)
 # What customers may invoice themselves through POST /api/payment/invoice: "any" amount (the seed's behaviour) or
 # "orders_only" (only their own orders). Production should use orders_only (docs/api/payments.md).
 BILLING_CUSTOMER_INVOICES = env("BILLING_CUSTOMER_INVOICES", default="any")

@@ -42,6 +42,9 @@ if env("NUM_PROXIES", default=None) is None:
     # Behind a load balancer, 0 would make its address every client's: one bucket and one lockout for everybody.
     _refuse("NUM_PROXIES", "must say how many proxies of ours append to X-Forwarded-For (0: clients connect directly)")
 CACHE_MUST_BE_SHARED = True
+if not env("EMAIL_URL", default="") and not env("ANYMAIL_ESP", default=""):
+    # Without it invoices, receipts and password resets would go nowhere while everything looks fine.
+    _refuse("EMAIL_URL", "must name the mail server (smtp+tls://user:pass@host:587), or ANYMAIL_ESP a provider")
 STORAGE_LOCAL_SINGLE_HOST = env.bool("STORAGE_LOCAL_SINGLE_HOST", default=False)
 if not AWS_STORAGE_BUCKET_NAME and not STORAGE_LOCAL_SINGLE_HOST:
     # Files on one server's disk are missing on every other server (and for the workers that render PDFs there).

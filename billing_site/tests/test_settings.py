@@ -58,6 +58,7 @@ PRODUCTION_ENV = {
     "AWS_STORAGE_BUCKET_NAME": "billing-prod",
     "STRIPE_SECRET_KEY": "sk_live_" + "x" * 24,
     "STRIPE_WEBHOOK_SECRET": "whsec_" + "y" * 24,
+    "EMAIL_URL": "smtp+tls://billing:password@smtp.example.com:587",
 }
 
 
