@@ -19,7 +19,9 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.models import Customer, Subscription
 from billing.selectors.history import payment_history
-from billing.services.customers import customer_tax_treatment_set, customer_update
+from billing.services.customers import customer_profile_clean, customer_tax_treatment_set, customer_update
+from billing_site.errors import ApplicationError
+from billing_site.mail.admin import emails_table_html
 from storage.models import StoredFile
 
 from .common import (
@@ -33,7 +35,9 @@ from .common import (
     seoul_column,
 )
 
-EDITABLE_FIELDS = ("display_name", "email", "business_registration_number", "address", "preferred_language")
+PROFILE_FIELDS = ("display_name", "email", "business_registration_number", "address", "preferred_language")
+CONTACT_FIELDS = ("cc_emails", "representative_name", "business_type", "business_item")
+EDITABLE_FIELDS = (*PROFILE_FIELDS, *CONTACT_FIELDS)
 RECENT = 20
 HISTORY_PAGE_SIZE = 50
 
@@ -71,8 +75,32 @@ class SubscriptionInline(NoAddOrChangeMixin, admin.TabularInline):
         return f"{subscription.current_period_start} ~ {subscription.current_period.last_day}"
 
 
+class CcEmailsField(forms.CharField):
+    """The CC addresses as one address per line; stored as the list customer_update checks."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 60})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value) or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return list(initial or []) != self.to_python(data)
+
+
 class CustomerAdminForm(forms.ModelForm):
-    """The profile form; a POST that leaves the tax treatment out keeps it (it is set on purpose, never by accident)."""
+    """The profile form; a POST that leaves the tax treatment out keeps it (it is set on purpose, never by accident).
+
+    The changed profile fields are checked by the service's own rules, so a refusal shows on the form."""
+
+    cc_emails = CcEmailsField(
+        required=False,
+        label=_("CC emails"),
+        help_text=_("Up to three more addresses copied on billing emails, one per line."),
+    )
 
     class Meta:
         model = Customer
@@ -85,6 +113,18 @@ class CustomerAdminForm(forms.ModelForm):
 
     def clean_tax_treatment(self) -> str:
         return self.cleaned_data.get("tax_treatment") or self.instance.tax_treatment
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        values = {name: cleaned[name] for name in self.changed_data if name in EDITABLE_FIELDS and name in cleaned}
+        if not values or self.instance.pk is None:
+            return cleaned
+        try:
+            cleaned.update(customer_profile_clean(customer=self.instance, values=values))
+        except ApplicationError as error:
+            for name, messages in error.fields.items():
+                self.add_error(name if name in self.fields else None, messages)
+        return cleaned
 
 
 @admin.register(Customer)
@@ -99,12 +139,14 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
     list_per_page = 50
     inlines = [SubscriptionInline]
     fieldsets = [
-        (None, {"fields": ["user", *EDITABLE_FIELDS]}),
+        (None, {"fields": ["user", *PROFILE_FIELDS]}),
+        (_("Billing contacts"), {"fields": list(CONTACT_FIELDS)}),
         (_("Tax"), {"fields": ["tax_treatment"]}),
         (_("Credit"), {"fields": ["currency", "credit"]}),
         (_("Invoices"), {"fields": ["recent_invoices"]}),
         (_("Payments"), {"fields": ["recent_payments"]}),
         (_("Files"), {"fields": ["recent_files"]}),
+        (_("Emails"), {"fields": ["recent_emails"]}),
         (_("audit trail"), {"fields": ["audit_trail", "created"]}),
     ]
     readonly_fields = [
@@ -114,9 +156,16 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
         "recent_invoices",
         "recent_payments",
         "recent_files",
+        "recent_emails",
         "audit_trail",
         "created",
     ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.has_perm("mail.view_email"):
+            return fieldsets
+        return [(name, options) for name, options in fieldsets if options["fields"] != ["recent_emails"]]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a billing profile is created with the user's first billing request
@@ -147,6 +196,11 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
 
     def _see_all(self, url: str, count: int) -> str:
         return format_html('<p><a href="{}">{}</a></p>', url, gettext("See all (%(count)s)") % {"count": count})
+
+    @admin.display(description=_("emails"))
+    def recent_emails(self, customer: Customer) -> str:
+        """Every email sent (or waiting) for this customer, newest first, each linking to its page (resend there)."""
+        return emails_table_html(user_id=customer.user_id)
 
     @admin.display(description=_("invoices"))
     def recent_invoices(self, customer: Customer) -> str:

@@ -151,7 +151,18 @@ class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, InvoiceActionsAdmin):
         ),
         (
             _("Buyer as issued"),
-            {"fields": ["language", "buyer_name", "buyer_email", "buyer_business_number", "buyer_address"]},
+            {
+                "fields": [
+                    "language",
+                    "buyer_name",
+                    "buyer_email",
+                    "buyer_business_number",
+                    "buyer_representative",
+                    "buyer_address",
+                    "buyer_business_type",
+                    "buyer_business_item",
+                ]
+            },
         ),
         (_("PDF"), {"fields": ["pdf_status", "pdf_link", "pdf_revision", "pdf_rendered_revision", "pdf_error"]}),
         (_("Stripe"), {"classes": ["collapse"], "fields": ["stripe_invoice_id", "stripe_hosted_invoice_url"]}),
@@ -181,7 +192,10 @@ class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, InvoiceActionsAdmin):
         "buyer_name",
         "buyer_email",
         "buyer_business_number",
+        "buyer_representative",
         "buyer_address",
+        "buyer_business_type",
+        "buyer_business_item",
         "pdf_status",
         "pdf_link",
         "pdf_revision",

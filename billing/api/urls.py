@@ -6,7 +6,14 @@ Django's 404 before any view runs.
 
 from billing_site.api.routers import api_path
 
-from .viewsets import InvoiceViewSet, OrderViewSet, PaymentHistoryViewSet, PlanViewSet, SubscriptionViewSet
+from .viewsets import (
+    CustomerViewSet,
+    InvoiceViewSet,
+    OrderViewSet,
+    PaymentHistoryViewSet,
+    PlanViewSet,
+    SubscriptionViewSet,
+)
 
 INVOICE = r"api/invoices/(?P<invoice_id>[0-9]{1,18})"
 ORDER = r"api/orders/(?P<order_id>[0-9]{1,18})"
@@ -28,6 +35,12 @@ urlpatterns = [
     # orders
     api_path("api/orders", OrderViewSet.as_view({"get": "list", "post": "create"}), name="billing-order-list"),
     api_path(ORDER, OrderViewSet.as_view({"get": "retrieve"}), name="billing-order-detail"),
+    # the caller's billing profile (no id: only ever their own)
+    api_path(
+        "api/payment/customer",
+        CustomerViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="billing-customer-profile",
+    ),
     # payment history
     api_path("api/payment/history", PaymentHistoryViewSet.as_view({"get": "list"}), name="billing-payment-history"),
     # plans, subscriptions and checkout

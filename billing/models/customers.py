@@ -28,6 +28,16 @@ class Customer(models.Model):
         verbose_name=_("business registration number"),
     )
     address = models.CharField(max_length=500, blank=True, default="", verbose_name=_("address"))
+    # Billing contacts printed on invoices (대표자, 업태, 종목) and copied on billing emails (CC, at most three).
+    cc_emails = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Up to three more addresses copied on billing emails, distinct from the billing email.",
+        verbose_name=_("CC emails"),
+    )
+    representative_name = models.CharField(max_length=100, blank=True, default="", verbose_name=_("representative"))
+    business_type = models.CharField(max_length=100, blank=True, default="", verbose_name=_("business type"))
+    business_item = models.CharField(max_length=100, blank=True, default="", verbose_name=_("business item"))
     preferred_language = models.CharField(
         max_length=2, choices=Language.choices, default=Language.KOREAN, verbose_name=_("preferred language")
     )

@@ -16,12 +16,12 @@ class Invoice(models.Model):
 
     Status changes only through billing.services.invoices (lock, re-check, change); the allowed moves are
     billing.enums.INVOICE_TRANSITIONS. The database refuses edits of IMMUTABLE_AFTER_ISSUE on an issued
-    invoice and any change of its lines (migration 0002).
+    invoice and any change of its lines (migration 0002, columns extended by 0011).
     """
 
-    # Fields frozen once the invoice leaves draft. Migration 0002's trigger refuses any change of them on an issued
-    # invoice (it keeps its own copy of this list); no service writes them after finalizing, the admin shows an
-    # issued invoice read-only and the API has no route that edits an invoice.
+    # Fields frozen once the invoice leaves draft. Migration 0002's trigger (its column list extended by 0011)
+    # refuses any change of them on an issued invoice (it keeps its own copy of this list); no service writes them
+    # after finalizing, the admin shows an issued invoice read-only and the API has no route that edits an invoice.
     IMMUTABLE_AFTER_ISSUE = (
         "customer",
         "order",
@@ -40,6 +40,9 @@ class Invoice(models.Model):
         "buyer_email",
         "buyer_business_number",
         "buyer_address",
+        "buyer_representative",
+        "buyer_business_type",
+        "buyer_business_item",
     )
 
     customer = models.ForeignKey(
@@ -91,6 +94,16 @@ class Invoice(models.Model):
         max_length=10, blank=True, default="", verbose_name=_("buyer business number")
     )
     buyer_address = models.CharField(max_length=500, blank=True, default="", verbose_name=_("buyer address"))
+    # With a database default as well: rows written with raw SQL (billing_bench_seed) need not name them.
+    buyer_representative = models.CharField(
+        max_length=100, blank=True, default="", db_default="", verbose_name=_("buyer representative")
+    )
+    buyer_business_type = models.CharField(
+        max_length=100, blank=True, default="", db_default="", verbose_name=_("buyer business type")
+    )
+    buyer_business_item = models.CharField(
+        max_length=100, blank=True, default="", db_default="", verbose_name=_("buyer business item")
+    )
 
     # The PDF of the current revision; `pdf_revision` grows with every change the document must show.
     pdf_file = models.ForeignKey(

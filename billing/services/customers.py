@@ -1,9 +1,12 @@
-"""Writes of customer billing profiles: created on first need, edited with a validated 사업자등록번호."""
+"""Writes of customer billing profiles: created on first need, edited with validated billing contacts
+(사업자등록번호 with its check digit, billing and CC emails, 대표자, 업태/종목)."""
 
+import unicodedata
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from billing.enums import Language, TaxTreatment
@@ -14,6 +17,20 @@ from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_require
 
 _UNSET: Any = object()
+
+CC_EMAILS_MAX = 3
+# The longest value of each free-text field of the profile (the model's max_length; email per RFC 5321).
+TEXT_MAX_LENGTHS = {
+    "display_name": 200,
+    "email": 254,
+    "address": 500,
+    "representative_name": 100,
+    "business_type": 100,
+    "business_item": 100,
+}
+# These fields end up in email headers and PDF lines: a CR/LF would split a header (injection) and a NUL or other
+# control character garbles a PDF, so no profile field accepts one (nor the Unicode line/paragraph separators).
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 
 def customer_get_or_create(*, user: Any) -> Customer:
@@ -41,38 +58,39 @@ def customer_update(
     customer: Customer,
     display_name: str = _UNSET,
     email: str = _UNSET,
+    cc_emails: list[str] = _UNSET,
     business_registration_number: str = _UNSET,
+    representative_name: str = _UNSET,
     address: str = _UNSET,
+    business_type: str = _UNSET,
+    business_item: str = _UNSET,
     preferred_language: str = _UNSET,
     actor: Any = None,
 ) -> Customer:
     """Edit the profile; issued invoices keep the buyer details they were issued with.
 
     `actor` None is the system; a customer may edit their own profile, anyone else needs billing.change_customer.
+    Invalid input is an ApplicationError naming the field, and nothing is saved.
     """
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
     if actor is not None and getattr(actor, "pk", None) != locked.user_id:
         permission_require(actor=actor, permission="billing.change_customer")
-    if display_name is not _UNSET:
-        if not display_name.strip():
-            raise ApplicationError(
-                "invalid_display_name", "A display name is required.", fields={"display_name": ["Required."]}
-            )
-        locked.display_name = display_name.strip()
-    if email is not _UNSET:
-        locked.email = email
-    if business_registration_number is not _UNSET:
-        locked.business_registration_number = business_registration_number_clean(business_registration_number)
-    if address is not _UNSET:
-        locked.address = address
-    if preferred_language is not _UNSET:
-        if preferred_language not in Language.values:
-            raise ApplicationError(
-                "invalid_language",
-                f"preferred_language must be one of {', '.join(Language.values)}.",
-                fields={"preferred_language": ["Unknown language."]},
-            )
-        locked.preferred_language = preferred_language
+    given = {
+        "display_name": display_name,
+        "email": email,
+        "cc_emails": cc_emails,
+        "business_registration_number": business_registration_number,
+        "representative_name": representative_name,
+        "address": address,
+        "business_type": business_type,
+        "business_item": business_item,
+        "preferred_language": preferred_language,
+    }
+    values = customer_profile_clean(
+        customer=locked, values={name: value for name, value in given.items() if value is not _UNSET}
+    )
+    for name, value in values.items():
+        setattr(locked, name, value)
     try:
         locked.full_clean(exclude=["user"])
     except DjangoValidationError as error:
@@ -81,6 +99,92 @@ def customer_update(
         raise ApplicationError("validation_error", first, fields=fields) from error
     locked.save()
     return locked
+
+
+def customer_profile_clean(*, customer: Customer, values: dict[str, Any]) -> dict[str, Any]:
+    """The given profile fields checked and normalized, as customer_update stores them over `customer`'s (the
+    admin form checks with it too). A refused value is an ApplicationError naming its field."""
+    cleaned: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "cc_emails":
+            cleaned[name] = cc_emails_clean(value)
+        elif name == "email":
+            cleaned[name] = email_clean(value, field="email")
+        elif name == "business_registration_number":
+            cleaned[name] = business_registration_number_clean(_text_clean(value, field=name, max_length=64))
+        elif name == "preferred_language":
+            if not isinstance(value, str) or value not in Language.values:
+                raise ApplicationError(
+                    "invalid_language",
+                    f"preferred_language must be one of {', '.join(Language.values)}.",
+                    fields={"preferred_language": ["Unknown language."]},
+                )
+            cleaned[name] = value
+        elif name in TEXT_MAX_LENGTHS:
+            cleaned[name] = _text_clean(value, field=name, max_length=TEXT_MAX_LENGTHS[name])
+        else:
+            raise ApplicationError(
+                "unknown_field", f"{name} is not a field of the profile.", fields={name: ["Unknown."]}
+            )
+    if "display_name" in cleaned and not cleaned["display_name"]:
+        raise ApplicationError(
+            "invalid_display_name", "A display name is required.", fields={"display_name": ["Required."]}
+        )
+    billing = cleaned.get("email", customer.email).casefold()
+    if billing and any(address.casefold() == billing for address in cleaned.get("cc_emails", customer.cc_emails)):
+        raise _invalid(
+            "cc_emails" if "cc_emails" in cleaned else "email",
+            "The billing email is already a recipient; a CC address must differ from it.",
+        )
+    return cleaned
+
+
+def email_clean(value: Any, *, field: str) -> str:
+    """An email address, or empty: one line, Django's EmailValidator, the domain lowercased."""
+    address = _text_clean(value, field=field, max_length=TEXT_MAX_LENGTHS["email"])
+    if not address:
+        return ""
+    local, at, domain = address.rpartition("@")
+    if at:
+        address = f"{local}@{domain.lower()}"
+    try:
+        validate_email(address)
+    except DjangoValidationError as error:
+        raise _invalid(field, "Enter a valid email address.") from error
+    return address
+
+
+def cc_emails_clean(value: Any) -> list[str]:
+    """At most CC_EMAILS_MAX distinct valid addresses (compared without case)."""
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise _invalid("cc_emails", "A list of email addresses is expected.")
+    if len(value) > CC_EMAILS_MAX:
+        raise _invalid("cc_emails", f"At most {CC_EMAILS_MAX} CC addresses.")
+    addresses: list[str] = []
+    for item in value:
+        address = email_clean(item, field="cc_emails")
+        if not address:
+            raise _invalid("cc_emails", "A CC address cannot be empty.")
+        if address.casefold() in (known.casefold() for known in addresses):
+            raise _invalid("cc_emails", f"{address} is listed twice.")
+        addresses.append(address)
+    return addresses
+
+
+def _text_clean(value: Any, *, field: str, max_length: int) -> str:
+    """One line of text without surrounding spaces: no control character, at most `max_length` characters."""
+    if not isinstance(value, str):
+        raise _invalid(field, "Text is expected.")
+    if any(unicodedata.category(character) in _FORBIDDEN_CATEGORIES for character in value):
+        raise _invalid(field, "Line breaks and control characters are not allowed.")
+    text = value.strip()
+    if len(text) > max_length:
+        raise _invalid(field, f"At most {max_length} characters.")
+    return text
+
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError("validation_error", message, fields={field: [message]})
 
 
 @transaction.atomic

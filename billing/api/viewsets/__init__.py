@@ -1,8 +1,16 @@
 """The billing API's viewsets, one module per resource; billing/api/urls.py maps the seed's paths onto them."""
 
+from .customers import CustomerViewSet
 from .history import PaymentHistoryViewSet
 from .invoices import InvoiceViewSet
 from .orders import OrderViewSet
 from .subscriptions import PlanViewSet, SubscriptionViewSet
 
-__all__ = ["InvoiceViewSet", "OrderViewSet", "PaymentHistoryViewSet", "PlanViewSet", "SubscriptionViewSet"]
+__all__ = [
+    "CustomerViewSet",
+    "InvoiceViewSet",
+    "OrderViewSet",
+    "PaymentHistoryViewSet",
+    "PlanViewSet",
+    "SubscriptionViewSet",
+]
