@@ -43,6 +43,22 @@ class PasswordChangeSerializer(serializers.Serializer):
     new_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
 
 
+class PasswordResetSerializer(serializers.Serializer):
+    # EmailField refuses CR, LF and other control characters: nothing of the input reaches a mail header anyway.
+    email = serializers.EmailField(max_length=254, trim_whitespace=False)
+
+
+class PasswordResetRequestedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    # No length limits here: an overlong uid or token is `invalid_token` like any other wrong one (the service).
+    uid = serializers.CharField(trim_whitespace=False)
+    token = serializers.CharField(trim_whitespace=False)
+    new_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+
+
 class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):
     """simplejwt's, plus: a username locked out by django-axes is 429 `account_locked`, not 401."""
 

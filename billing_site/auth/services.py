@@ -1,24 +1,36 @@
-"""Account writes: registering a user, changing a password and ending sessions."""
+"""Account writes: registering a user, changing or resetting a password and ending sessions."""
 
 import logging
+from datetime import datetime
 
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.encoding import force_str
+from django.utils.http import urlsafe_base64_decode
 from rest_framework.request import Request
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from billing_site.errors import ApplicationError
+from billing_site.mail.services import email_queue
 
 from .lockout import account_locked_error, is_locked_out
 
 logger = logging.getLogger(__name__)
+
+# The kind of the reset email (its renderer is in billing_site/emails.py).
+PASSWORD_RESET_EMAIL = "auth.password_reset"  # noqa: S105 (an email kind, not a password)
+# One reset email per account and quarter of an hour, however often it is asked for (the Email unique key).
+PASSWORD_RESET_EMAIL_WINDOW_SECONDS = 15 * 60
+# Longer than any uid or token we hand out (a uid encodes a primary key; Django's tokens are about 40 characters).
+PASSWORD_RESET_MAX_LENGTH = 64
 
 
 def _password_validate(password: str, *, user: User, field: str) -> None:
@@ -114,3 +126,77 @@ def user_tokens_revoke(*, user: User) -> int:
         [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
     )
     return len(revoked)
+
+
+def password_reset_request(*, email: str, now: datetime | None = None) -> int:
+    """Email a reset link to each active account with this address (case-insensitive); returns how many were queued.
+
+    The caller learns nothing from it: the API answers the same whether any account matched. One email per
+    account and PASSWORD_RESET_EMAIL_WINDOW_SECONDS: asking again within the window finds the same Email row and
+    sends nothing more. The link and its token are made when the email is sent (billing_site/emails.py), never
+    stored. An account without a usable password (staff-created, unusable on purpose) gets nothing either.
+    """
+    window = str(int((now or timezone.now()).timestamp()) // PASSWORD_RESET_EMAIL_WINDOW_SECONDS)
+    language = (translation.get_language() or "ko")[:2]
+    if language not in ("ko", "en"):
+        language = "ko"
+    queued = 0
+    with transaction.atomic():
+        for user in get_user_model().objects.filter(email__iexact=email, is_active=True).order_by("pk"):
+            if not user.has_usable_password():
+                continue
+            if email_queue(
+                kind=PASSWORD_RESET_EMAIL,
+                object_type="auth.user",
+                object_id=user.pk,
+                to=user.email,  # the account's stored address, never the request's spelling of it
+                user=user,
+                language=language,
+                occurrence=window,
+            ):
+                queued += 1
+    return queued
+
+
+def _invalid_reset_token() -> ApplicationError:
+    # One answer for every way a uid or token can be wrong: it must not say which part, nor whether the account exists.
+    return ApplicationError("invalid_token", "The password reset link is invalid or has expired.")
+
+
+def _reset_user(uid: str) -> User | None:
+    """The account a reset link's uid names (urlsafe base64 of the primary key), or None for anything else."""
+    if not uid or len(uid) > PASSWORD_RESET_MAX_LENGTH:
+        return None
+    try:
+        decoded = force_str(urlsafe_base64_decode(uid))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not decoded.isascii() or not decoded.isdigit() or len(decoded) > 18:  # a primary key, within bigint
+        return None
+    return get_user_model().objects.filter(pk=int(decoded), is_active=True).first()
+
+
+def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
+    """Set a new password with the uid and token of a reset email, and end every session the account had.
+
+    Django's token generator signs the password hash and the last login into the token, so a token works once:
+    the new password invalidates it (and every other reset link sent before). A wrong, expired or used uid or
+    token is 400 `invalid_token`; a new password that fails the validators is 400 `weak_password` and changes
+    nothing, the link keeps working. Refresh tokens are blacklisted; access tokens die by CHECK_REVOKE_TOKEN.
+    """
+    if len(token) > PASSWORD_RESET_MAX_LENGTH:
+        raise _invalid_reset_token()
+    user = _reset_user(uid)
+    if user is None or not default_token_generator.check_token(user, token):
+        raise _invalid_reset_token()
+    with transaction.atomic():
+        locked = get_user_model().objects.select_for_update().get(pk=user.pk)
+        # Checked again under the lock: of two confirmations racing with the same token, only one may pass.
+        if not locked.is_active or not default_token_generator.check_token(locked, token):
+            raise _invalid_reset_token()
+        _password_validate(new_password, user=locked, field="new_password")
+        locked.set_password(new_password)
+        locked.save(update_fields=["password"])
+        revoked = user_tokens_revoke(user=locked)
+    logger.info("password of user %s reset with an emailed link; %s refresh tokens revoked", locked.pk, revoked)
+    return locked

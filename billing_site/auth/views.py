@@ -1,9 +1,10 @@
-"""The auth API, one viewset: register, obtain and refresh a token pair, change the password, log out."""
+"""The auth API, one viewset: register, obtain and refresh a token pair, change or reset the password, log out."""
 
 from typing import Any, cast
 
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.models import User
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.plumbing import get_doc
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
@@ -21,6 +22,9 @@ from . import services
 from .serializers import (
     LogoutSerializer,
     PasswordChangeSerializer,
+    PasswordResetConfirmSerializer,
+    PasswordResetRequestedSerializer,
+    PasswordResetSerializer,
     RegisterResponseSerializer,
     RegisterSerializer,
     TokenObtainPairSerializer,
@@ -36,7 +40,10 @@ ERROR_CODES: dict[str, dict[int, list[str]]] = {
     "token_refresh": {401: ["no_active_account", "password_changed"]},
     "password": {400: ["wrong_password", "weak_password"], 429: ["account_locked"]},
     "logout": {400: ["token_not_valid"]},
+    "password_reset_confirm": {400: ["invalid_token", "weak_password"]},
 }
+# The answer to every well-formed reset request, whether or not an account has the address.
+PASSWORD_RESET_REQUESTED = _("If an account has this email address, a link to reset its password is on its way.")
 # The token routes take no credentials but answer a refused login with 401 and this challenge, as simplejwt's do.
 TOKEN_ROUTES = ("token", "token_refresh")
 TOKEN_CHALLENGE = f'{AUTH_HEADER_TYPES[0]} realm="{jwt_views.TokenViewBase.www_authenticate_realm}"'
@@ -126,6 +133,44 @@ class AuthViewSet(viewsets.GenericViewSet):
         if isinstance(request.successful_authenticator, SessionAuthentication):
             update_session_auth_hash(request, user)  # this browser session stays logged in, no other
         return Response(services.tokens_issue(user=user))
+
+    @extend_schema(
+        request=PasswordResetSerializer,
+        responses={202: OpenApiResponse(PasswordResetRequestedSerializer, description="The same for every address")},
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="password/reset",
+        serializer_class=PasswordResetSerializer,
+        **OPEN_AND_THROTTLED,
+    )
+    def password_reset(self, request: Request) -> Response:
+        """Email a password reset link to the account with this address, if there is one (at most one email per
+        account every 15 minutes). The answer is the same either way."""
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset_request(email=serializer.validated_data["email"])
+        return Response({"detail": str(PASSWORD_RESET_REQUESTED)}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request=PasswordResetConfirmSerializer,
+        responses={204: OpenApiResponse(description="Password set; every earlier token of the account is revoked")},
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="password/reset/confirm",
+        serializer_class=PasswordResetConfirmSerializer,
+        **OPEN_AND_THROTTLED,
+    )
+    def password_reset_confirm(self, request: Request) -> Response:
+        """Set a new password with the uid and token of a reset email. The link works once; every refresh and
+        access token issued before stops working. Log in again with the new password."""
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset_confirm(**serializer.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=LogoutSerializer, responses={204: OpenApiResponse(description="Logged out")})
     @action(detail=False, methods=["post"], serializer_class=LogoutSerializer)
