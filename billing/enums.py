@@ -106,3 +106,15 @@ class JobKind:
     SUBSCRIPTION_PROVIDER_LINK = "billing.subscription_provider_link"
     SUBSCRIBE_ATTEMPT_COMPENSATE = "billing.subscribe_attempt_compensate"
     INVOICE_MIRROR_VOID = "billing.invoice_mirror_void"
+
+
+class EmailKind:
+    """Kinds of billing's emails (renderers in billing.emails; services queue them by these names)."""
+
+    INVOICE_ISSUED = "billing.invoice_issued"
+    PAYMENT_RECEIVED = "billing.payment_received"
+    PAYMENT_FAILED = "billing.payment_failed"
+    INVOICE_OVERDUE = "billing.invoice_overdue"
+    RENEWAL_UPCOMING = "billing.renewal_upcoming"
+    SUBSCRIPTION_CANCELED = "billing.subscription_canceled"
+    SUBSCRIPTION_ENDED = "billing.subscription_ended"

@@ -11,6 +11,7 @@ from billing.enums import JobKind
 from billing.periods import billing_date
 from billing.selectors.webhook_events import webhook_events_due
 from billing.services.renewals import subscriptions_to_process
+from billing.services.subscription_emails import renewal_notices_queue
 from billing.services.subscriptions import subscribe_attempts_reconcile
 from billing.services.webhook_events import webhook_event_retry
 from billing_site.api.idempotency import idempotency_keys_purge
@@ -33,6 +34,18 @@ def renewals_task(as_of: str | None = None) -> dict[str, Any]:
             items=[(f"renew:{pk}:{day}", {"subscription_id": pk, "as_of": day}) for pk in ids.iterator()],
         )
     return {"as_of": day, "enqueued": created}
+
+
+@shared_task(name="billing.renewal_notices", ignore_result=True)
+def renewal_notices_task(as_of: str | None = None) -> dict[str, Any]:
+    """Queue the renewal notices due today (Asia/Seoul): renewals within BILLING_RENEWAL_NOTICE_DAYS not yet
+    announced. Each notice is one email row per renewal and recipient, so a second run adds nothing."""
+    day = as_of or billing_date(timezone.now()).isoformat()
+    with exclusive("billing.renewal_notices") as mine:
+        if not mine:
+            return {"skipped": True}
+        queued = renewal_notices_queue(as_of=date.fromisoformat(day))
+    return {"as_of": day, "queued": queued}
 
 
 @shared_task(name="billing.webhook_retries", ignore_result=True)

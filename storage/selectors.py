@@ -5,6 +5,7 @@ import uuid
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -38,3 +39,20 @@ def file_pending_stale_list(*, older_than: datetime.timedelta) -> QuerySet[Store
     return StoredFile.objects.filter(
         status=StoredFile.Status.PENDING, created_at__lt=timezone.now() - older_than
     ).order_by("created_at")
+
+
+def file_read_bytes(*, file: StoredFile, max_bytes: int) -> bytes | None:
+    """The stored bytes of an available file, or None when it is larger than `max_bytes` (link to it instead).
+
+    For the system's own use (an invoice PDF attached to its email): the caller decides who may see the file.
+    Storage errors propagate, so a caller that runs as a job is retried. Never reads more than `max_bytes` + 1.
+    """
+    if file.deleted_at is not None:
+        raise ApplicationError("not_found", "File not found.", status_code=404)
+    if file.status != StoredFile.Status.AVAILABLE:
+        raise ApplicationError("file_not_ready", "The upload of this file has not been completed.", status_code=409)
+    if file.size > max_bytes:
+        return None
+    with default_storage.open(file.key, "rb") as handle:
+        content = bytes(handle.read(max_bytes + 1))
+    return content if len(content) <= max_bytes else None

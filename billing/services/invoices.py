@@ -30,6 +30,7 @@ from billing_site.errors import ApplicationError
 from billing_site.jobs.services import job_enqueue
 from billing_site.permissions import permission_require
 
+from .invoice_emails import invoice_issued_email_queue
 from .numbering import billing_today, invoice_number_allocate
 from .orders import customer_prices_allowed, order_lock, order_status_change
 
@@ -253,6 +254,9 @@ def invoice_finalize(*, invoice: Invoice, now: datetime | None = None, actor: An
     locked.buyer_email = customer.email
     locked.buyer_business_number = customer.business_registration_number
     locked.buyer_address = customer.address
+    locked.buyer_representative = customer.representative_name
+    locked.buyer_business_type = customer.business_type
+    locked.buyer_business_item = customer.business_item
     locked.language = customer.preferred_language
     locked.issue_date = day
     locked.due_date = day + timedelta(days=locked.days_until_due)
@@ -264,6 +268,7 @@ def invoice_finalize(*, invoice: Invoice, now: datetime | None = None, actor: An
     locked.number = invoice_number_allocate(day=day)
     _pdf_outdated(locked)
     locked.save()
+    invoice_issued_email_queue(invoice=locked)  # a row and its job; rendered and sent after commit
     return locked
 
 

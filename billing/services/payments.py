@@ -14,6 +14,7 @@ from billing.money import amount_validate, currency_normalize
 from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_require
 
+from .invoice_emails import payment_received_email_queue
 from .invoices import invoice_amount_apply, invoice_lock
 from .subscription_states import subscription_invoice_paid_after_commit
 
@@ -88,6 +89,7 @@ def payment_record(
         # This payment settles the invoice: a subscription it bills may become active again (after commit).
         subscription_invoice_paid_after_commit(invoice_id=locked.pk)
     invoice_amount_apply(locked=locked, amount=amount, now=now)
+    payment_received_email_queue(payment=payment)
     return payment
 
 

@@ -28,6 +28,7 @@ from billing.providers.base import (
 from billing_site.errors import ApplicationError
 from billing_site.jobs.services import job_enqueue
 
+from .invoice_emails import payment_failed_email_queue
 from .invoices import invoice_lock, invoice_mark_uncollectible, invoice_void
 from .payments import card_payment_record
 from .subscription_states import subscription_lock, subscription_status_follow
@@ -204,7 +205,7 @@ def payment_remote_apply(*, remote: RemotePayment) -> str:
         reference = remote.failure_reference
         if not reference or Payment.objects.filter(method=PaymentMethod.CARD, provider_reference=reference).exists():
             return f"payment intent {remote.reference}: failure already recorded"
-        Payment.objects.create(
+        failed = Payment.objects.create(
             invoice=locked,
             customer_id=locked.customer_id,
             amount=remote.amount,
@@ -214,6 +215,9 @@ def payment_remote_apply(*, remote: RemotePayment) -> str:
             provider_reference=reference,
             failed_at=timezone.now(),
             failure_reason=(remote.failure_message or remote.failure_code or "declined")[:500],
+        )
+        payment_failed_email_queue(
+            invoice=locked, attempt_reference=reference, amount=failed.amount, reason=failed.failure_reason
         )
         return f"invoice {locked}: card payment failed ({remote.failure_code or 'declined'})"
     return f"payment intent {remote.reference} is {remote.status}: nothing to do"

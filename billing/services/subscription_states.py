@@ -29,6 +29,7 @@ from billing_site.errors import ApplicationError
 
 from .invoices import invoice_void
 from .orders import order_cancel
+from .subscription_emails import subscription_ended_email_queue
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def subscription_status_change(locked: Subscription, target: str, *, moment: dat
             status_code=409,
         )
     logger.info("subscription %s: %s -> %s %s", locked.pk, locked.status, target, reason)
+    status_before = locked.status
     locked.status = target
     fields = ["status", "updated_at"]
     if target == SubscriptionStatus.CANCELED:
@@ -78,6 +80,9 @@ def subscription_status_change(locked: Subscription, target: str, *, moment: dat
         locked.cancellation_reason = reason or CancellationReason.REQUESTED
         fields += ["ended_at", "canceled_at", "cancellation_reason"]
     locked.save(update_fields=fields)
+    if target == SubscriptionStatus.CANCELED:
+        # Every path to canceled comes here: the "ended" email is queued with the change (or rolls back with it).
+        subscription_ended_email_queue(subscription=locked, status_before=status_before)
 
 
 def unpaid_invoices_void(subscription: Subscription) -> None:

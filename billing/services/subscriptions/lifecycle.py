@@ -18,6 +18,7 @@ from billing.models.subscriptions import (
 from billing.periods import billing_day_start, next_period
 from billing_site.permissions import permission_require
 
+from ..subscription_emails import subscription_canceled_email_queue
 from ..subscription_states import (
     customer_lock,
     dunning_refresh,
@@ -60,6 +61,7 @@ def subscription_cancel(
         locked.cancel_at_period_end = True
         locked.canceled_at = moment
         locked.save(update_fields=["cancel_at_period_end", "canceled_at", "updated_at"])
+        subscription_canceled_email_queue(subscription=locked)
     # The same at the provider, by a job once this commits (never while these rows are locked; a no-op if it did).
     subscription_provider_cancel_enqueue(locked)
     return locked

@@ -1,0 +1,195 @@
+"""Subscription emails: what a renewal will charge, the daily renewal notices, canceled and ended emails queued.
+
+Services queue by kind name (billing.enums.EmailKind); the renderers in billing.emails.subscriptions read the
+subscription at send time. Each email is one `billing_site.mail` row per (subscription, kind, occurrence,
+recipient), so a repeated run, a second call or a concurrent one sends nothing more.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+
+from billing.enums import EmailKind
+from billing.models import Customer
+from billing.models.subscriptions import (
+    RENEWING_STATUSES,
+    CancellationReason,
+    Subscription,
+    SubscriptionStatus,
+)
+from billing.money import vat_amount
+from billing.periods import ServicePeriod, next_period
+from billing_site.mail.models import Email
+from billing_site.mail.services import email_queue
+
+logger = logging.getLogger(__name__)
+
+SUBSCRIPTION_OBJECT = "billing.subscription"
+
+
+@dataclass(frozen=True)
+class RenewalCharge:
+    """What the next renewal of a subscription will invoice, as the renewal computes it (before any credit)."""
+
+    period: ServicePeriod
+    currency: str
+    supply_amount: int
+    vat: int
+    total: int
+    # The customer's credit balance will be used against it: the invoice will ask for less than `total`.
+    credit_applies: bool
+
+
+def renewal_charge(*, subscription: Subscription, customer: Customer) -> RenewalCharge:
+    """The invoice of the next period, computed without writing: the renewal's one line (charge_line: the
+    subscription's price_amount) and VAT on it under the customer's tax treatment (invoice totals: vat_amount
+    of the subtotal). The credit balance, if any, is only flagged: it may change before the renewal day."""
+    period = next_period(
+        anchor=subscription.billing_cycle_anchor,
+        current=subscription.current_period,
+        billing_period=subscription.billing_period,
+    )
+    supply = subscription.price_amount
+    vat = vat_amount(supply_amount=supply, tax_treatment=customer.tax_treatment)
+    return RenewalCharge(
+        period=period,
+        currency=subscription.currency,
+        supply_amount=supply,
+        vat=vat,
+        total=supply + vat,
+        credit_applies=(customer.currency == subscription.currency and customer.credit_balance > 0 and supply > 0),
+    )
+
+
+def renewal_notice_expected(subscription: Subscription) -> bool:
+    """Whether a subscription will renew at the end of its current period (and so gets a notice)."""
+    return subscription.status in RENEWING_STATUSES and not subscription.cancel_at_period_end
+
+
+def _customer_email_queue(
+    *, subscription: Subscription, kind: str, occurrence: str, context: dict[str, str] | None = None
+) -> Email | None:
+    customer = subscription.customer
+    return email_queue(
+        kind=kind,
+        object_type=SUBSCRIPTION_OBJECT,
+        object_id=subscription.pk,
+        to=customer.email,
+        cc=getattr(customer, "cc_emails", None) or [],
+        user=customer.user,
+        language=customer.preferred_language,
+        occurrence=occurrence,
+        context=context,
+    )
+
+
+def renewal_notices_due(*, as_of: date, days: int) -> QuerySet[Subscription]:
+    """Subscriptions that renew between the day after `as_of` and `as_of + days` (Asia/Seoul days) and have no
+    notice for that renewal yet.
+
+    The whole window, not only its last day: a day the run missed is caught up with the days left. A renewal on
+    `as_of` itself or earlier is never announced (the renewal run invoices it today: a notice would arrive after
+    the invoice); a renewal tomorrow that was never announced still is, a day ahead.
+    """
+    window = [(as_of + timedelta(days=offset)).isoformat() for offset in range(1, days + 1)]
+    notified = Email.objects.filter(
+        kind=EmailKind.RENEWAL_UPCOMING, object_type=SUBSCRIPTION_OBJECT, occurrence__in=window
+    ).values_list("object_id", "occurrence")
+    already = {(object_id, occurrence) for object_id, occurrence in notified.iterator()}
+    candidates = (
+        Subscription.objects.filter(
+            status__in=RENEWING_STATUSES,
+            cancel_at_period_end=False,
+            current_period_end__gt=as_of,
+            current_period_end__lte=as_of + timedelta(days=days),
+        )
+        .select_related("customer", "customer__user", "plan")
+        .order_by("current_period_end", "id")
+    )
+    keep = [
+        subscription.pk
+        for subscription in candidates
+        if (str(subscription.pk), subscription.current_period_end.isoformat()) not in already
+    ]
+    return candidates.filter(pk__in=keep)
+
+
+def renewal_notices_queue(*, as_of: date, days: int | None = None) -> int:
+    """Queue the renewal notice of every subscription renewing within `days` (settings.BILLING_RENEWAL_NOTICE_DAYS;
+    0 turns notices off) after the Asia/Seoul day `as_of`. Returns how many notices were queued.
+
+    Each in its own transaction, re-checked under the subscription's lock: one failure does not stop the others,
+    and a cancellation at period end that commits meanwhile is seen.
+    """
+    days = settings.BILLING_RENEWAL_NOTICE_DAYS if days is None else days
+    if days <= 0:
+        return 0
+    queued = 0
+    for candidate in renewal_notices_due(as_of=as_of, days=days):
+        try:
+            with transaction.atomic():
+                subscription = (
+                    Subscription.objects.select_for_update(of=("self",))
+                    .select_related("customer", "customer__user")
+                    .get(pk=candidate.pk)
+                )
+                if not renewal_notice_expected(subscription) or subscription.current_period_end <= as_of:
+                    continue
+                occurrence = subscription.current_period_end.isoformat()
+                # Read after the lock: a concurrent run that queued this notice has committed it by now.
+                if Email.objects.filter(
+                    kind=EmailKind.RENEWAL_UPCOMING,
+                    object_type=SUBSCRIPTION_OBJECT,
+                    object_id=str(subscription.pk),
+                    occurrence=occurrence,
+                ).exists():
+                    continue
+                email = _customer_email_queue(
+                    subscription=subscription, kind=EmailKind.RENEWAL_UPCOMING, occurrence=occurrence
+                )
+                queued += email is not None
+        except Exception:  # one broken subscription must not stop everyone else's notice
+            logger.exception("renewal notice of subscription %s failed", candidate.pk)
+    return queued
+
+
+def cancellation_occurrence(subscription: Subscription) -> str:
+    """The occurrence of a "canceled" email: when the cancellation was asked, in UTC (the same text whether the
+    moment came from a caller in Seoul or back from the database)."""
+    if subscription.canceled_at is None:
+        return ""
+    return subscription.canceled_at.astimezone(UTC).isoformat()
+
+
+def subscription_canceled_email_queue(*, subscription: Subscription) -> Email | None:
+    """The "your subscription will end at the end of its period" email: queued when a cancellation at period end is
+    asked for (one per request: the occurrence is when it was asked)."""
+    if subscription.canceled_at is None:
+        raise ValueError(f"Subscription {subscription.pk} has no cancellation to announce.")
+    return _customer_email_queue(
+        subscription=subscription,
+        kind=EmailKind.SUBSCRIPTION_CANCELED,
+        occurrence=cancellation_occurrence(subscription),
+    )
+
+
+def subscription_ended_email_queue(*, subscription: Subscription, status_before: str) -> Email | None:
+    """The "your subscription has ended" email, once per subscription, whatever ended it; none for one that never
+    started (incomplete: never paid) or one replaced by a plan change (the customer's service goes on)."""
+    if subscription.status != SubscriptionStatus.CANCELED:
+        return None
+    if (
+        status_before == SubscriptionStatus.INCOMPLETE
+        or subscription.cancellation_reason == CancellationReason.REPLACED
+    ):
+        return None
+    return _customer_email_queue(
+        subscription=subscription,
+        kind=EmailKind.SUBSCRIPTION_ENDED,
+        occurrence="",
+        context={"reason": subscription.cancellation_reason, "status_before": status_before},
+    )
