@@ -121,6 +121,7 @@ NOBODY_DELETES = (
     "billing.subscriptioninvoice",
     "auditlog.logentry",
     "jobs.job",
+    "mail.email",
 )
 
 MATRIX: list[Row] = [
@@ -133,6 +134,8 @@ MATRIX: list[Row] = [
     api("POST", "auth-token-refresh", "/api/auth/token/refresh", PUBLIC),
     api("POST", "auth-logout", "/api/auth/logout", SIGNED_IN),
     api("POST", "auth-password", "/api/auth/password", SIGNED_IN, "one's own"),
+    api("POST", "auth-password-reset", "/api/auth/password/reset", PUBLIC),
+    api("POST", "auth-password-reset-confirm", "/api/auth/password/reset/confirm", PUBLIC, "with an emailed link"),
     api("GET", "api-schema", "/api/schema", PUBLIC),
     api("GET", "api-docs", "/api/docs", PUBLIC),
     api("GET", "files-list", "/api/files", SIGNED_IN),
@@ -158,6 +161,8 @@ MATRIX: list[Row] = [
         "`order_id` of another customer's order",
     ),
     api("GET", "billing-payment-history", "/api/payment/history", SIGNED_IN),
+    api("GET", "billing-customer-profile", "/api/payment/customer", SIGNED_IN, "the caller's own profile"),
+    api("PATCH", "billing-customer-profile", "/api/payment/customer", SIGNED_IN, "the caller's own profile"),
     api("GET", "billing-invoice-list", "/api/invoices", SIGNED_IN),
     api("GET", "billing-invoice-detail", "/api/invoices/{id}", OWN),
     api("GET", "billing-invoice-pdf", "/api/invoices/{id}/pdf", OWN),
@@ -244,6 +249,7 @@ MATRIX: list[Row] = [
     model("billing.subscribeattempt", "login | login | 403 | 403 | view"),
     model("storage.storedfile", "login | login | view | view, delete | view, delete"),
     model("jobs.job", "login | login | view | view | view"),
+    model("mail.email", "login | login | view | view | view"),
     model("auditlog.logentry", "login | login | view | view | view"),
     model("auth.user", "login | login | 403 | 403 | view, add, change, delete"),
     model("auth.group", "login | login | 403 | 403 | view, add, change, delete"),
@@ -270,6 +276,7 @@ MATRIX: list[Row] = [
     action("billing.subscriptionplan", "delete_selected", ACTION),
     action("billing.stripewebhookevent", "retry_selected", SUPERUSER_ACTION),
     action("jobs.job", "retry_selected", ACTION),
+    action("mail.email", "resend_selected", ACTION),
     action("billing.idempotencykey", "delete_selected", "login | login | 403 | allowed | allowed"),
     action("storage.storedfile", "delete_selected", ACTION),
     *(action(label, "delete_selected", NOBODY) for label in NOBODY_DELETES),
@@ -680,6 +687,21 @@ def _webhook(*, forged: bool) -> Call:
     )
 
 
+def _password_reset_confirm(world: World) -> Call:
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    user = world.fresh_user()
+    uid, token = urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)
+    return Call(
+        "POST",
+        "/api/auth/password/reset/confirm",
+        204,
+        {"uid": uid, "token": token, "new_password": "Another-Seoul-Tiger-2026!"},
+    )
+
+
 def _signed_download(world: World, target: str) -> Call:
     from storage.services import file_signed_url
 
@@ -708,6 +730,10 @@ API_CALLS: dict[tuple[str, str, str], Callable[[World, str], Call]] = {
         200,
         {"old_password": "correct-Horse-battery-9", "new_password": "Another-Seoul-Tiger-2026!"},
     ),
+    ("auth-password-reset", "POST", ""): lambda w, t: Call(
+        "POST", "/api/auth/password/reset", 202, {"email": w.fresh_user().email}
+    ),
+    ("auth-password-reset-confirm", "POST", "with an emailed link"): lambda w, t: _password_reset_confirm(w),
     ("auth-register", "POST", ""): lambda w, t: Call(
         "POST",
         "/api/auth/register",
@@ -752,6 +778,12 @@ API_CALLS: dict[tuple[str, str, str], Callable[[World, str], Call]] = {
         "POST", "/api/payment/invoice", 201, {"order_id": w.order().pk}
     ),
     ("billing-payment-history", "GET", ""): lambda w, t: Call("GET", "/api/payment/history", 200),
+    ("billing-customer-profile", "GET", "the caller's own profile"): lambda w, t: Call(
+        "GET", "/api/payment/customer", 200
+    ),
+    ("billing-customer-profile", "PATCH", "the caller's own profile"): lambda w, t: Call(
+        "PATCH", "/api/payment/customer", 200, {"business_item": "소프트웨어"}
+    ),
     ("billing-invoice-list", "GET", ""): lambda w, t: Call("GET", "/api/invoices", 200),
     ("billing-invoice-detail", "GET", ""): lambda w, t: Call("GET", f"/api/invoices/{w.invoice(t).pk}", 200),
     ("billing-invoice-pdf", "GET", ""): lambda w, t: Call("GET", f"/api/invoices/{w.invoice(t).pk}/pdf", 302),
@@ -1066,6 +1098,19 @@ def _job(world: World) -> Any:
     return JobFactory.create()
 
 
+def _email(world: World) -> Any:
+    from billing_site.mail.models import Email, EmailStatus
+
+    return Email.objects.create(
+        kind="billing.invoice_issued",
+        object_type="billing.invoice",
+        object_id=str(uuid.uuid4())[:8],
+        to_address="buyer@example.com",
+        status=EmailStatus.FAILED,
+        attempts=8,
+    )
+
+
 def _outstanding_token(world: World) -> Any:
     from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
@@ -1136,6 +1181,7 @@ MODEL_OBJECTS: dict[tuple[str, str], Callable[[World], Model]] = {
     ("token_blacklist.outstandingtoken", ""): _outstanding_token,
     ("token_blacklist.blacklistedtoken", ""): _blacklisted_token,
     ("jobs.job", ""): _job,
+    ("mail.email", ""): _email,
     ("billing.subscribeattempt", ""): _subscribe_attempt,
 }
 
@@ -1259,6 +1305,9 @@ def _selection(world: World, label: str, name: str) -> Selection:
     if (label, name) == ("jobs.job", "retry_selected"):
         job = _job(world)
         return Selection([job.pk], lambda r: type(job).objects.get(pk=job.pk).attempts < 10)
+    if (label, name) == ("mail.email", "resend_selected"):
+        email = _email(world)
+        return Selection([email.pk], lambda r: type(email).objects.get(pk=email.pk).sends_requested == 2)
     if (label, name) == ("billing.stripewebhookevent", "retry_selected"):
         return Selection([_webhook_event(world).pk], lambda r: bool(world.webhook_retries))
     if name == "delete_selected" and label == "storage.storedfile":  # a file is marked deleted, its row kept
