@@ -13,6 +13,12 @@ set, migrates, and measures in this process:
 
 Runs are interleaved; the ratio is of medians. Targets: ours p50 <= 120 ms, ratio <= 1.5.
 POST /api/payment/invoice (through Django's test client, in process) is reported for information.
+
+Email: issuing an invoice only writes the "invoice issued" Email row and its job; a worker sends it. The bench
+leaves those jobs waiting, as a broker would (nothing of the email runs inside the timed paths), sends them all at
+the end through the dummy backend (each invoice must end with exactly one sent email), and measures the cost of
+the enqueue itself: the issuing transaction alone (no job run after commit) with the email queued against the
+same transaction with the email call removed, interleaved. Target: ratio <= 1.10.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from bench import _common as common
 if TYPE_CHECKING:  # Django is set up inside run(), after the servers start
     from storage.models import StoredFile
 
-TARGETS = {"p50_ms": 120.0, "ratio": 1.5}
+TARGETS = {"p50_ms": 120.0, "ratio": 1.5, "email_ratio": 1.10}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         **common.BASE_ENVIRONMENT,
         "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
         "THROTTLE_INVOICES_RATE": "100000/hour",  # the bench posts more invoices than a person would
+        "EMAIL_URL": "dummymail://",  # rendered and handed to Django's email API, which drops them
     }
     need_postgres = not os.environ.get("DATABASE_URL")
     need_s3 = not os.environ.get("AWS_STORAGE_BUCKET_NAME")
@@ -114,6 +121,7 @@ def measure(runs: int) -> dict[str, Any]:
                 f"bench: POST /api/payment/invoice answered {response.status_code}: {response.content[:300]}"
             )
 
+    _email_jobs_wait_for_a_worker()
     for _ in range(3):  # warm both paths: imports, font parsing, connections
         ours()
         raw()
@@ -128,6 +136,8 @@ def measure(runs: int) -> dict[str, Any]:
     pending = Invoice.objects.exclude(pdf_status="ready").count()
     if pending:
         raise SystemExit(f"bench: {pending} invoices were left without a stored PDF")
+    with_email_ms, without_email_ms = _email_enqueue_cost(ours, runs)
+    emails_sent = _emails_send_and_check(issued_without_email=len(without_email_ms))
     storage = type(cast(Any, default_storage)._wrapped).__name__
     return {
         "runs": runs,
@@ -137,12 +147,77 @@ def measure(runs: int) -> dict[str, Any]:
         "raw_p50_ms": round(statistics.median(raw_ms), 1),
         "api_p50_ms": round(statistics.median(api_ms), 1),
         "ratio": round(statistics.median(ours_ms) / statistics.median(raw_ms), 2),
+        "issue_with_email_p50_ms": round(statistics.median(with_email_ms), 2),
+        "issue_without_email_p50_ms": round(statistics.median(without_email_ms), 2),
+        "email_ratio": round(statistics.median(with_email_ms) / statistics.median(without_email_ms), 3),
+        "emails_sent": emails_sent,
         "pdf_bytes": default_storage.size(cast("StoredFile", Invoice.objects.get(pk=sample.pk).pdf_file).key),
     }
 
 
+def _email_jobs_wait_for_a_worker() -> None:
+    """From now on an email's job is written but not run after commit: it waits, as it would for a worker."""
+    from datetime import timedelta
+
+    from billing_site.jobs.services import job_enqueue_new
+    from billing_site.mail import services as mail_services
+
+    def enqueue_without_dispatch(**arguments: Any) -> Any:
+        return job_enqueue_new(**arguments, delay=timedelta(0))  # a delayed job is not dispatched on commit
+
+    mail_services.job_enqueue_new = enqueue_without_dispatch
+
+
+def _email_enqueue_cost(ours: Any, runs: int) -> tuple[list[float], list[float]]:
+    """The issuing transaction alone (jobs not run after commit), with the email queued and without, interleaved."""
+    from billing.services import invoices as invoice_services
+    from billing_site.jobs import services as job_services
+
+    queue_email = invoice_services.invoice_issued_email_queue
+    dispatch = job_services._dispatch_on_commit
+    job_services._dispatch_on_commit = lambda job_ids: None
+    with_email: list[float] = []
+    without_email: list[float] = []
+    try:
+        for _ in range(3):
+            ours()
+        for _ in range(runs * 2):
+            with_email.append(common.timed(ours)[0])
+            invoice_services.invoice_issued_email_queue = lambda **arguments: None
+            try:
+                without_email.append(common.timed(ours)[0])
+            finally:
+                invoice_services.invoice_issued_email_queue = queue_email
+    finally:
+        job_services._dispatch_on_commit = dispatch
+    return with_email, without_email
+
+
+def _emails_send_and_check(*, issued_without_email: int) -> int:
+    """Run every waiting job (PDFs of the enqueue-cost invoices, then the emails), as workers would; every issued
+    invoice but those of the no-email comparison must have exactly one sent "invoice issued" email."""
+    from billing.enums import EmailKind
+    from billing.models import Invoice
+    from billing_site.jobs.models import Job, JobStatus
+    from billing_site.jobs.services import job_run
+    from billing_site.mail.models import Email, EmailStatus
+
+    for job_id in Job.objects.filter(status=JobStatus.PENDING).order_by("kind", "id").values_list("id", flat=True):
+        job_run(job_id=job_id)
+    issued = Invoice.objects.exclude(number=None).count() - issued_without_email
+    emails = Email.objects.filter(kind=EmailKind.INVOICE_ISSUED)
+    sent = emails.filter(status=EmailStatus.SENT).count()
+    if emails.count() != issued or sent != issued:
+        raise SystemExit(f"bench: {issued} invoices issued, {emails.count()} invoice emails, {sent} sent")
+    return sent
+
+
 def report(results: dict[str, Any]) -> bool:
-    checks = {"p50": results["ours_p50_ms"] <= TARGETS["p50_ms"], "ratio": results["ratio"] <= TARGETS["ratio"]}
+    checks = {
+        "p50": results["ours_p50_ms"] <= TARGETS["p50_ms"],
+        "ratio": results["ratio"] <= TARGETS["ratio"],
+        "email_ratio": results["email_ratio"] <= TARGETS["email_ratio"],
+    }
     print()
     print(f"invoice benchmark (median of {results['runs']} runs, storage {results['storage']})")
     print(
@@ -152,6 +227,12 @@ def report(results: dict[str, Any]) -> bool:
     print(f"  raw xhtml2pdf render + storage save of the same HTML: p50 {results['raw_p50_ms']:.1f} ms")
     print(f"  ratio {results['ratio']:.2f} [<= 1.5] {common.verdict(checks['ratio'])}")
     print(f"  POST /api/payment/invoice (in process, with signed URL): p50 {results['api_p50_ms']:.1f} ms")
+    print(
+        f"  issuing transaction with the email queued: p50 {results['issue_with_email_p50_ms']:.2f} ms, "
+        f"without: {results['issue_without_email_p50_ms']:.2f} ms, ratio {results['email_ratio']:.3f} [<= 1.10] "
+        f"{common.verdict(checks['email_ratio'])}"
+    )
+    print(f"  invoice emails sent afterwards by the jobs: {results['emails_sent']} (one per invoice)")
     return all(checks.values())
 
 

@@ -11,7 +11,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from billing_site.auth.services import PASSWORD_RESET_EMAIL
 from billing_site.mail.models import Email
-from billing_site.mail.registry import EmailSkip, RenderedEmail, email_renderer
+from billing_site.mail.registry import EmailSkip, RenderedEmail, email_renderer, rendering_preview
 from billing_site.mail.rendering import templates_render
 
 # The subject per language, with the seller's name (templates hold the rest; the catalogue is not needed to send).
@@ -31,12 +31,17 @@ def password_reset(email: Email) -> RenderedEmail:
     language = (translation.get_language() or "ko")[:2]
     language = language if language in SUBJECTS else "ko"
     seller = dict(settings.BILLING_SELLER)
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
+    if rendering_preview():
+        # Staff who may read emails must not get a working link to anyone's account.
+        reset_url = settings.PASSWORD_RESET_URL.replace("{uid}", "…").replace("{token}", "…")
+    else:
+        uid = urlsafe_base64_encode(force_bytes(user.pk))
+        token = default_token_generator.make_token(user)
+        reset_url = settings.PASSWORD_RESET_URL.replace("{uid}", uid).replace("{token}", token)
     context: dict[str, Any] = {
         "seller": seller,
         "username": user.get_username(),
-        "reset_url": settings.PASSWORD_RESET_URL.replace("{uid}", uid).replace("{token}", token),
+        "reset_url": reset_url,
         "valid_minutes": max(settings.PASSWORD_RESET_TIMEOUT // 60, 1),
     }
     return templates_render(

@@ -268,7 +268,7 @@ def invoice_finalize(*, invoice: Invoice, now: datetime | None = None, actor: An
     locked.number = invoice_number_allocate(day=day)
     _pdf_outdated(locked)
     locked.save()
-    invoice_issued_email_queue(invoice=locked)  # a row and its job; rendered and sent after commit
+    invoice_issued_email_queue(invoice=locked, customer=customer)  # a row and its job; rendered and sent after commit
     return locked
 
 

@@ -74,6 +74,28 @@ def job_enqueue_created(
     return job, created
 
 
+def job_enqueue_new(
+    *, kind: str, key: str, payload: dict[str, Any] | None = None, delay: timedelta | None = None
+) -> Job:
+    """`job_enqueue` for a key no job can have yet, because it names a row created in this same transaction (the
+    email's id): one INSERT, no lookup and no savepoint, on the hot path of the event. A duplicate key would
+    be a bug, and fails the transaction (IntegrityError) rather than hiding it."""
+    registered = job_kind(kind)
+    if registered is None:
+        raise ValueError(f"No handler is registered for jobs of kind {kind!r}.")
+    job = Job.objects.create(
+        key=key,
+        kind=kind,
+        payload=payload or {},
+        max_attempts=registered.max_attempts,
+        run_after=timezone.now() + (delay or timedelta(0)),
+        request_id=str(log_context_values().get("request_id") or "")[:64],
+    )
+    if delay is None:
+        _dispatch_on_commit([job.pk])
+    return job
+
+
 def job_dispatch(*, job_id: int, countdown: float | None = None) -> bool:
     """Hand the job to the broker (eagerly run it when there is none). False when the broker refused: the
     sweeper will send it again, so a request that committed its change never fails because Redis is down."""

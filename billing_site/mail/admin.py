@@ -201,7 +201,7 @@ class EmailAdmin(admin.ModelAdmin):
     def preview(self, email: Email) -> str:
         """The message as it would be sent now (rendered from the object as it is today), escaped."""
         try:
-            rendered = email_render(email=email)
+            rendered = email_render(email=email, preview=True)
         except Exception as error:  # the object is gone, the renderer skips it, or no renderer: say so, do not 500
             return format_html("<p>{}: {}</p>", gettext("No preview"), f"{type(error).__name__}: {error}")
         attachments = ", ".join(attachment.filename for attachment in rendered.attachments) or "-"

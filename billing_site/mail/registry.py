@@ -1,6 +1,8 @@
 """Which function writes each kind of email: apps register renderers in their `emails` module."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING
@@ -33,6 +35,24 @@ class EmailSkip(Exception):
 
 
 Renderer = Callable[["Email"], RenderedEmail]
+
+_PREVIEW: ContextVar[bool] = ContextVar("email_rendering_preview", default=False)
+
+
+def rendering_preview() -> bool:
+    """True while an email is rendered for a person to look at (the admin), not to be sent: a renderer then
+    makes no secret (a reset token), no file and no signed link, and leaves attachments as their names."""
+    return _PREVIEW.get()
+
+
+@contextmanager
+def preview_rendering() -> Iterator[None]:
+    token = _PREVIEW.set(True)
+    try:
+        yield
+    finally:
+        _PREVIEW.reset(token)
+
 
 _RENDERERS: dict[str, Renderer] = {}
 

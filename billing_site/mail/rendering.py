@@ -25,4 +25,3 @@ def templates_render(
     text = select_template(names["txt"]).render(full_context)
     html = select_template(names["html"]).render(full_context)
     return RenderedEmail(subject=subject, text=text.strip() + "\n", html=html, attachments=attachments)
-

@@ -19,15 +19,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 
 from billing_site.errors import ApplicationError
-from billing_site.jobs.services import job_enqueue
+from billing_site.jobs.services import job_enqueue, job_enqueue_new
 from billing_site.permissions import permission_require
 
 from .models import Email, EmailStatus
-from .registry import EmailSkip, RenderedEmail, email_renderer_get
+from .registry import EmailSkip, RenderedEmail, email_renderer_get, preview_rendering
 
 logger = logging.getLogger(__name__)
 
@@ -88,27 +88,41 @@ def email_queue(
         address = address_clean(candidate)
         if address and address.lower() != to_address.lower() and address.lower() not in map(str.lower, cc_addresses):
             cc_addresses.append(address)
-    with transaction.atomic():
-        email, created = Email.objects.get_or_create(
-            kind=kind,
-            object_type=object_type,
-            object_id=str(object_id),
-            occurrence=str(occurrence),
-            to_address=to_address,
-            defaults={
-                "user": user,
-                "cc_addresses": cc_addresses[:MAX_CC],
-                "language": language or "ko",
-                "context": context or {},
-            },
+    email = Email(
+        kind=kind,
+        object_type=object_type,
+        object_id=str(object_id),
+        occurrence=str(occurrence),
+        to_address=to_address,
+        user_id=getattr(user, "pk", user),
+        cc_addresses=cc_addresses[:MAX_CC],
+        language=language or "ko",
+        context=context or {},
+    )
+    # Insert first (the common case: a new event), in a savepoint: a duplicate, even one a concurrent transaction
+    # is inserting right now, waits for it and then fails on the unique constraint; the row it made is the email.
+    try:
+        with transaction.atomic():
+            email.save(force_insert=True)
+            _send_enqueue(email, new=True)
+    except IntegrityError:
+        existing = (
+            Email.objects.filter(
+                kind=kind, object_type=object_type, object_id=str(object_id), occurrence=str(occurrence)
+            )
+            .filter(to_address=to_address)
+            .first()
         )
-        if created:
-            _send_enqueue(email)
+        if existing is None:
+            raise
+        return existing
     return email
 
 
-def _send_enqueue(email: Email) -> None:
-    job_enqueue(
+def _send_enqueue(email: Email, *, new: bool = False) -> None:
+    """The send job of the email's current series; `new`: the email row was inserted just now, so is the job."""
+    enqueue = job_enqueue_new if new else job_enqueue
+    enqueue(
         kind=SEND_JOB,
         key=f"mail.send:{email.pk}:{email.sends_requested}",
         payload={"email_id": email.pk, "send": email.sends_requested},
@@ -165,12 +179,19 @@ def _message(email: Email, rendered: RenderedEmail) -> EmailMultiAlternatives:
     return message
 
 
-def email_render(*, email: Email) -> RenderedEmail:
-    """The message of an email as it would be sent now, in its language (the admin's preview uses it too)."""
+def email_render(*, email: Email, preview: bool = False) -> RenderedEmail:
+    """The message of an email as it would be sent now, in its language.
+
+    `preview` (the admin's) renders it for a person to read: no reset token or signed link is made, no file
+    rendered or read (registry.rendering_preview); a viewer of emails must never get what only the recipient may.
+    """
     renderer = email_renderer_get(email.kind)
     if renderer is None:
         raise LookupError(f"No renderer is registered for emails of kind {email.kind!r}.")
     with translation.override(email.language):
+        if preview:
+            with preview_rendering():
+                return renderer(email)
         return renderer(email)
 
 

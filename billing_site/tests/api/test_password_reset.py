@@ -341,3 +341,22 @@ def test_a_weak_password_is_refused_and_the_link_keeps_working(api_client, custo
     customer_user.refresh_from_db()
     assert customer_user.check_password(DEFAULT_PASSWORD)
     assert reset_confirm(api_client, uid_of(customer_user), token).status_code == 204
+
+
+# --- what staff who read emails see ---------------------------------------------------------------------------------
+
+
+def test_the_admin_preview_of_a_reset_email_holds_no_working_link(api_client, customer_user, support_user):
+    from billing_site.tests.helpers import admin_session
+
+    assert reset_request(api_client, customer_user.email).status_code == 202
+    email = reset_emails().get()
+
+    page = admin_session(support_user).get(f"/admin/mail/email/{email.pk}/change/")
+
+    assert page.status_code == 200
+    text = page.content.decode().replace("&amp;", "&")
+    assert "reset-password?uid=…&token=…" in text
+    assert uid_of(customer_user) not in text
+    for candidate in re.findall(r"token=([0-9A-Za-z-]+)", text):
+        assert not default_token_generator.check_token(customer_user, candidate)
