@@ -7,9 +7,10 @@ from django.conf import settings
 
 from billing.enums import INVOICE_PAYABLE_STATUSES, EmailKind, InvoicePdfStatus, InvoiceStatus, Language, PaymentStatus
 from billing.models import Invoice, Payment
+from billing.providers import payment_provider
 from billing.services.pdf import invoice_pdf_filename, invoice_pdf_render
-from billing_site.mail.models import Email
-from billing_site.mail.registry import Attachment, EmailSkip, RenderedEmail, email_renderer
+from billing_site.mail.models import Email, EmailStatus
+from billing_site.mail.registry import Attachment, EmailSkip, RenderedEmail, email_renderer, rendering_preview
 from billing_site.mail.rendering import templates_render
 from storage.selectors import file_read_bytes
 from storage.services import file_signed_url
@@ -34,6 +35,8 @@ SUBJECTS = {
         "en": "[{seller}] Invoice {number} is overdue",
     },
 }
+# Sends of an "invoice issued" email that wait for the provider's hosted page; the last one shows the bank details.
+HOSTED_PAGE_WAIT_ATTEMPTS = 3
 PAYMENT_METHODS = {
     "ko": {"card": "카드", "bank_transfer": "계좌이체", "other": "기타"},
     "en": {"card": "Card", "bank_transfer": "Bank transfer", "other": "Other"},
@@ -48,6 +51,26 @@ def _subject(kind: str, invoice: Invoice, context: dict[str, Any]) -> str:
     language = context["language"]
     template = SUBJECTS[kind].get(language, SUBJECTS[kind]["ko"])
     return template.format(seller=_seller_name(context["seller"], language), number=invoice.number)
+
+
+class HostedPagePending(Exception):
+    """The provider's copy of the invoice, whose card payment page the email links, is still being made: the send
+    fails and billing_site.mail retries it with backoff."""
+
+
+def _hosted_page_wait(email: Email, invoice: Invoice) -> None:
+    """Wait (raise) for the hosted page of a payable invoice whose provider copy is scheduled, so the email does not
+    offer the bank transfer where the card link follows in seconds; after a few sends the bank details go out.
+
+    Only a real send (the email claimed: `sending`) waits; anything else rendering it renders it as it is now."""
+    if invoice.stripe_hosted_invoice_url or email.status != EmailStatus.SENDING:
+        return
+    if email.attempts >= HOSTED_PAGE_WAIT_ATTEMPTS:
+        return
+    if invoice.status not in INVOICE_PAYABLE_STATUSES or invoice.amount_remaining <= 0:
+        return
+    if payment_provider().invoice_mirror_pending(invoice=invoice):
+        raise HostedPagePending(f"invoice {invoice.pk}: the payment page is still being made")
 
 
 def _invoice_get(email: Email) -> Invoice:
@@ -87,7 +110,11 @@ def _invoice_context(invoice: Invoice) -> dict[str, Any]:
 
 
 def _pdf(invoice: Invoice) -> tuple[tuple[Attachment, ...], str, str]:
-    """The stored PDF attached (the same bytes), or, over MAIL_ATTACHMENT_MAX_BYTES, a signed link and its expiry."""
+    """The stored PDF attached (the same bytes), or, over MAIL_ATTACHMENT_MAX_BYTES, a signed link and its expiry.
+
+    A preview (the admin's) names the attachment only: it renders, reads and signs nothing."""
+    if rendering_preview():
+        return (Attachment(invoice_pdf_filename(invoice=invoice), b"", "application/pdf"),), "", ""
     if invoice.pdf_status == InvoicePdfStatus.PENDING:
         invoice = invoice_pdf_render(invoice=invoice)  # storage down: raises, and the email is retried later
     stored = invoice.pdf_file
@@ -103,6 +130,7 @@ def _pdf(invoice: Invoice) -> tuple[tuple[Attachment, ...], str, str]:
 @email_renderer(EmailKind.INVOICE_ISSUED)
 def invoice_issued(email: Email) -> RenderedEmail:
     invoice = _invoice_get(email)
+    _hosted_page_wait(email, invoice)
     attachments, pdf_url, pdf_url_expires = _pdf(invoice)
     context = {**_invoice_context(invoice), "pdf_url": pdf_url, "pdf_url_expires": pdf_url_expires}
     return templates_render(

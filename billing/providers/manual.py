@@ -143,6 +143,9 @@ class ManualProvider:
     def invoice_mirror_void(self, *, invoice: Invoice, reference: str) -> None:
         return None
 
+    def invoice_mirror_pending(self, *, invoice: Invoice) -> bool:
+        return False
+
     def invoice_read(self, *, invoice: Invoice) -> RemoteInvoice | None:
         return None
 

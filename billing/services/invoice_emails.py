@@ -26,16 +26,19 @@ def _customer_email_queue(
     object_id: int,
     occurrence: str = "",
     context: dict[str, Any] | None = None,
+    customer: Customer | None = None,
 ) -> Email | None:
-    """The email to the customer's stored billing contacts (never anyone named by a request)."""
-    customer = Customer.objects.select_related("user").get(pk=customer_id)
+    """The email to the customer's stored billing contacts (never anyone named by a request); `customer` when the
+    caller has the row already, as it is in this transaction."""
+    if customer is None or customer.pk != customer_id:
+        customer = Customer.objects.get(pk=customer_id)
     return email_queue(
         kind=kind,
         object_type=object_type,
         object_id=object_id,
         to=customer.email,
         cc=customer.cc_emails or [],
-        user=customer.user,
+        user=customer.user_id,
         language=customer.preferred_language,
         occurrence=occurrence,
         context=context,
@@ -49,12 +52,16 @@ def _occurrence(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[: OCCURRENCE_MAX_LENGTH - 7]
 
 
-def invoice_issued_email_queue(*, invoice: Invoice) -> Email | None:
+def invoice_issued_email_queue(*, invoice: Invoice, customer: Customer | None = None) -> Email | None:
     """The "invoice issued" email with its PDF, once per invoice and recipient (zero total: nothing is due)."""
     if invoice.status == InvoiceStatus.DRAFT:
         raise ValueError(f"Invoice {invoice.pk} is a draft: only an issued invoice is mailed.")
     return _customer_email_queue(
-        customer_id=invoice.customer_id, kind=EmailKind.INVOICE_ISSUED, object_type=INVOICE_OBJECT, object_id=invoice.pk
+        customer_id=invoice.customer_id,
+        kind=EmailKind.INVOICE_ISSUED,
+        object_type=INVOICE_OBJECT,
+        object_id=invoice.pk,
+        customer=customer,
     )
 
 

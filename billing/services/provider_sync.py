@@ -127,8 +127,9 @@ def invoice_remote_apply(*, remote: RemoteInvoice) -> str:
     """Make our invoice follow the provider's copy as it is now (caller's transaction; customer, then invoice locked).
 
     paid -> the card payment is recorded (once per payment reference) and the subscription refreshed; void and
-    uncollectible follow when ours can still change; open stores the hosted URL. A renewal invoice of a provider
-    subscription of ours gets our renewal invoice (renewing it if our run did not yet) and is linked to it.
+    uncollectible follow when ours can still change; open stores the hosted URL and mails each failed payment attempt
+    once. A renewal invoice of a provider subscription of ours gets our renewal invoice (renewing it if our run did
+    not yet) and is linked to it.
     """
     local = Invoice.objects.filter(stripe_invoice_id=remote.reference).first()
     if local is None:
@@ -162,10 +163,30 @@ def invoice_remote_apply(*, remote: RemoteInvoice) -> str:
             payload={"invoice_id": locked.pk, "reference": remote.reference},
         )
         return f"invoice {locked} is {locked.status}: Stripe's copy to be voided"
+    done: list[str] = []
     if remote.hosted_url and locked.stripe_hosted_invoice_url != remote.hosted_url:
         Invoice.objects.filter(pk=locked.pk).update(stripe_hosted_invoice_url=remote.hosted_url)
-        return f"invoice {locked}: hosted invoice page stored"
+        done.append("hosted invoice page stored")
+    if status == "open" and remote.attempt_count > 0:
+        done.extend(_failed_attempt_mail(locked, remote))
+    if done:
+        return f"invoice {locked}: " + ", ".join(done)
     return f"invoice {locked}: {locked.status}, Stripe {status}"
+
+
+def _failed_attempt_mail(invoice: Invoice, remote: RemoteInvoice) -> list[str]:
+    """An open provider invoice with payment attempts had its last one fail (a declined renewal or hosted-page
+    payment): the customer is mailed once per attempt, however often the invoice is read (redelivered events, the
+    resync). Its payment intent names no invoice of ours, so payment_remote_apply never mails the same decline."""
+    if invoice.status not in INVOICE_PAYABLE_STATUSES or invoice.amount_remaining <= 0:
+        return []
+    payment_failed_email_queue(
+        invoice=invoice,
+        attempt_reference=f"{remote.reference}:{remote.attempt_count}",
+        amount=invoice.amount_remaining,
+        reason=remote.failure_message,
+    )
+    return [f"payment attempt {remote.attempt_count} failed, customer mailed"]
 
 
 def _renewal_invoice_link(remote: RemoteInvoice) -> Invoice | None:

@@ -165,6 +165,33 @@ def invoices_as_stripe_has_them(hosted_base: str) -> None:
     localstripe.server.app.router.add_route("POST", url, localstripe.server.api_extra(finalize, url))
 
 
+def invoice_attempts_counted() -> None:
+    """`attempt_count` and `attempted` as Stripe keeps them: 0 and false until a payment is tried, then one more per
+    try. localstripe sets 1 and true on every new invoice, which would read as a declined payment of an invoice
+    nobody tried to pay (the product mails a "payment failed" per attempt). Every card try of an invoice, by
+    `POST /v1/invoices/{id}/pay` or a subscription's collection, confirms a PaymentIntent that names the invoice."""
+    resources = localstripe.resources
+    Invoice, PaymentIntent = resources.Invoice, resources.PaymentIntent
+    init_original = Invoice.__init__
+
+    def init(invoice: JSON, *args: JSON, **kwargs: JSON) -> None:
+        init_original(invoice, *args, **kwargs)
+        invoice.attempt_count = 0
+        invoice.attempted = False
+
+    Invoice.__init__ = init
+    confirm_original = PaymentIntent._confirm
+
+    def confirm(intent: JSON, *args: JSON, **kwargs: JSON) -> JSON:
+        if getattr(intent, "invoice", None):
+            invoice = Invoice._api_retrieve(intent.invoice)
+            invoice.attempt_count = (getattr(invoice, "attempt_count", 0) or 0) + 1
+            invoice.attempted = True
+        return confirm_original(intent, *args, **kwargs)
+
+    PaymentIntent._confirm = confirm
+
+
 def invoice_void(invoice_id: str) -> JSON:
     """Void an open invoice and send `invoice.voided`; localstripe's own void fails without a payment intent
     (every `send_invoice` invoice) and its route is bound before any patch, so the compat layer routes here."""

@@ -16,6 +16,7 @@ from .app import CompatLayer
 from .patches import (
     booleans_parsed_on_update,
     events_stripe_also_sends,
+    invoice_attempts_counted,
     invoices_as_stripe_has_them,
     keep_state_in,
     webhook_payloads_in_stripe_dialect,
@@ -50,5 +51,6 @@ def main() -> None:
     booleans_parsed_on_update()
     invoices_as_stripe_has_them(f"http://127.0.0.1:{args.port}")
     events_stripe_also_sends()
+    invoice_attempts_counted()
     localstripe.resources.store.try_load_from_disk()
     asyncio.run(serve(args.port, args.localstripe_port, args.state_dir))

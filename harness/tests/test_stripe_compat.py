@@ -139,3 +139,29 @@ def test_payment_subscription_and_refund_events_that_stripe_sends(stripe_client,
     }
 
     assert wanted <= collect(event_types, wanted)
+
+
+def test_attempt_count_is_zero_until_a_payment_is_tried_then_counts_tries(stripe_client):
+    product = stripe_client.v1.products.create(params={"name": "Basic"})
+    price = stripe_client.v1.prices.create(
+        params={"product": product.id, "currency": "krw", "unit_amount": 9900, "recurring": {"interval": "month"}}
+    )
+    customer = stripe_client.v1.customers.create(params={"email": "attempts@example.com"})
+    draft = stripe_client.v1.invoices.create(
+        params={"customer": customer.id, "currency": "krw", "collection_method": "send_invoice", "days_until_due": 7}
+    )
+    stripe_client.v1.invoice_items.create(
+        params={"customer": customer.id, "invoice": draft.id, "amount": 9900, "currency": "krw"}
+    )
+    opened = stripe_client.v1.invoices.finalize_invoice(draft.id)
+    method = stripe_client.v1.payment_methods.create(params={"type": "card", "card": CARD})
+    stripe_client.v1.payment_methods.attach(method.id, params={"customer": customer.id})
+    stripe_client.v1.customers.update(customer.id, params={"invoice_settings": {"default_payment_method": method.id}})
+    subscription = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": price.id}]}
+    )
+    first = stripe_client.v1.invoices.retrieve(subscription.latest_invoice)
+
+    assert (draft.attempt_count, draft.attempted) == (0, False)
+    assert (opened.status, opened.attempt_count, opened.attempted) == ("open", 0, False)  # nobody tried to pay it
+    assert (first.status, first.attempt_count, first.attempted) == ("paid", 1, True)

@@ -91,6 +91,9 @@ class StripeProvider:
     def invoice_mirror_void(self, *, invoice: Invoice, reference: str) -> None:
         invoices.invoice_stripe_void(invoice=invoice, stripe_invoice_id=reference)
 
+    def invoice_mirror_pending(self, *, invoice: Invoice) -> bool:
+        return invoices.invoice_stripe_pending(invoice=invoice)
+
     def invoice_read(self, *, invoice: Invoice) -> RemoteInvoice | None:
         return invoices.invoice_stripe_read(invoice=invoice)
 

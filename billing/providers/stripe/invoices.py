@@ -13,6 +13,7 @@ from billing.enums import INVOICE_PAYABLE_STATUSES, JobKind, Language
 from billing.models import Invoice
 from billing.providers.base import RemoteInvoice
 from billing_site.errors import ApplicationError
+from billing_site.jobs.models import Job, JobStatus
 from billing_site.jobs.services import job_enqueue
 
 from .client import (
@@ -89,10 +90,22 @@ def invoice_stripe_create(*, invoice: Invoice) -> Invoice:
     return fresh
 
 
+def _mirror_job_key(invoice: Invoice) -> str:
+    return f"invoice_mirror:{invoice.pk}"
+
+
 def invoice_stripe_schedule(*, invoice: Invoice) -> None:
     """Create the Stripe copy of `invoice` after the transaction that issued it commits: a job (billing.jobs) that a
     worker retries with backoff while Stripe fails; until then the invoice has no `stripe_url`."""
-    job_enqueue(kind=JobKind.INVOICE_MIRROR, key=f"invoice_mirror:{invoice.pk}", payload={"invoice_id": invoice.pk})
+    job_enqueue(kind=JobKind.INVOICE_MIRROR, key=_mirror_job_key(invoice), payload={"invoice_id": invoice.pk})
+
+
+def invoice_stripe_pending(*, invoice: Invoice) -> bool:
+    """The Stripe copy of `invoice` is scheduled and not made yet (its job waits, runs or retries): its hosted page
+    is coming. False for an invoice nobody mirrors (a renewal of Stripe's own, a checkout paid by PaymentIntent)."""
+    if invoice.stripe_hosted_invoice_url:
+        return False
+    return Job.objects.filter(key=_mirror_job_key(invoice), status__in=(JobStatus.PENDING, JobStatus.RUNNING)).exists()
 
 
 def invoice_stripe_void(*, invoice: Invoice, stripe_invoice_id: str) -> None:
@@ -118,7 +131,24 @@ def remote_invoice(stripe_invoice: Any) -> RemoteInvoice:
         subscription_reference=str(subscription_id or ""),
         from_subscription=bool(stripe_invoice.get("subscription") or stripe_invoice.get("parent")),
         period_start=stripe_timestamp_date(starts[0] if starts else stripe_invoice.get("period_start")),
+        attempt_count=int(stripe_invoice.get("attempt_count") or 0),
+        failure_message=_last_payment_error(stripe_invoice),
     )
+
+
+def _last_payment_error(stripe_invoice: Any) -> str:
+    """Why the last payment attempt failed, when the invoice carries its payment intent expanded (older API versions,
+    an expanded read); "" otherwise: not worth another call to Stripe."""
+    intents = [stripe_invoice.get("payment_intent")] + [
+        (payment.get("payment") or {}).get("payment_intent")
+        for payment in (stripe_invoice.get("payments") or {}).get("data", [])
+    ]
+    for intent in intents:
+        if intent and not isinstance(intent, str):
+            message = (intent.get("last_payment_error") or {}).get("message")
+            if message:
+                return str(message)
+    return ""
 
 
 def invoice_stripe_read(*, invoice: Invoice) -> RemoteInvoice | None:

@@ -1,6 +1,7 @@
 """Invoice emails through a real SMTP server (the harness's aiosmtpd): one message per issued invoice with the Korean
 subject, the amount and the stored PDF's bytes, nothing lost in an SMTP outage, nothing doubled under concurrency."""
 
+from contextlib import suppress
 from datetime import timedelta
 
 import pytest
@@ -180,3 +181,46 @@ def test_a_card_payment_mails_one_receipt(
     assert len(receipts) == 1
     assert invoice.number in receipts[0].subject
     assert "결제금액: ₩108,900" in receipts[0].body("plain") and "결제수단: 카드" in receipts[0].body("plain")
+
+
+def test_a_declined_payment_of_a_stripe_invoice_mails_payment_failed_once(
+    stripe_on, customer, customer_client, card, stripe_api, smtp_mail, django_capture_on_commit_callbacks
+):
+    invoice = _issue(customer_client, django_capture_on_commit_callbacks)
+    assert invoice.stripe_invoice_id  # the Stripe copy, payable on its hosted page (or by Stripe's own collection)
+    stripe_customer = stripe.Invoice.retrieve(invoice.stripe_invoice_id, **stripe_api).customer
+    declining = stripe.PaymentMethod.attach(card(DECLINING_CARD), customer=stripe_customer, **stripe_api).id
+    stripe.Customer.modify(stripe_customer, invoice_settings={"default_payment_method": declining}, **stripe_api)
+    with suppress(stripe.CardError):  # Stripe answers the decline with 402; localstripe only records it
+        stripe.Invoice.pay(invoice.stripe_invoice_id, **stripe_api)
+    declined = stripe.Invoice.retrieve(invoice.stripe_invoice_id, **stripe_api)
+    assert declined.status == "open" and declined.attempt_count == 1
+    payload, signature = signed(stripe_event(stripe_api, "invoice.payment_failed", declined))
+
+    _webhook(customer_client, django_capture_on_commit_callbacks, payload, signature)
+    _webhook(customer_client, django_capture_on_commit_callbacks, payload, signature)  # Stripe redelivers
+
+    failed = [message for message in smtp_mail.messages() if "결제 실패" in message.subject]
+    assert len(failed) == 1
+    assert failed[0].recipients == (customer.email,)
+    assert invoice.number in failed[0].subject and "결제(₩108,900)가 처리되지 않았습니다" in failed[0].body("plain")
+    assert Email.objects.get(kind=EmailKind.PAYMENT_FAILED).occurrence == f"{invoice.stripe_invoice_id}:1"
+
+
+def test_with_stripe_the_issued_email_waits_for_the_hosted_page_and_links_it(
+    stripe_on, customer, customer_client, smtp_mail, django_capture_on_commit_callbacks
+):
+    invoice = _issue(customer_client, django_capture_on_commit_callbacks)
+
+    # Both jobs start at the commit, the email's first: it found no page yet and waits for its retry.
+    assert invoice.stripe_hosted_invoice_url
+    email = Email.objects.get(kind=EmailKind.INVOICE_ISSUED, object_id=str(invoice.pk))
+    assert smtp_mail.messages() == [] and email.status == EmailStatus.PENDING
+    run = job_run(job_id=_send_job(email).pk, now=timezone.now() + timedelta(hours=1))
+    assert run is not None and run.status == JobStatus.DONE
+
+    messages = smtp_mail.messages()
+    assert len(messages) == 1
+    assert invoice.stripe_hosted_invoice_url in messages[0].body("plain")
+    assert f"입금자명(참조): {invoice.number}" not in messages[0].body("plain")
+    assert messages[0].attachments() == {f"invoice-{invoice.number}.pdf": stored_bytes(invoice)}
