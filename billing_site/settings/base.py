@@ -323,10 +323,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Email (billing_site.mail) -----------------------------------------------
-# EMAIL_URL picks Django's email backend (django-environ's email_url): smtp://user:pass@host:587,
-# smtp+tls://..., smtps://... (implicit TLS), consolemail:// (print), filemail:// (files under media/emails),
-# dummymail:// (discard). Unset: local settings write files under media/emails, production refuses to start unless
-# ANYMAIL_ESP names a provider. Every message is an Email row sent by a worker (docs/operations.md, "Email").
+# EMAIL_URL picks Django's email backend (django-environ's email_url): smtp://user:pass@host:25,
+# smtp+tls://...:587 (STARTTLS, as is smtps://), smtp+ssl://...:465 (implicit TLS), consolemail:// (print),
+# filemail:// (files under media/emails), dummymail:// (discard). Unset: local settings write files under
+# media/emails, production refuses to start unless ANYMAIL_ESP names a provider. Every message is an Email row
+# sent by a worker (docs/operations.md, "Email").
 EMAIL_URL = env("EMAIL_URL", default="")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 if EMAIL_URL:
@@ -367,7 +368,8 @@ MAIL_LINK_EXPIRES_HOURS = env.int("MAIL_LINK_EXPIRES_HOURS", default=7 * 24)
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # The link of the password reset email: the frontend's page, which posts uid, token and the new password to
 # POST /api/auth/password/reset/confirm. {uid} and {token} are filled in when the email is sent.
-PASSWORD_RESET_URL = env("PASSWORD_RESET_URL", default=SITE_URL + "/reset-password?uid={uid}&token={token}")
+# Empty (as in .env.example) is unset: the site's own /reset-password page.
+PASSWORD_RESET_URL = env("PASSWORD_RESET_URL", default="") or SITE_URL + "/reset-password?uid={uid}&token={token}"
 # How long a reset link works (Django's token generator); it also stops working once used or after a login.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", default=3600)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -43,6 +44,8 @@ class CustomerViewSet(viewsets.GenericViewSet):
 
     serializer_class = CustomerProfileSerializer
     pagination_class = None
+    # JSON only: `cc_emails` is a list, which a form body cannot say unambiguously (an empty field would be []).
+    parser_classes = [JSONParser]
 
     @extend_schema(
         operation_id="payment_customer_retrieve",

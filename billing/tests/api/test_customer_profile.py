@@ -309,3 +309,13 @@ def test_the_database_refuses_changing_the_new_snapshot_columns_of_an_issued_inv
     draft = InvoiceFactory(customer=customer)  # a draft is still free to change
     Invoice.objects.filter(pk=draft.pk).update(**{column: "초안"})
     assert getattr(Invoice.objects.get(pk=draft.pk), column) == "초안"
+
+
+def test_a_form_body_is_refused_with_415_and_changes_nothing(customer_client: Any, customer: Customer) -> None:
+    before = _row(customer)
+
+    response = customer_client.patch(PROFILE, {"cc_emails": "", "company_name": "폼 회사"}, format="multipart")
+
+    assert response.status_code == 415
+    assert "error" in response.json()
+    assert _row(customer) == before
