@@ -245,3 +245,47 @@ def test_shared_caches_pass_the_throttle_cache_check(settings, required, backend
     settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": "redis://cache.example.com:6379/1"}}
 
     assert throttle_cache_check() == []
+
+
+EMAIL_SETTINGS = (
+    "from django.conf import settings as s; "
+    "print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.EMAIL_USE_SSL, getattr(s, 'ANYMAIL', {}))"
+)
+
+
+def _email_settings(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return run_manage("shell", "--verbosity", "0", "-c", EMAIL_SETTINGS, env=env)
+
+
+def test_production_refuses_to_start_without_a_mail_server_or_provider():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "EMAIL_URL"}
+
+    done = run_manage("check", env=env)
+
+    assert done.returncode != 0
+    assert "EMAIL_URL" in done.stderr
+
+
+def test_email_url_and_anymail_provider_configure_djangos_email_backend():
+    smtp = _email_settings({**PRODUCTION_ENV, "EMAIL_URL": "smtp+ssl://billing:secret@smtp.example.com:465"})
+    provider = _email_settings(
+        {
+            **{k: v for k, v in PRODUCTION_ENV.items() if k != "EMAIL_URL"},
+            "ANYMAIL_ESP": "postmark",
+            "ANYMAIL_POSTMARK_SERVER_TOKEN": "server-token",
+        }
+    )
+    unknown = run_manage("check", env={**PRODUCTION_ENV, "ANYMAIL_ESP": "carrier-pigeon"})
+
+    assert smtp.returncode == 0, smtp.stderr
+    assert smtp.stdout.split()[:5] == [
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.example.com",
+        "465",
+        "False",
+        "True",
+    ]
+    assert provider.returncode == 0, provider.stderr
+    assert provider.stdout.startswith("anymail.backends.postmark.EmailBackend ")
+    assert "'POSTMARK_SERVER_TOKEN': 'server-token'" in provider.stdout
+    assert unknown.returncode != 0 and "ANYMAIL_ESP" in unknown.stderr
