@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from billing_site.admin_bases import SystemRecordAdmin
 from billing_site.jobs.models import Job, JobStatus
 from billing_site.jobs.services import job_retry
 
@@ -48,25 +49,13 @@ def jobs_chart(*, since_hours: int = 24) -> Any:
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(SystemRecordAdmin):
     list_display = ["id", "kind", "key", "status", "attempts", "created", "run_after_seoul", "result"]
     list_filter = ["status", "kind", ("created_at", DateRangeFilter)]
     search_fields = ["=key", "kind", "result"]
     ordering = ["-id"]
     actions = ["retry_selected"]
     change_list_template = "admin/jobs/job/change_list.html"
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in self.model._meta.concrete_fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("jobs.retry_job"))

@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from billing_site.admin_bases import SystemRecordAdmin
 from billing_site.errors import ApplicationError
 
 from .models import Email, EmailStatus
@@ -163,7 +164,7 @@ def emails_table_html(*, user_id: int, limit: int = 20) -> str:
 
 
 @admin.register(Email)
-class EmailAdmin(admin.ModelAdmin):
+class EmailAdmin(SystemRecordAdmin):
     list_display = ["created", "kind", "to_address", "status", "attempts", "sent"]
     list_filter = ["status", "kind", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["to_address", "=object_id"]
@@ -174,17 +175,8 @@ class EmailAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return ("preview", *(field.name for field in self.model._meta.concrete_fields))
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return self.get_fields(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return list(self.get_fields(request, obj))
 
     def has_resend_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("mail.resend_email"))
