@@ -27,9 +27,20 @@ PROFILE_WRITABLE_FIELDS = {
 }
 
 
+class TextField(serializers.CharField):
+    """A string and nothing else: DRF's CharField would take 0 or true and store "0" or "True" as a company name."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return str(super().to_internal_value(data))
+
+
 def _text(name: str, help_text: str, **options: Any) -> serializers.CharField:
     # No trimming here: a trailing CR/LF must reach the service, which refuses it instead of hiding it.
-    return serializers.CharField(
+    return TextField(
         required=False,
         allow_blank=True,
         trim_whitespace=False,
@@ -44,7 +55,7 @@ class CustomerProfileUpdateSerializer(serializers.Serializer):
 
     billing_email = _text("email", "Where invoices and receipts are sent; a valid address or empty.")
     cc_emails = serializers.ListField(
-        child=serializers.CharField(max_length=TEXT_MAX_LENGTHS["email"], trim_whitespace=False),
+        child=TextField(max_length=TEXT_MAX_LENGTHS["email"], trim_whitespace=False),
         required=False,
         max_length=CC_EMAILS_MAX,
         help_text=f"Up to {CC_EMAILS_MAX} more recipients of billing emails: distinct, not the billing email.",

@@ -141,3 +141,31 @@ def webhook_to(stripe_on: Any) -> Iterator[Callable[[str], None]]:
     for webhook_id in registered:
         if stripe_on.running:
             stripe_on.unregister_webhook(webhook_id)
+    if registered:
+        _deliveries_settle()
+
+
+def _deliveries_settle(*, quiet: float = 2.0, timeout: float = 30.0) -> None:
+    """Wait until the live server has stopped writing what late deliveries bring (events sent before the endpoint
+    was removed arrive a second or so later, and each one's processing issues, mails and mirrors in that request):
+    a transactional test's flush would otherwise deadlock with a delivery still writing, and leave rows behind."""
+    from django.db.models import Max
+
+    from billing.models.stripe import StripeWebhookEvent
+    from billing_site.jobs.models import Job
+    from billing_site.mail.models import Email
+
+    def fingerprint() -> tuple[Any, ...]:
+        return (
+            StripeWebhookEvent.objects.aggregate(Max("updated_at"), Max("id")),
+            Job.objects.aggregate(Max("updated_at")),
+            Email.objects.aggregate(Max("updated_at")),
+        )
+
+    deadline = time.monotonic() + timeout
+    last, quiet_since = fingerprint(), time.monotonic()
+    while time.monotonic() - quiet_since < quiet and time.monotonic() < deadline:
+        time.sleep(0.25)
+        current = fingerprint()
+        if current != last:
+            last, quiet_since = current, time.monotonic()

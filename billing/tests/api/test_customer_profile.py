@@ -319,3 +319,15 @@ def test_a_form_body_is_refused_with_415_and_changes_nothing(customer_client: An
     assert response.status_code == 415
     assert "error" in response.json()
     assert _row(customer) == before
+
+
+@pytest.mark.parametrize("value", [0, 12, True, None, {"name": "x"}, ["x"]])
+def test_a_text_field_takes_a_string_only(customer_client: Any, customer: Customer, value: Any) -> None:
+    before = _row(customer)
+
+    company = customer_client.patch(PROFILE, {"company_name": value}, format="json")
+    cc = customer_client.patch(PROFILE, {"cc_emails": [value]}, format="json")
+
+    assert (company.status_code, cc.status_code) == (400, 400)
+    assert "company_name" in company.json()["error"]["fields"]
+    assert _row(customer) == before
