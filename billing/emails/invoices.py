@@ -82,6 +82,14 @@ def _invoice_get(email: Email) -> Invoice:
     return invoice
 
 
+def _payable_invoice_get(email: Email) -> Invoice:
+    """The invoice of a "please pay" email, which is skipped once nothing is left to pay."""
+    invoice = _invoice_get(email)
+    if invoice.status not in INVOICE_PAYABLE_STATUSES or invoice.amount_remaining <= 0:
+        raise EmailSkip(f"invoice {invoice.pk} is {invoice.status}: nothing left to pay")
+    return invoice
+
+
 def _invoice_context(invoice: Invoice) -> dict[str, Any]:
     """What every invoice email shows: amounts, dates and how to pay (the Stripe page, or a bank transfer with the
     invoice number as the transfer reference)."""
@@ -167,9 +175,7 @@ def payment_received(email: Email) -> RenderedEmail:
 
 @email_renderer(EmailKind.PAYMENT_FAILED)
 def payment_failed(email: Email) -> RenderedEmail:
-    invoice = _invoice_get(email)
-    if invoice.status not in INVOICE_PAYABLE_STATUSES or invoice.amount_remaining <= 0:
-        raise EmailSkip(f"invoice {invoice.pk} is {invoice.status}: nothing left to pay")
+    invoice = _payable_invoice_get(email)
     facts = email.context or {}
     context = _invoice_context(invoice)
     context.update(
@@ -185,9 +191,7 @@ def payment_failed(email: Email) -> RenderedEmail:
 
 @email_renderer(EmailKind.INVOICE_OVERDUE)
 def invoice_overdue(email: Email) -> RenderedEmail:
-    invoice = _invoice_get(email)
-    if invoice.status not in INVOICE_PAYABLE_STATUSES or invoice.amount_remaining <= 0:
-        raise EmailSkip(f"invoice {invoice.pk} is {invoice.status}: nothing left to pay")
+    invoice = _payable_invoice_get(email)
     context = _invoice_context(invoice)
     context["days_overdue"] = int((email.context or {}).get("step") or email.occurrence or 0)
     return templates_render(

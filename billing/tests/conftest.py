@@ -63,6 +63,19 @@ def issue(customer: Customer) -> Callable[..., Invoice]:
 
 
 @pytest.fixture
+def issued(issue: Callable[..., Invoice], django_capture_on_commit_callbacks: Any) -> Callable[..., Invoice]:
+    """`issue`, then what its commit starts (PDF render, email), as a committed request would; fresh from the db."""
+
+    def make(amount: int = 99_000, **options: Any) -> Invoice:
+        with django_capture_on_commit_callbacks(execute=True):
+            invoice = issue(amount, **options)
+        invoice.refresh_from_db()
+        return invoice
+
+    return make
+
+
+@pytest.fixture
 def pro_from_jan_31(customer: Customer, plans: dict[str, Any]) -> Any:
     """Pro monthly from 31 January 2025, its first invoice paid: due for renewal on 28 February."""
     from datetime import date

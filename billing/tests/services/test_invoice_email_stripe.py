@@ -25,12 +25,11 @@ BANK_ACCOUNT = "123456-01-234567"
 
 
 @pytest.fixture
-def issued(issue, django_capture_on_commit_callbacks):
-    """An issued invoice of 99,000 + VAT whose own emails went out (as a committed request would)."""
+def issued(issued):
+    """An issued invoice of 99,000 + VAT whose own emails went out, with `fields` set on it afterwards."""
 
     def make(**fields):
-        with django_capture_on_commit_callbacks(execute=True):
-            invoice = issue(99_000)
+        invoice = issued(99_000)
         Invoice.objects.filter(pk=invoice.pk).update(**fields)
         invoice.refresh_from_db()
         return invoice

@@ -37,19 +37,6 @@ def _html(message):
     return html
 
 
-@pytest.fixture
-def issued(issue, django_capture_on_commit_callbacks):
-    """Issue an invoice and run what its commit starts (PDF render, email), as a committed request would."""
-
-    def make(amount: int = 99_000, **options):
-        with django_capture_on_commit_callbacks(execute=True):
-            invoice = issue(amount, **options)
-        invoice.refresh_from_db()
-        return invoice
-
-    return make
-
-
 def test_issued_invoice_mails_the_korean_invoice_with_its_stored_pdf(issued, mailoutbox, customer):
     invoice = issued(99_000)
 

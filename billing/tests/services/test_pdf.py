@@ -22,16 +22,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def rendered(issue, django_capture_on_commit_callbacks):
-    """Issue an invoice and run its after-commit render, as a committed request would."""
-
-    def make(amount: int = 99_000, **options):
-        with django_capture_on_commit_callbacks(execute=True):
-            invoice = issue(amount, **options)
-        invoice.refresh_from_db()
-        return invoice
-
-    return make
+def rendered(issued):
+    """Issue an invoice and run its after-commit render (billing/tests/conftest.py `issued`)."""
+    return issued
 
 
 def test_korean_pdf_shows_labels_number_and_amounts(rendered, caplog, tmp_path):
