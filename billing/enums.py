@@ -106,6 +106,10 @@ class JobKind:
     SUBSCRIPTION_PROVIDER_LINK = "billing.subscription_provider_link"
     SUBSCRIBE_ATTEMPT_COMPENSATE = "billing.subscribe_attempt_compensate"
     INVOICE_MIRROR_VOID = "billing.invoice_mirror_void"
+    # The provider's copy follows a resume (cancel at period end undone) or a change of quantity.
+    SUBSCRIPTION_PROVIDER_UPDATE = "billing.subscription_provider_update"
+    # A dunning step asks the provider to charge the card on file again.
+    DUNNING_PROVIDER_RETRY = "billing.dunning_provider_retry"
 
 
 class EmailKind:
@@ -118,3 +122,5 @@ class EmailKind:
     RENEWAL_UPCOMING = "billing.renewal_upcoming"
     SUBSCRIPTION_CANCELED = "billing.subscription_canceled"
     SUBSCRIPTION_ENDED = "billing.subscription_ended"
+    TRIAL_ENDING = "billing.trial_ending"
+    SUBSCRIPTION_PAUSED = "billing.subscription_paused"

@@ -8,10 +8,19 @@ from .payments import Payment
 from .plans import SubscriptionPlan
 from .provider_operations import SubscribeAttempt, SubscribeAttemptStatus
 from .stripe import StripeWebhookEvent
-from .subscriptions import Subscription, SubscriptionInvoice
+from .subscriptions import (
+    DunningAction,
+    DunningStep,
+    Subscription,
+    SubscriptionInvoice,
+    SubscriptionPause,
+    TrialClaim,
+)
 
 __all__ = [
     "Customer",
+    "DunningAction",
+    "DunningStep",
     "IdempotencyKey",
     "Invoice",
     "InvoiceLine",
@@ -24,5 +33,7 @@ __all__ = [
     "SubscribeAttemptStatus",
     "Subscription",
     "SubscriptionInvoice",
+    "SubscriptionPause",
     "SubscriptionPlan",
+    "TrialClaim",
 ]

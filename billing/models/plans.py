@@ -36,6 +36,16 @@ class SubscriptionPlan(models.Model):
     max_projects = models.PositiveIntegerField(
         null=True, blank=True, help_text="Empty: unlimited.", verbose_name=_("max projects")
     )
+    trial_days = models.PositiveIntegerField(
+        default=0,
+        help_text="Days of free trial for a customer's first subscription; 0: none.",
+        verbose_name=_("trial days"),
+    )
+    per_seat = models.BooleanField(
+        default=False,
+        help_text="Prices are per seat: a subscription pays them times its quantity.",
+        verbose_name=_("per seat"),
+    )
     is_active = models.BooleanField(default=True, help_text="Offered to new subscribers.", verbose_name=_("is active"))
     display_order = models.PositiveIntegerField(default=0, verbose_name=_("display order"))
 

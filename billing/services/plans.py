@@ -28,6 +28,8 @@ SYNCED_FIELDS = (
     "features",
     "features_en",
     "max_projects",
+    "trial_days",
+    "per_seat",
     "display_order",
     "is_active",
 )
@@ -52,6 +54,8 @@ class PlanSpec:
     max_projects: int | None
     display_order: int
     is_active: bool = True
+    trial_days: int = 0
+    per_seat: bool = False
 
     def values(self) -> dict[str, Any]:
         return {
@@ -63,6 +67,8 @@ class PlanSpec:
             "features": list(self.features),
             "features_en": list(self.features_en),
             "max_projects": self.max_projects,
+            "trial_days": self.trial_days,
+            "per_seat": self.per_seat,
             "display_order": self.display_order,
             "is_active": self.is_active,
         }
@@ -112,8 +118,22 @@ def _features(value: Any, where: str) -> tuple[tuple[str, ...], tuple[str, ...]]
 
 
 PLAN_KEYS = frozenset(
-    {"slug", "name", "name_en", "monthly_price", "annual_price", "max_projects", "features", "active", "currency"}
+    {
+        "slug",
+        "name",
+        "name_en",
+        "monthly_price",
+        "annual_price",
+        "max_projects",
+        "features",
+        "active",
+        "currency",
+        "trial_days",
+        "per_seat",
+    }
 )
+# A trial longer than this is a typo (a year of free service).
+MAX_TRIAL_DAYS = 90
 
 
 def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
@@ -151,6 +171,9 @@ def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
         active = entry.get("active", True)
         if not isinstance(active, bool):
             raise PlanFileError(f"{where}.active must be true or false.")
+        per_seat = entry.get("per_seat", False)
+        if not isinstance(per_seat, bool):
+            raise PlanFileError(f"{where}.per_seat must be true or false.")
         features, features_en = _features(entry.get("features"), f"{where}.features")
         specs.append(
             PlanSpec(
@@ -172,6 +195,10 @@ def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
                 # The file's order is the display order, with room to insert plans by hand in the admin.
                 display_order=(index + 1) * 10,
                 is_active=active,
+                trial_days=_integer(
+                    entry.get("trial_days", 0), f"{where}.trial_days", minimum=0, maximum=MAX_TRIAL_DAYS
+                ),
+                per_seat=per_seat,
             )
         )
     return PlanFile(version=document.get("version"), plans=tuple(specs))

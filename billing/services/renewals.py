@@ -13,7 +13,13 @@ from datetime import date, datetime
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from billing.enums import INVOICE_PAYABLE_STATUSES
-from billing.models.subscriptions import RENEWING_STATUSES, Subscription, SubscriptionInvoice, SubscriptionStatus
+from billing.models.subscriptions import (
+    RENEWING_STATUSES,
+    Subscription,
+    SubscriptionInvoice,
+    SubscriptionPause,
+    SubscriptionStatus,
+)
 from billing_site.errors import ApplicationError
 
 from .subscriptions import RenewalOutcome, subscription_renew
@@ -28,16 +34,22 @@ def subscriptions_to_process(*, as_of: date) -> QuerySet[Subscription]:
         invoice__status__in=INVOICE_PAYABLE_STATUSES,
         invoice__due_date__lt=as_of,
     )
+    resume_due = SubscriptionPause.objects.filter(
+        subscription_id=OuterRef("pk"), resumed_on__isnull=True, resume_on__lte=as_of
+    )
     return Subscription.objects.filter(
         Q(status__in=RENEWING_STATUSES, current_period_end__lte=as_of)
         | Q(status__in=[SubscriptionStatus.PAST_DUE, SubscriptionStatus.INCOMPLETE])
         | Q(Exists(overdue), status=SubscriptionStatus.ACTIVE)
+        | Q(status=SubscriptionStatus.TRIALING, trial_end__lte=as_of)
+        | Q(Exists(resume_due), status=SubscriptionStatus.PAUSED)
     ).order_by("id")
 
 
 @dataclass
 class RenewalRunSummary:
-    """Counts per action (renewed, ended, past_due, reactivated, activated, expired, nothing_due) and failures."""
+    """Counts per action (renewed, ended, past_due, reactivated, activated, expired, resumed, trial_converted,
+    plan_changed, nothing_due) and failures."""
 
     as_of: date
     processed: int = 0

@@ -403,6 +403,16 @@ BILLING_VAT_RATE_BASIS_POINTS = env.int("BILLING_VAT_RATE_BASIS_POINTS", default
 BILLING_INVOICE_DUE_DAYS = env.int("BILLING_INVOICE_DUE_DAYS", default=30)
 # Days before a renewal that its customer is told what it will charge (billing.renewal_notices); 0: no notices.
 BILLING_RENEWAL_NOTICE_DAYS = env.int("BILLING_RENEWAL_NOTICE_DAYS", default=7)
+# Days before a trial ends that its customer is told what the first invoice will be; 0: no notice.
+BILLING_TRIAL_ENDING_NOTICE_DAYS = env.int("BILLING_TRIAL_ENDING_NOTICE_DAYS", default=3)
+# Dunning of an overdue subscription invoice: a reminder (and, for cards, a provider retry) this many days after
+# its due date, then the final action BILLING_DUNNING_FINAL_DAYS after it: "cancel" the subscription or mark the
+# invoice "uncollectible".
+BILLING_DUNNING_SCHEDULE = env.list("BILLING_DUNNING_SCHEDULE", cast=int, default=[1, 3, 7])
+BILLING_DUNNING_FINAL_DAYS = env.int("BILLING_DUNNING_FINAL_DAYS", default=14)
+BILLING_DUNNING_FINAL_ACTION = env("BILLING_DUNNING_FINAL_ACTION", default="cancel")
+# The longest pause a customer may ask for (days); staff are not limited.
+BILLING_PAUSE_MAX_DAYS = env.int("BILLING_PAUSE_MAX_DAYS", default=90)
 # What customers may invoice themselves through POST /api/payment/invoice: "any" amount (the seed's behaviour) or
 # "orders_only" (only their own orders). Production should use orders_only (docs/api/payments.md).
 BILLING_CUSTOMER_INVOICES = env("BILLING_CUSTOMER_INVOICES", default="any")

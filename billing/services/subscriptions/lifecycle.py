@@ -26,8 +26,11 @@ from ..subscription_states import (
     subscription_status_change,
     unpaid_invoices_void,
 )
+from .changes import pending_change_apply
 from .common import charge_line, credit_balance_apply, period_invoice_issue
+from .pause import pause_resume_due
 from .start import subscription_provider_cancel_enqueue
+from .trials import trial_convert_due
 
 
 @transaction.atomic
@@ -75,6 +78,8 @@ class RenewalOutcome:
     status_before: str
     invoices: list[Invoice] = field(default_factory=list)
     ended: bool = False
+    # What else the run did, in order, for reports: "resumed", "trial_converted", "plan_changed".
+    events: list[str] = field(default_factory=list)
 
     @property
     def status_after(self) -> str:
@@ -83,7 +88,7 @@ class RenewalOutcome:
     @property
     def actions(self) -> tuple[str, ...]:
         """What happened, for reports: renewed / ended, then a status change (past_due, reactivated, ...)."""
-        found = []
+        found = list(self.events)
         if self.invoices:
             found.append("renewed")
         if self.ended:
@@ -121,6 +126,10 @@ def subscription_renew(
     customer = customer_lock(subscription.customer_id)
     locked = subscription_lock(subscription_id=subscription.pk)
     outcome = RenewalOutcome(subscription=locked, status_before=locked.status)
+    if locked.status == SubscriptionStatus.PAUSED and pause_resume_due(locked, as_of=as_of, moment=moment):
+        outcome.events.append("resumed")
+    if locked.status == SubscriptionStatus.TRIALING and locked.trial_end is not None and locked.trial_end <= as_of:
+        trial_convert_due(locked, customer=customer, as_of=as_of, moment=moment, outcome=outcome)
     if locked.status in RENEWING_STATUSES and locked.current_period_end <= as_of:
         if locked.cancel_at_period_end:
             # Service stopped at the boundary, whenever the run noticed.
@@ -133,6 +142,8 @@ def subscription_renew(
             outcome.ended = True
         else:
             while locked.current_period_end <= as_of:
+                if pending_change_apply(locked, moment=moment):
+                    outcome.events.append("plan_changed")
                 period = next_period(
                     anchor=locked.billing_cycle_anchor,
                     current=locked.current_period,

@@ -36,6 +36,11 @@ ALLOWED = {
     ("active", "canceled"),  # canceled now, at period end, or replaced
     ("past_due", "active"),  # paid
     ("past_due", "canceled"),
+    ("trialing", "active"),  # trial over: first invoice issued
+    ("trialing", "canceled"),  # canceled during the trial: nothing billed
+    ("active", "paused"),
+    ("paused", "active"),  # resumed (by the customer, or on its resume date)
+    ("paused", "canceled"),
 }
 
 
@@ -202,7 +207,12 @@ def test_the_database_allows_one_live_subscription_per_customer(customer, plans)
         ({"ended_at": seoul(date(2025, 1, 1))}, "ended_iff_canceled"),  # ended but active
         ({"cancel_at_period_end": True}, "cancel_requested_at"),
         ({"price_amount": -1}, "price_non_negative"),
-        ({"status": "paused"}, "status_valid"),
+        ({"status": "frozen"}, "status_valid"),
+        ({"status": "trialing"}, "trialing_has_trial"),
+        ({"trial_start": date(2025, 1, 1), "trial_end": date(2025, 1, 1)}, "trial_ordered"),
+        ({"quantity": 0}, "quantity_positive"),
+        ({"quantity": 7}, "price_whole_seats"),  # 99,000 is not 7 whole seats
+        ({"pending_billing_period": "annual"}, "pending_change_whole"),  # no plan, quantity, time
         ({"billing_period": "weekly"}, "period_valid"),
         ({"current_period_end": date(2024, 12, 1)}, "period_ordered"),
     ],
