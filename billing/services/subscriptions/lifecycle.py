@@ -129,7 +129,11 @@ def subscription_renew(
     if locked.status == SubscriptionStatus.PAUSED and pause_resume_due(locked, as_of=as_of, moment=moment):
         outcome.events.append("resumed")
     if locked.status == SubscriptionStatus.TRIALING and locked.trial_end is not None and locked.trial_end <= as_of:
-        trial_convert_due(locked, customer=customer, as_of=as_of, moment=moment, outcome=outcome)
+        first = trial_convert_due(locked, customer=customer, as_of=as_of, moment=moment)
+        if first is not None:
+            outcome.invoices.append(first)
+            outcome.events.append("trial_converted")
+        outcome.ended = locked.status == SubscriptionStatus.CANCELED
     if locked.status in RENEWING_STATUSES and locked.current_period_end <= as_of:
         if locked.cancel_at_period_end:
             # Service stopped at the boundary, whenever the run noticed.
