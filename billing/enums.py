@@ -106,8 +106,6 @@ class JobKind:
     SUBSCRIPTION_PROVIDER_LINK = "billing.subscription_provider_link"
     SUBSCRIBE_ATTEMPT_COMPENSATE = "billing.subscribe_attempt_compensate"
     INVOICE_MIRROR_VOID = "billing.invoice_mirror_void"
-    # The provider's copy follows a resume (cancel at period end undone) or a change of quantity.
-    SUBSCRIPTION_PROVIDER_UPDATE = "billing.subscription_provider_update"
     # A dunning step asks the provider to charge the card on file again.
     DUNNING_PROVIDER_RETRY = "billing.dunning_provider_retry"
 

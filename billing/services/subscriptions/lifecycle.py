@@ -29,7 +29,7 @@ from ..subscription_states import (
 from .changes import pending_change_apply
 from .common import charge_line, credit_balance_apply, period_invoice_issue
 from .pause import pause_resume_due
-from .start import subscription_provider_cancel_enqueue
+from .start import subscription_provider_follow_enqueue
 from .trials import trial_convert_due
 
 
@@ -66,7 +66,7 @@ def subscription_cancel(
         locked.save(update_fields=["cancel_at_period_end", "canceled_at", "updated_at"])
         subscription_canceled_email_queue(subscription=locked)
     # The same at the provider, by a job once this commits (never while these rows are locked; a no-op if it did).
-    subscription_provider_cancel_enqueue(locked)
+    subscription_provider_follow_enqueue(locked)
     return locked
 
 

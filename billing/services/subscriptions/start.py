@@ -285,16 +285,22 @@ def provider_follow_enqueue(started: SubscriptionStart) -> None:
     if started.subscription.stripe_subscription_id:
         subscription_provider_link_enqueue(started.subscription)
     if started.replaced is not None:
-        subscription_provider_cancel_enqueue(started.replaced)
+        subscription_provider_follow_enqueue(started.replaced)
 
 
-def subscription_provider_cancel_enqueue(subscription: Subscription) -> None:
-    """The provider's copy of a subscription ends as ours did (now, or at period end), by a job after commit."""
+def subscription_provider_follow_enqueue(subscription: Subscription) -> None:
+    """The provider's copy of a subscription follows ours (ended now or at period end, a cancel undone, its
+    quantity), by a job after commit that reads ours as it then is.
+
+    One job per revision of the row (its `updated_at`): cancel, resume and cancel again are three jobs, while
+    asking twice for the same state (nothing saved in between) is one.
+    """
     if not subscription.stripe_subscription_id:
         return
+    revision = int(subscription.updated_at.timestamp() * 1_000_000)
     job_enqueue(
         kind=JobKind.SUBSCRIPTION_PROVIDER_CANCEL,
-        key=f"subscription_provider_cancel:{subscription.pk}:{subscription.status}:{int(subscription.cancel_at_period_end)}",
+        key=f"subscription_provider_cancel:{subscription.pk}:{subscription.status}:{revision}",
         payload={"subscription_id": subscription.pk},
     )
 
