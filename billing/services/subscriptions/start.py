@@ -102,8 +102,9 @@ class SubscriptionStart:
     """What subscribing did: the new subscription, its first invoice, and what happened to the old one."""
 
     subscription: Subscription
-    invoice: Invoice
+    invoice: Invoice | None  # None: a trial (nothing billed yet), or a change scheduled for the period end
     replaced: Subscription | None
+    scheduled: bool = False  # the change waits for the end of the period (pending_* on `subscription`)
     credit: int = 0  # made by the replaced period (`replaced_period_settle`): money-backed, never the list price
     credit_on_invoice: int = 0
     credit_to_balance: int = 0
