@@ -1,4 +1,5 @@
-"""System checks of the billing app: a Hangul font for invoice PDFs, a sane VAT rate, a valid seller number."""
+"""System checks of the billing app: a Hangul font for invoice PDFs, a sane VAT rate, a valid seller number, a
+dunning schedule that can run."""
 
 from functools import lru_cache
 from pathlib import Path
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
 from billing.enums import CustomerInvoicePolicy
+from billing.models.subscriptions import DunningAction
 from billing.validators import business_registration_number_normalize
 
 FONT_HINT = (
@@ -16,6 +18,7 @@ FONT_HINT = (
     "Korean character and ₩ on an invoice PDF would print as a black box."
 )
 REQUIRED_GLYPHS = "한글₩"
+DUNNING_FINAL_ACTIONS = (DunningAction.CANCEL.value, DunningAction.UNCOLLECTIBLE.value)
 
 
 @lru_cache(maxsize=8)
@@ -71,6 +74,7 @@ def check_billing_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
                 id="billing.E004",
             )
         )
+    messages += _dunning_problems()
     seller_number = settings.BILLING_SELLER.get("business_registration_number", "")
     try:
         business_registration_number_normalize(seller_number)
@@ -80,6 +84,45 @@ def check_billing_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
                 f"BILLING_SELLER_BUSINESS_NUMBER = {seller_number!r}: {error}",
                 hint="Invoices print this number; set the company's real 사업자등록번호.",
                 id="billing.W001",
+            )
+        )
+    return messages
+
+
+def _is_day_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _dunning_problems() -> list[CheckMessage]:
+    """BILLING_DUNNING_*: increasing reminder days, a final day after them, a final action billing knows."""
+    messages: list[CheckMessage] = []
+    action = getattr(settings, "BILLING_DUNNING_FINAL_ACTION", None)
+    if action not in DUNNING_FINAL_ACTIONS:
+        messages.append(
+            Error(
+                f"BILLING_DUNNING_FINAL_ACTION = {action!r}: must be one of {', '.join(DUNNING_FINAL_ACTIONS)}.",
+                hint="'cancel' ends the subscription (reason unpaid); 'uncollectible' writes the invoice off.",
+                id="billing.E005",
+            )
+        )
+    schedule = getattr(settings, "BILLING_DUNNING_SCHEDULE", None)
+    final_days = getattr(settings, "BILLING_DUNNING_FINAL_DAYS", None)
+    days = list(schedule) if isinstance(schedule, (list, tuple)) else None
+    if days is None or not all(_is_day_count(day) for day in days) or days != sorted(set(days)):
+        messages.append(
+            Error(
+                f"BILLING_DUNNING_SCHEDULE = {schedule!r}: must be increasing whole days after the due date (>= 1).",
+                hint="For example 1,3,7: reminders one, three and seven days after the due date.",
+                id="billing.E006",
+            )
+        )
+    elif not _is_day_count(final_days) or (days and final_days <= days[-1]):
+        messages.append(
+            Error(
+                f"BILLING_DUNNING_FINAL_DAYS = {final_days!r}: must be a whole number of days after the last "
+                f"reminder ({days[-1] if days else 0}).",
+                hint="The final action comes after every reminder (default 14 days after the due date).",
+                id="billing.E007",
             )
         )
     return messages

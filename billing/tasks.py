@@ -10,6 +10,7 @@ from django.utils import timezone
 from billing.enums import JobKind
 from billing.periods import billing_date
 from billing.selectors.webhook_events import webhook_events_due
+from billing.services.dunning import dunning_run
 from billing.services.renewals import subscriptions_to_process
 from billing.services.subscription_emails import renewal_notices_queue
 from billing.services.subscriptions import subscribe_attempts_reconcile
@@ -46,6 +47,23 @@ def renewal_notices_task(as_of: str | None = None) -> dict[str, Any]:
             return {"skipped": True}
         queued = renewal_notices_queue(as_of=date.fromisoformat(day))
     return {"as_of": day, "queued": queued}
+
+
+@shared_task(name="billing.dunning", ignore_result=True)
+def dunning_task(as_of: str | None = None) -> dict[str, Any]:
+    """Take today's (Asia/Seoul) dunning steps: reminders, card retries, final actions. Each step is a row written
+    once, so a second run (or a second beat) does nothing more, and a missed day is caught up (its latest step)."""
+    day = as_of or billing_date(timezone.now()).isoformat()
+    with exclusive("billing.dunning") as mine:
+        if not mine:
+            return {"skipped": True}
+        summary = dunning_run(as_of=date.fromisoformat(day))
+    return {
+        "as_of": day,
+        "steps": summary.actions,
+        "provider_retries": summary.provider_retries,
+        "failures": len(summary.failures),
+    }
 
 
 @shared_task(name="billing.webhook_retries", ignore_result=True)

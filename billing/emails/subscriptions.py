@@ -1,11 +1,17 @@
-"""Emails about subscriptions: renewal coming, canceled, ended."""
+"""Emails about subscriptions: renewal coming, trial ending, canceled, ended."""
 
 from typing import Any
 
 from billing.enums import EmailKind, Language
 from billing.models.subscriptions import CancellationReason, Subscription, SubscriptionStatus
 from billing.periods import billing_day_start
-from billing.services.subscription_emails import cancellation_occurrence, renewal_charge, renewal_notice_expected
+from billing.services.subscription_emails import (
+    cancellation_occurrence,
+    renewal_charge,
+    renewal_notice_expected,
+    trial_first_charge,
+    trial_notice_expected,
+)
 from billing_site.mail.models import Email
 from billing_site.mail.registry import EmailSkip, RenderedEmail, email_renderer
 from billing_site.mail.rendering import templates_render
@@ -64,6 +70,33 @@ def renewal_upcoming(email: Email) -> RenderedEmail:
         plan, day, total = context["plan_name"], context["renewal_date"], context["total"]
         subject = f"[구독 갱신 안내] {plan} 플랜이 {day}에 갱신됩니다 ({total})"
     return templates_render(template_base="billing/emails/renewal_upcoming", subject=subject, context=context)
+
+
+@email_renderer(EmailKind.TRIAL_ENDING)
+def trial_ending(email: Email) -> RenderedEmail:
+    subscription = _subscription(email)
+    if not trial_notice_expected(subscription) or subscription.trial_end is None:
+        raise EmailSkip(f"subscription {subscription.pk} will not be billed after a trial ({subscription.status})")
+    if subscription.trial_end.isoformat() != email.occurrence:
+        raise EmailSkip(f"subscription {subscription.pk}: its trial ends on {subscription.trial_end} now")
+    charge = trial_first_charge(subscription=subscription, customer=subscription.customer)
+    context = {
+        **_common(subscription),
+        "trial_last_day": date_display(subscription.current_period.last_day),
+        "first_invoice_date": date_display(subscription.trial_end),
+        "period_start": date_display(charge.period.start),
+        "period_last_day": date_display(charge.period.last_day),
+        "supply_amount": money_display(charge.supply_amount, charge.currency),
+        "vat": money_display(charge.vat, charge.currency),
+        "total": money_display(charge.total, charge.currency),
+        "credit_applies": charge.credit_applies,
+    }
+    plan, last_day, total = context["plan_name"], context["trial_last_day"], context["total"]
+    if _english():
+        subject = f"Your {plan} plan trial ends on {last_day}: then {total}"
+    else:
+        subject = f"[무료 체험 종료 안내] {plan} 플랜 무료 체험이 {last_day}에 끝납니다 ({total})"
+    return templates_render(template_base="billing/emails/trial_ending", subject=subject, context=context)
 
 
 @email_renderer(EmailKind.SUBSCRIPTION_CANCELED)

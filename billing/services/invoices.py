@@ -339,7 +339,7 @@ def invoice_issue_for_order(
 
 
 @transaction.atomic
-def invoice_void(*, invoice: Invoice, actor: Any) -> Invoice:
+def invoice_void(*, invoice: Invoice, actor: Any, now: datetime | None = None) -> Invoice:
     """open | uncollectible -> void (staff). An invoice with payments must be refunded first."""
     permission_require(actor=actor, permission="billing.change_invoice")
     locked = invoice_lock(invoice_id=invoice.pk)
@@ -351,20 +351,20 @@ def invoice_void(*, invoice: Invoice, actor: Any) -> Invoice:
     if locked.order_id is not None:
         order_status_change(order_id=locked.order_id, target=OrderStatus.PENDING)  # invoiceable again
     locked.status = InvoiceStatus.VOID
-    locked.voided_at = timezone.now()
+    locked.voided_at = now or timezone.now()
     _pdf_outdated(locked)
     locked.save()
     return locked
 
 
 @transaction.atomic
-def invoice_mark_uncollectible(*, invoice: Invoice, actor: Any) -> Invoice:
+def invoice_mark_uncollectible(*, invoice: Invoice, actor: Any, now: datetime | None = None) -> Invoice:
     """open -> uncollectible (staff): the debt is written off but can still be paid or voided later."""
     permission_require(actor=actor, permission="billing.change_invoice")
     locked = invoice_lock(invoice_id=invoice.pk)
     _transition_check(locked, InvoiceStatus.UNCOLLECTIBLE)
     locked.status = InvoiceStatus.UNCOLLECTIBLE
-    locked.marked_uncollectible_at = timezone.now()
+    locked.marked_uncollectible_at = now or timezone.now()
     _pdf_outdated(locked)
     locked.save()
     return locked

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -127,7 +128,7 @@ def order_lock(*, order_id: int) -> Order:
     return Order.objects.select_for_update().get(pk=order_id)
 
 
-def order_status_change(*, order_id: int, target: str) -> Order:
+def order_status_change(*, order_id: int, target: str, now: datetime | None = None) -> Order:
     """Move an order along ORDER_TRANSITIONS (lock, re-check, change); called inside the invoice's transaction."""
     order = order_lock(order_id=order_id)
     if not order_transition_allowed(order.status, target):
@@ -138,13 +139,13 @@ def order_status_change(*, order_id: int, target: str) -> Order:
         )
     order.status = target
     if target == OrderStatus.CANCELED:
-        order.canceled_at = timezone.now()
+        order.canceled_at = now or timezone.now()
     order.save(update_fields=["status", "canceled_at", "updated_at"])
     return order
 
 
 @transaction.atomic
-def order_cancel(*, order: Order, actor: Any = None) -> Order:
+def order_cancel(*, order: Order, actor: Any = None, now: datetime | None = None) -> Order:
     """Cancel a pending order (one with no live invoice). `actor` None is the system; a user needs change_order."""
     permission_require(actor=actor, permission="billing.change_order")
-    return order_status_change(order_id=order.pk, target=OrderStatus.CANCELED)
+    return order_status_change(order_id=order.pk, target=OrderStatus.CANCELED, now=now)

@@ -32,8 +32,10 @@ def payment_record(
     note: str = "",
     recorded_by: Any = None,
     received_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> Payment:
-    """A succeeded payment against a payable invoice; paying the remainder makes the invoice paid.
+    """A succeeded payment against a payable invoice; paying the remainder makes the invoice paid (`now`: when it
+    succeeded, the clock by default; a simulation passes its day).
 
     The invoice row is locked and re-checked, so two concurrent payments of the full amount pay it once:
     the second finds it paid and is refused.
@@ -62,7 +64,7 @@ def payment_record(
             status_code=409,
         )
     reference = provider_reference.strip()
-    now = timezone.now()
+    now = now or timezone.now()
     try:
         with transaction.atomic():
             payment = Payment.objects.create(

@@ -26,6 +26,7 @@ from billing.providers.base import (
     RemoteSubscription,
 )
 from billing_site.errors import ApplicationError
+from billing_site.jobs.models import Job, JobStatus
 from billing_site.jobs.services import job_enqueue
 
 from .invoice_emails import payment_failed_email_queue
@@ -62,7 +63,12 @@ def subscription_remote_apply(*, remote: RemoteSubscription) -> str:
             subscription_cancel(subscription=locked, immediately=True)
             done.append("canceled")
         return _said(locked, done)
-    if remote.cancel_at_period_end and not locked.cancel_at_period_end and locked.is_live:
+    if (
+        remote.cancel_at_period_end
+        and not locked.cancel_at_period_end
+        and locked.is_live
+        and not _provider_behind(locked)
+    ):
         subscription_cancel(subscription=locked)
         done.append("cancels at period end")
     period_start = remote.period_start
@@ -71,12 +77,28 @@ def subscription_remote_apply(*, remote: RemoteSubscription) -> str:
         outcome = subscription_renew(subscription=locked, as_of=period_start)
         done.append(f"renewed ({len(outcome.invoices)} invoice(s))")
         locked = subscription_lock(subscription_id=local.pk)
-    if remote.status and remote.status != locked.status and locked.status != SubscriptionStatus.CANCELED:
+    ours_only = (SubscriptionStatus.TRIALING, SubscriptionStatus.PAUSED)  # decided here, never by the provider
+    if (
+        remote.status
+        and remote.status != locked.status
+        and locked.status != SubscriptionStatus.CANCELED
+        and remote.status not in ours_only
+        and locked.status not in ours_only
+    ):
         before = locked.status
         locked = subscription_status_follow(subscription=locked, status=remote.status)
         if locked.status != before:
             done.append(f"{before} -> {locked.status}")
     return _said(locked, done)
+
+
+def _provider_behind(subscription: Subscription) -> bool:
+    """Ours changed since and the provider is not told yet (its follow job waits): what it says is older than ours
+    (a cancel at period end ours undid must not come back)."""
+    return Job.objects.filter(
+        key__startswith=f"subscription_provider_cancel:{subscription.pk}:",
+        status__in=(JobStatus.PENDING, JobStatus.RUNNING),
+    ).exists()
 
 
 def _said(subscription: Subscription, done: list[str]) -> str:

@@ -1,4 +1,4 @@
-"""Subscription emails: what a renewal will charge, the daily renewal notices, canceled and ended emails queued.
+"""Subscription emails: what a renewal (a trial's end) will charge, the daily notices, canceled and ended emails.
 
 Services queue by kind name (billing.enums.EmailKind); the renderers in billing.emails.subscriptions read the
 subscription at send time. Each email is one `billing_site.mail` row per (subscription, kind, occurrence,
@@ -6,6 +6,7 @@ recipient), so a repeated run, a second call or a concurrent one sends nothing m
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 
@@ -22,7 +23,7 @@ from billing.models.subscriptions import (
     SubscriptionStatus,
 )
 from billing.money import vat_amount
-from billing.periods import ServicePeriod, next_period
+from billing.periods import ServicePeriod, first_period, next_period
 from billing_site.mail.models import Email
 from billing_site.mail.services import email_queue
 
@@ -62,6 +63,34 @@ def renewal_charge(*, subscription: Subscription, customer: Customer) -> Renewal
         vat=vat,
         total=supply + vat,
         credit_applies=(customer.currency == subscription.currency and customer.credit_balance > 0 and supply > 0),
+    )
+
+
+def trial_first_charge(*, subscription: Subscription, customer: Customer) -> RenewalCharge:
+    """The first invoice of a trial, issued on `trial_end` (billing.services.subscriptions.trials): its first period
+    from `trial_end`, the subscription's price_amount and VAT on it, the credit balance only flagged (as
+    `renewal_charge`)."""
+    if subscription.trial_end is None:
+        raise ValueError(f"Subscription {subscription.pk} has no trial.")
+    period = first_period(anchor=subscription.trial_end, billing_period=subscription.billing_period)
+    supply = subscription.price_amount
+    vat = vat_amount(supply_amount=supply, tax_treatment=customer.tax_treatment)
+    return RenewalCharge(
+        period=period,
+        currency=subscription.currency,
+        supply_amount=supply,
+        vat=vat,
+        total=supply + vat,
+        credit_applies=(customer.currency == subscription.currency and customer.credit_balance > 0 and supply > 0),
+    )
+
+
+def trial_notice_expected(subscription: Subscription) -> bool:
+    """Whether a trial will turn into a paid subscription at its end (and so gets the trial-ending email)."""
+    return (
+        subscription.status == SubscriptionStatus.TRIALING
+        and subscription.trial_end is not None
+        and not subscription.cancel_at_period_end
     )
 
 
@@ -118,18 +147,44 @@ def renewal_notices_due(*, as_of: date, days: int) -> QuerySet[Subscription]:
     return candidates.filter(pk__in=keep)
 
 
-def renewal_notices_queue(*, as_of: date, days: int | None = None) -> int:
-    """Queue the renewal notice of every subscription renewing within `days` (settings.BILLING_RENEWAL_NOTICE_DAYS;
-    0 turns notices off) after the Asia/Seoul day `as_of`. Returns how many notices were queued.
+def trial_ending_notices_due(*, as_of: date, days: int) -> QuerySet[Subscription]:
+    """Trials that end between the day after `as_of` and `as_of + days` (Asia/Seoul days) and have no trial-ending
+    email yet; the whole window, like `renewal_notices_due` (a missed run is caught up, never on trial_end)."""
+    window = [(as_of + timedelta(days=offset)).isoformat() for offset in range(1, days + 1)]
+    notified = Email.objects.filter(
+        kind=EmailKind.TRIAL_ENDING, object_type=SUBSCRIPTION_OBJECT, occurrence__in=window
+    ).values_list("object_id", "occurrence")
+    already = {(object_id, occurrence) for object_id, occurrence in notified.iterator()}
+    candidates = (
+        Subscription.objects.filter(
+            status=SubscriptionStatus.TRIALING,
+            cancel_at_period_end=False,
+            trial_end__gt=as_of,
+            trial_end__lte=as_of + timedelta(days=days),
+        )
+        .select_related("customer", "customer__user", "plan")
+        .order_by("trial_end", "id")
+    )
+    keep = [
+        subscription.pk
+        for subscription in candidates
+        if subscription.trial_end is not None
+        and (str(subscription.pk), subscription.trial_end.isoformat()) not in already
+    ]
+    return candidates.filter(pk__in=keep)
+
+
+def _notices_queue(
+    *, kind: str, candidates: QuerySet[Subscription], as_of: date, ends: Callable[[Subscription], date | None]
+) -> int:
+    """Queue one notice of `kind` per candidate whose `ends` day (the occurrence) is still after `as_of`.
 
     Each in its own transaction, re-checked under the subscription's lock: one failure does not stop the others,
     and a cancellation at period end that commits meanwhile is seen.
     """
-    days = settings.BILLING_RENEWAL_NOTICE_DAYS if days is None else days
-    if days <= 0:
-        return 0
+    expected = trial_notice_expected if kind == EmailKind.TRIAL_ENDING else renewal_notice_expected
     queued = 0
-    for candidate in renewal_notices_due(as_of=as_of, days=days):
+    for candidate in candidates:
         try:
             with transaction.atomic():
                 subscription = (
@@ -137,23 +192,50 @@ def renewal_notices_queue(*, as_of: date, days: int | None = None) -> int:
                     .select_related("customer", "customer__user")
                     .get(pk=candidate.pk)
                 )
-                if not renewal_notice_expected(subscription) or subscription.current_period_end <= as_of:
+                day = ends(subscription)
+                if not expected(subscription) or day is None or day <= as_of:
                     continue
-                occurrence = subscription.current_period_end.isoformat()
+                occurrence = day.isoformat()
                 # Read after the lock: a concurrent run that queued this notice has committed it by now.
                 if Email.objects.filter(
-                    kind=EmailKind.RENEWAL_UPCOMING,
-                    object_type=SUBSCRIPTION_OBJECT,
-                    object_id=str(subscription.pk),
-                    occurrence=occurrence,
+                    kind=kind, object_type=SUBSCRIPTION_OBJECT, object_id=str(subscription.pk), occurrence=occurrence
                 ).exists():
                     continue
-                email = _customer_email_queue(
-                    subscription=subscription, kind=EmailKind.RENEWAL_UPCOMING, occurrence=occurrence
-                )
+                email = _customer_email_queue(subscription=subscription, kind=kind, occurrence=occurrence)
                 queued += email is not None
         except Exception:  # one broken subscription must not stop everyone else's notice
-            logger.exception("renewal notice of subscription %s failed", candidate.pk)
+            logger.exception("%s notice of subscription %s failed", kind, candidate.pk)
+    return queued
+
+
+def renewal_notices_queue(
+    *, as_of: date, days: int | None = None, trial_days: int | None = None, customer_id: int | None = None
+) -> int:
+    """The daily notices after the Asia/Seoul day `as_of`: the renewal notice of every subscription renewing within
+    `days` (settings.BILLING_RENEWAL_NOTICE_DAYS), and the trial-ending email of every trial ending within
+    `trial_days` (settings.BILLING_TRIAL_ENDING_NOTICE_DAYS); 0 turns either off. Returns how many were queued.
+
+    Each notice once per renewal (per trial) and recipient: a second run, or a concurrent one, queues nothing more.
+    `customer_id` limits the run to one customer (billing.services.simulation locks no one else's rows).
+    """
+    scope = {} if customer_id is None else {"customer_id": customer_id}
+    days = settings.BILLING_RENEWAL_NOTICE_DAYS if days is None else days
+    trial_days = settings.BILLING_TRIAL_ENDING_NOTICE_DAYS if trial_days is None else trial_days
+    queued = 0
+    if days > 0:
+        queued += _notices_queue(
+            kind=EmailKind.RENEWAL_UPCOMING,
+            candidates=renewal_notices_due(as_of=as_of, days=days).filter(**scope),
+            as_of=as_of,
+            ends=lambda subscription: subscription.current_period_end,
+        )
+    if trial_days > 0:
+        queued += _notices_queue(
+            kind=EmailKind.TRIAL_ENDING,
+            candidates=trial_ending_notices_due(as_of=as_of, days=trial_days).filter(**scope),
+            as_of=as_of,
+            ends=lambda subscription: subscription.trial_end,
+        )
     return queued
 
 

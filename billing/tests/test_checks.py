@@ -60,3 +60,28 @@ def test_default_settings_pass():
 def test_invalid_seller_number_is_a_warning(settings):
     settings.BILLING_SELLER = {**settings.BILLING_SELLER, "business_registration_number": "123-45-67890"}
     assert _ids(check_billing_settings()) == ["billing.W001"]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "final_days", "action", "error"),
+    [
+        ([1, 3, 7], 14, "suspend", "billing.E005"),
+        ([3, 1, 7], 14, "cancel", "billing.E006"),
+        ([0, 3], 14, "cancel", "billing.E006"),
+        ([1, 1, 7], 14, "cancel", "billing.E006"),
+        ([1, 3, 7], 7, "cancel", "billing.E007"),
+    ],
+)
+def test_the_dunning_schedule_must_be_runnable(settings, schedule, final_days, action, error):
+    settings.BILLING_DUNNING_SCHEDULE = schedule
+    settings.BILLING_DUNNING_FINAL_DAYS = final_days
+    settings.BILLING_DUNNING_FINAL_ACTION = action
+
+    assert _ids(check_billing_settings()) == [error]
+
+
+def test_a_dunning_schedule_of_only_the_final_action_passes(settings):
+    settings.BILLING_DUNNING_SCHEDULE = []
+    settings.BILLING_DUNNING_FINAL_ACTION = "uncollectible"
+
+    assert check_billing_settings() == []

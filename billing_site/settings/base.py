@@ -317,6 +317,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing-webhook-retries": {"task": "billing.webhook_retries", "schedule": crontab(minute="*/5")},
     # Renewal notices daily at 10:00 (Seoul): a morning email, not one at midnight. A missed day is caught up.
     "billing-renewal-notices": {"task": "billing.renewal_notices", "schedule": crontab(minute="0", hour="10")},
+    # Dunning daily at 10:15 (Seoul), after the night's renewals and with the morning's emails.
+    "billing-dunning": {"task": "billing.dunning", "schedule": crontab(minute="15", hour="10")},
     "billing-provider-reconcile": {"task": "billing.provider_reconcile", "schedule": crontab(minute="*/10")},
     "billing-purge-idempotency-keys": {"task": "billing.purge_idempotency_keys", "schedule": crontab(minute="20")},
     "storage-purge-pending": {"task": "storage.purge_pending", "schedule": crontab(minute="40")},

@@ -1,4 +1,5 @@
-"""Renewal notices: email customers whose subscription renews within BILLING_RENEWAL_NOTICE_DAYS days."""
+"""Renewal and trial-ending notices: email customers whose subscription renews within BILLING_RENEWAL_NOTICE_DAYS days
+or whose trial ends within BILLING_TRIAL_ENDING_NOTICE_DAYS days."""
 
 from datetime import date
 from typing import Any
@@ -14,8 +15,9 @@ from billing.services.subscription_emails import renewal_notices_queue
 class Command(BaseCommand):
     help = (
         "Queue renewal notice emails as of a day (default today, Asia/Seoul) for subscriptions renewing within "
-        "BILLING_RENEWAL_NOTICE_DAYS days and not yet told (what the daily billing.renewal_notices task does). "
-        "Safe to run more than once: a renewal is announced once."
+        "BILLING_RENEWAL_NOTICE_DAYS days, and trial-ending emails for trials ending within "
+        "BILLING_TRIAL_ENDING_NOTICE_DAYS days, not yet told (what the daily billing.renewal_notices task does). "
+        "Safe to run more than once: a renewal or a trial's end is announced once."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -23,10 +25,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         as_of = options["as_of"] or billing_date(timezone.now())
-        days = settings.BILLING_RENEWAL_NOTICE_DAYS
-        if days <= 0:
-            self.stdout.write("Renewal notices are off (BILLING_RENEWAL_NOTICE_DAYS=0).")
+        days, trial_days = settings.BILLING_RENEWAL_NOTICE_DAYS, settings.BILLING_TRIAL_ENDING_NOTICE_DAYS
+        if days <= 0 and trial_days <= 0:
+            self.stdout.write(
+                "Renewal and trial-ending notices are off "
+                "(BILLING_RENEWAL_NOTICE_DAYS=0, BILLING_TRIAL_ENDING_NOTICE_DAYS=0)."
+            )
             return
         queued = renewal_notices_queue(as_of=as_of)
-        self.stdout.write(f"Renewal notices as of {as_of} (renewals within {days} day(s)): {queued} queued.")
+        within = [f"renewals within {days} day(s)" if days > 0 else "renewal notices off"]
+        within.append(f"trials ending within {trial_days} day(s)" if trial_days > 0 else "trial notices off")
+        self.stdout.write(f"Renewal notices as of {as_of} ({', '.join(within)}): {queued} queued.")
         self.stdout.write(self.style.SUCCESS("Done."))

@@ -18,14 +18,17 @@ balance and every invoice "paid" by credit traces back to money received.
 
 Modules: common (texts, checks, credit balance, the invoice of a period), proration, start (the checks and the one
 write of a new subscription, its quote), attempts (a subscribe paid through the payment provider, step by step,
-and its compensation), subscribe (subscribe, change plan, checkout), lifecycle (cancel, renew). The names are
-re-exported here.
+and its compensation), subscribe (subscribe, change plan, checkout: now or at the period end), changes (a change
+pending for the period end, seats), preview (the upcoming invoice, nothing written), lifecycle (cancel, renew). The
+names are re-exported here.
 """
 
 from ..subscription_states import subscription_invoice_paid, subscription_lock, subscription_status_follow
 from .attempts import AttemptsReconcileReport, subscribe_attempt_compensate, subscribe_attempts_reconcile
+from .changes import pending_change_drop, subscription_quantity_change
 from .common import LINE_TEXT, PERIOD_LABELS, plan_line_description
-from .lifecycle import RenewalOutcome, subscription_cancel, subscription_renew
+from .lifecycle import RenewalOutcome, subscription_cancel, subscription_renew, subscription_resume
+from .preview import UpcomingInvoice, UpcomingLine, subscription_upcoming
 from .proration import CreditSplit, PeriodSettlement, credit_split, paid_share, proration_credit
 from .start import SubscriptionStart
 from .subscribe import SubscriptionCheckout, subscription_change_plan, subscription_checkout, subscription_create
@@ -39,8 +42,11 @@ __all__ = [
     "RenewalOutcome",
     "SubscriptionCheckout",
     "SubscriptionStart",
+    "UpcomingInvoice",
+    "UpcomingLine",
     "credit_split",
     "paid_share",
+    "pending_change_drop",
     "plan_line_description",
     "proration_credit",
     "subscribe_attempt_compensate",
@@ -51,6 +57,9 @@ __all__ = [
     "subscription_create",
     "subscription_invoice_paid",
     "subscription_lock",
+    "subscription_quantity_change",
     "subscription_renew",
+    "subscription_resume",
     "subscription_status_follow",
+    "subscription_upcoming",
 ]

@@ -153,10 +153,13 @@ def subscribe_attempt_complete(
         replacing=checked.current,
         moment=request.moment,
         subscription_id=locked.subscription_reserved_id,
+        quantity=checked.quantity,
     )
-    if invoice_quote(started.invoice, language=checked.customer.preferred_language) != locked.quote:
+    invoice = started.invoice
+    # The card path only ever starts a paid subscription (a trial never reaches the provider): it has an invoice.
+    if invoice is None or invoice_quote(invoice, language=checked.customer.preferred_language) != locked.quote:
         raise _changed()
-    subscription, invoice = started.subscription, started.invoice
+    subscription = started.subscription
     subscription.stripe_subscription_id = remote.subscription_reference
     subscription.save(update_fields=["stripe_subscription_id", "updated_at"])
     Invoice.objects.filter(pk=invoice.pk).update(

@@ -35,6 +35,11 @@ LINE_TEXT: dict[str, dict[str, str]] = {
         Language.KOREAN: "취소된 청구서 {number}에 사용된 크레딧 반환",
         Language.ENGLISH: "Credit used by voided invoice {number}, returned",
     },
+    # More seats during a period: the added seats for the days left, on an invoice of their own.
+    "seats": {
+        Language.KOREAN: "좌석 {count}개 추가: {plan} 플랜 ({period})",
+        Language.ENGLISH: "{count} seat(s) added: {plan} plan ({period})",
+    },
     "invoice": {
         Language.KOREAN: "{plan} 플랜 구독 ({period})",
         Language.ENGLISH: "{plan} plan subscription ({period})",
@@ -68,6 +73,41 @@ def billing_period_validate(billing_period: str) -> str:
             fields={"billing_period": ["Unknown billing period."]},
         )
     return billing_period
+
+
+# Seats of one subscription (a plan priced per seat).
+MAX_SEATS = 10_000
+# When a plan change takes effect: "auto" (an upgrade now, anything else at the end of the period), "now", or
+# "period_end".
+WHEN_CHOICES = ("auto", "now", "period_end")
+
+
+def when_validate(when: str) -> str:
+    if when not in WHEN_CHOICES:
+        raise ApplicationError(
+            "invalid_when",
+            f"when must be one of {', '.join(WHEN_CHOICES)}.",
+            fields={"when": ["Unknown value."]},
+        )
+    return when
+
+
+def quantity_validate(quantity: object, *, plan: SubscriptionPlan) -> int:
+    """Seats asked for: an integer from 1 to MAX_SEATS (400 `invalid_quantity`), more than one only on a plan
+    priced per seat (400 `plan_not_per_seat`)."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_SEATS:
+        raise ApplicationError(
+            "invalid_quantity",
+            f"quantity must be an integer from 1 to {MAX_SEATS}.",
+            fields={"quantity": ["Out of range."]},
+        )
+    if quantity > 1 and not plan.per_seat:
+        raise ApplicationError(
+            "plan_not_per_seat",
+            f"The {plan.slug} plan is not priced per seat: its quantity is 1.",
+            fields={"quantity": ["This plan has no seats."]},
+        )
+    return quantity
 
 
 def plan_available(plan: SubscriptionPlan) -> SubscriptionPlan:
@@ -162,11 +202,13 @@ def period_invoice_issue(
 
 
 def charge_line(subscription: Subscription, period: ServicePeriod, language: str) -> InvoiceLineInput:
+    """One period of the subscription: its seats times the price of one (`price_amount` in all)."""
     return InvoiceLineInput(
         description=plan_line_description(
             plan=subscription.plan, billing_period=subscription.billing_period, language=language
         ),
-        unit_amount=subscription.price_amount,
+        quantity=subscription.quantity,
+        unit_amount=subscription.unit_amount,
         period_start=period.start,
         period_end=period.last_day,
     )

@@ -1,4 +1,4 @@
-"""Cancel and renew: a subscription ends (now or at the end of its period) or moves on to its next period."""
+"""Cancel, resume and renew: a subscription ends, takes a cancel back, leaves a pause or moves to its next period."""
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -15,7 +15,8 @@ from billing.models.subscriptions import (
     SubscriptionInvoiceReason,
     SubscriptionStatus,
 )
-from billing.periods import billing_day_start, next_period
+from billing.periods import billing_date, billing_day_start, next_period
+from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_require
 
 from ..subscription_emails import subscription_canceled_email_queue
@@ -28,7 +29,7 @@ from ..subscription_states import (
 )
 from .changes import pending_change_apply
 from .common import charge_line, credit_balance_apply, period_invoice_issue
-from .pause import pause_resume_due
+from .pause import pause_end, pause_resume_due
 from .start import subscription_provider_follow_enqueue
 from .trials import trial_convert_due
 
@@ -40,7 +41,8 @@ def subscription_cancel(
     """Cancel at the end of the period (service continues until then) or, with `immediately`, now.
 
     Idempotent: canceling a canceled subscription returns it unchanged. An incomplete subscription (never
-    paid) ends at once and its invoice is voided. Canceling now credits nothing, as Stripe does by default.
+    paid) ends at once and its invoice is voided. Canceling now credits nothing, as Stripe does by default. A trial
+    bills nothing either way: at period end it ends on `trial_end` instead of converting (`trial_convert_due`).
     `actor` None is the system; a customer may cancel their own subscription, anyone else needs
     billing.change_subscription.
     """
@@ -70,6 +72,43 @@ def subscription_cancel(
     return locked
 
 
+@transaction.atomic
+def subscription_resume(*, subscription: Subscription, actor: Any = None, now: datetime | None = None) -> Subscription:
+    """Undo a cancellation set for the end of the period (service simply goes on and renews), or resume a paused
+    subscription from today (`pause_end`: its carried days first).
+
+    Nothing of that kind to undo: 409 `nothing_to_resume` (so resuming twice answers 409 the second time); an ended
+    subscription cannot come back: 409 `subscription_ended` (subscribe again). `actor` None is the system; a
+    customer may resume their own subscription, anyone else needs billing.change_subscription.
+    """
+    moment = now or timezone.now()
+    owner = customer_lock(subscription.customer_id)
+    if actor is not None and getattr(actor, "pk", None) != owner.user_id:
+        permission_require(actor=actor, permission="billing.change_subscription")
+    locked = subscription_lock(subscription_id=subscription.pk)
+    if locked.status == SubscriptionStatus.CANCELED:
+        raise ApplicationError(
+            "subscription_ended",
+            f"Subscription {locked.pk} has ended; subscribe again to start a new one.",
+            status_code=409,
+        )
+    if locked.status == SubscriptionStatus.PAUSED:
+        pause_end(locked, on=billing_date(moment), moment=moment)
+    elif locked.cancel_at_period_end:
+        locked.cancel_at_period_end = False
+        locked.canceled_at = None
+        locked.save(update_fields=["cancel_at_period_end", "canceled_at", "updated_at"])
+    else:
+        raise ApplicationError(
+            "nothing_to_resume",
+            f"Subscription {locked.pk} is {locked.status} and not set to cancel: there is nothing to resume.",
+            status_code=409,
+        )
+    # The provider's copy follows (a job after commit, one per saved revision).
+    subscription_provider_follow_enqueue(locked)
+    return locked
+
+
 @dataclass
 class RenewalOutcome:
     """What renewing one subscription did."""
@@ -89,10 +128,13 @@ class RenewalOutcome:
     def actions(self) -> tuple[str, ...]:
         """What happened, for reports: renewed / ended, then a status change (past_due, reactivated, ...)."""
         found = list(self.events)
-        if self.invoices:
+        converted = "trial_converted" in self.events
+        if len(self.invoices) > converted:  # a trial's first invoice is not a renewal
             found.append("renewed")
         if self.ended:
             found.append("ended")
+        elif converted and self.status_after == SubscriptionStatus.ACTIVE:
+            pass  # trialing -> active is the conversion itself
         elif self.status_before != self.status_after:
             if self.status_after == SubscriptionStatus.CANCELED:
                 found.append("expired")
@@ -129,6 +171,9 @@ def subscription_renew(
     if locked.status == SubscriptionStatus.PAUSED and pause_resume_due(locked, as_of=as_of, moment=moment):
         outcome.events.append("resumed")
     if locked.status == SubscriptionStatus.TRIALING and locked.trial_end is not None and locked.trial_end <= as_of:
+        # trial_end is a boundary: a change scheduled during the trial shapes the first invoice.
+        if not locked.cancel_at_period_end and pending_change_apply(locked, moment=moment):
+            outcome.events.append("plan_changed")
         first = trial_convert_due(locked, customer=customer, as_of=as_of, moment=moment)
         if first is not None:
             outcome.invoices.append(first)
@@ -166,6 +211,8 @@ def subscription_renew(
                     )
                 )
                 locked.current_period_start, locked.current_period_end = period.start, period.end
-                locked.save(update_fields=["current_period_start", "current_period_end", "updated_at"])
+                locked.save(
+                    update_fields=["billing_cycle_anchor", "current_period_start", "current_period_end", "updated_at"]
+                )
     dunning_refresh(locked, as_of=as_of, moment=moment)
     return outcome

@@ -8,7 +8,7 @@ from django.db.models import Sum
 
 from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus, PaymentStatus
 from billing.models import Invoice
-from billing.models.subscriptions import Subscription, SubscriptionStatus
+from billing.models.subscriptions import Subscription, SubscriptionInvoiceReason, SubscriptionStatus
 from billing.periods import ServicePeriod
 from billing_site.errors import ApplicationError
 
@@ -76,8 +76,25 @@ def _money_received(invoice: Invoice) -> int:
 
 def replaced_period_invoice(replacing: Subscription) -> Invoice | None:
     """The invoice of the period a plan change leaves, locked (so no payment lands meanwhile); None if it has none."""
-    link = replacing.period_invoices.filter(period_start=replacing.current_period_start).first()
+    link = (
+        replacing.period_invoices.filter(period_start=replacing.current_period_start)
+        .exclude(reason=SubscriptionInvoiceReason.UPDATE)
+        .first()
+    )
     return None if link is None else invoice_lock(invoice_id=link.invoice_id)
+
+
+def _period_price(replacing: Subscription, invoice: Invoice) -> int:
+    """What the period's own invoice charged for the subscription: `price_amount`, unless seats were added during
+    the period. Those were billed pro rata on update invoices of their own, and their unused days are not credited
+    (never more than what the period's invoice asked): the price is then that invoice's first line, its charge."""
+    added = replacing.period_invoices.filter(
+        reason=SubscriptionInvoiceReason.UPDATE, period_end=replacing.current_period_end
+    ).exists()
+    if not added:
+        return replacing.price_amount
+    first = invoice.lines.order_by("position", "id").first()
+    return 0 if first is None else max(0, min(replacing.price_amount, first.amount))
 
 
 def replaced_invoice_partly_paid_refuse(invoice: Invoice | None) -> None:
@@ -129,7 +146,9 @@ def replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettle
         voided = invoice_void(invoice=invoice, actor=None)
         if voided.order is not None:
             order_cancel(order=voided.order)
-        unused = proration_credit(amount=replacing.price_amount, currency=replacing.currency, period=period, on=on)
+        unused = proration_credit(
+            amount=_period_price(replacing, invoice), currency=replacing.currency, period=period, on=on
+        )
         return PeriodSettlement(credit=credits, carried=max(0, charges - unused), voided=voided)
     if invoice.status == InvoiceStatus.VOID:
         return PeriodSettlement()
@@ -142,6 +161,10 @@ def replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettle
     )
     return PeriodSettlement(
         credit=proration_credit(
-            amount=replacing.price_amount, currency=replacing.currency, period=period, on=on, paid_share=share
+            amount=_period_price(replacing, invoice),
+            currency=replacing.currency,
+            period=period,
+            on=on,
+            paid_share=share,
         )
     )

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from billing.enums import JobKind
 from billing.models import Customer, Invoice
@@ -42,6 +42,7 @@ from .proration import (
     replaced_period_invoice,
     replaced_period_settle,
 )
+from .trials import trial_claim_write, trial_days_for
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class SubscribeRequest:
     payment_method_id: str | None
     moment: datetime
     subscription_id: int | None = None
+    quantity: int = 1  # seats, resolved and checked by the caller (.subscribe)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class SubscribeChecked:
     plan: SubscriptionPlan
     billing_period: str
     current: Subscription | None
+    quantity: int = 1
 
     @property
     def current_id(self) -> int | None:
@@ -80,7 +83,11 @@ def subscribe_check(request: SubscribeRequest) -> SubscribeChecked:
         billing_period = billing_period_validate(request.billing_period or "")
         plan = plan_available(request.plan)
         current = live_subscription_lock(customer)
-        if current is not None and current.plan_id == plan.pk and current.billing_period == billing_period:
+        if current is not None and (current.plan_id, current.billing_period, current.quantity) == (
+            plan.pk,
+            billing_period,
+            request.quantity,
+        ):
             raise already_subscribed(current)
     else:
         current = subscription_lock(subscription_id=request.subscription_id)
@@ -89,12 +96,18 @@ def subscribe_check(request: SubscribeRequest) -> SubscribeChecked:
                 "subscription_not_active", f"Subscription {current.pk} is {current.status}.", status_code=409
             )
         billing_period = billing_period_validate(request.billing_period or current.billing_period)
-        if current.plan_id == request.plan.pk and current.billing_period == billing_period:
+        if (current.plan_id, current.billing_period, current.quantity) == (
+            request.plan.pk,
+            billing_period,
+            request.quantity,
+        ):
             raise already_subscribed(current)
         plan = plan_available(request.plan)
     if current is not None:
         replaced_invoice_partly_paid_refuse(replaced_period_invoice(current))
-    return SubscribeChecked(customer=customer, plan=plan, billing_period=billing_period, current=current)
+    return SubscribeChecked(
+        customer=customer, plan=plan, billing_period=billing_period, current=current, quantity=request.quantity
+    )
 
 
 @dataclass(frozen=True)
@@ -122,9 +135,13 @@ def subscription_start_write(
     moment: datetime,
     finalize: bool = True,
     subscription_id: int | None = None,
+    quantity: int = 1,
 ) -> SubscriptionStart:
     """The shared body of subscribe and change plan; the customer (and `replacing`) are locked by the caller.
 
+    A customer's first subscription to a plan with `trial_days` (no live one replaced) starts trialing instead:
+    no invoice (`invoice` None) and its TrialClaim written; should the claim be refused (its 사업자등록번호 had a
+    trial meanwhile) it starts paid as usual.
     `finalize` False leaves the first invoice a draft (no number taken): what `subscription_quote` reads.
     `subscription_id` is an id reserved for the new subscription (`subscription_id_reserve`), if any.
     """
@@ -140,21 +157,45 @@ def subscription_start_write(
             replacing, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.REPLACED
         )
 
+    fields: dict[str, Any] = {
+        "pk": subscription_id,
+        "customer": customer,
+        "plan": plan,
+        "billing_period": billing_period,
+        "currency": plan.currency,
+        "price_amount": plan.price_for(billing_period) * quantity,
+        "quantity": quantity,
+        "billing_cycle_anchor": today,
+        "replaces": replacing,
+        "created_at": moment,
+    }
+    trial_days = trial_days_for(customer=customer, plan=plan, replacing=replacing)
+    if trial_days:
+        trial_end = today + timedelta(days=trial_days)
+        try:
+            with transaction.atomic():
+                # While trialing the current period is the trial; nothing is invoiced until trial_end.
+                trial = Subscription.objects.create(
+                    **fields,
+                    status=SubscriptionStatus.TRIALING,
+                    trial_start=today,
+                    trial_end=trial_end,
+                    current_period_start=today,
+                    current_period_end=trial_end,
+                )
+                trial_claim_write(customer=customer, subscription=trial)
+        except IntegrityError:
+            pass  # its 사업자등록번호 got a trial under another login meanwhile: no trial, it pays as usual
+        else:
+            return SubscriptionStart(subscription=trial, invoice=None, replaced=None)
+
     period = first_period(anchor=today, billing_period=billing_period)
     subscription = Subscription.objects.create(
-        pk=subscription_id,
-        customer=customer,
-        plan=plan,
-        billing_period=billing_period,
+        **fields,
         # Service starts now: a bank transfer pays the invoice within its terms (a card through the provider at once).
         status=SubscriptionStatus.ACTIVE,
-        currency=plan.currency,
-        price_amount=plan.price_for(billing_period),
-        billing_cycle_anchor=today,
         current_period_start=period.start,
         current_period_end=period.end,
-        replaces=replacing,
-        created_at=moment,
     )
     language = customer.preferred_language
     lines = [charge_line(subscription, period, language)]
@@ -259,7 +300,11 @@ def subscription_quote(checked: SubscribeChecked, *, moment: datetime) -> dict[s
                 replacing=checked.current,
                 moment=moment,
                 finalize=False,
+                quantity=checked.quantity,
             )
+            if started.invoice is None:
+                # A trial applies now (the live subscription ended since the subscribe was routed): nothing to charge.
+                raise _trial_now_applies()
             raise _Quoted(invoice_quote(started.invoice, language=checked.customer.preferred_language))
     except _Quoted as quoted:
         return quoted.quote
@@ -268,6 +313,46 @@ def subscription_quote(checked: SubscribeChecked, *, moment: datetime) -> dict[s
         checked.customer.refresh_from_db()
         if checked.current is not None:
             checked.current.refresh_from_db()
+
+
+def _trial_now_applies() -> ApplicationError:
+    return ApplicationError(
+        "subscription_changed",
+        "Your subscription changed meanwhile and a free trial now applies; nothing was charged. Try again.",
+        status_code=409,
+    )
+
+
+class _NoTrial(Exception):
+    pass
+
+
+def subscription_trial_start(request: SubscribeRequest) -> SubscriptionStart | None:
+    """Subscribe as a free trial, if one applies (`trial_days_for`, under the customer lock): written in one
+    transaction, the payment provider never asked (nothing is charged; a card sent is not used until the first
+    invoice). None: no trial, the subscribe goes on as usual (also when the trial's claim lost a race)."""
+    if request.subscription_id is not None or request.plan.trial_days <= 0:
+        return None  # a plan change is never a trial; the plan is read again under the lock below
+    try:
+        with transaction.atomic():
+            checked = subscribe_check(request)
+            if checked.current is not None or not trial_days_for(
+                customer=checked.customer, plan=checked.plan, replacing=None
+            ):
+                return None
+            started = subscription_start_write(
+                customer=checked.customer,
+                plan=checked.plan,
+                billing_period=checked.billing_period,
+                replacing=None,
+                moment=request.moment,
+                quantity=checked.quantity,
+            )
+            if started.invoice is not None:
+                raise _NoTrial  # undo the bank-transfer subscription: the usual path decides how it is paid
+            return started
+    except _NoTrial:
+        return None
 
 
 def subscription_id_reserve() -> int | None:

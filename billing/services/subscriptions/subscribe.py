@@ -7,6 +7,7 @@ was; one paid through it goes through a subscribe attempt (.attempts): recorded,
 or the charge compensated.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from django.utils import timezone
 from billing.models import Customer, Invoice
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import (
+    LIVE_STATUSES,
     Subscription,
     SubscriptionInvoice,
     SubscriptionInvoiceReason,
@@ -30,7 +32,7 @@ from billing_site.permissions import permission_require
 
 from ..invoices import invoice_issue_for_order
 from ..orders import OrderItemInput, order_create
-from ..subscription_states import customer_lock, live_subscription_lock
+from ..subscription_states import customer_lock, live_subscription_lock, subscription_lock
 from .attempts import (
     SetupStale,
     paid_through_provider,
@@ -38,13 +40,27 @@ from .attempts import (
     subscribe_attempt_open,
     subscribe_in_progress,
 )
-from .common import already_subscribed, billing_period_validate, plan_available, plan_line_description
+from .changes import (
+    pending_change_clear,
+    pending_change_schedule,
+    quantity_change_write,
+    subscription_change_in_place,
+)
+from .common import (
+    already_subscribed,
+    billing_period_validate,
+    plan_available,
+    plan_line_description,
+    quantity_validate,
+    when_validate,
+)
 from .start import (
     SubscribeRequest,
     SubscriptionStart,
     provider_follow_enqueue,
     subscribe_check,
     subscription_start_write,
+    subscription_trial_start,
 )
 
 # The live subscription changing between the provider's preparation and our lock (a concurrent subscribe) in a
@@ -53,6 +69,9 @@ PREPARE_TRIES = 3
 
 
 def _subscribe(request: SubscribeRequest) -> SubscriptionStart:
+    trial = subscription_trial_start(request)  # a free trial charges nothing: the provider is not asked
+    if trial is not None:
+        return trial
     provider = payment_provider()
     for _ in range(PREPARE_TRIES):
         with transaction.atomic():
@@ -86,9 +105,100 @@ def _subscribe_without_provider(request: SubscribeRequest, setup: SubscriptionSe
         billing_period=checked.billing_period,
         replacing=checked.current,
         moment=request.moment,
+        quantity=checked.quantity,
     )
     provider_follow_enqueue(started)
     return started
+
+
+def _is_upgrade(
+    current: Subscription, *, plan: SubscriptionPlan, billing_period: str, quantity: int, moment: datetime
+) -> bool:
+    """A higher price per day: the new price over the days of the period it would have from today, against what
+    the current subscription pays over the days of a period of its own from today (integers cross-multiplied)."""
+    today = billing_date(moment)
+    new_days = first_period(anchor=today, billing_period=billing_period).days
+    current_days = first_period(anchor=today, billing_period=current.billing_period).days
+    return plan.price_for(billing_period) * quantity * current_days > current.price_amount * new_days
+
+
+def _already_scheduled(current: Subscription) -> ApplicationError:
+    return ApplicationError(
+        "already_subscribed",
+        f"This change is already scheduled for {current.current_period_end}.",
+        fields={"subscription_id": [str(current.pk)]},
+        status_code=409,
+    )
+
+
+@transaction.atomic
+def subscribe_route(
+    request: SubscribeRequest, *, when: str, quantity: object, finalize: bool = True
+) -> SubscribeRequest | SubscriptionStart:
+    """Under the customer lock, what a subscribe or plan change does: a SubscriptionStart when it is done here (a
+    change scheduled for the period end, a pending change dropped, seats added, a trial changed in place), or the
+    request with its seats resolved when a new subscription starts now (none yet, an upgrade, `when` "now")."""
+    customer = customer_lock(request.customer_id)
+    if request.subscription_id is None:
+        current = live_subscription_lock(customer)
+    else:
+        current = subscription_lock(subscription_id=request.subscription_id)
+        if current.status not in LIVE_STATUSES:
+            raise ApplicationError(
+                "subscription_not_active", f"Subscription {current.pk} is {current.status}.", status_code=409
+            )
+    billing_period = billing_period_validate(
+        request.billing_period or (current.billing_period if current is not None else "")
+    )
+    keeps_plan = current is not None and (current.plan_id, current.billing_period) == (request.plan.pk, billing_period)
+    # Keeping the plan it has needs no offer of it (a retired plan is kept); any other plan must be offered now.
+    plan = current.plan if current is not None and keeps_plan else plan_available(request.plan)
+    if quantity is None:
+        # A change between plans priced per seat keeps the seats; anything else has one.
+        keeps_seats = current is not None and plan.per_seat and current.plan.per_seat
+        quantity = current.quantity if current is not None and keeps_seats else 1
+    seats = quantity_validate(quantity, plan=plan)
+    resolved = dataclasses.replace(request, billing_period=billing_period, quantity=seats)
+    if current is None or current.status == SubscriptionStatus.INCOMPLETE:
+        return resolved  # nothing paid to wait for: `when` does not matter
+    if keeps_plan and seats == current.quantity:
+        if pending_change_clear(current):  # asking for what it has: the change waiting for the period end is dropped
+            return SubscriptionStart(subscription=current, invoice=None, replaced=None)
+        raise already_subscribed(current)
+    if current.status == SubscriptionStatus.TRIALING:
+        subscription_change_in_place(current, plan=plan, billing_period=billing_period, quantity=seats)
+        return SubscriptionStart(subscription=current, invoice=None, replaced=None)
+    if keeps_plan:
+        if seats > current.quantity and when != "period_end":
+            return quantity_change_write(
+                current, customer=customer, quantity=seats, moment=request.moment, finalize=finalize
+            )
+        if when == "now":
+            return resolved  # fewer seats now: a new subscription, the old period credited pro rata
+    elif when == "now" or (
+        when == "auto"
+        and (
+            # An ending subscription has no period end to wait for: the change is made now, as it always was.
+            current.cancel_at_period_end
+            or _is_upgrade(current, plan=plan, billing_period=billing_period, quantity=seats, moment=request.moment)
+        )
+    ):
+        return resolved
+    if (current.pending_plan_id, current.pending_billing_period, current.pending_quantity) == (
+        plan.pk,
+        billing_period,
+        seats,
+    ):
+        raise _already_scheduled(current)
+    pending_change_schedule(current, plan=plan, billing_period=billing_period, quantity=seats, moment=request.moment)
+    return SubscriptionStart(subscription=current, invoice=None, replaced=None, scheduled=True)
+
+
+def _change_or_subscribe(request: SubscribeRequest, *, when: str, quantity: object) -> SubscriptionStart:
+    routed = subscribe_route(request, when=when, quantity=quantity)
+    if isinstance(routed, SubscriptionStart):
+        return routed
+    return _subscribe(routed)
 
 
 def subscription_create(
@@ -98,27 +208,37 @@ def subscription_create(
     billing_period: str,
     payment_method_id: str | None = None,
     now: datetime | None = None,
+    when: str = "auto",
+    quantity: object = None,
 ) -> SubscriptionStart:
     """POST /api/payment/subscribe: subscribe from today and issue the first period's invoice.
 
-    A customer with a live subscription is moved to the new plan (the seed's auto-upgrade): the old one
-    ends now and its unused days are credited as far as they were paid for (`replaced_period_settle`).
-    The same plan and period again is 409 `already_subscribed`; while the current period's invoice is partly
-    paid, 409 `replaced_invoice_partly_paid` (pay the rest first), before anything is written.
+    A customer with a live subscription changes plans. `when` "auto" (the default): an upgrade (a higher price per
+    day, `_is_upgrade`) is made now, anything else at the end of the paid period; "now" and "period_end" say which.
+    Now (the seed's auto-upgrade): the old subscription ends now and its unused days are credited as far as they
+    were paid for (`replaced_period_settle`). At the period end: a pending change on the live subscription, nothing
+    billed (`scheduled`, `invoice` None); a later one replaces it; the renewal applies it (`pending_change_apply`).
+    The same plan, period and seats again: with a change pending, the change is dropped; else 409
+    `already_subscribed` (also for the change already pending). Only more seats of the same plan: added now and
+    billed pro rata (`subscription_quantity_change`). A trial changes in place and stays a trial. With no live
+    subscription `when` does not matter. `quantity`: the seats (None: 1, or the current ones between plans priced
+    per seat); 400 `invalid_quantity`, `plan_not_per_seat`, `invalid_when`.
+    While the current period's invoice is partly paid, a change now is 409 `replaced_invoice_partly_paid` (pay the
+    rest first), before anything is written.
     Paid by card (Stripe): a declined card is 402 and only a compensated attempt is kept; another card subscribe
     of the customer being charged at that moment is 409 `subscribe_in_progress`.
     """
     billing_period_validate(billing_period)
+    when_validate(when)
     payment_provider().payment_method_check(payment_method_id=payment_method_id)
-    return _subscribe(
-        SubscribeRequest(
-            customer_id=customer.pk,
-            plan=plan,
-            billing_period=billing_period,
-            payment_method_id=payment_method_id,
-            moment=now or timezone.now(),
-        )
+    request = SubscribeRequest(
+        customer_id=customer.pk,
+        plan=plan,
+        billing_period=billing_period,
+        payment_method_id=payment_method_id,
+        moment=now or timezone.now(),
     )
+    return _change_or_subscribe(request, when=when, quantity=quantity)
 
 
 def subscription_change_plan(
@@ -128,26 +248,29 @@ def subscription_change_plan(
     billing_period: str | None = None,
     now: datetime | None = None,
     actor: Any = None,
+    when: str = "now",
+    quantity: object = None,
 ) -> SubscriptionStart:
     """Move a live subscription to another plan or period (admin; the API does it through subscribe).
 
-    The subscription ends now, credited pro rata of what was paid for its period (`replaced_period_settle`),
-    and a new one starts today with its own invoice. While that period's invoice is partly paid: 409
+    `when` "now" (the default here: staff mean it): the subscription ends now, credited pro rata of what was paid
+    for its period (`replaced_period_settle`), and a new one starts today with its own invoice. "auto" and
+    "period_end" as for `subscription_create`. While that period's invoice is partly paid: 409
     `replaced_invoice_partly_paid`, before anything is written. A subscription paid by card moves to the new plan
     the same way (the card on file pays it).
     `actor` None is the system; a user needs billing.change_subscription.
     """
     permission_require(actor=actor, permission="billing.change_subscription")
-    return _subscribe(
-        SubscribeRequest(
-            customer_id=subscription.customer_id,
-            plan=plan,
-            billing_period=billing_period,
-            payment_method_id=None,
-            moment=now or timezone.now(),
-            subscription_id=subscription.pk,
-        )
+    when_validate(when)
+    request = SubscribeRequest(
+        customer_id=subscription.customer_id,
+        plan=plan,
+        billing_period=billing_period,
+        payment_method_id=None,
+        moment=now or timezone.now(),
+        subscription_id=subscription.pk,
     )
+    return _change_or_subscribe(request, when=when, quantity=quantity)
 
 
 # --- checkout (subscription paid before it starts) ----------------------------------------------------

@@ -50,7 +50,7 @@ def test_leaving_an_unpaid_annual_plan_through_the_api_credits_nothing(
     assert expensive.json()["invoice"]["status"] == "open"
 
     response = customer_client.post(
-        "/api/payment/subscribe", {"plan": cheapest, "billing_period": "monthly"}, format="json"
+        "/api/payment/subscribe", {"plan": cheapest, "billing_period": "monthly", "when": "now"}, format="json"
     )
 
     assert response.status_code == 201, response.content
@@ -130,7 +130,7 @@ def test_a_partly_paid_period_refuses_the_plan_change_until_the_rest_is_paid(cus
             subscription=old.subscription, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11)
         ),
         lambda: subscription_create(
-            customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11)
+            customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11), when="now"
         ),
     ):
         with pytest.raises(ApplicationError) as refused:
@@ -174,7 +174,7 @@ def test_a_partly_paid_period_is_409_through_the_api(customer_client, customer, 
     before = books_of(customer)
 
     response = customer_client.post(
-        "/api/payment/subscribe", {"plan": "starter", "billing_period": "monthly"}, format="json"
+        "/api/payment/subscribe", {"plan": "starter", "billing_period": "monthly", "when": "now"}, format="json"
     )
 
     assert response.status_code == 409, response.content
@@ -189,7 +189,9 @@ def test_a_refunded_payment_is_not_money_received(customer, plans):
     pay(old.invoice)
     Payment.objects.filter(invoice=old.invoice).update(status=PaymentStatus.REFUNDED, refunded_at=timezone.now())
 
-    started = subscription_create(customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_1))
+    started = subscription_create(
+        customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_1), when="now"
+    )
 
     assert (started.credit, started.carried) == (0, 0)
     assert (started.invoice.status, started.invoice.subtotal) == (InvoiceStatus.OPEN, 29_000)
@@ -203,7 +205,9 @@ def test_credit_applied_to_a_paid_period_came_from_money_and_is_credited_like_mo
     assert enterprise.credit_on_invoice == 99_000
     pay(enterprise.invoice)  # 391,000 + VAT in money
 
-    back = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
+    back = subscription_create(
+        customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1), when="now"
+    )
 
     # The enterprise period was paid in full: 99,000 of money-backed credit and 391,000 of money.
     assert (back.credit, back.credit_on_invoice, back.credit_to_balance) == (490_000, 99_000, 391_000)
@@ -215,7 +219,7 @@ def test_credit_applied_to_a_paid_period_came_from_money_and_is_credited_like_mo
 
 def test_an_unpaid_period_paid_in_part_by_credit_gives_that_credit_back(customer, plans):
     pay(subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1)).invoice)
-    subscription_create(customer=customer, plan=plans["free"], billing_period="monthly", now=seoul(JAN_1))
+    subscription_create(customer=customer, plan=plans["free"], billing_period="monthly", now=seoul(JAN_1), when="now")
     assert balance_of(customer) == 99_000  # money-backed
     annual = subscription_create(customer=customer, plan=plans["starter"], billing_period="annual", now=seoul(JAN_1))
     assert (annual.balance_used, annual.invoice.subtotal, annual.invoice.status) == (99_000, 191_000, "open")
@@ -241,7 +245,9 @@ def test_an_english_customer_reads_the_voided_invoice_lines_in_english(customer,
     customer.save()
     old = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
 
-    started = subscription_create(customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11))
+    started = subscription_create(
+        customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(JAN_11), when="now"
+    )
 
     # 99,000 - 99,000 x 21 / 31 (67,064.5 -> 67,064) = 31,936 for the 10 days used.
     assert lines_of(started.invoice)[1] == (

@@ -40,7 +40,7 @@ def test_many_concurrent_subscribes_to_different_plans_leave_one_live_subscripti
     def subscribe(index: int) -> str:
         slug, period = choices[index]
         try:
-            subscription_create(customer=customer, plan=plans[slug], billing_period=period)
+            subscription_create(customer=customer, plan=plans[slug], billing_period=period, when="now")
         except ApplicationError as error:
             return error.code
         return "subscribed"

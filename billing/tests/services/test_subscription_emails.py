@@ -301,6 +301,7 @@ def test_a_plan_change_ends_the_old_subscription_without_an_ended_email(
             plan=plans["starter"],
             billing_period="monthly",
             now=seoul(date(2025, 2, 5)),
+            when="now",  # a downgrade waits for the period end by default
         )
 
     assert Subscription.objects.get(pk=pro_from_jan_31.pk).status == "canceled"

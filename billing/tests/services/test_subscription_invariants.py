@@ -1,12 +1,16 @@
-"""Random sequences of subscribe / change plan / checkout / cancel / pay (in full, in part, or not) / renew keep
-the billing invariants. A plan change away from a partly paid period is refused (409
-`replaced_invoice_partly_paid`) exactly then, and writes nothing.
+"""Random sequences of subscribe (now, at the period end, a trial, seats) / change plan / checkout / cancel / resume /
+pause / change seats / drop a pending change / pay (in full, in part, or not) / renew and dun keep the billing
+invariants. A plan change away from a partly paid period is refused (409 `replaced_invoice_partly_paid`) exactly then,
+and writes nothing.
 
 Invariants: at most one live subscription per customer; every invoice's subtotal is the sum of its lines,
 its tax the truncated VAT, its total subtotal + tax; credit balances never negative and equal to the
 credits granted minus the credit used; credit granted never exceeds money received, and an invoice is paid
-only by money (or by credit, itself from money); invoice numbers unique and gapless per day; each
-subscription's billed periods contiguous and ending where its current period ends.
+only by money (or by credit, itself from money); invoice numbers unique and gapless per day; no day of a
+subscription billed twice, trial and paused days never billed, every day of service billed (billed days = days from
+the first billed day to the end of the current period, less the paused days); after a renewal run no active,
+past-due or trialing subscription is left behind today; and what `billing_simulate` predicts for the next days is
+what running those days does.
 """
 
 import itertools
@@ -25,27 +29,40 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus, PaymentStatus
 from billing.models import Customer, Invoice, InvoiceLine, Payment
 from billing.models.plans import SubscriptionPlan
-from billing.models.subscriptions import LIVE_STATUSES, CancellationReason, Subscription
+from billing.models.subscriptions import (
+    LIVE_STATUSES,
+    CancellationReason,
+    Subscription,
+    SubscriptionInvoiceReason,
+    SubscriptionPause,
+)
 from billing.money import vat_amount
 from billing.periods import billing_date
 from billing.services.checkout import checkout_create
+from billing.services.dunning import dunning_run
 from billing.services.payments import payment_record
 from billing.services.plans import plan_file_load, plans_sync
 from billing.services.renewals import subscriptions_renew_all
+from billing.services.simulation import EventKind, billing_simulate
 from billing.services.subscriptions import (
     LINE_TEXT,
+    pending_change_drop,
     subscription_cancel,
     subscription_change_plan,
     subscription_create,
     subscription_invoice_paid,
+    subscription_quantity_change,
+    subscription_resume,
 )
+from billing.services.subscriptions.pause import subscription_pause
 from billing.tests.factories import CustomerFactory
 from billing.tests.helpers import seoul
 from billing.tests.subscription_support import pay
 from billing_site.errors import ApplicationError
 
 CUSTOMERS = 2
-SLUGS = ["free", "starter", "pro", "enterprise"]
+SLUGS = ["free", "starter", "pro", "enterprise", "team"]  # team: per seat, with a trial
+WHENS = ["auto", "now", "period_end"]
 PERIODS = ["monthly", "annual"]
 BALANCE_LINE_TEXTS = set(LINE_TEXT["balance"].values())
 
@@ -114,14 +131,25 @@ class SubscriptionMachine(RuleBasedStateMachine):
 
     # --- rules ------------------------------------------------------------------------------------------
 
-    @rule(who=st.integers(0, CUSTOMERS - 1), slug=st.sampled_from(SLUGS), period=st.sampled_from(PERIODS))
-    def subscribe(self, who: int, slug: str, period: str) -> None:
+    @rule(
+        who=st.integers(0, CUSTOMERS - 1),
+        slug=st.sampled_from(SLUGS),
+        period=st.sampled_from(PERIODS),
+        when=st.sampled_from(WHENS),
+        seats=st.integers(1, 4),
+    )
+    def subscribe(self, who: int, slug: str, period: str, when: str, seats: int) -> None:
         before = self.live(who)
         partly_paid = self.partly_paid(before)
         books = self.books(who)
         try:
             started = subscription_create(
-                customer=self.customers[who], plan=self.plans[slug], billing_period=period, now=self.now
+                customer=self.customers[who],
+                plan=self.plans[slug],
+                billing_period=period,
+                now=self.now,
+                when=when,
+                quantity=seats if self.plans[slug].per_seat else None,
             )
         except ApplicationError as error:
             assert before is not None
@@ -129,8 +157,22 @@ class SubscriptionMachine(RuleBasedStateMachine):
                 assert partly_paid, error
                 self.refused_unchanged(who, before, books)
                 return
+            if error.code == "subscription_ending":
+                assert when == "period_end" and before.cancel_at_period_end, error
+                self.refused_unchanged(who, before, books)
+                return
             assert error.code == "already_subscribed", error
-            assert (before.plan.slug, before.billing_period) == (slug, period)
+            pending = (before.pending_plan.slug if before.pending_plan else None, before.pending_billing_period)
+            assert (slug, period) in {(before.plan.slug, before.billing_period), pending}
+            return
+        if before is not None and started.replaced is None:
+            # Changed in place: left for the period end (or a pending change dropped, or a trial's plan), nothing
+            # billed now; or more seats of the same plan, billed for the rest of the period.
+            assert started.subscription.pk == before.pk
+            if started.invoice is None:
+                assert Customer.objects.get(pk=before.customer_id).credit_balance == books[2]
+            else:
+                assert started.subscription.quantity == seats > before.quantity
             return
         assert not partly_paid, "a plan change away from a partly paid period must be refused"
         self.credited[self.customers[who].pk] += started.credit_to_balance
@@ -203,13 +245,125 @@ class SubscriptionMachine(RuleBasedStateMachine):
         if Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID:
             subscription_invoice_paid(invoice=invoice, now=self.now)
 
-    @rule(days=st.integers(1, 70))
-    def renew_later(self, days: int) -> None:
-        self.day += timedelta(days=days)
+    @rule(who=st.integers(0, CUSTOMERS - 1), seats=st.integers(1, 5))
+    def change_seats(self, who: int, seats: int) -> None:
+        current = self.live(who)
+        if current is None:
+            return
+        try:
+            changed = subscription_quantity_change(subscription=current, quantity=seats, now=self.now)
+        except ApplicationError as error:
+            if error.code == "plan_not_per_seat":
+                assert not current.plan.per_seat
+            else:
+                assert error.code == "subscription_not_active", error
+                assert current.status not in {"active", "trialing"}
+            return
+        fresh = changed.subscription
+        assert fresh.quantity == seats or fresh.pending_quantity == seats
+        if changed.invoice is not None:  # more seats now: billed for the rest of the period, never for its past
+            link = changed.invoice.subscription_link
+            assert (link.reason, link.period_end) == (SubscriptionInvoiceReason.UPDATE, fresh.current_period_end)
+            assert link.period_start >= fresh.current_period_start
+
+    @rule(who=st.integers(0, CUSTOMERS - 1))
+    def drop_pending_change(self, who: int) -> None:
+        current = self.live(who)
+        if current is not None:
+            assert not pending_change_drop(subscription=current, now=self.now).has_pending_change
+
+    @rule(who=st.integers(0, CUSTOMERS - 1), days=st.one_of(st.none(), st.integers(1, 60)))
+    def pause(self, who: int, days: int | None) -> None:
+        current = self.live(who)
+        if current is None:
+            return
+        resume_on = None if days is None else self.day + timedelta(days=days)
+        try:
+            paused = subscription_pause(subscription=current, resume_on=resume_on, now=self.now)
+        except ApplicationError as error:
+            if error.code == "already_paused":
+                assert current.status == "paused"
+            else:
+                assert error.code == "subscription_not_pausable", error
+                assert current.status != "active" or current.cancel_at_period_end
+            return
+        assert paused.status == "paused"
+
+    @rule(who=st.integers(0, CUSTOMERS - 1))
+    def resume(self, who: int) -> None:
+        current = self.live(who)
+        if current is None:
+            return
+        try:
+            resumed = subscription_resume(subscription=current, now=self.now)
+        except ApplicationError as error:
+            assert error.code == "nothing_to_resume", error
+            assert current.status != "paused" and not current.cancel_at_period_end
+            return
+        assert resumed.status != "paused" and not resumed.cancel_at_period_end
+
+    def run_day(self) -> None:
+        """The renewal run and then the dunning run of `self.day`, each twice: the second does nothing."""
         summary = subscriptions_renew_all(as_of=self.day, now=self.now)
         assert summary.failures == []
         again = subscriptions_renew_all(as_of=self.day, now=self.now)
         assert again.invoices == 0  # the same day twice bills nothing more
+        dunned = dunning_run(as_of=self.day, now=self.now)
+        assert dunned.failures == []
+        assert dunning_run(as_of=self.day, now=self.now).steps == 0  # each step once
+        self.nothing_left_behind()
+
+    def nothing_left_behind(self) -> None:
+        """After the runs of a day: every active, past-due or trialing subscription is billed (or free) past it."""
+        for subscription in Subscription.objects.filter(
+            customer__in=self.customers, status__in=["active", "past_due", "trialing"]
+        ):
+            assert subscription.current_period_end > self.day, subscription
+
+    @rule(days=st.integers(1, 70))
+    def renew_later(self, days: int) -> None:
+        self.day += timedelta(days=days)
+        self.run_day()
+
+    @rule(who=st.integers(0, CUSTOMERS - 1), days=st.integers(1, 12))
+    def the_simulation_predicts_the_next_days(self, who: int, days: int) -> None:
+        """`billing_simulate` (nobody paying) for the next days, then those days run one by one for real: the same
+        invoices (period, reason, amounts) and the same subscription states."""
+        customer = self.customers[who]
+        first, last = self.day + timedelta(days=1), self.day + timedelta(days=days)
+        timeline = billing_simulate(customer_id=customer.pk, months=1, as_of=first, pay="never")
+        assert not timeline.of_kind(EventKind.FAILURE)
+        statuses = dict(Subscription.objects.filter(customer=customer).values_list("pk", "status"))
+        for event in timeline.of_kind(EventKind.SUBSCRIPTION_STATUS):
+            if event.day <= last and event.subscription_id is not None:
+                statuses[event.subscription_id] = event.after
+        predicted = sorted(
+            (invoice.period_start, invoice.period_end, invoice.reason, invoice.subtotal, invoice.total)
+            for invoice in timeline.invoices
+            if invoice.issue_date <= last
+        )
+        known = set(Invoice.objects.filter(customer=customer).values_list("pk", flat=True))
+        while self.day < last:
+            self.day += timedelta(days=1)
+            self.run_day()
+        issued = (
+            Invoice.objects.filter(customer=customer)
+            .exclude(pk__in=known)
+            .exclude(number=None)
+            .select_related("subscription_link")
+        )
+        happened = sorted(
+            (
+                invoice.subscription_link.period_start,
+                invoice.subscription_link.period_end,
+                invoice.subscription_link.reason,
+                invoice.subtotal,
+                invoice.total,
+            )
+            for invoice in issued
+        )
+        assert happened == predicted
+        assert dict(Subscription.objects.filter(customer=customer).values_list("pk", "status")) == statuses
 
     # --- invariants -------------------------------------------------------------------------------------
 
@@ -301,18 +455,36 @@ class SubscriptionMachine(RuleBasedStateMachine):
             assert sorted(sequences) == list(range(1, len(sequences) + 1))
 
     @invariant()
-    def billed_periods_are_contiguous_up_to_the_current_one(self) -> None:
+    def every_day_of_service_is_billed_once_and_no_trial_or_paused_day(self) -> None:
+        """Periods (first and renewals) never overlap and none starts before the trial's end; an update (more seats)
+        bills the rest of a period already billed. Their days add up to the days of service: from the first billed
+        day to the end of the current period, less the days paused (a pause carries the paid days left to its
+        resume, so a paused day is never billed and a paid day never lost)."""
         for subscription in Subscription.objects.filter(customer__in=self.customers):
+            links = subscription.period_invoices.order_by("period_start", "id")
             periods = list(
-                subscription.period_invoices.order_by("period_start").values_list("period_start", "period_end")
+                links.exclude(reason=SubscriptionInvoiceReason.UPDATE).values_list("period_start", "period_end")
             )
-            assert periods, f"subscription {subscription.pk} was never invoiced"
+            if subscription.trial_end is not None:
+                assert all(start >= subscription.trial_end for start, _ in periods), subscription
+            if not periods:
+                # Never invoiced: a trial (still on, or canceled before its end).
+                assert subscription.trial_end is not None, f"subscription {subscription.pk} was never invoiced"
+                assert subscription.status in {"trialing", "canceled"}
+                continue
             for (_, previous_end), (start, _) in itertools.pairwise(periods):
-                assert start == previous_end
-            assert periods[0][0] == subscription.billing_cycle_anchor
-            assert periods[-1] == (subscription.current_period_start, subscription.current_period_end)
-            if subscription.status in {"active", "past_due"} and subscription.period_invoices.count() > 1:
-                assert subscription.current_period_end > self.day  # renewed up to today
+                assert start >= previous_end, subscription  # no day billed twice
+            for start, end in links.filter(reason=SubscriptionInvoiceReason.UPDATE).values_list(
+                "period_start", "period_end"
+            ):
+                assert any(first <= start and end <= last for first, last in periods), subscription
+            paused = sum(
+                (pause.resumed_on - pause.paused_on).days
+                for pause in SubscriptionPause.objects.filter(subscription=subscription, resumed_on__isnull=False)
+            )
+            billed = sum((end - start).days for start, end in periods)
+            served = (subscription.current_period_end - periods[0][0]).days - paused
+            assert billed == served, (subscription, billed, served, paused)
 
 
 @pytest.mark.slow
@@ -327,3 +499,54 @@ def test_random_subscription_histories_keep_the_billing_invariants():
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         ),
     )
+
+
+INVARIANTS = [
+    "at_most_one_live_subscription_per_customer",
+    "invoice_totals_are_the_sum_of_their_lines",
+    "credit_balance_is_never_negative_and_adds_up",
+    "credit_granted_never_exceeds_money_received",
+    "an_invoice_is_paid_only_by_money_or_credit",
+    "invoice_numbers_are_unique_and_gapless_per_day",
+    "every_day_of_service_is_billed_once_and_no_trial_or_paused_day",
+]
+
+
+@pytest.mark.django_db
+def test_a_scripted_history_through_every_lifecycle_step_keeps_the_invariants():
+    """The rare paths of the random histories, every time: a trial converted, seats added and removed, a downgrade
+    at the period end, a pause resumed by the customer and one resumed on its date, dunning to the end, and the
+    simulation checked against the days it predicts."""
+    machine = SubscriptionMachine()
+    machine.open_books()
+    steps = [
+        ("subscribe", {"who": 0, "slug": "team", "period": "monthly", "when": "auto", "seats": 3}),  # a trial
+        ("change_seats", {"who": 0, "seats": 4}),
+        ("the_simulation_predicts_the_next_days", {"who": 0, "days": 12}),
+        ("renew_later", {"days": 5}),  # the trial ends: first invoice for 4 seats
+        ("pay_oldest_invoice", {"who": 0}),
+        ("change_seats", {"who": 0, "seats": 6}),  # more seats now, billed for the rest of the period
+        ("pay_oldest_invoice", {"who": 0}),
+        ("change_seats", {"who": 0, "seats": 2}),  # fewer seats at the period end
+        ("pause", {"who": 0, "days": 10}),
+        ("renew_later", {"days": 12}),  # resumed on its date, with its carried days
+        ("pause", {"who": 0, "days": None}),
+        ("renew_later", {"days": 3}),
+        ("resume", {"who": 0}),  # resumed by the customer
+        ("subscribe", {"who": 1, "slug": "pro", "period": "monthly", "when": "now", "seats": 1}),
+        ("subscribe", {"who": 1, "slug": "starter", "period": "monthly", "when": "auto", "seats": 1}),  # scheduled
+        ("the_simulation_predicts_the_next_days", {"who": 1, "days": 12}),
+        ("renew_later", {"days": 40}),  # the downgrade applies; nothing paid: past due, reminders
+        ("the_simulation_predicts_the_next_days", {"who": 1, "days": 12}),  # the final action
+        ("renew_later", {"days": 30}),
+    ]
+    try:
+        for name, arguments in steps:
+            getattr(machine, name)(**arguments)
+            for invariant_name in INVARIANTS:
+                getattr(machine, invariant_name)()
+        assert SubscriptionPause.objects.filter(resumed_on__isnull=False).count() == 2
+        assert Subscription.objects.filter(cancellation_reason=CancellationReason.UNPAID).exists()
+        assert Invoice.objects.filter(subscription_link__reason=SubscriptionInvoiceReason.UPDATE).exists()
+    finally:
+        machine.teardown()

@@ -175,7 +175,7 @@ def test_an_unpaid_invoice_of_a_replaced_subscription_still_makes_the_new_one_pa
     )
     renew(old.subscription, date(2025, 2, 1))  # January unpaid and overdue; February invoiced
     new = subscription_create(
-        customer=customer, plan=plans["free"], billing_period="monthly", now=seoul(date(2025, 2, 1))
+        customer=customer, plan=plans["free"], billing_period="monthly", now=seoul(date(2025, 2, 1)), when="now"
     )
     # The unpaid February invoice is voided (not one day used: nothing billed again, nothing credited)...
     assert (new.credit, new.carried, new.voided_invoice.status) == (0, 0, "void")
@@ -195,7 +195,7 @@ def test_a_renewal_uses_the_credit_balance(customer, plans):
         ).invoice
     )
     started = subscription_create(
-        customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["starter"], billing_period="monthly", now=seoul(date(2025, 1, 1)), when="now"
     )
     customer.refresh_from_db()
     assert customer.credit_balance == 490_000 - 29_000

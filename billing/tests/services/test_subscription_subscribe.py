@@ -122,7 +122,7 @@ def test_changing_only_the_billing_period_is_a_plan_change(customer, plans):
     )
 
     started = subscription_create(
-        customer=customer, plan=plans["pro"], billing_period=ANNUAL, now=seoul(date(2025, 1, 1))
+        customer=customer, plan=plans["pro"], billing_period=ANNUAL, now=seoul(date(2025, 1, 1)), when="now"
     )
 
     assert started.credit == 99_000  # not a day used
@@ -137,7 +137,7 @@ def test_a_credit_larger_than_the_new_charge_goes_to_the_balance_and_pays_later_
     pay(enterprise.invoice)
 
     started = subscription_create(
-        customer=customer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 1, 2))
+        customer=customer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 1, 2)), when="now"
     )
 
     # 490,000 x 30 / 31 = 474,193.5 -> 474,193: 29,000 on the invoice, 445,193 to the balance.
@@ -169,7 +169,7 @@ def test_a_plan_change_the_day_after_the_period_ended_credits_nothing(customer, 
     )
 
     started = subscription_create(
-        customer=customer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 2, 2))
+        customer=customer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(date(2025, 2, 2)), when="now"
     )
 
     assert started.credit == 0
