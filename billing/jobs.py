@@ -55,11 +55,12 @@ def subscription_renew_job(*, subscription_id: int, as_of: str) -> str:
 
 
 @job_handler(JobKind.SUBSCRIPTION_PROVIDER_CANCEL, max_attempts=10, lease_seconds=900)
-def subscription_provider_cancel_job(*, subscription_id: int) -> str:
-    """The provider's copy of a subscription ends as ours did (now, or at period end); a no-op where it already has."""
+def subscription_provider_follow_job(*, subscription_id: int) -> str:
+    """The provider's copy of a subscription made to match ours as it is now (ended, cancel at period end or not,
+    paused, seats, plan); a no-op where it already does. (The kind keeps its first name: jobs already queued.)"""
     subscription = Subscription.objects.get(pk=subscription_id)
-    payment_provider().subscription_cancel(subscription=subscription)
-    return f"{subscription.stripe_subscription_id or '-'}: as ours ({subscription.status})"
+    done = payment_provider().subscription_follow(subscription=subscription)
+    return f"{subscription.stripe_subscription_id or '-'}: {done}"
 
 
 @job_handler(JobKind.SUBSCRIPTION_PROVIDER_LINK, max_attempts=10, lease_seconds=900)
@@ -82,3 +83,10 @@ def invoice_mirror_void_job(*, invoice_id: int, reference: str) -> str:
     """Void the provider's copy of an invoice ours settled another way (it must not collect it too)."""
     payment_provider().invoice_mirror_void(invoice=Invoice.objects.get(pk=invoice_id), reference=reference)
     return f"{reference} voided"
+
+
+@job_handler(JobKind.DUNNING_PROVIDER_RETRY, max_attempts=5, lease_seconds=900)
+def dunning_provider_retry_job(*, invoice_id: int) -> str:
+    """A dunning step's second charge of the card on file; a decline is its outcome (the provider's events bring
+    the result back to the invoice), and a paid or void invoice makes it a no-op."""
+    return payment_provider().invoice_payment_retry(invoice=Invoice.objects.get(pk=invoice_id))

@@ -125,8 +125,8 @@ class ManualProvider:
     def subscription_link(self, *, subscription: Subscription) -> None:
         return None
 
-    def subscription_cancel(self, *, subscription: Subscription) -> None:
-        return None
+    def subscription_follow(self, *, subscription: Subscription) -> str:
+        return "nothing at the provider"
 
     def subscription_abandoned_cancel(self, *, reference: str) -> None:
         return None
@@ -151,6 +151,9 @@ class ManualProvider:
 
     def invoice_payment_create(self, *, invoice: Invoice) -> InvoicePayment:
         return InvoicePayment(bank_transfer=bank_transfer_instructions(invoice=invoice))
+
+    def invoice_payment_retry(self, *, invoice: Invoice) -> str:
+        return "no card"  # bank transfer: the customer pays; dunning's reminders ask them to
 
     def payment_refund(self, *, payment: Payment, amount: int) -> None:
         raise refund_not_supported()

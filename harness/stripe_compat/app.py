@@ -24,7 +24,7 @@ from .dialect import (
     prices_as_plans,
     to_stripe_dialect,
 )
-from .patches import invoice_void
+from .patches import invoice_pay, invoice_void
 from .webhooks import WebhookRegistry, form_list
 
 ACCOUNT_ID = "acct_1HarnessLocalStripe"
@@ -117,6 +117,7 @@ class CompatLayer:
         router.add_delete("/_config/data", self.data_reset)
         router.add_get("/_compat/hosted_invoices/{id}", self.hosted_invoice)
         router.add_post("/v1/invoices/{id}/void", self.invoice_void)
+        router.add_post("/v1/invoices/{id}/pay", self.invoice_pay)
         router.add_route("*", "/{tail:.*}", self.forward)
 
     async def open_session(self, app: web.Application) -> None:
@@ -185,6 +186,18 @@ class CompatLayer:
         expand = [value for key, value in await form_pairs(request) if EXPAND_KEY.match(key)]
         try:
             invoice = invoice_void(request.match_info["id"])
+        except localstripe.errors.UserError as error:
+            return web.json_response(error.body, status=error.code)
+        finally:
+            localstripe.resources.store.dump_to_disk()
+        return web.json_response(to_stripe_dialect(invoice._export(expand=expand or None)))
+
+    async def invoice_pay(self, request: web.Request) -> web.Response:
+        pairs = await form_pairs(request)
+        expand = [value for key, value in pairs if EXPAND_KEY.match(key)]
+        method = next((value for key, value in pairs if key == "payment_method"), None)
+        try:
+            invoice = invoice_pay(request.match_info["id"], method)
         except localstripe.errors.UserError as error:
             return web.json_response(error.body, status=error.code)
         finally:

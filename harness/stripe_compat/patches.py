@@ -248,3 +248,46 @@ def events_stripe_also_sends() -> None:
         send("charge.refunded", resources.Charge._api_retrieve(refund.charge))
 
     resources.Refund.__init__ = refund_and_tell
+
+
+def subscription_updates_as_stripe_has_them() -> None:
+    """Subscription updates the way the product sends them (issue 14), which localstripe refuses with a 500:
+    - `proration_behavior=none`: accepted, and the "Unused time" credit localstripe adds on every item change
+      is taken back (Stripe adds no proration item with `none`); `create_prorations` keeps localstripe's;
+    - `pause_collection` ({"behavior": ...} or "" to clear it): stored and answered as Stripe does (no effect on
+      collection here: localstripe has no clock, so no renewal is ever made to void).
+    """
+    resources = localstripe.resources
+    Subscription, InvoiceItem = resources.Subscription, resources.InvoiceItem
+    update = Subscription._api_update.__func__
+
+    def update_as_stripe(cls: type, id: str, **data: JSON) -> JSON:
+        proration = data.pop("proration_behavior", None)
+        pause = data.pop("pause_collection", None)
+        if proration not in (None, "none", "create_prorations", "always_invoice"):
+            raise localstripe.errors.UserError(400, "Bad request")
+        known = set(resources.store.keys())
+        subscription = Subscription._api_retrieve(id)
+        if pause is not None:
+            subscription.pause_collection = pause or None
+        subscription = update(cls, id, **data)  # also with nothing else to change: Stripe tells the update
+        if proration == "none":
+            for key in [key for key in resources.store if key not in known]:
+                made = resources.store[key]
+                if isinstance(made, InvoiceItem) and made.proration and made.subscription == id and not made.invoice:
+                    del resources.store[key]
+        return subscription
+
+    Subscription._api_update = classmethod(update_as_stripe)
+
+
+def invoice_pay(invoice_id: str, payment_method: str | None = None) -> JSON:
+    """`POST /v1/invoices/{id}/pay` with `payment_method` (localstripe's route takes no parameter and answers 500):
+    localstripe charges the customer's default card, so only that card is accepted here (400 otherwise)."""
+    resources = localstripe.resources
+    invoice = resources.Invoice._api_retrieve(invoice_id)
+    if payment_method is not None:
+        default = resources.Customer._api_retrieve(invoice.customer)._get_default_payment_method_or_source()
+        if default is None or default.id != payment_method:
+            raise localstripe.errors.UserError(400, "The harness pays with the customer's default card only")
+    return resources.Invoice._api_pay_invoice(invoice_id)

@@ -19,6 +19,7 @@ from .patches import (
     invoice_attempts_counted,
     invoices_as_stripe_has_them,
     keep_state_in,
+    subscription_updates_as_stripe_has_them,
     webhook_payloads_in_stripe_dialect,
 )
 from .webhooks import WebhookRegistry
@@ -52,5 +53,6 @@ def main() -> None:
     invoices_as_stripe_has_them(f"http://127.0.0.1:{args.port}")
     events_stripe_also_sends()
     invoice_attempts_counted()
+    subscription_updates_as_stripe_has_them()
     localstripe.resources.store.try_load_from_disk()
     asyncio.run(serve(args.port, args.localstripe_port, args.state_dir))

@@ -73,8 +73,8 @@ class StripeProvider:
     def subscription_link(self, *, subscription: Subscription) -> None:
         subscriptions.subscription_stripe_link(subscription=subscription)
 
-    def subscription_cancel(self, *, subscription: Subscription) -> None:
-        subscriptions.subscription_stripe_cancel(subscription=subscription)
+    def subscription_follow(self, *, subscription: Subscription) -> str:
+        return subscriptions.subscription_stripe_follow(subscription=subscription)
 
     def subscription_abandoned_cancel(self, *, reference: str) -> None:
         subscriptions.subscription_abandoned_cancel(stripe_subscription_id=reference)
@@ -100,6 +100,9 @@ class StripeProvider:
     def invoice_payment_create(self, *, invoice: Invoice) -> InvoicePayment:
         card = payments.invoice_payment_intent_create(invoice=invoice)
         return InvoicePayment(bank_transfer=bank_transfer_instructions(invoice=invoice), card=card)
+
+    def invoice_payment_retry(self, *, invoice: Invoice) -> str:
+        return invoices.invoice_stripe_pay_retry(invoice=invoice)
 
     def payment_refund(self, *, payment: Payment, amount: int) -> None:
         # Refunds are made in Stripe's dashboard today; charge.refunded brings them back (billing.webhooks).

@@ -34,14 +34,16 @@ PRICE_ID_FIELDS: dict[str, str] = {
     BillingPeriod.MONTHLY: "stripe_monthly_price_id",
     BillingPeriod.ANNUAL: "stripe_annual_price_id",
 }
-# Stripe subscription statuses -> ours. "unpaid" is past_due that stopped retrying; both still owe money.
+# Stripe subscription statuses -> ours. "unpaid" is past_due that stopped retrying; both still owe money. Trialing
+# and paused are named as they are, but ours decides those (billing.services.provider_sync never follows them): our
+# trials never reach Stripe, and a Stripe copy "trialing" is one whose next charge we moved (after a pause).
 SUBSCRIPTION_STATUS_FROM_STRIPE: dict[str, str] = {
     "incomplete": SubscriptionStatus.INCOMPLETE,
-    "trialing": SubscriptionStatus.ACTIVE,
+    "trialing": SubscriptionStatus.TRIALING,
     "active": SubscriptionStatus.ACTIVE,
     "past_due": SubscriptionStatus.PAST_DUE,
     "unpaid": SubscriptionStatus.PAST_DUE,
-    "paused": SubscriptionStatus.PAST_DUE,
+    "paused": SubscriptionStatus.PAUSED,
     "canceled": SubscriptionStatus.CANCELED,
     "incomplete_expired": SubscriptionStatus.CANCELED,
 }

@@ -25,10 +25,11 @@ from .client import (
     stripe_errors,
     stripe_idempotency_key,
     stripe_options,
+    stripe_reference,
     stripe_retrieve,
     stripe_timestamp_date,
 )
-from .customers import customer_stripe_ensure
+from .customers import customer_stripe_ensure, default_payment_method
 
 logger = logging.getLogger(__name__)
 
@@ -156,3 +157,38 @@ def invoice_stripe_read(*, invoice: Invoice) -> RemoteInvoice | None:
     with stripe_errors(action=f"read the Stripe invoice of {invoice}"):
         current = stripe_retrieve(stripe.Invoice, invoice.stripe_invoice_id)
     return None if current is None else remote_invoice(current)
+
+
+def invoice_stripe_pay_retry(*, invoice: Invoice) -> str:
+    """Charge the customer's default card again for the Stripe copy of an unpaid invoice of ours (a dunning step).
+
+    A decline is an outcome (said in the answer), not an error: Stripe's invoice events bring it, or the payment,
+    back to our invoice (billing.services.provider_sync). Idempotent: an invoice paid, void or no longer open is left
+    alone, and the request's key names the attempt Stripe counted before it, so a lost answer repeated is one charge.
+    Stripe unreachable raises 503 (the job retries).
+    """
+    fresh = Invoice.objects.select_related("customer").get(pk=invoice.pk)
+    if fresh.status not in INVOICE_PAYABLE_STATUSES or fresh.amount_remaining <= 0:
+        return f"{fresh} is {fresh.status}: nothing to charge"
+    if not fresh.stripe_invoice_id:
+        return f"{fresh} has no Stripe copy: no card to charge"
+    with stripe_errors(action=f"charge the card again for {fresh}"):
+        current: Any = stripe_retrieve(stripe.Invoice, fresh.stripe_invoice_id)
+        if current is None or current.get("status") != "open":
+            status = "missing" if current is None else current.get("status")
+            return f"{fresh}: Stripe's copy {fresh.stripe_invoice_id} is {status}, not charged"
+        stripe_customer_id = stripe_reference(current.get("customer"))
+        method = default_payment_method(stripe_customer_id) if stripe_customer_id else None
+        if not method:
+            return f"{fresh}: no card on file"
+        attempt = int(current.get("attempt_count") or 0)
+        key = stripe_idempotency_key("invoice", fresh.pk, f"retry-{attempt}")
+        try:
+            paid: Any = stripe.Invoice.pay(
+                fresh.stripe_invoice_id, payment_method=method, **stripe_options(idempotency_key=key)
+            )
+        except stripe.CardError as error:
+            return f"{fresh}: not paid, card declined ({error.code or 'card_declined'})"
+    if paid.get("status") != "paid":
+        return f"{fresh}: not paid, Stripe's copy is {paid.get('status')}"
+    return f"{fresh}: Stripe paid ({paid.get('amount_paid') or 0} paid)"

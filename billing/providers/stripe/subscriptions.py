@@ -12,16 +12,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
+from django.utils import timezone
 
 from billing.enums import Language
 from billing.models import Customer, SubscribeAttempt
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription, SubscriptionStatus
+from billing.periods import billing_day_start
 from billing.providers.base import ProviderError, RemoteSubscription, SubscriptionSetup, SubscriptionStarted
 from billing_site.errors import ApplicationError
 
 from .client import (
     ENDED_STATUSES,
+    INTERVALS,
     META_ATTEMPT,
     META_CUSTOMER,
     META_INVOICE,
@@ -130,6 +133,14 @@ def _first_invoice_items(attempt: SubscribeAttempt, setup: SubscriptionSetup) ->
     return items
 
 
+def _seats(attempt: SubscribeAttempt) -> int:
+    """Seats the attempt subscribes to: its plan charge is whole seats at the plan's price (Stripe's Price is one
+    seat), so Stripe's first invoice charges what ours says."""
+    charge = int(attempt.quote["lines"][0]["amount"])
+    seat = attempt.plan.price_for(attempt.billing_period)
+    return charge // seat if seat > 0 and charge >= seat and charge % seat == 0 else 1
+
+
 def _decline_message(stripe_invoice: Any) -> tuple[str, str]:
     """(code, message) of why the first invoice was not paid, from its payment intent when Stripe says."""
     intent = stripe_invoice.get("payment_intent")
@@ -167,7 +178,13 @@ def subscription_stripe_start(*, attempt: SubscribeAttempt, setup: SubscriptionS
             params = {
                 "customer": setup.customer_reference,
                 # The card is the customer's default (payment_method_attach), which the subscription charges.
-                "items": [{"price": setup.price_reference, "tax_rates": [setup.tax_rate_reference]}],
+                "items": [
+                    {
+                        "price": setup.price_reference,
+                        "quantity": _seats(attempt),
+                        "tax_rates": [setup.tax_rate_reference],
+                    }
+                ],
                 "payment_behavior": "allow_incomplete",
                 "metadata": {META_ATTEMPT: str(attempt.pk), META_CUSTOMER: str(attempt.customer_id)}
                 # The id our subscription takes if the attempt completes (none: named by a job after commit).
@@ -309,20 +326,82 @@ def subscription_stripe_cancel_now(*, stripe_subscription_id: str) -> None:
             stripe.Subscription.cancel(stripe_subscription_id, **stripe_options())
 
 
-def subscription_stripe_cancel(*, subscription: Subscription) -> None:
-    """After our subscription was canceled (now, or at period end): the same in Stripe, unless Stripe did it."""
-    if not subscription.stripe_subscription_id:
-        return
-    if subscription.status == SubscriptionStatus.CANCELED:
-        subscription_stripe_cancel_now(stripe_subscription_id=subscription.stripe_subscription_id)
-        return
-    if subscription.cancel_at_period_end:
-        with stripe_errors(action="cancel the card subscription at the end of the period"):
-            current = stripe_retrieve(stripe.Subscription, subscription.stripe_subscription_id)
-            if current is not None and not current.get("cancel_at_period_end"):
-                stripe.Subscription.modify(
-                    subscription.stripe_subscription_id, cancel_at_period_end=True, **stripe_options()
-                )
+def subscription_stripe_follow(*, subscription: Subscription) -> str:
+    """Make Stripe's copy of our subscription match ours as it is now (ours decides; Stripe is the rail that charges
+    the card). Reads ours again (the job runs after the change committed) and Stripe's, then changes only what
+    differs, so running it twice, or for an older revision, is harmless. Says what it changed.
+
+    - ended here: canceled there now (one ended there is left alone);
+    - `cancel_at_period_end` both ways (a cancel undone here is undone there);
+    - paused here: `pause_collection` void there (Stripe's renewals while paused are voided, never charged); resumed:
+      collection again, and Stripe's next charge moved to our next billing date (a pause shifted our period) with
+      `trial_end`, which Stripe documents for moving a billing date without proration;
+    - seats and plan: the item's quantity and Price (a pending change applied at the boundary), with
+      `proration_behavior` none: we bill prorations ourselves, on our invoices.
+    """
+    fresh = Subscription.objects.select_related("plan").get(pk=subscription.pk)
+    reference = fresh.stripe_subscription_id
+    if not reference:
+        return "not in Stripe"
+    with stripe_errors(action=f"update Stripe subscription {reference} as ours"):
+        current = stripe_retrieve(stripe.Subscription, reference)
+        if current is None or current.get("status") in ENDED_STATUSES:
+            return "already ended in Stripe" if current is not None else "Stripe has no such subscription"
+        if fresh.status == SubscriptionStatus.CANCELED:
+            stripe.Subscription.cancel(reference, **stripe_options())
+            return "canceled"
+        changes = _follow_changes(fresh, current)
+        if not changes:
+            return "already as ours"
+        stripe.Subscription.modify(reference, **changes, **stripe_options())
+    return "changed " + ", ".join(sorted(name for name in changes if name != "proration_behavior"))
+
+
+def _follow_changes(ours: Subscription, current: Any) -> dict[str, Any]:
+    """What to send Stripe so that its live copy says what ours says (empty: nothing differs)."""
+    changes: dict[str, Any] = {}
+    if bool(current.get("cancel_at_period_end")) != ours.cancel_at_period_end:
+        changes["cancel_at_period_end"] = ours.cancel_at_period_end
+    paused_there = bool(current.get("pause_collection"))
+    if ours.status == SubscriptionStatus.PAUSED and not paused_there:
+        changes["pause_collection"] = {"behavior": "void"}
+    elif ours.status != SubscriptionStatus.PAUSED and paused_there:
+        changes["pause_collection"] = ""  # Stripe's way to clear it
+    if ours.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE) and ours.pauses.exists():
+        ends = _current_period_end(current)
+        next_billing = billing_day_start(ours.current_period_end)
+        if (
+            ends is not None
+            and stripe_timestamp_date(ends) != ours.current_period_end
+            and next_billing > timezone.now()
+        ):
+            changes["trial_end"] = int(next_billing.timestamp())
+            changes["proration_behavior"] = "none"
+    items = (current.get("items") or {}).get("data") or []
+    if items:
+        item = items[0]
+        wanted: dict[str, Any] = {}
+        if int(item.get("quantity") or 1) != ours.quantity:
+            wanted["quantity"] = ours.quantity
+        price = item.get("price") or {}
+        unit_amount = ours.unit_amount
+        interval = (price.get("recurring") or {}).get("interval")
+        if (
+            price.get("unit_amount") != unit_amount
+            or interval != INTERVALS[ours.billing_period]
+            or (ours.plan.stripe_product_id and price.get("product") != ours.plan.stripe_product_id)
+        ):
+            price_id = plan_price_id(ours.plan, ours.billing_period, unit_amount)
+            found = stripe_retrieve(stripe.Price, price_id) if price_id != price.get("id") else None
+            if found is not None and found.get("unit_amount") == unit_amount:
+                wanted["price"] = price_id
+            elif found is not None:
+                # A price the plan no longer has (kept by this subscription): Stripe keeps charging its old one.
+                logger.warning("No Stripe price of %s at %s for subscription %s", ours.plan, unit_amount, ours.pk)
+        if wanted:
+            changes["items"] = [{"id": item.get("id")} | wanted]
+            changes["proration_behavior"] = "none"
+    return changes
 
 
 def subscription_abandoned_cancel(*, stripe_subscription_id: str) -> None:
@@ -334,10 +413,18 @@ def subscription_abandoned_cancel(*, stripe_subscription_id: str) -> None:
 
 
 def _current_period_start(stripe_subscription: Any) -> int | None:
-    value = stripe_subscription.get("current_period_start")
+    return _period_bound(stripe_subscription, "current_period_start")
+
+
+def _current_period_end(stripe_subscription: Any) -> int | None:
+    return _period_bound(stripe_subscription, "current_period_end")
+
+
+def _period_bound(stripe_subscription: Any, name: str) -> int | None:
+    value = stripe_subscription.get(name)
     if value is None:  # newer API versions keep the period on the items
         items = (stripe_subscription.get("items") or {}).get("data") or []
-        value = items[0].get("current_period_start") if items else None
+        value = items[0].get(name) if items else None
     return None if value is None else int(value)
 
 
