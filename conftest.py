@@ -19,8 +19,8 @@ Clients: ``api_client`` is anonymous; ``customer_client``, ``other_customer_clie
 `billing_site.tests.helpers.admin_session(user)` for anyone else.
 
 ``plans``: the plans of billing/plans.yaml (free 0 / starter 29,000 / pro 99,000 / enterprise 490,000 won a
-month, annual ×10), keyed by slug, loaded by the real service. ``basic_and_pro_plans``: basic 10,000 and pro
-99,000 (the admin's). Other plans: `SubscriptionPlanFactory`.
+month, annual ×10; team 15,000 per seat with a 14-day trial), keyed by slug, loaded by the real service.
+``basic_and_pro_plans``: basic 10,000 and pro 99,000 (the admin's). Other plans: `SubscriptionPlanFactory`.
 Every user logs in with `DEFAULT_PASSWORD`.
 """
 

@@ -18,6 +18,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Customer, Subscription
+from billing.models.subscriptions import DunningStep
 from billing.selectors.history import payment_history
 from billing.services.customers import customer_profile_clean, customer_tax_treatment_set, customer_update
 from billing_site.errors import ApplicationError
@@ -147,6 +148,7 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
         (_("Payments"), {"fields": ["recent_payments"]}),
         (_("Files"), {"fields": ["recent_files"]}),
         (_("Emails"), {"fields": ["recent_emails"]}),
+        (_("Dunning"), {"fields": ["dunning_steps"]}),
         (_("audit trail"), {"fields": ["audit_trail", "created"]}),
     ]
     readonly_fields = [
@@ -157,15 +159,22 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
         "recent_payments",
         "recent_files",
         "recent_emails",
+        "dunning_steps",
         "audit_trail",
         "created",
     ]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
-        if request.user.has_perm("mail.view_email"):
-            return fieldsets
-        return [(name, options) for name, options in fieldsets if options["fields"] != ["recent_emails"]]
+        hidden = [
+            fields
+            for fields, permission in (
+                (["recent_emails"], "mail.view_email"),
+                (["dunning_steps"], "billing.view_invoice"),
+            )
+            if not request.user.has_perm(permission)
+        ]
+        return [(name, options) for name, options in fieldsets if options["fields"] not in hidden]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a billing profile is created with the user's first billing request
@@ -201,6 +210,39 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
     def recent_emails(self, customer: Customer) -> str:
         """Every email sent (or waiting) for this customer, newest first, each linking to its page (resend there)."""
         return emails_table_html(user_id=customer.user_id)
+
+    @admin.display(description=_("dunning steps"))
+    def dunning_steps(self, customer: Customer) -> str:
+        """What dunning did for this customer's overdue invoices, newest first (each step is done once)."""
+        steps = DunningStep.objects.filter(invoice__customer=customer).select_related("invoice")
+        if not steps.exists():
+            return EMPTY
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td class="num">{}</td><td class="num">{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:billing_invoice_change", args=[step.invoice_id]),
+                    step.invoice,
+                    step.step,
+                    step.days_after_due,
+                    step.get_action_display(),
+                    gettext("yes") if step.provider_retry else EMPTY,
+                    step.done_on,
+                )
+                for step in steps.order_by("-done_on", "-id")[:RECENT]
+            ),
+        )
+        headers = (
+            gettext("invoice"),
+            gettext("step"),
+            gettext("days after due"),
+            gettext("action"),
+            gettext("card retry"),
+            gettext("done on"),
+        )
+        return self._table(headers, rows)
 
     @admin.display(description=_("invoices"))
     def recent_invoices(self, customer: Customer) -> str:

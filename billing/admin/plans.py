@@ -30,18 +30,24 @@ class SubscriptionPlanAdmin(AuditTrailMixin, admin.ModelAdmin):
         "monthly",
         "annual",
         "currency",
+        "per_seat",
+        "trial_days",
         "max_projects",
         "is_active",
         "live_subscriptions",
         "display_order",
     ]
-    list_filter = ["is_active", "currency"]
+    list_filter = ["is_active", "currency", "per_seat"]
     search_fields = ["name", "name_en", "slug"]
     ordering = ["display_order", "id"]
     actions = ["stripe_sync_selected"]
     fieldsets = [
         (None, {"fields": ["slug", "name", "name_en", "is_active", "display_order"]}),
-        (_("Prices (VAT excluded, minor units)"), {"fields": ["currency", "monthly_price", "annual_price"]}),
+        (
+            _("Prices (VAT excluded, minor units)"),
+            {"fields": ["currency", "monthly_price", "annual_price", "per_seat"]},
+        ),
+        (_("Trial"), {"fields": ["trial_days"]}),
         (_("Limits and features"), {"fields": ["max_projects", "features", "features_en"]}),
         (
             _("Stripe"),

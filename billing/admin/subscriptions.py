@@ -1,5 +1,6 @@
 """Subscriptions in the admin: read-only records, changed only by the subscription services (change plan, cancel
-now or at period end, run the renewal of this subscription)."""
+now or at period end, run the renewal of this subscription; resume, pause, seats and the pending change are in
+subscription_lifecycle)."""
 
 from collections.abc import Callable
 from typing import Any, cast
@@ -36,6 +37,14 @@ from .common import (
     seoul_column,
 )
 from .stripe import SUBSCRIPTION_SYNC, stripe_function, subscription_sync
+from .subscription_lifecycle import (
+    PendingChangeFilter,
+    SubscriptionLifecycleAdminMixin,
+    SubscriptionPauseInline,
+    can_resume,
+    open_pause_text,
+    pending_change_text,
+)
 
 
 def _can_cancel(subscription: Subscription) -> bool:
@@ -49,6 +58,12 @@ OBJECT_ACTIONS: dict[str, tuple[str | Promise, Callable[[Subscription], bool], s
     "cancel_at_period_end": (_("Cancel at period end"), _can_cancel, ""),
     "cancel_now": (_("Cancel now"), _can_cancel, _("End this subscription now, without credit?")),
     "renew": (_("Run renewal"), lambda subscription: subscription.is_live, ""),
+    "resume": (_("Resume"), can_resume, ""),
+    "drop_pending_change": (
+        _("Drop pending change"),
+        lambda subscription: subscription.has_pending_change,
+        _("Keep this subscription as it is after its period?"),
+    ),
     "stripe_sync": (_("Sync with Stripe"), lambda subscription: True, ""),
 }
 
@@ -80,6 +95,12 @@ class SubscriptionInvoiceInline(NoAddOrChangeMixin, admin.TabularInline):
 class ChangePlanForm(forms.Form):
     plan = forms.ModelChoiceField(label=_("plan"), queryset=SubscriptionPlan.objects.none())
     billing_period = forms.ChoiceField(label=_("billing period"), choices=BillingPeriod.choices)
+    when = forms.ChoiceField(
+        label=_("when"),
+        choices=[("now", _("Now (credited pro rata)")), ("period_end", _("At the end of the period"))],
+        initial="now",
+        required=False,  # absent: now, as this form always did
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,20 +109,24 @@ class ChangePlanForm(forms.Form):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
+class SubscriptionAdmin(SubscriptionLifecycleAdminMixin, AuditTrailMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "customer",
         "plan",
         "billing_period",
         "status",
+        "quantity",
         "price",
         "current_period_end",
+        "trial_end",
         "cancel_at_period_end",
+        "pending_change",
         "created",
     ]
     list_filter = [
         "status",
+        PendingChangeFilter,
         "plan",
         "billing_period",
         "currency",
@@ -117,11 +142,18 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
         "stripe_subscription_id",
     ]
     search_help_text = _("Customer name, email, business registration number or Stripe id.")
-    list_select_related = ["customer", "plan"]
+    list_select_related = ["customer", "plan", "pending_plan"]
     ordering = ["-created_at", "-id"]
     list_per_page = 50
-    inlines = [SubscriptionInvoiceInline]
-    actions = ["cancel_at_period_end_selected", "cancel_now_selected", "renew_selected"]
+    inlines = [SubscriptionInvoiceInline, SubscriptionPauseInline]
+    actions = [
+        "cancel_at_period_end_selected",
+        "cancel_now_selected",
+        "renew_selected",
+        "resume_selected",
+        "pause_selected",
+        "drop_pending_change_selected",
+    ]
     fields = (
         "customer",
         "plan",
@@ -133,6 +165,11 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
         "current_period_start",
         "current_period_end",
         "next_billing",
+        "quantity",
+        "trial_start",
+        "trial_end",
+        "pending_change",
+        "open_pause",
         "cancel_at_period_end",
         "canceled",
         "ended",
@@ -161,6 +198,14 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
     @admin.display(description=_("next billing date"))
     def next_billing(self, subscription: Subscription) -> str:
         return str(subscription.next_billing_date or EMPTY)
+
+    @admin.display(description=_("pending change"))
+    def pending_change(self, subscription: Subscription) -> str:
+        return pending_change_text(subscription)
+
+    @admin.display(description=_("pause"))
+    def open_pause(self, subscription: Subscription) -> str:
+        return open_pause_text(subscription)
 
     canceled = seoul_column("canceled_at", _("canceled at"))
     ended = seoul_column("ended_at", _("ended at"))
@@ -226,6 +271,7 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
                 wrap(self.object_action_view),
                 name="billing_subscription_object_action",
             ),
+            *self.lifecycle_urls(),
             *super().get_urls(),
         ]
 
@@ -244,6 +290,7 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
                 url = reverse("admin:billing_subscription_object_action", args=[subscription.pk, name])
                 buttons.append({"name": name, "label": label, "url": url, "confirm": str(confirm) if confirm else ""})
             extra["billing_object_actions"] = buttons
+            extra["billing_object_links"] = self.lifecycle_links(subscription)
             if subscription.is_live:
                 extra["billing_change_plan_url"] = reverse(
                     "admin:billing_subscription_change_plan", args=[subscription.pk]
@@ -276,12 +323,25 @@ class SubscriptionAdmin(AuditTrailMixin, admin.ModelAdmin):
                         plan=form.cleaned_data["plan"],
                         billing_period=form.cleaned_data["billing_period"],
                         actor=request.user,
+                        when=form.cleaned_data["when"] or "now",
                     )
                 except ApplicationError as error:
                     self.message_user(
                         request,
                         gettext("%(object)s: refused: %(reason)s") % {"object": subscription, "reason": error.message},
                         "error",
+                    )
+                    return HttpResponseRedirect(back)
+                if start.subscription.pk == subscription.pk:  # scheduled, or a trial changed in place
+                    self.message_user(
+                        request,
+                        gettext("Subscription %(id)s: now %(plan)s; pending change: %(change)s.")
+                        % {
+                            "id": start.subscription.pk,
+                            "plan": start.subscription.plan,
+                            "change": pending_change_text(start.subscription),
+                        },
+                        "success",
                     )
                     return HttpResponseRedirect(back)
                 self.message_user(

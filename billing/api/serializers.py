@@ -1,4 +1,7 @@
-"""Request and response bodies of the billing API. Money is integer minor units; `*_krw` mirrors KRW amounts."""
+"""Request and response bodies of the billing API. Money is integer minor units; `*_krw` mirrors KRW amounts.
+
+Plans, subscriptions and checkout have theirs in subscription_serializers.py (this module was at the size limit).
+"""
 
 from typing import Any
 
@@ -11,9 +14,6 @@ from rest_framework.request import Request
 
 from billing.enums import Language
 from billing.models import Invoice, InvoiceLine, Order, OrderItem
-from billing.models.plans import SubscriptionPlan
-from billing.models.subscriptions import Subscription
-from billing.periods import BillingPeriod
 from billing.selectors.history import HISTORY_TYPES
 
 
@@ -96,7 +96,7 @@ class OrderItemCreateSerializer(serializers.Serializer):
         return attrs
 
 
-def _krw_items_check(attrs: dict[str, Any]) -> None:
+def krw_items_check(attrs: dict[str, Any]) -> None:
     """Items priced with `unit_amount_krw` belong to a KRW order only (the marker comes from the item's validate)."""
     currency = (attrs.get("currency") or "KRW").upper()
     for index, item in enumerate(attrs.get("items", [])):
@@ -111,7 +111,7 @@ class OrderCreateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        _krw_items_check(attrs)
+        krw_items_check(attrs)
         return attrs
 
 
@@ -323,168 +323,3 @@ class HistorySerializer(serializers.Serializer):
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
     history = HistoryEntrySerializer(many=True)
-
-
-# --- plans, subscriptions and checkout ----------------------------------------------------------
-
-
-class PlanSerializer(serializers.Serializer):
-    """One plan as a pricing page shows it; prices are per period, VAT excluded."""
-
-    name = serializers.CharField()
-    slug = serializers.SlugField()
-    monthly_price_krw = serializers.IntegerField(allow_null=True, help_text="Won per month, VAT excluded.")
-    annual_price_krw = serializers.IntegerField(allow_null=True, help_text="Won per year, VAT excluded.")
-    currency = serializers.CharField()
-    monthly_price = MinorUnitsField(help_text="Minor units of `currency` per month, VAT excluded.")
-    annual_price = MinorUnitsField(help_text="Minor units of `currency` per year, VAT excluded.")
-    features = serializers.ListField(child=serializers.CharField(), help_text="In the request's language.")
-    max_projects = serializers.IntegerField(allow_null=True, help_text="null: unlimited.")
-
-    @staticmethod
-    def represent(plan: SubscriptionPlan, language: str) -> dict[str, Any]:
-        return {
-            "name": plan.display_name(language),
-            "slug": plan.slug,
-            "monthly_price_krw": krw(plan.currency, plan.monthly_price),
-            "annual_price_krw": krw(plan.currency, plan.annual_price),
-            "currency": plan.currency,
-            "monthly_price": plan.monthly_price,
-            "annual_price": plan.annual_price,
-            "features": plan.display_features(language),
-            "max_projects": plan.max_projects,
-        }
-
-
-class PlanSummarySerializer(serializers.Serializer):
-    slug = serializers.SlugField()
-    name = serializers.CharField()
-
-
-class SubscriptionSerializer(serializers.ModelSerializer):
-    plan = serializers.SerializerMethodField()
-    amount = MinorUnitsField(source="price_amount", help_text="Price of one period, VAT excluded.")
-    amount_krw = serializers.SerializerMethodField()
-    next_billing_date = serializers.DateField(allow_null=True, read_only=True)
-    replaces_id = serializers.IntegerField(allow_null=True, read_only=True)
-
-    class Meta:
-        model = Subscription
-        fields = [
-            "id",
-            "plan",
-            "billing_period",
-            "status",
-            "currency",
-            "amount",
-            "amount_krw",
-            "current_period_start",
-            "current_period_end",
-            "next_billing_date",
-            "cancel_at_period_end",
-            "canceled_at",
-            "ended_at",
-            "cancellation_reason",
-            "replaces_id",
-            "created_at",
-        ]
-
-    @extend_schema_field(PlanSummarySerializer)
-    def get_plan(self, subscription: Subscription) -> dict[str, str]:
-        return {"slug": subscription.plan.slug, "name": subscription.plan.display_name(request_language())}
-
-    @extend_schema_field(OpenApiTypes.INT64)
-    def get_amount_krw(self, subscription: Subscription) -> int | None:
-        return krw(subscription.currency, subscription.price_amount)
-
-
-class SubscribeSerializer(serializers.Serializer):
-    plan = serializers.SlugField(max_length=50, help_text="A slug from GET /api/payment/plans.")
-    billing_period = serializers.ChoiceField(choices=BillingPeriod.choices)
-    payment_method_id = serializers.CharField(
-        required=False, allow_blank=True, max_length=255, help_text="A Stripe payment method (card); needs Stripe on."
-    )
-
-
-class ProrationSerializer(serializers.Serializer):
-    replaced_subscription_id = serializers.IntegerField()
-    credit = MinorUnitsField(help_text="Unused days of the replaced subscription, pro rata, truncated.")
-    credit_on_invoice = MinorUnitsField(help_text="The part shown as a negative line on the new invoice.")
-    credit_to_balance = MinorUnitsField(help_text="The rest, added to your credit balance for later invoices.")
-    balance_used = MinorUnitsField(help_text="Credit balance used by this invoice.")
-
-
-class SubscribedSerializer(serializers.Serializer):
-    subscription_id = serializers.IntegerField()
-    next_billing_date = serializers.DateField(allow_null=True)
-    amount_krw = serializers.IntegerField(allow_null=True, help_text="Price of one period, VAT excluded (KRW).")
-    amount = MinorUnitsField()
-    currency = serializers.CharField()
-    status = serializers.CharField(help_text="The subscription's status, as in `subscription.status`.")
-    subscription = SubscriptionSerializer()
-    invoice = InvoiceSerializer(help_text="The first period's invoice, finalized.")
-    pdf_url = serializers.URLField(allow_null=True, help_text="Signed link to the invoice PDF; null while pending.")
-    pdf_url_expires_at = serializers.DateTimeField(allow_null=True)
-    proration = ProrationSerializer(allow_null=True, help_text="Set when the subscription replaced another.")
-
-
-class CancelQuerySerializer(serializers.Serializer):
-    immediately = serializers.BooleanField(
-        required=False, default=False, help_text="true: end now; default: at the end of the current period."
-    )
-
-
-class CheckoutSerializer(serializers.Serializer):
-    plan = serializers.SlugField(required=False, max_length=50)
-    billing_period = serializers.ChoiceField(required=False, choices=BillingPeriod.choices)
-    items = OrderItemCreateSerializer(  # type: ignore[call-arg]  # a ListSerializer's max_length, as above
-        many=True, required=False, allow_empty=False, max_length=100
-    )
-    currency = serializers.CharField(required=False, max_length=3, help_text="With items; ISO 4217, default KRW.")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        has_plan, has_items = "plan" in attrs, "items" in attrs
-        if has_plan == has_items:
-            raise serializers.ValidationError("Send either plan and billing_period, or items.")
-        if has_plan and "billing_period" not in attrs:
-            raise serializers.ValidationError({"billing_period": ["Required with a plan."]})
-        if has_plan and "currency" in attrs:
-            raise serializers.ValidationError({"currency": ["A plan has its own currency."]})
-        _krw_items_check(attrs)
-        return attrs
-
-
-class BankTransferSerializer(serializers.Serializer):
-    method = serializers.ChoiceField(choices=["bank_transfer"])
-    amount = MinorUnitsField()
-    amount_krw = serializers.IntegerField(allow_null=True)
-    currency = serializers.CharField()
-    bank_name = serializers.CharField()
-    account_number = serializers.CharField()
-    account_holder = serializers.CharField()
-    reference = serializers.CharField(help_text="The invoice number: put it in the transfer's memo.")
-    due_date = serializers.DateField()
-    instructions = serializers.CharField(help_text="The same, as a sentence in the customer's language.")
-
-
-class CardPaymentSerializer(serializers.Serializer):
-    """With Stripe on: confirm `client_secret` with Stripe.js (publishable key included) to pay the invoice by card."""
-
-    payment_intent_id = serializers.CharField()
-    client_secret = serializers.CharField()
-    publishable_key = serializers.CharField(allow_blank=True)
-    amount = MinorUnitsField()
-    currency = serializers.CharField()
-    status = serializers.CharField()
-
-
-class CheckoutCreatedSerializer(serializers.Serializer):
-    order_id = serializers.IntegerField()
-    invoice_id = serializers.IntegerField()
-    invoice_number = serializers.CharField()
-    total_krw = serializers.IntegerField(allow_null=True)
-    order = OrderSerializer()
-    invoice = InvoiceSerializer()
-    subscription = SubscriptionSerializer(allow_null=True, help_text="With a plan: incomplete until paid.")
-    payment = BankTransferSerializer()
-    card = CardPaymentSerializer(allow_null=True, help_text="Card payment through Stripe; null while Stripe is off.")

@@ -8,6 +8,7 @@ from billing_site.api.routers import api_path
 
 from .viewsets import (
     CustomerViewSet,
+    EntitlementsViewSet,
     InvoiceViewSet,
     OrderViewSet,
     PaymentHistoryViewSet,
@@ -49,7 +50,29 @@ urlpatterns = [
     api_path(
         "api/payment/subscriptions", SubscriptionViewSet.as_view({"get": "list"}), name="billing-subscription-list"
     ),
-    api_path(SUBSCRIPTION, SubscriptionViewSet.as_view({"delete": "destroy"}), name="billing-subscription-detail"),
+    api_path(
+        SUBSCRIPTION,
+        SubscriptionViewSet.as_view({"delete": "destroy", "patch": "partial_update"}),
+        name="billing-subscription-detail",
+    ),
+    api_path(
+        f"{SUBSCRIPTION}/resume", SubscriptionViewSet.as_view({"post": "resume"}), name="billing-subscription-resume"
+    ),
+    api_path(
+        f"{SUBSCRIPTION}/pause", SubscriptionViewSet.as_view({"post": "pause"}), name="billing-subscription-pause"
+    ),
+    api_path(
+        f"{SUBSCRIPTION}/pending-change",
+        SubscriptionViewSet.as_view({"delete": "pending_change_drop"}),
+        name="billing-subscription-pending-change",
+    ),
+    api_path(
+        f"{SUBSCRIPTION}/upcoming",
+        SubscriptionViewSet.as_view({"get": "upcoming"}),
+        name="billing-subscription-upcoming",
+    ),
     api_path("api/payment/checkout", SubscriptionViewSet.as_view({"post": "checkout"}), name="billing-checkout"),
+    # what the caller may use now (no id: only ever their own)
+    api_path("api/payment/entitlements", EntitlementsViewSet.as_view({"get": "retrieve"}), name="billing-entitlements"),
 ]
 # Stripe's webhook (POST /api/payment/webhook) is routed by stripe_urls: it is no viewset, Stripe is its only client.

@@ -5,11 +5,12 @@ working; new code may import from the topic module.
 """
 
 from .customers import customer_for_user, customer_get
+from .entitlements import entitlement_subscription, entitlements_for
 from .history import HISTORY_STATUSES, HISTORY_TYPES, HistoryEntry, payment_history
 from .invoices import invoice_get, invoice_get_for_staff, invoice_list, invoices_pdf_pending
 from .orders import order_get, order_get_for_staff, order_list
 from .plans import plan_get_active, plan_list_active
-from .subscriptions import subscription_get, subscription_list
+from .subscriptions import live_subscription_id, subscription_get, subscription_list
 
 __all__ = [
     "HISTORY_STATUSES",
@@ -17,10 +18,13 @@ __all__ = [
     "HistoryEntry",
     "customer_for_user",
     "customer_get",
+    "entitlement_subscription",
+    "entitlements_for",
     "invoice_get",
     "invoice_get_for_staff",
     "invoice_list",
     "invoices_pdf_pending",
+    "live_subscription_id",
     "order_get",
     "order_get_for_staff",
     "order_list",

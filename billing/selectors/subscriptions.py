@@ -1,9 +1,9 @@
 """Reads of subscriptions: a customer's own, newest first, every state."""
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from billing.models import Customer
-from billing.models.subscriptions import Subscription
+from billing.models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionPause
 
 from .common import not_found
 
@@ -13,7 +13,17 @@ def subscription_list(*, customer: Customer | None) -> QuerySet[Subscription]:
     if customer is None:
         return Subscription.objects.none()
     subscriptions = Subscription.objects.filter(customer=customer)
-    return subscriptions.select_related("plan").order_by("-created_at", "-id")
+    # What the API shows of each: its plan, the plan of a pending change and the open pause (`open_pauses`).
+    open_pauses = Prefetch(
+        "pauses",
+        queryset=SubscriptionPause.objects.filter(resumed_on__isnull=True).order_by("-paused_on", "-id"),
+        to_attr="open_pauses",
+    )
+    return (
+        subscriptions.select_related("plan", "pending_plan")
+        .prefetch_related(open_pauses)
+        .order_by("-created_at", "-id")
+    )
 
 
 def subscription_get(*, customer: Customer | None, subscription_id: int) -> Subscription:
@@ -22,3 +32,12 @@ def subscription_get(*, customer: Customer | None, subscription_id: int) -> Subs
     if subscription is None:
         raise not_found()
     return subscription
+
+
+def live_subscription_id(*, customer: Customer) -> int | None:
+    """The id of the customer's live subscription (at most one: a unique index), or None."""
+    return (
+        Subscription.objects.filter(customer=customer, status__in=sorted(LIVE_STATUSES))
+        .values_list("pk", flat=True)
+        .first()
+    )

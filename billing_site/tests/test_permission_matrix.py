@@ -119,6 +119,9 @@ NOBODY_DELETES = (
     "billing.payment",
     "billing.subscription",
     "billing.subscriptioninvoice",
+    "billing.subscriptionpause",
+    "billing.trialclaim",
+    "billing.dunningstep",
     "auditlog.logentry",
     "jobs.job",
     "mail.email",
@@ -176,6 +179,12 @@ MATRIX: list[Row] = [
     api("POST", "billing-subscribe", "/api/payment/subscribe", SIGNED_IN),
     api("GET", "billing-subscription-list", "/api/payment/subscriptions", SIGNED_IN),
     api("DELETE", "billing-subscription-detail", "/api/payment/subscriptions/{id}", OWN),
+    api("PATCH", "billing-subscription-detail", "/api/payment/subscriptions/{id}", OWN),
+    api("POST", "billing-subscription-resume", "/api/payment/subscriptions/{id}/resume", OWN),
+    api("POST", "billing-subscription-pause", "/api/payment/subscriptions/{id}/pause", OWN),
+    api("DELETE", "billing-subscription-pending-change", "/api/payment/subscriptions/{id}/pending-change", OWN),
+    api("GET", "billing-subscription-upcoming", "/api/payment/subscriptions/{id}/upcoming", OWN),
+    api("GET", "billing-entitlements", "/api/payment/entitlements", SIGNED_IN, "the caller's own"),
     api("POST", "billing-checkout", "/api/payment/checkout", SIGNED_IN),
     api("POST", "billing-stripe-webhook", "/api/payment/webhook", SIGNED_ONLY, "signed by Stripe"),
     api("POST", "billing-stripe-webhook", "/api/payment/webhook", "400 | 400 | 400 | 400 | 400", "a forged signature"),
@@ -215,8 +224,12 @@ MATRIX: list[Row] = [
             ACT,
             button=name,
         )
-        for name in ("cancel_at_period_end", "cancel_now", "renew", "stripe_sync")
+        for name in ("cancel_at_period_end", "cancel_now", "renew", "resume", "drop_pending_change", "stripe_sync")
     ),
+    page("GET", "admin:billing_subscription_pause", "billing/subscription/{id}/pause/", ACT),
+    page("POST", "admin:billing_subscription_pause", "billing/subscription/{id}/pause/", ACT),
+    page("GET", "admin:billing_subscription_seats", "billing/subscription/{id}/seats/", ACT),
+    page("POST", "admin:billing_subscription_seats", "billing/subscription/{id}/seats/", ACT),
     page("POST", "admin:billing_subscriptionplan_stripe_sync", "billing/subscriptionplan/{id}/stripe-sync/", ACT),
     page("GET", "admin:storage_storedfile_open", "storage/storedfile/{id}/open/", STAFF_SITE, "an invoice PDF"),
     page("GET", "admin:storage_storedfile_open", "storage/storedfile/{id}/open/", ACT, "a customer's upload"),
@@ -245,6 +258,9 @@ MATRIX: list[Row] = [
     ),
     model("billing.subscription", "login | login | view | view | view"),
     model("billing.subscriptioninvoice", "login | login | view | view | view"),
+    model("billing.subscriptionpause", "login | login | view | view | view"),
+    model("billing.trialclaim", "login | login | view | view | view"),
+    model("billing.dunningstep", "login | login | view | view | view"),
     model("billing.stripewebhookevent", "login | login | 403 | 403 | view"),
     model("billing.subscribeattempt", "login | login | 403 | 403 | view"),
     model("storage.storedfile", "login | login | view | view, delete | view, delete"),
@@ -272,6 +288,9 @@ MATRIX: list[Row] = [
     action("billing.subscription", "cancel_at_period_end_selected", ACTION),
     action("billing.subscription", "cancel_now_selected", ACTION),
     action("billing.subscription", "renew_selected", ACTION),
+    action("billing.subscription", "resume_selected", ACTION),
+    action("billing.subscription", "pause_selected", ACTION),
+    action("billing.subscription", "drop_pending_change_selected", ACTION),
     action("billing.subscriptionplan", "stripe_sync_selected", ACTION),
     action("billing.subscriptionplan", "delete_selected", ACTION),
     action("billing.stripewebhookevent", "retry_selected", SUPERUSER_ACTION),
@@ -538,16 +557,36 @@ class World:
 
     def subscription(self, target: str = "other", *, days_ago: int = 0) -> Any:
         from billing.services.customers import customer_get_or_create
-        from billing.services.subscriptions import subscription_create
+        from billing.services.subscriptions import subscription_cancel, subscription_create
 
         # Another customer each time: one customer holds one live subscription per plan.
         owner = self.user if target == "own" and self.user is not None else self.fresh_user()
+        customer = customer_get_or_create(user=owner)
+        # The caller's own: the row before may have left one live (one per customer); each row starts afresh.
+        for live in customer.subscriptions.filter(
+            status__in=("incomplete", "trialing", "active", "past_due", "paused")
+        ):
+            subscription_cancel(subscription=live, immediately=True)
         return subscription_create(
-            customer=customer_get_or_create(user=owner),
+            customer=customer,
             plan=self.plans["basic"],
             billing_period="monthly",
             now=timezone.now() - timedelta(days=days_ago),
         ).subscription
+
+    def subscription_for(self, operation: str, target: str = "other", *, days_ago: int = 0) -> Any:
+        """A subscription that `operation` changes: set to cancel at its period end for a resume, with a change
+        pending for a drop of it, as it starts for anything else."""
+        from billing.services.subscriptions import subscription_cancel, subscription_create
+
+        subscription = self.subscription(target, days_ago=days_ago)
+        if operation in ("resume", "resume_selected"):
+            subscription = subscription_cancel(subscription=subscription, immediately=False)
+        if operation in ("drop_pending_change", "drop_pending_change_selected"):
+            subscription = subscription_create(
+                customer=subscription.customer, plan=self.plans["basic"], billing_period="annual", when="period_end"
+            ).subscription
+        return subscription
 
     def file(self, target: str = "other", *, invoice_pdf: bool = False) -> Any:
         from storage.services import file_store
@@ -807,6 +846,22 @@ API_CALLS: dict[tuple[str, str, str], Callable[[World, str], Call]] = {
     ("billing-subscription-detail", "DELETE", ""): lambda w, t: Call(
         "DELETE", f"/api/payment/subscriptions/{w.subscription(t).pk}", 200
     ),
+    ("billing-subscription-detail", "PATCH", ""): lambda w, t: Call(
+        "PATCH", f"/api/payment/subscriptions/{w.subscription(t).pk}", 200, {"quantity": 1}
+    ),
+    ("billing-subscription-resume", "POST", ""): lambda w, t: Call(
+        "POST", f"/api/payment/subscriptions/{w.subscription_for('resume', t).pk}/resume", 200, {}
+    ),
+    ("billing-subscription-pause", "POST", ""): lambda w, t: Call(
+        "POST", f"/api/payment/subscriptions/{w.subscription(t).pk}/pause", 200, {"resume_on": None}
+    ),
+    ("billing-subscription-pending-change", "DELETE", ""): lambda w, t: Call(
+        "DELETE", f"/api/payment/subscriptions/{w.subscription_for('drop_pending_change', t).pk}/pending-change", 200
+    ),
+    ("billing-subscription-upcoming", "GET", ""): lambda w, t: Call(
+        "GET", f"/api/payment/subscriptions/{w.subscription(t).pk}/upcoming", 200
+    ),
+    ("billing-entitlements", "GET", "the caller's own"): lambda w, t: Call("GET", "/api/payment/entitlements", 200),
     ("billing-checkout", "POST", ""): lambda w, t: Call(
         "POST",
         "/api/payment/checkout",
@@ -907,7 +962,7 @@ def _invoice_button(world: World, name: str) -> Visit:
 
 
 def _subscription_button(world: World, name: str) -> Visit:
-    subscription = world.subscription(days_ago=40)
+    subscription = world.subscription_for(name, days_ago=40)
     if name == "stripe_sync":
         type(subscription).objects.filter(pk=subscription.pk).update(stripe_subscription_id="sub_matrix")
     before = snapshot()
@@ -932,6 +987,31 @@ def _change_plan(world: World, method: str) -> Visit:
         data,
         done=lambda response: type(subscription).objects.filter(plan=world.plans["pro"]).exists(),
     )
+
+
+def _pause_page(world: World, method: str) -> Visit:
+    subscription = world.subscription()
+    url = reverse("admin:billing_subscription_pause", args=[subscription.pk])
+    if method == "GET":
+        return Visit("GET", url)
+    paused = lambda response: type(subscription).objects.get(pk=subscription.pk).status == "paused"  # noqa: E731
+    return Visit("POST", url, (302,), {"resume_on": ""}, done=paused)
+
+
+def _seats_page(world: World, method: str) -> Visit:
+    from billing.services.customers import customer_get_or_create
+    from billing.services.subscriptions import subscription_create
+    from billing.tests.factories import SubscriptionPlanFactory
+
+    plan = SubscriptionPlanFactory(per_seat=True, monthly_price=10_000)
+    subscription = subscription_create(
+        customer=customer_get_or_create(user=world.fresh_user()), plan=plan, billing_period="monthly"
+    ).subscription
+    url = reverse("admin:billing_subscription_seats", args=[subscription.pk])
+    if method == "GET":
+        return Visit("GET", url)
+    seated = lambda response: type(subscription).objects.get(pk=subscription.pk).quantity == 3  # noqa: E731
+    return Visit("POST", url, (302,), {"quantity": "3"}, done=seated)
 
 
 def _record_payment(world: World, method: str) -> Visit:
@@ -986,6 +1066,10 @@ PAGE_VISITS: dict[tuple[str, str, str], Callable[[World], Visit]] = {
     ("admin:billing_invoice_record_payment", "POST", ""): lambda w: _record_payment(w, "POST"),
     ("admin:billing_subscription_change_plan", "GET", ""): lambda w: _change_plan(w, "GET"),
     ("admin:billing_subscription_change_plan", "POST", ""): lambda w: _change_plan(w, "POST"),
+    ("admin:billing_subscription_pause", "GET", ""): lambda w: _pause_page(w, "GET"),
+    ("admin:billing_subscription_pause", "POST", ""): lambda w: _pause_page(w, "POST"),
+    ("admin:billing_subscription_seats", "GET", ""): lambda w: _seats_page(w, "GET"),
+    ("admin:billing_subscription_seats", "POST", ""): lambda w: _seats_page(w, "POST"),
     ("admin:billing_subscriptionplan_stripe_sync", "POST", ""): lambda w: Visit(
         "POST",
         reverse("admin:billing_subscriptionplan_stripe_sync", args=[w.plans["basic"].pk]),
@@ -1159,6 +1243,33 @@ def _subscription_invoice(world: World) -> Any:
     return SubscriptionInvoice.objects.filter(subscription=world.subscription()).first()
 
 
+def _subscription_pause(world: World) -> Any:
+    from billing.services.subscriptions.pause import subscription_pause
+
+    return subscription_pause(subscription=world.subscription(), resume_on=None).pauses.get()
+
+
+def _trial_claim(world: World) -> Any:
+    from billing.models.subscriptions import TrialClaim
+    from billing.services.customers import customer_get_or_create
+    from billing.services.subscriptions import subscription_create
+    from billing.tests.factories import SubscriptionPlanFactory
+
+    plan = SubscriptionPlanFactory(trial_days=14)
+    customer = customer_get_or_create(user=world.fresh_user())  # a trial is once per customer
+    started = subscription_create(customer=customer, plan=plan, billing_period="monthly")
+    return TrialClaim.objects.get(subscription=started.subscription)
+
+
+def _dunning_step(world: World) -> Any:
+    from billing.models.subscriptions import DunningAction, DunningStep
+
+    invoice = world.invoice()
+    return DunningStep.objects.create(
+        invoice=invoice, step=1, days_after_due=1, action=DunningAction.REMINDER, done_on=invoice.issue_date
+    )
+
+
 # One object of each model (and variant), made fresh for each check; a wildcard row's models have none.
 MODEL_OBJECTS: dict[tuple[str, str], Callable[[World], Model]] = {
     ("billing.customer", ""): lambda w: w.customer(),
@@ -1173,6 +1284,9 @@ MODEL_OBJECTS: dict[tuple[str, str], Callable[[World], Model]] = {
     ("billing.subscriptionplan", "without subscriptions"): _plan,
     ("billing.subscription", ""): lambda w: w.subscription(),
     ("billing.subscriptioninvoice", ""): _subscription_invoice,
+    ("billing.subscriptionpause", ""): _subscription_pause,
+    ("billing.trialclaim", ""): _trial_claim,
+    ("billing.dunningstep", ""): _dunning_step,
     ("billing.stripewebhookevent", ""): _webhook_event,
     ("storage.storedfile", ""): lambda w: w.file(),
     ("auditlog.logentry", ""): _log_entry,
@@ -1299,7 +1413,7 @@ def _selection(world: World, label: str, name: str) -> Selection:
         status = {"invoice_selected": "invoiced", "cancel_selected": "canceled"}.get(name)
         return Selection([order.pk], lambda r: type(order).objects.get(pk=order.pk).status == status)
     if label == "billing.subscription" and name != "delete_selected":
-        subscription = world.subscription(days_ago=40)
+        subscription = world.subscription_for(name, days_ago=40)
         before = snapshot()
         return Selection([subscription.pk], lambda r: snapshot() != before)
     if (label, name) == ("jobs.job", "retry_selected"):

@@ -1,6 +1,7 @@
 """The billing API's viewsets, one module per resource; billing/api/urls.py maps the seed's paths onto them."""
 
 from .customers import CustomerViewSet
+from .entitlements import EntitlementsViewSet
 from .history import PaymentHistoryViewSet
 from .invoices import InvoiceViewSet
 from .orders import OrderViewSet
@@ -8,6 +9,7 @@ from .subscriptions import PlanViewSet, SubscriptionViewSet
 
 __all__ = [
     "CustomerViewSet",
+    "EntitlementsViewSet",
     "InvoiceViewSet",
     "OrderViewSet",
     "PaymentHistoryViewSet",

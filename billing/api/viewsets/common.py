@@ -29,6 +29,23 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> Mapp
     return result
 
 
+def validated_body(serializer_class: type[serializers.Serializer], data: Any) -> Mapping[str, Any]:
+    """A JSON object checked by `serializer_class` that names only its fields: anything else is 400
+    `unknown_field`, never silently dropped (a misspelt field must not do something other than what was meant)."""
+    if not isinstance(data, Mapping):
+        raise ApplicationError(
+            "validation_error", "A JSON object is expected.", fields={"non_field_errors": ["Expected an object."]}
+        )
+    refused = sorted(str(name) for name in data if name not in serializer_class().fields)
+    if refused:
+        raise ApplicationError(
+            "unknown_field",
+            f"{refused[0]} is not a field of this request.",
+            fields={name: ["Unknown field."] for name in refused},
+        )
+    return validated(serializer_class, data)
+
+
 def absolute_url(request: Request, url: str) -> str:
     """A storage link as the client needs it: signed S3 links are absolute already, local ones are paths."""
     return url if "://" in url else request.build_absolute_uri(url)

@@ -1,9 +1,10 @@
-"""Plans on sale, subscribing, the caller's subscriptions (list, cancel) and checkout."""
+"""Plans on sale, subscribing, the caller's subscriptions (list, cancel; the lifecycle actions are in
+subscription_lifecycle) and checkout."""
 
 from dataclasses import asdict
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -17,7 +18,8 @@ from billing_site.api.idempotency import IDEMPOTENCY_ERROR_CODES, IDEMPOTENCY_KE
 from billing_site.api.schema import api_errors
 
 from ..filters import SubscriptionFilter
-from ..serializers import (
+from ..serializers import krw, request_language
+from ..subscription_serializers import (
     CancelQuerySerializer,
     CheckoutCreatedSerializer,
     CheckoutSerializer,
@@ -25,11 +27,10 @@ from ..serializers import (
     SubscribedSerializer,
     SubscribeSerializer,
     SubscriptionSerializer,
-    krw,
-    request_language,
 )
 from .common import CustomerOwnedViewSet, customer_of, invoice_for_response, pdf_link, validated
 from .orders import order_items
+from .subscription_lifecycle import SubscriptionLifecycleMixin
 
 
 class PlanViewSet(viewsets.GenericViewSet):
@@ -55,7 +56,7 @@ class PlanViewSet(viewsets.GenericViewSet):
         return Response([PlanSerializer.represent(plan, language) for plan in selectors.plan_list_active()])
 
 
-class SubscriptionViewSet(CustomerOwnedViewSet):
+class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
     """The caller's subscriptions; subscribe and checkout start one (another customer's is 404)."""
 
     serializer_class = SubscriptionSerializer
@@ -104,10 +105,20 @@ class SubscriptionViewSet(CustomerOwnedViewSet):
             "when Stripe is on. With a live subscription this changes plans: "
             "the old one ends now and its unused days are credited pro rata (truncated to the won) as a "
             "negative line on the new invoice; a credit larger than the new charge goes to your credit "
-            "balance for later invoices. The same plan and period again is 409 `already_subscribed`."
+            "balance for later invoices. The same plan and period again is 409 `already_subscribed`. "
+            "A plan with `trial_days` starts a free trial (one per customer and 사업자등록번호): 201, `status` "
+            '`trialing`, `invoice` null. A downgrade (or `"when": "period_end"`) waits for the end of the paid '
+            "period: 200 (nothing created), `invoice` null, the subscription's `pending_change` set. `quantity`: "
+            "seats of a per-seat plan; more seats of the same plan are added now (200 with their prorated invoice)."
         ),
         request=SubscribeSerializer,
-        responses={201: SubscribedSerializer},
+        responses={
+            201: SubscribedSerializer,
+            200: OpenApiResponse(
+                SubscribedSerializer,
+                description="The live subscription changed in place (a change set for the period end, more seats).",
+            ),
+        },
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         tags=["subscriptions"],
     )
@@ -118,9 +129,12 @@ class SubscriptionViewSet(CustomerOwnedViewSet):
                 "invalid_billing_period",
                 "card_payments_unavailable",
                 "invalid_payment_method",
+                "invalid_quantity",
+                "plan_not_per_seat",
             ],
             409: [
                 "already_subscribed",
+                "subscription_ending",
                 "currency_mismatch",
                 "period_already_invoiced",
                 "replaced_invoice_partly_paid",
@@ -140,13 +154,21 @@ class SubscriptionViewSet(CustomerOwnedViewSet):
     @action(detail=False, methods=["post"])
     def subscribe(self, request: Request) -> Response:
         data = validated(SubscribeSerializer, request.data)
+        customer = customer_get_or_create(user=request.user)
+        live_before = selectors.live_subscription_id(customer=customer)
         started = subscription_create(
-            customer=customer_get_or_create(user=request.user),
+            customer=customer,
             plan=selectors.plan_get_active(slug=data["plan"]),
             billing_period=data["billing_period"],
             payment_method_id=data.get("payment_method_id") or None,
+            when=data.get("when", "auto"),
+            quantity=data.get("quantity"),
         )
-        return Response(_subscribed_body(request, started), status=status.HTTP_201_CREATED)
+        # 201 when a subscription started (new, a trial, or replacing the live one); 200 when the live one was
+        # changed in place: a change scheduled for the period end, seats added, a trial's plan changed.
+        created = started.subscription.pk != live_before
+        answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(_subscribed_body(request, started), status=answer)
 
     @extend_schema(
         operation_id="payment_checkout",
@@ -197,8 +219,9 @@ class SubscriptionViewSet(CustomerOwnedViewSet):
 
 def _subscribed_body(request: Request, started: SubscriptionStart) -> dict[str, Any]:
     subscription = started.subscription
-    invoice = invoice_for_response(started.invoice)
-    pdf_url, pdf_expires_at = pdf_link(request, invoice)
+    # A trial or a change scheduled for the period end has no invoice (yet): invoice and its links are null.
+    invoice = invoice_for_response(started.invoice) if started.invoice is not None else None
+    pdf_url, pdf_expires_at = pdf_link(request, invoice) if invoice is not None else (None, None)
     proration = None
     if started.replaced is not None:
         proration = {

@@ -1,6 +1,6 @@
 """Every billing and storage admin page renders: changelists, searches, filters, change pages, and the extra views."""
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -8,9 +8,11 @@ from django.contrib import admin
 from django.urls import reverse
 
 from billing.enums import InvoiceStatus
-from billing.models import Customer, Subscription
+from billing.models import Customer, DunningStep, Subscription
+from billing.services.dunning import dunning_run
 from billing.services.orders import OrderItemInput, order_create
 from billing.services.subscriptions import subscription_create
+from billing.services.subscriptions.pause import subscription_pause
 from storage.services import file_store
 
 from ..factories import (
@@ -20,6 +22,7 @@ from ..factories import (
     PaymentFactory,
     StripeWebhookEventFactory,
     SubscribeAttemptFactory,
+    SubscriptionPlanFactory,
 )
 from ..helpers import seoul
 
@@ -67,6 +70,18 @@ def everything(basic_and_pro_plans: dict, customer: Customer) -> dict[str, Any]:
         stripe_event_id="evt_1", event_type="invoice.paid", stripe_created_at=seoul(paid.issue_date), payload={}
     )
     SubscribeAttemptFactory.create(customer=other, plan=basic_and_pro_plans["pro"])
+    # A trial (its TrialClaim) and a pause (its SubscriptionPause), each of a customer of its own.
+    team = SubscriptionPlanFactory.create(slug="team", per_seat=True, trial_days=14)
+    subscription_create(customer=CustomerFactory.create(), plan=team, billing_period="monthly", quantity=2)
+    paused = subscription_create(
+        customer=CustomerFactory.create(), plan=basic_and_pro_plans["basic"], billing_period="monthly"
+    ).subscription
+    subscription_pause(subscription=paused, resume_on=None)
+    # A dunning step: the other customer's first invoice, a day overdue.
+    overdue = start.invoice
+    assert overdue is not None and overdue.due_date is not None
+    dunning_run(as_of=overdue.due_date + timedelta(days=1))
+    assert DunningStep.objects.filter(invoice=overdue).exists()
     file_store(owner=customer.user, content=b"%PDF-1.4 test", original_name="계약서.pdf", category="document")
     return {"invoice": invoice, "subscription": start.subscription, "order": order, "customer": other}
 

@@ -33,7 +33,7 @@ def test_plans_are_public_in_display_order(plans):
 
     assert response.status_code == 200
     body = response.json()
-    assert [plan["slug"] for plan in body] == ["free", "starter", "pro", "enterprise"]
+    assert [plan["slug"] for plan in body] == ["free", "starter", "pro", "enterprise", "team"]
     pro = body[2]
     assert pro == {
         "name": "프로",
@@ -51,8 +51,13 @@ def test_plans_are_public_in_display_order(plans):
             "연간 결제 시 2개월 무료",
         ],
         "max_projects": 20,
+        "trial_days": 0,
+        "per_seat": False,
     }
     assert body[3]["max_projects"] is None  # unlimited
+    team = body[4]
+    assert (team["name"], team["monthly_price"], team["annual_price"]) == ("팀", 15_000, 150_000)
+    assert (team["per_seat"], team["trial_days"], team["max_projects"]) == (True, 14, 10)
 
 
 def test_plans_in_english_and_with_a_stale_token_and_a_trailing_slash(plans):
@@ -70,7 +75,12 @@ def test_retired_plans_are_not_listed(plans):
     plans["starter"].is_active = False
     plans["starter"].save()
 
-    assert [plan["slug"] for plan in APIClient().get("/api/payment/plans").json()] == ["free", "pro", "enterprise"]
+    assert [plan["slug"] for plan in APIClient().get("/api/payment/plans").json()] == [
+        "free",
+        "pro",
+        "enterprise",
+        "team",
+    ]
 
 
 # --- subscribe -----------------------------------------------------------------------------------------
@@ -186,7 +196,7 @@ def test_list_shows_only_the_callers_subscriptions_with_filter_and_paging(
     assert everything["results"][0]["replaces_id"] == everything["results"][1]["id"]
 
 
-@pytest.mark.parametrize("query", ["status=paused", "status=", "limit=0"])
+@pytest.mark.parametrize("query", ["status=frozen", "status=", "limit=0"])
 def test_list_refuses_an_unknown_or_empty_status_and_bad_paging(customer_client, customer, query):
     error = error_of(
         customer_client.get(f"/api/payment/subscriptions?{query}"),

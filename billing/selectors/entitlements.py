@@ -1,0 +1,71 @@
+"""What a customer may use right now (GET /api/payment/entitlements): status, plan, features, limits, until when."""
+
+from datetime import date
+from typing import Any
+
+from django.db.models import Case, IntegerField, Value, When
+
+from billing.models import Customer
+from billing.models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionStatus
+
+# Statuses with service: the plan's features and limits apply. A past-due subscription keeps its service while
+# dunning runs; a paused one has none (its paid days wait for the resume).
+SERVICE_STATUSES: frozenset[str] = frozenset(
+    {SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE}
+)
+# A live subscription that grants something, or at least says why not. An `incomplete` one (a checkout whose
+# first invoice is unpaid) grants nothing and is not shown: until it is paid the customer is where they were.
+_SHOWN_LIVE: list[str] = sorted(LIVE_STATUSES - {SubscriptionStatus.INCOMPLETE})
+
+
+def entitlement_subscription(*, customer: Customer | None) -> Subscription | None:
+    """The subscription that decides the customer's entitlements, in one query: the live one, else the latest
+    canceled one, else None."""
+    if customer is None:
+        return None
+    candidates = (
+        Subscription.objects.filter(customer=customer, status__in=[*_SHOWN_LIVE, SubscriptionStatus.CANCELED])
+        .select_related("plan")
+        .annotate(rank=Case(When(status__in=_SHOWN_LIVE, then=Value(0)), default=Value(1), output_field=IntegerField()))
+        .order_by("rank", "-created_at", "-id")
+    )
+    return candidates.first()
+
+
+def _until(subscription: Subscription) -> date | None:
+    if subscription.status == SubscriptionStatus.TRIALING:
+        return subscription.trial_end
+    if subscription.status in SERVICE_STATUSES:
+        return subscription.current_period_end
+    return None
+
+
+def entitlements_for(*, customer: Customer | None, language: str) -> dict[str, Any]:
+    """The customer's entitlements as the API shows them (features in `language`).
+
+    Without service (none, paused, canceled) the features are empty and the limits 0, so a product that reads only
+    the limits never grants an ended plan's; `status` and `plan` still say which plan it was.
+    """
+    subscription = entitlement_subscription(customer=customer)
+    if subscription is None:
+        return {
+            "status": "none",
+            "plan": None,
+            "features": [],
+            "limits": {"max_projects": 0, "seats": 0},
+            "until": None,
+            "cancel_at_period_end": False,
+        }
+    plan = subscription.plan
+    served = subscription.status in SERVICE_STATUSES
+    return {
+        "status": subscription.status,
+        "plan": {"slug": plan.slug, "name": plan.display_name(language)},
+        "features": plan.display_features(language) if served else [],
+        "limits": {
+            "max_projects": plan.max_projects if served else 0,
+            "seats": subscription.quantity if served else 0,
+        },
+        "until": _until(subscription),
+        "cancel_at_period_end": subscription.cancel_at_period_end and served,
+    }
