@@ -479,8 +479,11 @@ class SubscriptionMachine(RuleBasedStateMachine):
             ):
                 assert any(first <= start and end <= last for first, last in periods), subscription
             paused = sum(
-                (pause.resumed_on - pause.paused_on).days
-                for pause in SubscriptionPause.objects.filter(subscription=subscription, resumed_on__isnull=False)
+                (resumed_on - paused_on).days
+                for paused_on, resumed_on in SubscriptionPause.objects.filter(
+                    subscription=subscription, resumed_on__isnull=False
+                ).values_list("paused_on", "resumed_on")
+                if resumed_on is not None
             )
             billed = sum((end - start).days for start, end in periods)
             served = (subscription.current_period_end - periods[0][0]).days - paused
