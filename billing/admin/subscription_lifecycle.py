@@ -2,6 +2,8 @@
 pending for the period end, change the seats; the pauses of a subscription and its pending change, shown; pauses
 and trial claims, read-only. Each operation is the same service the API calls, with the staff user as actor."""
 
+from collections import defaultdict
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
@@ -12,11 +14,15 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Subscription
-from billing.models.subscriptions import DunningStep, SubscriptionPause, SubscriptionStatus, TrialClaim
+from billing.models.subscriptions import DunningAction, DunningStep, SubscriptionPause, SubscriptionStatus, TrialClaim
+from billing.periods import billing_date
+from billing.services.dunning import invoices_to_dun
 from billing.services.subscriptions.changes import pending_change_drop, subscription_quantity_change
 from billing.services.subscriptions.common import MAX_SEATS
 from billing.services.subscriptions.lifecycle import subscription_resume
@@ -24,6 +30,7 @@ from billing.services.subscriptions.pause import subscription_pause
 from billing_site.errors import ApplicationError
 
 from .common import EMPTY, DateRangeFilter, NoAddOrChangeMixin, ReadOnlyMixin, money
+from .dashboard import Series, bar_chart
 
 
 def can_resume(subscription: Subscription) -> bool:
@@ -120,6 +127,32 @@ class TrialClaimAdmin(SubscriptionRecordMixin, ReadOnlyMixin, admin.ModelAdmin):
     ordering = ["-created_at", "-id"]
 
 
+DUNNING_CHART_WEEKS = 8
+DUNNING_COLORS = {
+    DunningAction.REMINDER: "#e6a23c",
+    DunningAction.CANCEL: "#ba2121",
+    DunningAction.UNCOLLECTIBLE: "#666666",
+}
+
+
+def dunning_chart(*, weeks: int = DUNNING_CHART_WEEKS, today: date | None = None) -> SafeString:
+    """Dunning steps per week (Monday to Sunday, Asia/Seoul) of the last `weeks` weeks, one bar per action."""
+    day = today or billing_date(timezone.now())
+    last_monday = day - timedelta(days=day.weekday())
+    mondays = [last_monday - timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
+    counts: dict[tuple[date, str], int] = defaultdict(int)
+    for done_on, action in DunningStep.objects.filter(done_on__gte=mondays[0]).values_list("done_on", "action"):
+        counts[(done_on - timedelta(days=done_on.weekday()), action)] += 1
+    return bar_chart(
+        title=gettext("Dunning steps per week"),
+        labels=[monday.strftime("%m-%d") for monday in mondays],
+        series=[
+            Series(str(DunningAction(action).label), [counts[(monday, action)] for monday in mondays], color)
+            for action, color in DUNNING_COLORS.items()
+        ],
+    )
+
+
 @admin.register(DunningStep)
 class DunningStepAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Every dunning step taken (one per invoice and step), written only by the dunning run; part of an invoice's
@@ -130,9 +163,17 @@ class DunningStepAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["=invoice__number", "invoice__customer__display_name", "invoice__customer__email"]
     list_select_related = ["invoice", "subscription__plan"]
     ordering = ["-done_on", "-id"]
+    change_list_template = "admin/billing/dunningstep/change_list.html"
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("billing.view_invoice")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = {
+            "dunning_chart": dunning_chart(),
+            "dunning_open": invoices_to_dun(as_of=billing_date(timezone.now())).count(),
+        }
+        return super().changelist_view(request, extra_context={**(extra_context or {}), **context})
 
 
 class PauseForm(forms.Form):
