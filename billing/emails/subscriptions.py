@@ -6,6 +6,7 @@ from billing.enums import EmailKind, Language
 from billing.models.subscriptions import CancellationReason, Subscription, SubscriptionStatus
 from billing.periods import billing_day_start
 from billing.services.subscription_emails import (
+    RenewalCharge,
     cancellation_occurrence,
     renewal_charge,
     renewal_notice_expected,
@@ -25,20 +26,27 @@ PERIOD_NAMES: dict[str, dict[str, str]] = {
 
 
 def _subscription(email: Email) -> Subscription:
-    subscription = Subscription.objects.select_related("customer", "plan").filter(pk=int(email.object_id or 0)).first()
+    subscription = (
+        Subscription.objects.select_related("customer", "plan", "pending_plan")
+        .filter(pk=int(email.object_id or 0))
+        .first()
+    )
     if subscription is None:
         raise EmailSkip(f"subscription {email.object_id} is gone")
     return subscription
 
 
-def _common(subscription: Subscription) -> dict[str, Any]:
+def _common(subscription: Subscription, charge: RenewalCharge | None = None) -> dict[str, Any]:
+    """The customer, plan and billing period; with `charge`, the plan and period it bills (a pending change's)."""
     language = email_language()
-    names = PERIOD_NAMES.get(subscription.billing_period, {})
+    plan = subscription.plan if charge is None else charge.plan
+    billing_period = subscription.billing_period if charge is None else charge.billing_period
+    names = PERIOD_NAMES.get(billing_period, {})
     return {
         **base_context(),
         "customer_name": subscription.customer.display_name,
-        "plan_name": subscription.plan.display_name(language),
-        "billing_period": names.get(language) or names.get(Language.KOREAN) or subscription.billing_period,
+        "plan_name": plan.display_name(language),
+        "billing_period": names.get(language) or names.get(Language.KOREAN) or billing_period,
     }
 
 
@@ -55,7 +63,7 @@ def renewal_upcoming(email: Email) -> RenderedEmail:
         raise EmailSkip(f"subscription {subscription.pk} renews on {subscription.current_period_end} now")
     charge = renewal_charge(subscription=subscription, customer=subscription.customer)
     context = {
-        **_common(subscription),
+        **_common(subscription, charge),
         "renewal_date": date_display(subscription.current_period_end),
         "period_start": date_display(charge.period.start),
         "period_last_day": date_display(charge.period.last_day),
@@ -81,7 +89,7 @@ def trial_ending(email: Email) -> RenderedEmail:
         raise EmailSkip(f"subscription {subscription.pk}: its trial ends on {subscription.trial_end} now")
     charge = trial_first_charge(subscription=subscription, customer=subscription.customer)
     context = {
-        **_common(subscription),
+        **_common(subscription, charge),
         "trial_last_day": date_display(subscription.current_period.last_day),
         "first_invoice_date": date_display(subscription.trial_end),
         "period_start": date_display(charge.period.start),

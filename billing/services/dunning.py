@@ -2,8 +2,11 @@
 
 BILLING_DUNNING_SCHEDULE lists the days after the due date on which a reminder goes out (step 1, 2, ...: the
 n-th day of the schedule); BILLING_DUNNING_FINAL_DAYS after it the final action is taken (the step after the
-reminders): "cancel" ends the customer's live subscription (reason unpaid), "uncollectible" writes the invoice
-off (the subscription stays past due until it is paid).
+reminders): "cancel" ends the invoice's own subscription (reason unpaid) or, when a plan change replaced it (its
+debt carried onto the new one), the live subscription that replaced it; a subscription that already ended on its
+own (the customer canceled and perhaps subscribed again, and paid) is never touched: the step is then recorded
+with no subscription (nothing canceled) and the invoice stays open. "uncollectible" writes the invoice off (the
+subscription stays past due until it is paid).
 
 Each step happens once: its DunningStep row (unique per invoice and step) is written first, in a savepoint of the
 short transaction that also queues its email and its provider retry, so two runs at once or a run repeated do it
@@ -26,9 +29,11 @@ from django.utils import timezone
 from billing.enums import InvoiceStatus, JobKind
 from billing.models import Invoice
 from billing.models.subscriptions import (
+    LIVE_STATUSES,
     CancellationReason,
     DunningAction,
     DunningStep,
+    Subscription,
     SubscriptionInvoice,
     SubscriptionStatus,
 )
@@ -39,7 +44,7 @@ from .invoice_emails import invoice_overdue_reminder_queue
 from .invoices import invoice_mark_uncollectible
 from .subscription_states import (
     customer_lock,
-    live_subscription_lock,
+    subscription_lock,
     subscription_status_change,
     unpaid_invoices_void,
 )
@@ -110,30 +115,48 @@ def _provider_collects(invoice: Invoice, link: SubscriptionInvoice) -> bool:
     return bool(invoice.stripe_invoice_id or link.subscription.stripe_subscription_id)
 
 
-def _final_action(invoice: Invoice, *, action: str, moment: datetime) -> None:
-    """Cancel the customer's live subscription (customer locked) or write the invoice off."""
+def _debtor_subscription(subscription: Subscription) -> Subscription | None:
+    """The live subscription an invoice of `subscription` is owed by: itself, or the one that replaced it through
+    plan changes (`replaced_by`, which carried its debt), or None when it ended otherwise. Customer locked."""
+    current: Subscription | None = subscription
+    seen: set[int] = set()
+    while current is not None and current.status not in LIVE_STATUSES and current.pk not in seen:
+        seen.add(current.pk)
+        current = Subscription.objects.filter(replaces=current).first()
+    return current if current is not None and current.status in LIVE_STATUSES else None
+
+
+def _final_action(invoice: Invoice, *, action: str, debtor: Subscription | None, moment: datetime) -> None:
+    """Cancel the debtor subscription (locked), if any, or write the invoice off."""
     if action == DunningAction.UNCOLLECTIBLE:
         invoice_mark_uncollectible(invoice=invoice, actor=None, now=moment)
         return
-    live = live_subscription_lock(invoice.customer)
-    if live is None:
-        return
-    if live.status == SubscriptionStatus.INCOMPLETE:
-        unpaid_invoices_void(live)
-    subscription_status_change(live, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.UNPAID)
-    subscription_provider_follow_enqueue(live)
+    if debtor is None:
+        return  # nothing live owes it: the invoice stays open, the step records that nothing was canceled
+    if debtor.status == SubscriptionStatus.INCOMPLETE:
+        unpaid_invoices_void(debtor)
+    subscription_status_change(debtor, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.UNPAID)
+    subscription_provider_follow_enqueue(debtor)
 
 
 @transaction.atomic
 def invoice_dunning_step(*, invoice: Invoice, as_of: date, now: datetime | None = None) -> DunningStep | None:
     """Take the dunning step due for one invoice as of `as_of`, once; None when none is due or it was taken.
 
-    Locks the customer (as every subscription change does) and then the invoice, and re-checks it is still open
-    and still due, so a payment that just committed stops it and two runs at once take the step once.
+    Locks in the order every payment and subscription change does: the customer, the subscription that owes the
+    invoice, then the invoice; and re-checks it is still open and still due, so a payment that just committed
+    stops it and two runs at once take the step once.
     """
     moment = now or timezone.now()
     plan = DunningPlan.from_settings()
     customer = customer_lock(invoice.customer_id)
+    link = SubscriptionInvoice.objects.select_related("subscription").filter(invoice_id=invoice.pk).first()
+    if link is None:
+        return None  # not a subscription invoice: nothing to dun
+    # With the customer locked no subscription of it changes status or gets replaced: safe to resolve, then lock.
+    debtor = _debtor_subscription(link.subscription)
+    if debtor is not None:
+        debtor = subscription_lock(subscription_id=debtor.pk)
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
     locked.customer = customer
     if locked.status != InvoiceStatus.OPEN or locked.due_date is None or locked.due_date >= as_of:
@@ -143,14 +166,16 @@ def invoice_dunning_step(*, invoice: Invoice, as_of: date, now: datetime | None 
     if due is None or (done and max(done) >= due[0]):
         return None
     step, days = due
-    link = SubscriptionInvoice.objects.select_related("subscription").get(invoice=locked)
     final = step == plan.final_step
     retry = not final and _provider_collects(locked, link)
+    # A final cancel records the subscription it ends (None: nothing was live to cancel); any other step the
+    # invoice's own.
+    canceling = final and plan.final_action == DunningAction.CANCEL
     try:
         with transaction.atomic():
             record = DunningStep.objects.create(
                 invoice=locked,
-                subscription=link.subscription,
+                subscription=debtor if canceling else link.subscription,
                 step=step,
                 days_after_due=days,
                 action=plan.final_action if final else DunningAction.REMINDER,
@@ -160,7 +185,7 @@ def invoice_dunning_step(*, invoice: Invoice, as_of: date, now: datetime | None 
     except IntegrityError:
         return None  # taken by another run since the check above
     if final:
-        _final_action(locked, action=plan.final_action, moment=moment)
+        _final_action(locked, action=plan.final_action, debtor=debtor, moment=moment)
         return record
     invoice_overdue_reminder_queue(invoice=locked, step=days)
     if retry:

@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 
 from billing.enums import EmailKind
 from billing.models import Customer
+from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import (
     RENEWING_STATUSES,
     CancellationReason,
@@ -43,46 +44,78 @@ class RenewalCharge:
     total: int
     # The customer's credit balance will be used against it: the invoice will ask for less than `total`.
     credit_applies: bool
+    # What is billed: the pending change's plan and billing period when one takes effect at the boundary.
+    plan: SubscriptionPlan
+    billing_period: str
+
+
+@dataclass(frozen=True)
+class NextTerms:
+    """What a subscription is from its next boundary on: its pending change applied (pending_change_apply)."""
+
+    plan: SubscriptionPlan
+    billing_period: str
+    price_amount: int
+    currency: str
+    anchor: date  # the cycle anchor: the boundary itself when the billing period switches
+
+
+def next_terms(subscription: Subscription) -> NextTerms:
+    """The plan, billing period, price and anchor the next period is billed with, as pending_change_apply will
+    set them at `current_period_end` (the plan's price as of now, times the pending seats)."""
+    plan, period = subscription.pending_plan, subscription.pending_billing_period
+    if plan is None or subscription.pending_quantity is None or not period:
+        return NextTerms(
+            plan=subscription.plan,
+            billing_period=subscription.billing_period,
+            price_amount=subscription.price_amount,
+            currency=subscription.currency,
+            anchor=subscription.billing_cycle_anchor,
+        )
+    switched = period != subscription.billing_period
+    return NextTerms(
+        plan=plan,
+        billing_period=period,
+        price_amount=plan.price_for(period) * subscription.pending_quantity,
+        currency=plan.currency,
+        anchor=subscription.current_period_end if switched else subscription.billing_cycle_anchor,
+    )
+
+
+def _charge(*, terms: NextTerms, period: ServicePeriod, customer: Customer) -> RenewalCharge:
+    supply = terms.price_amount
+    vat = vat_amount(supply_amount=supply, tax_treatment=customer.tax_treatment)
+    return RenewalCharge(
+        period=period,
+        currency=terms.currency,
+        supply_amount=supply,
+        vat=vat,
+        total=supply + vat,
+        credit_applies=(customer.currency == terms.currency and customer.credit_balance > 0 and supply > 0),
+        plan=terms.plan,
+        billing_period=terms.billing_period,
+    )
 
 
 def renewal_charge(*, subscription: Subscription, customer: Customer) -> RenewalCharge:
     """The invoice of the next period, computed without writing: the renewal's one line (charge_line: the
-    subscription's price_amount) and VAT on it under the customer's tax treatment (invoice totals: vat_amount
-    of the subtotal). The credit balance, if any, is only flagged: it may change before the renewal day."""
-    period = next_period(
-        anchor=subscription.billing_cycle_anchor,
-        current=subscription.current_period,
-        billing_period=subscription.billing_period,
-    )
-    supply = subscription.price_amount
-    vat = vat_amount(supply_amount=supply, tax_treatment=customer.tax_treatment)
-    return RenewalCharge(
-        period=period,
-        currency=subscription.currency,
-        supply_amount=supply,
-        vat=vat,
-        total=supply + vat,
-        credit_applies=(customer.currency == subscription.currency and customer.credit_balance > 0 and supply > 0),
-    )
+    subscription's price_amount, or the pending change's price and period, applied first at the boundary) and VAT
+    on it under the customer's tax treatment (invoice totals: vat_amount of the subtotal). The credit balance, if
+    any, is only flagged: it may change before the renewal day."""
+    terms = next_terms(subscription)
+    period = next_period(anchor=terms.anchor, current=subscription.current_period, billing_period=terms.billing_period)
+    return _charge(terms=terms, period=period, customer=customer)
 
 
 def trial_first_charge(*, subscription: Subscription, customer: Customer) -> RenewalCharge:
     """The first invoice of a trial, issued on `trial_end` (billing.services.subscriptions.trials): its first period
-    from `trial_end`, the subscription's price_amount and VAT on it, the credit balance only flagged (as
-    `renewal_charge`)."""
+    from `trial_end`, the subscription's price_amount (a pending change applied first, as the renewal does) and VAT
+    on it, the credit balance only flagged (as `renewal_charge`)."""
     if subscription.trial_end is None:
         raise ValueError(f"Subscription {subscription.pk} has no trial.")
-    period = first_period(anchor=subscription.trial_end, billing_period=subscription.billing_period)
-    supply = subscription.price_amount
-    vat = vat_amount(supply_amount=supply, tax_treatment=customer.tax_treatment)
-    return RenewalCharge(
-        period=period,
-        currency=subscription.currency,
-        supply_amount=supply,
-        vat=vat,
-        total=supply + vat,
-        credit_applies=(customer.currency == subscription.currency and customer.credit_balance > 0 and supply > 0),
-    )
+    terms = next_terms(subscription)
+    period = first_period(anchor=subscription.trial_end, billing_period=terms.billing_period)
+    return _charge(terms=terms, period=period, customer=customer)
 
 
 def trial_notice_expected(subscription: Subscription) -> bool:

@@ -23,13 +23,15 @@ def trial_days_for(*, customer: Customer, plan: SubscriptionPlan, replacing: Sub
     """The days of free trial a new subscription to `plan` gets (0: none): only a customer with no live subscription
     (a plan change is never a trial) who never had a trial, under this login or under its 사업자등록번호.
 
-    Read under the customer lock; a claim racing from another customer with the same number is refused by the
-    unique index when the trial is written (`trial_claim_write`)."""
+    A claim matches by the number it was written with or by its customer's number now: a trial claimed before the
+    customer entered its 사업자등록번호 still counts for that number. Read under the customer lock; a claim racing
+    from another customer with the same number is refused by the unique index when the trial is written
+    (`trial_claim_write`)."""
     if plan.trial_days <= 0 or replacing is not None:
         return 0
     claimed = Q(customer=customer)
-    if customer.business_registration_number:
-        claimed |= Q(business_registration_number=customer.business_registration_number)
+    if number := customer.business_registration_number:
+        claimed |= Q(business_registration_number=number) | Q(customer__business_registration_number=number)
     return 0 if TrialClaim.objects.filter(claimed).exists() else plan.trial_days
 
 

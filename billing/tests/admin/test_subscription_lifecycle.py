@@ -43,7 +43,7 @@ def subscription(customer: Customer, basic_and_pro_plans: dict[str, Subscription
 @pytest.fixture
 def seated(customer: Customer) -> Subscription:
     """An active subscription of 2 seats of a ₩10,000 per-seat plan, started today."""
-    plan = SubscriptionPlanFactory(slug="seats", name="좌석", per_seat=True, monthly_price=10_000)
+    plan = SubscriptionPlanFactory.create(slug="seats", name="좌석", per_seat=True, monthly_price=10_000)
     return subscription_create(customer=customer, plan=plan, billing_period="monthly", quantity=2).subscription
 
 
@@ -158,7 +158,7 @@ def test_bulk_pause_and_resume(admin_client: Client, subscription: Subscription)
 
 
 def test_the_list_shows_trials_and_seats(admin_client: Client, customer: Customer) -> None:
-    plan = SubscriptionPlanFactory(slug="team-trial", per_seat=True, trial_days=14, monthly_price=15_000)
+    plan = SubscriptionPlanFactory.create(slug="team-trial", per_seat=True, trial_days=14, monthly_price=15_000)
     trial = subscription_create(customer=customer, plan=plan, billing_period="monthly", quantity=3).subscription
     assert trial.status == SubscriptionStatus.TRIALING
 

@@ -1,6 +1,7 @@
 """GET /api/payment/entitlements: what the caller may use now, cacheable (ETag, 304), in at most three queries."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -10,7 +11,12 @@ from billing.periods import billing_date
 pytestmark = pytest.mark.django_db
 
 ENTITLEMENTS = "/api/payment/entitlements"
-NOTHING = {"features": [], "limits": {"max_projects": 0, "seats": 0}, "until": None, "cancel_at_period_end": False}
+NOTHING: dict[str, Any] = {
+    "features": [],
+    "limits": {"max_projects": 0, "seats": 0},
+    "until": None,
+    "cancel_at_period_end": False,
+}
 
 
 def subscribe(client, plan="pro", **extra):

@@ -8,7 +8,12 @@ from billing.enums import EmailKind, JobKind
 from billing.models import Invoice
 from billing.models.subscriptions import DunningStep, Subscription
 from billing.services.dunning import DunningPlan, dunning_run
-from billing.services.subscriptions import subscription_create, subscription_renew
+from billing.services.subscriptions import (
+    subscription_cancel,
+    subscription_change_plan,
+    subscription_create,
+    subscription_renew,
+)
 from billing.tests.factories import CustomerFactory, InvoiceFactory
 from billing.tests.helpers import run_concurrently, seoul
 from billing.tests.subscription_support import pay
@@ -101,6 +106,50 @@ def test_the_final_action_cancels_the_subscription_as_unpaid(unpaid):
     # The debt stays: the invoice is still open, and dunning is over for it.
     assert Invoice.objects.get(pk=unpaid.invoice.pk).status == "open"
     assert run(date(2025, 3, 1)).processed == 0
+
+
+def test_the_final_action_cancels_only_the_invoices_own_subscription_not_a_newer_paid_one(unpaid, plans):
+    subscription_cancel(subscription=unpaid.subscription, immediately=True, now=seoul(date(2025, 1, 2)))
+    annual = subscription_create(
+        customer=unpaid.subscription.customer,
+        plan=plans["starter"],
+        billing_period="annual",
+        now=seoul(date(2025, 1, 3)),
+    )
+    assert pay(annual.invoice, now=seoul(date(2025, 1, 3))).status == "active"
+
+    summary = run(date(2025, 2, 15))
+
+    kept = Subscription.objects.get(pk=annual.subscription.pk)
+    assert (kept.status, kept.cancellation_reason, kept.ended_at) == ("active", "", None)
+    old = Subscription.objects.get(pk=unpaid.subscription.pk)
+    assert (old.status, old.cancellation_reason) == ("canceled", "requested")
+    # The step is taken (dunning is over for this invoice) and says it canceled nothing; the debt stays open.
+    assert summary.count("cancel") == 1
+    assert steps(unpaid.invoice) == [(4, 14, "cancel", date(2025, 2, 15))]
+    assert DunningStep.objects.get(invoice=unpaid.invoice).subscription_id is None
+    assert Invoice.objects.get(pk=unpaid.invoice.pk).status == "open"
+    assert Email.objects.filter(kind=EmailKind.SUBSCRIPTION_ENDED).count() == 1  # the requested cancel's only
+    assert run(date(2025, 3, 1)).processed == 0
+
+
+def test_the_final_action_follows_a_plan_change_to_the_subscription_that_carries_the_debt(unpaid, plans):
+    """A plan change carries the replaced subscription's debt onto the new one: dunning an invoice of the replaced
+    one left open ends the live one that replaced it."""
+    subscription_renew(subscription=unpaid.subscription, as_of=date(2025, 2, 1), now=seoul(date(2025, 2, 1)))
+    # The change settles the current (February) period; January's invoice stays open on the replaced subscription.
+    changed = subscription_change_plan(
+        subscription=unpaid.subscription, plan=plans["starter"], billing_period="monthly", now=seoul(date(2025, 2, 5))
+    )
+    assert Invoice.objects.get(pk=unpaid.invoice.pk).status == "open"
+
+    summary = run(date(2025, 2, 14))
+
+    live = Subscription.objects.get(pk=changed.subscription.pk)
+    assert summary.count("cancel") == 1
+    assert (live.status, live.cancellation_reason) == ("canceled", "unpaid")
+    assert Subscription.objects.get(pk=unpaid.subscription.pk).cancellation_reason == "replaced"
+    assert DunningStep.objects.get(invoice=unpaid.invoice).subscription_id == live.pk
 
 
 def test_the_final_action_can_write_the_invoice_off_instead(unpaid, settings):

@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.apps import apps
+from django.db.models import Model
 
 from billing.models import Invoice, InvoiceNumberSequence
 from billing.models.subscriptions import Subscription
@@ -24,8 +25,8 @@ PRO_MONTHLY_TOTAL = 108_900  # ₩99,000 + 10 % VAT
 
 def table_rows() -> dict[str, object]:
     """Every row of every billing table (and the emails and jobs), to compare before and after."""
-    models = [*apps.get_app_config("billing").get_models(), Email, Job]
-    return {model._meta.db_table: sorted(model.objects.values_list()) for model in models}
+    models: list[type[Model]] = [*apps.get_app_config("billing").get_models(), Email, Job]
+    return {model._meta.db_table: sorted(model._default_manager.values_list()) for model in models}
 
 
 def test_a_monthly_subscriber_renews_three_times_in_three_months(pro_from_jan_31):
@@ -145,6 +146,7 @@ def state(customer) -> tuple[list[tuple], tuple]:
         for invoice in Invoice.objects.filter(customer=customer, issue_date__gte=date(2025, 2, 1)).order_by("id")
     ]
     subscription = Subscription.objects.filter(customer=customer).order_by("-id").first()
+    assert subscription is not None
     return invoices, (
         subscription.status,
         subscription.current_period_start,

@@ -10,8 +10,15 @@ from billing.models import Customer
 from billing.models.subscriptions import Subscription
 from billing.services.checkout import checkout_create
 from billing.services.subscription_emails import renewal_charge, renewal_notices_queue
-from billing.services.subscriptions import subscription_cancel, subscription_create, subscription_renew
+from billing.services.subscriptions import (
+    subscription_cancel,
+    subscription_create,
+    subscription_quantity_change,
+    subscription_renew,
+)
+from billing.tests.factories import SubscriptionPlanFactory
 from billing.tests.helpers import seoul
+from billing.tests.subscription_support import pay
 from billing_site.mail.models import Email, EmailStatus
 from billing_site.mail.services import email_send
 
@@ -92,6 +99,68 @@ def test_the_quoted_charge_is_what_the_renewal_invoices_before_credit(
         assert invoice.total < charge.total
     else:
         assert (invoice.subtotal, invoice.tax, invoice.total) == (charge.supply_amount, charge.vat, charge.total)
+
+
+def test_a_pending_plan_change_is_what_the_notice_quotes_and_the_renewal_then_invoices(
+    pro_from_jan_31, plans, mailoutbox, django_capture_on_commit_callbacks
+):
+    scheduled = subscription_create(
+        customer=pro_from_jan_31.customer,
+        plan=plans["starter"],
+        billing_period="annual",
+        when="period_end",
+        now=seoul(date(2025, 2, 10)),
+    )
+    assert scheduled.scheduled and scheduled.subscription.pk == pro_from_jan_31.pk
+
+    assert notices_run(django_capture_on_commit_callbacks, NOTICE_DAY) == 1
+
+    (message,) = messages("구독 갱신 안내")
+    assert message.subject == "[구독 갱신 안내] 스타터 플랜이 2025년 2월 28일에 갱신됩니다 (₩319,000)"
+    assert "다음 이용 기간: 2025년 2월 28일 ~ 2026년 2월 27일" in message.body
+    assert "공급가액: ₩290,000" in message.body and "부가세: ₩29,000" in message.body
+    subscription = Subscription.objects.select_related("customer").get(pk=pro_from_jan_31.pk)
+    charge = renewal_charge(subscription=subscription, customer=subscription.customer)
+
+    (invoice,) = subscription_renew(subscription=subscription, as_of=RENEWAL, now=seoul(RENEWAL)).invoices
+    renewed = Subscription.objects.get(pk=pro_from_jan_31.pk)
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (charge.supply_amount, charge.vat, charge.total)
+    assert (renewed.current_period_start, renewed.current_period_end) == (charge.period.start, charge.period.end)
+    assert (renewed.plan_id, renewed.billing_period) == (plans["starter"].pk, "annual")
+
+
+def test_fewer_seats_pending_are_what_the_notice_quotes_and_the_renewal_then_invoices(
+    customer, mailoutbox, django_capture_on_commit_callbacks
+):
+    plan = SubscriptionPlanFactory.create(monthly_price=10_000, per_seat=True)
+    started = subscription_create(
+        customer=customer, plan=plan, billing_period="monthly", quantity=3, now=seoul(date(2025, 1, 31))
+    )
+    pay(started.invoice, now=seoul(date(2025, 1, 31)))
+    assert subscription_quantity_change(
+        subscription=started.subscription, quantity=2, now=seoul(date(2025, 2, 10))
+    ).scheduled
+
+    assert notices_run(django_capture_on_commit_callbacks, NOTICE_DAY) == 1
+
+    (message,) = messages("구독 갱신 안내")
+    assert message.subject.endswith("2025년 2월 28일에 갱신됩니다 (₩22,000)")
+    assert "공급가액: ₩20,000" in message.body and "부가세: ₩2,000" in message.body
+    subscription = Subscription.objects.select_related("customer").get(pk=started.subscription.pk)
+    charge = renewal_charge(subscription=subscription, customer=subscription.customer)
+
+    (invoice,) = subscription_renew(subscription=subscription, as_of=RENEWAL, now=seoul(RENEWAL)).invoices
+    renewed = Subscription.objects.get(pk=subscription.pk)
+    assert (
+        (invoice.subtotal, invoice.tax, invoice.total)
+        == (charge.supply_amount, charge.vat, charge.total)
+        == (
+            20_000,
+            2_000,
+            22_000,
+        )
+    )
+    assert (renewed.current_period_start, renewed.current_period_end) == (charge.period.start, charge.period.end)
 
 
 def test_with_a_credit_balance_the_notice_says_before_credit(

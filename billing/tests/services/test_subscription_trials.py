@@ -146,6 +146,21 @@ def test_one_trial_per_business_registration_number(customer, trial_plan):
     assert list(TrialClaim.objects.values_list("customer_id", flat=True)) == [customer.pk]
 
 
+def test_a_number_set_after_the_trial_counts_as_claimed_for_another_login(customer, trial_plan):
+    # The trial was claimed with no 사업자등록번호; the customer enters it later. Another login of that business
+    # must not get a second trial (the claim row still holds "": the customer's current number counts too).
+    earlier = CustomerFactory.create()
+    assert earlier.business_registration_number == ""
+    assert subscribe(earlier, trial_plan).subscription.status == SubscriptionStatus.TRIALING
+    Customer.objects.filter(pk=earlier.pk).update(business_registration_number=customer.business_registration_number)
+
+    started = subscribe(customer, trial_plan)
+
+    assert started.subscription.status == SubscriptionStatus.ACTIVE and started.invoice is not None
+    assert started.subscription.trial_end is None and started.invoice.total == 108_900
+    assert list(TrialClaim.objects.values_list("customer_id", flat=True)) == [earlier.pk]
+
+
 def test_customers_without_a_business_registration_number_each_get_a_trial(trial_plan):
     first, second = CustomerFactory.create(), CustomerFactory.create()
     assert first.business_registration_number == second.business_registration_number == ""
@@ -344,9 +359,40 @@ def test_the_trial_ending_email_goes_three_days_before_with_the_first_invoice_am
     assert "첫 이용 기간: 2025년 3월 15일 ~ 2025년 4월 14일" in text
     assert "공급가액: ₩99,000" in text and "부가세: ₩9,900" in text
     assert "첫 청구 금액(부가세 포함): ₩108,900" in text and "첫 청구일: 2025년 3월 15일" in text
-    assert "₩108,900" in str(message.alternatives[0][0])  # type: ignore[attr-defined]
+    assert "₩108,900" in str(message.alternatives[0][0])
     (email,) = Email.objects.filter(kind=EmailKind.TRIAL_ENDING)
     assert (email.occurrence, email.status) == ("2025-03-15", EmailStatus.SENT)
+
+
+@pytest.mark.parametrize("pending", [False, True])
+def test_the_trial_ending_email_quotes_the_seats_and_the_pending_change_the_first_invoice_bills(
+    customer, pending, mailoutbox, django_capture_on_commit_callbacks
+):
+    plan = SubscriptionPlanFactory.create(monthly_price=10_000, per_seat=True, trial_days=14)
+    trial = subscribe(customer, plan, quantity=3).subscription
+    assert trial.status == SubscriptionStatus.TRIALING
+    expected = (30_000, 3_000, 33_000)
+    if pending:
+        # A change waiting for the trial's end (the renewal applies it before the first invoice): 2 seats, annual.
+        Subscription.objects.filter(pk=trial.pk).update(
+            pending_plan=plan,
+            pending_billing_period="annual",
+            pending_quantity=2,
+            pending_requested_at=seoul(START),
+        )
+        expected = (200_000, 20_000, 220_000)
+
+    assert notices_run(django_capture_on_commit_callbacks, NOTICE_DAY) == 1
+
+    (message,) = messages("무료 체험 종료 안내")
+    assert message.subject.endswith(f"(₩{expected[2]:,})")
+    assert f"공급가액: ₩{expected[0]:,}" in message.body and f"부가세: ₩{expected[1]:,}" in message.body
+    last_day = "2026년 3월 14일" if pending else "2025년 4월 14일"
+    assert f"첫 이용 기간: 2025년 3월 15일 ~ {last_day}" in message.body
+    (invoice,) = renew(trial, TRIAL_END).invoices
+    assert (invoice.subtotal, invoice.tax, invoice.total) == expected
+    converted = fresh(trial)
+    assert (converted.quantity, converted.billing_period) == ((2, "annual") if pending else (3, "monthly"))
 
 
 def test_the_trial_ending_email_is_sent_once_when_the_run_repeats(
