@@ -961,8 +961,13 @@ def _invoice_button(world: World, name: str) -> Visit:
     )
 
 
+# Started 40 days ago: its renewal is due (for "renew"); a pause needs a period not yet over (nothing left unbilled).
+def _started_days_ago(name: str) -> int:
+    return 0 if name in {"pause", "pause_selected"} else 40
+
+
 def _subscription_button(world: World, name: str) -> Visit:
-    subscription = world.subscription_for(name, days_ago=40)
+    subscription = world.subscription_for(name, days_ago=_started_days_ago(name))
     if name == "stripe_sync":
         type(subscription).objects.filter(pk=subscription.pk).update(stripe_subscription_id="sub_matrix")
     before = snapshot()
@@ -1003,7 +1008,7 @@ def _seats_page(world: World, method: str) -> Visit:
     from billing.services.subscriptions import subscription_create
     from billing.tests.factories import SubscriptionPlanFactory
 
-    plan = SubscriptionPlanFactory(per_seat=True, monthly_price=10_000)
+    plan = SubscriptionPlanFactory.create(per_seat=True, monthly_price=10_000)
     subscription = subscription_create(
         customer=customer_get_or_create(user=world.fresh_user()), plan=plan, billing_period="monthly"
     ).subscription
@@ -1255,7 +1260,7 @@ def _trial_claim(world: World) -> Any:
     from billing.services.subscriptions import subscription_create
     from billing.tests.factories import SubscriptionPlanFactory
 
-    plan = SubscriptionPlanFactory(trial_days=14)
+    plan = SubscriptionPlanFactory.create(trial_days=14)
     customer = customer_get_or_create(user=world.fresh_user())  # a trial is once per customer
     started = subscription_create(customer=customer, plan=plan, billing_period="monthly")
     return TrialClaim.objects.get(subscription=started.subscription)
@@ -1413,7 +1418,7 @@ def _selection(world: World, label: str, name: str) -> Selection:
         status = {"invoice_selected": "invoiced", "cancel_selected": "canceled"}.get(name)
         return Selection([order.pk], lambda r: type(order).objects.get(pk=order.pk).status == status)
     if label == "billing.subscription" and name != "delete_selected":
-        subscription = world.subscription_for(name, days_ago=40)
+        subscription = world.subscription_for(name, days_ago=_started_days_ago(name))
         before = snapshot()
         return Selection([subscription.pk], lambda r: snapshot() != before)
     if (label, name) == ("jobs.job", "retry_selected"):

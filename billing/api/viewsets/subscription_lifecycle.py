@@ -175,7 +175,13 @@ class SubscriptionLifecycleMixin:
                 "invalid_quantity",
                 "plan_not_per_seat",
             ],
-            409: ["no_upcoming_invoice", "already_subscribed", "subscription_ending", "replaced_invoice_partly_paid"],
+            409: [
+                "no_upcoming_invoice",
+                "already_subscribed",
+                "subscription_ending",
+                "subscription_paused",
+                "replaced_invoice_partly_paid",
+            ],
         }
     )
     @action(detail=True, methods=["get"])

@@ -135,6 +135,7 @@ class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
             409: [
                 "already_subscribed",
                 "subscription_ending",
+                "subscription_paused",
                 "currency_mismatch",
                 "period_already_invoiced",
                 "replaced_invoice_partly_paid",

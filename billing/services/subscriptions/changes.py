@@ -21,7 +21,7 @@ from billing_site.permissions import permission_require
 from ..invoices import InvoiceLineInput
 from ..subscription_states import customer_lock, subscription_lock
 from .common import credit_balance_apply, period_invoice_issue, plan_line_description, quantity_validate
-from .proration import proration_credit
+from .proration import cycle_period, proration_credit
 from .start import SubscriptionStart, subscription_provider_follow_enqueue
 
 PENDING_FIELDS = ["pending_plan", "pending_billing_period", "pending_quantity", "pending_requested_at"]
@@ -137,14 +137,17 @@ def subscription_change_in_place(
 def _seats_invoice(
     locked: Subscription, *, customer: Customer, added: int, moment: datetime, finalize: bool
 ) -> Invoice | None:
-    """The added seats for the days left of the current period: seats x price of one x unused days / days,
-    truncated to the minor unit once (`proration_credit`); VAT by the invoice service. None when nothing is owed."""
-    period = locked.current_period
+    """The added seats for the days left of the current period: seats x price of one x unused days / days of a
+    whole period, truncated to the minor unit once (`proration_credit`); VAT by the invoice service. None when
+    nothing is owed. The days are those of the cycle's whole period ending at `current_period_end`
+    (`cycle_period`): after a resume the current period is only the carried days, and a seat's price is per period.
+    """
+    period = cycle_period(locked)
     today = billing_date(moment)
     amount = proration_credit(amount=added * locked.unit_amount, currency=locked.currency, period=period, on=today)
     if amount <= 0:
         return None
-    billed = ServicePeriod(max(today, period.start), period.end)
+    billed = ServicePeriod(max(today, locked.current_period_start), period.end)
     lines = [
         InvoiceLineInput(
             description=plan_line_description(
@@ -205,6 +208,16 @@ def quantity_change_write(
     if seats_pending:
         _pending_fields_clear(locked)
         fields += PENDING_FIELDS
+    elif (
+        locked.pending_plan is not None
+        and locked.pending_plan.per_seat
+        and locked.pending_quantity is not None
+        and locked.pending_quantity < wanted
+    ):
+        # A pending plan change keeps its plan, but not fewer seats than are paid for now: the seats added here
+        # would silently disappear at the boundary. (A plan not per seat has one seat, whatever is paid now.)
+        locked.pending_quantity = wanted
+        fields.append("pending_quantity")
     locked.save(update_fields=fields)
     invoice = None
     if not trialing:  # a trial bills nothing: its first invoice counts the seats it then has

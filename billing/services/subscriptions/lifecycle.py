@@ -43,6 +43,8 @@ def subscription_cancel(
     Idempotent: canceling a canceled subscription returns it unchanged. An incomplete subscription (never
     paid) ends at once and its invoice is voided. Canceling now credits nothing, as Stripe does by default. A trial
     bills nothing either way: at period end it ends on `trial_end` instead of converting (`trial_convert_due`).
+    A paused subscription ends now either way: its service stopped with the pause and it has no period end to
+    wait for (the carried paid days are not credited, as canceling now credits nothing).
     `actor` None is the system; a customer may cancel their own subscription, anyone else needs
     billing.change_subscription.
     """
@@ -58,7 +60,9 @@ def subscription_cancel(
         subscription_status_change(
             locked, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.REQUESTED
         )
-    elif immediately:
+    elif immediately or locked.status == SubscriptionStatus.PAUSED:
+        # A paused subscription's service has already stopped, and the renewal never reaches an open-ended pause's
+        # period end: canceled at period end, it ends now.
         subscription_status_change(
             locked, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.REQUESTED
         )

@@ -42,8 +42,10 @@ def subscription_pause(
     """Pause an active subscription from today: no service and no invoice until it resumes (on `resume_on`, by
     the renewal run, or when resumed), and the days left of the paid period carry over to the resume.
 
-    Only an active subscription pauses (a past-due one pays first: a pause must not stop dunning). `actor` None
-    is the system; a customer may pause their own subscription, anyone else needs billing.change_subscription.
+    Only an active subscription pauses (a past-due one pays first: a pause must not stop dunning), and not while
+    its renewal is overdue and not yet billed (current_period_end < today: 409 `subscription_not_pausable`).
+    `actor` None is the system; a customer may pause their own subscription, anyone else needs
+    billing.change_subscription.
     """
     moment = now or timezone.now()
     today = billing_date(moment)
@@ -59,6 +61,16 @@ def subscription_pause(
         raise ApplicationError(
             "subscription_not_pausable",
             f"Subscription {locked.pk} is {state}; only an active subscription can be paused.",
+            status_code=409,
+        )
+    if locked.current_period_end < today:
+        # The renewal run has not billed the period that began on current_period_end, and days of it were served:
+        # a pause now would carry nothing and leave them unbilled. Renewed first, the new period pauses as usual.
+        # On the boundary day itself nothing was served yet (a pause takes its first day): that pause carries 0.
+        raise ApplicationError(
+            "subscription_not_pausable",
+            f"Subscription {locked.pk}'s renewal is due (since {locked.current_period_end}) and not billed yet; "
+            "it can be paused once renewed.",
             status_code=409,
         )
     scheduled = _resume_on_check(resume_on, today=today, by_customer=by_customer)

@@ -1,15 +1,21 @@
 """Proration: the credit a plan change makes for the period it leaves, and only of what was paid for it."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 
 from django.db.models import Sum
 
 from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus, PaymentStatus
 from billing.models import Invoice
-from billing.models.subscriptions import Subscription, SubscriptionInvoiceReason, SubscriptionStatus
-from billing.periods import ServicePeriod
+from billing.models.subscriptions import (
+    Subscription,
+    SubscriptionInvoice,
+    SubscriptionInvoiceReason,
+    SubscriptionPause,
+    SubscriptionStatus,
+)
+from billing.periods import ServicePeriod, add_months, months_between, period_months
 from billing_site.errors import ApplicationError
 
 from ..invoices import invoice_lock, invoice_void
@@ -74,23 +80,84 @@ def _money_received(invoice: Invoice) -> int:
     return received or 0
 
 
-def replaced_period_invoice(replacing: Subscription) -> Invoice | None:
-    """The invoice of the period a plan change leaves, locked (so no payment lands meanwhile); None if it has none."""
-    link = (
+def cycle_period(subscription: Subscription) -> ServicePeriod:
+    """The whole billing period of the cycle that ends at `current_period_end`: what a period's price pays for.
+
+    It is the current period, except after a resume: the current period is then only the carried paid days
+    (`pause_end`), and a price (of a seat, of the days left) is still a price per whole period, never per carried
+    day. `pause_end` re-bases the anchor so that `current_period_end` is a boundary of its cycle.
+    """
+    end = subscription.current_period_end
+    anchor = subscription.billing_cycle_anchor
+    start = add_months(anchor, months_between(anchor, end) - period_months(subscription.billing_period))
+    # Never shorter than the current period itself (a cycle that does not reach back that far is not a cycle).
+    return ServicePeriod(min(start, subscription.current_period_start), end)
+
+
+def _carried_pause(replacing: Subscription) -> SubscriptionPause | None:
+    """The pause whose carried days are the current period (it has no invoice of its own), or None.
+
+    A resume with days carried starts the period on the day it resumed; with nothing carried the period is a
+    one-day placeholder ending on it. Either way no period invoice starts the current period (once the renewal
+    bills the next one, its invoice does, and the pause is history).
+    """
+    billed = (
         replacing.period_invoices.filter(period_start=replacing.current_period_start)
         .exclude(reason=SubscriptionInvoiceReason.UPDATE)
+        .exists()
+    )
+    if billed:
+        return None
+    return (
+        SubscriptionPause.objects.filter(
+            subscription=replacing,
+            resumed_on__gte=replacing.current_period_start,
+            resumed_on__lte=replacing.current_period_end,
+        )
+        .order_by("-resumed_on", "-paused_on")
         .first()
     )
+
+
+def _replaced_period_link(replacing: Subscription) -> SubscriptionInvoice | None:
+    """The link of the invoice that paid the current period: the one starting it, or after a resume the one of the
+    billed period the pause interrupted (the latest period invoice starting on or before the day it paused)."""
+    links = replacing.period_invoices.exclude(reason=SubscriptionInvoiceReason.UPDATE)
+    pause = _carried_pause(replacing)
+    if pause is None:
+        return links.filter(period_start=replacing.current_period_start).first()
+    return links.filter(period_start__lte=pause.paused_on).order_by("-period_start").first()
+
+
+def replaced_period_invoice(replacing: Subscription) -> Invoice | None:
+    """The invoice of the period a plan change leaves, locked (so no payment lands meanwhile); None if it has none.
+    After a resume that is the invoice of the period whose paid days were carried."""
+    link = _replaced_period_link(replacing)
     return None if link is None else invoice_lock(invoice_id=link.invoice_id)
 
 
-def _period_price(replacing: Subscription, invoice: Invoice) -> int:
+def _credit_period(replacing: Subscription, link: SubscriptionInvoice | None) -> ServicePeriod:
+    """The period the credit is prorated over. After a resume: the whole cycle ending at `current_period_end`, or
+    the paying invoice's own period if longer, so a paid day is never credited above the rate it was paid at."""
+    if link is None or link.period_start == replacing.current_period_start:
+        return replacing.current_period
+    cycle = cycle_period(replacing)
+    paid_days = (link.period_end - link.period_start).days
+    if paid_days <= cycle.days:
+        return cycle
+    return ServicePeriod(cycle.end - timedelta(days=paid_days), cycle.end)
+
+
+def _period_price(replacing: Subscription, invoice: Invoice, link: SubscriptionInvoice | None) -> int:
     """What the period's own invoice charged for the subscription: `price_amount`, unless seats were added during
     the period. Those were billed pro rata on update invoices of their own, and their unused days are not credited
-    (never more than what the period's invoice asked): the price is then that invoice's first line, its charge."""
-    added = replacing.period_invoices.filter(
-        reason=SubscriptionInvoiceReason.UPDATE, period_end=replacing.current_period_end
-    ).exists()
+    (never more than what the period's invoice asked): the price is then that invoice's first line, its charge.
+    After a resume, seats added before the pause or since it count alike."""
+    updates = replacing.period_invoices.filter(reason=SubscriptionInvoiceReason.UPDATE)
+    if link is not None and link.period_start != replacing.current_period_start:
+        added = updates.filter(period_start__gte=link.period_start).exists()
+    else:
+        added = updates.filter(period_end=replacing.current_period_end).exists()
     if not added:
         return replacing.price_amount
     first = invoice.lines.order_by("position", "id").first()
@@ -131,7 +198,8 @@ def replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettle
     - an incomplete subscription never started: its invoices are voided, nothing is credited or billed again.
     A period whose invoice staff voided (or that has none) was not paid for: nothing is credited.
     """
-    invoice = replaced_period_invoice(replacing)
+    link = _replaced_period_link(replacing)
+    invoice = None if link is None else invoice_lock(invoice_id=link.invoice_id)
     replaced_invoice_partly_paid_refuse(invoice)
     if replacing.status == SubscriptionStatus.INCOMPLETE:
         unpaid_invoices_void(replacing)
@@ -141,13 +209,13 @@ def replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettle
     amounts = list(invoice.lines.values_list("amount", flat=True))
     charges = sum(amount for amount in amounts if amount > 0)
     credits = -sum(amount for amount in amounts if amount < 0)
-    period = replacing.current_period
+    period = _credit_period(replacing, link)
     if invoice.status in INVOICE_PAYABLE_STATUSES and invoice.amount_paid == 0:
         voided = invoice_void(invoice=invoice, actor=None)
         if voided.order is not None:
             order_cancel(order=voided.order)
         unused = proration_credit(
-            amount=_period_price(replacing, invoice), currency=replacing.currency, period=period, on=on
+            amount=_period_price(replacing, invoice, link), currency=replacing.currency, period=period, on=on
         )
         return PeriodSettlement(credit=credits, carried=max(0, charges - unused), voided=voided)
     if invoice.status == InvoiceStatus.VOID:
@@ -161,7 +229,7 @@ def replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettle
     )
     return PeriodSettlement(
         credit=proration_credit(
-            amount=_period_price(replacing, invoice),
+            amount=_period_price(replacing, invoice, link),
             currency=replacing.currency,
             period=period,
             on=on,

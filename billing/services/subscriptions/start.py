@@ -74,9 +74,21 @@ class SubscribeChecked:
         return None if self.current is None else self.current.pk
 
 
+def subscription_paused_refuse(current: Subscription) -> None:
+    """409 `subscription_paused`: a paused subscription changes neither plan nor seats (its paid days are carried to
+    the resume, and a change would credit or bill them as if in service). Resumed first, it changes as usual."""
+    if current.status == SubscriptionStatus.PAUSED:
+        raise ApplicationError(
+            "subscription_paused",
+            f"Subscription {current.pk} is paused: resume it first, then change its plan.",
+            status_code=409,
+        )
+
+
 def subscribe_check(request: SubscribeRequest) -> SubscribeChecked:
     """Lock the customer (and the subscription replaced) and refuse what cannot be done, before anything is
-    written: 409 `already_subscribed`, `subscription_not_active`, `replaced_invoice_partly_paid`, 400 for the plan.
+    written: 409 `already_subscribed`, `subscription_not_active`, `subscription_paused`,
+    `replaced_invoice_partly_paid`, 400 for the plan.
     Run again in every step that writes, since the locks of an earlier step are gone."""
     customer = customer_lock(request.customer_id)
     if request.subscription_id is None:
@@ -104,6 +116,7 @@ def subscribe_check(request: SubscribeRequest) -> SubscribeChecked:
             raise already_subscribed(current)
         plan = plan_available(request.plan)
     if current is not None:
+        subscription_paused_refuse(current)
         replaced_invoice_partly_paid_refuse(replaced_period_invoice(current))
     return SubscribeChecked(
         customer=customer, plan=plan, billing_period=billing_period, current=current, quantity=request.quantity

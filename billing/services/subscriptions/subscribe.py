@@ -59,6 +59,7 @@ from .start import (
     SubscriptionStart,
     provider_follow_enqueue,
     subscribe_check,
+    subscription_paused_refuse,
     subscription_start_write,
     subscription_trial_start,
 )
@@ -165,6 +166,7 @@ def subscribe_route(
         if pending_change_clear(current):  # asking for what it has: the change waiting for the period end is dropped
             return SubscriptionStart(subscription=current, invoice=None, replaced=None)
         raise already_subscribed(current)
+    subscription_paused_refuse(current)  # before anything is written or the provider is asked
     if current.status == SubscriptionStatus.TRIALING:
         subscription_change_in_place(current, plan=plan, billing_period=billing_period, quantity=seats)
         return SubscriptionStart(subscription=current, invoice=None, replaced=None)
@@ -224,7 +226,8 @@ def subscription_create(
     subscription `when` does not matter. `quantity`: the seats (None: 1, or the current ones between plans priced
     per seat); 400 `invalid_quantity`, `plan_not_per_seat`, `invalid_when`.
     While the current period's invoice is partly paid, a change now is 409 `replaced_invoice_partly_paid` (pay the
-    rest first), before anything is written.
+    rest first), before anything is written. A paused subscription changes nothing: 409 `subscription_paused`
+    (resume it first), before anything is written or the provider is asked.
     Paid by card (Stripe): a declined card is 402 and only a compensated attempt is kept; another card subscribe
     of the customer being charged at that moment is 409 `subscribe_in_progress`.
     """
@@ -256,7 +259,8 @@ def subscription_change_plan(
     `when` "now" (the default here: staff mean it): the subscription ends now, credited pro rata of what was paid
     for its period (`replaced_period_settle`), and a new one starts today with its own invoice. "auto" and
     "period_end" as for `subscription_create`. While that period's invoice is partly paid: 409
-    `replaced_invoice_partly_paid`, before anything is written. A subscription paid by card moves to the new plan
+    `replaced_invoice_partly_paid`, before anything is written; paused: 409 `subscription_paused` (resume it
+    first). A subscription paid by card moves to the new plan
     the same way (the card on file pays it).
     `actor` None is the system; a user needs billing.change_subscription.
     """

@@ -256,3 +256,99 @@ def test_an_english_customer_reads_the_voided_invoice_lines_in_english(customer,
         JAN_1,
         date(2025, 1, 10),
     )
+
+
+def test_a_plan_change_after_a_resume_credits_the_carried_paid_days(customer, plans):
+    from billing.services.subscriptions.lifecycle import subscription_resume
+    from billing.services.subscriptions.pause import subscription_pause
+
+    pro = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
+    pay(pro.invoice)  # 99,000 + VAT for 1 January .. 1 February
+    # Paused on 11 January (21 paid days left), resumed on 5 February: the carried period is [5 Feb, 26 Feb).
+    subscription_pause(subscription=pro.subscription, resume_on=date(2025, 2, 5), now=seoul(JAN_11))
+    subscription_resume(subscription=pro.subscription, now=seoul(date(2025, 2, 5)))
+
+    started = subscription_create(
+        customer=customer, plan=plans["enterprise"], billing_period="monthly", now=seoul(date(2025, 2, 10))
+    )
+
+    # 16 paid days left (10 .. 25 February) of a 31-day month: 99,000 x 16 / 31, no more than was paid for them.
+    assert started.credit == 99_000 * 16 // 31
+    assert started.credit <= 99_000 * 16 // 31  # the paid invoice's own rate: 99,000 for 31 days
+    money = sum(Payment.objects.filter(customer=customer).values_list("amount", flat=True))
+    assert started.credit <= money
+
+
+def test_a_plan_change_after_a_resume_from_an_unpaid_period_credits_nothing(customer, plans):
+    from billing.services.subscriptions.lifecycle import subscription_resume
+    from billing.services.subscriptions.pause import subscription_pause
+
+    pro = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
+    subscription_pause(subscription=pro.subscription, resume_on=date(2025, 2, 5), now=seoul(JAN_11))
+    subscription_resume(subscription=pro.subscription, now=seoul(date(2025, 2, 5)))
+
+    started = subscription_create(
+        customer=customer, plan=plans["enterprise"], billing_period="monthly", now=seoul(date(2025, 2, 10))
+    )
+
+    # The carried days' invoice was never paid: it is voided, nothing is credited, the days used are billed again.
+    assert started.credit == 0
+    assert Invoice.objects.get(pk=pro.invoice.pk).status == InvoiceStatus.VOID
+    assert started.carried == 99_000 - 99_000 * 16 // 31
+
+
+def test_a_plan_change_after_a_resume_from_a_partly_paid_period_is_refused(customer, plans):
+    from billing.services.subscriptions.lifecycle import subscription_resume
+    from billing.services.subscriptions.pause import subscription_pause
+
+    pro = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
+    payment_record(invoice=pro.invoice, amount=50_000, method="bank_transfer")
+    subscription_pause(subscription=pro.subscription, resume_on=date(2025, 2, 5), now=seoul(JAN_11))
+    subscription_resume(subscription=pro.subscription, now=seoul(date(2025, 2, 5)))
+
+    with pytest.raises(ApplicationError) as refused:
+        subscription_create(
+            customer=customer, plan=plans["enterprise"], billing_period="monthly", now=seoul(date(2025, 2, 10))
+        )
+
+    assert (refused.value.code, refused.value.status_code) == ("replaced_invoice_partly_paid", 409)
+
+
+def test_carried_days_are_never_credited_above_the_rate_they_were_paid_at(customer, plans):
+    from billing.services.subscriptions.lifecycle import subscription_resume
+    from billing.services.subscriptions.pause import subscription_pause
+
+    pro = subscription_create(customer=customer, plan=plans["pro"], billing_period="monthly", now=seoul(JAN_1))
+    pay(pro.invoice)  # 99,000 for the 31 days of January
+    # Paused on 20 January (12 paid days left), resumed on 20 February: [20 Feb, 4 Mar), in a 28-day cycle.
+    subscription_pause(subscription=pro.subscription, resume_on=date(2025, 2, 20), now=seoul(date(2025, 1, 20)))
+    resumed = subscription_resume(subscription=pro.subscription, now=seoul(date(2025, 2, 20)))
+    assert (resumed.current_period_start, resumed.current_period_end) == (date(2025, 2, 20), date(2025, 3, 4))
+
+    started = subscription_create(
+        customer=customer, plan=plans["enterprise"], billing_period="monthly", now=seoul(date(2025, 2, 20))
+    )
+
+    # 12 days at January's rate (99,000 / 31), not February's (99,000 / 28 would credit more than was paid).
+    assert started.credit == 99_000 * 12 // 31
+
+
+def test_after_a_resume_and_its_renewal_the_change_leaves_the_renewed_period_not_the_paused_one(pro_from_jan_31, plans):
+    from billing.services.subscriptions import subscription_renew
+    from billing.services.subscriptions.pause import subscription_pause
+
+    # Paused on its boundary day (nothing carried), resumed and renewed on 15 March: [15 Mar, 15 Apr), left unpaid.
+    subscription_pause(subscription=pro_from_jan_31, resume_on=date(2025, 3, 15), now=seoul(date(2025, 2, 28)))
+    (renewal,) = subscription_renew(
+        subscription=pro_from_jan_31, as_of=date(2025, 3, 15), now=seoul(date(2025, 3, 15))
+    ).invoices
+
+    started = subscription_create(
+        customer=pro_from_jan_31.customer,
+        plan=plans["enterprise"],
+        billing_period="monthly",
+        now=seoul(date(2025, 3, 20)),
+    )
+
+    # The period it leaves is the renewed one (unpaid: voided, nothing credited), not January's paid invoice.
+    assert (started.credit, started.voided_invoice.pk) == (0, renewal.pk)

@@ -161,6 +161,10 @@ class SubscriptionMachine(RuleBasedStateMachine):
                 assert when == "period_end" and before.cancel_at_period_end, error
                 self.refused_unchanged(who, before, books)
                 return
+            if error.code == "subscription_paused":
+                assert before.status == "paused", error
+                self.refused_unchanged(who, before, books)
+                return
             assert error.code == "already_subscribed", error
             pending = (before.pending_plan.slug if before.pending_plan else None, before.pending_billing_period)
             assert (slug, period) in {(before.plan.slug, before.billing_period), pending}
@@ -192,6 +196,10 @@ class SubscriptionMachine(RuleBasedStateMachine):
         except ApplicationError as error:
             if error.code == "replaced_invoice_partly_paid":
                 assert partly_paid, error
+                self.refused_unchanged(who, current, books)
+                return
+            if error.code == "subscription_paused":
+                assert current.status == "paused", error
                 self.refused_unchanged(who, current, books)
                 return
             assert error.code == "already_subscribed", error
@@ -285,7 +293,10 @@ class SubscriptionMachine(RuleBasedStateMachine):
                 assert current.status == "paused"
             else:
                 assert error.code == "subscription_not_pausable", error
-                assert current.status != "active" or current.cancel_at_period_end
+                # Not active, ending, or its renewal overdue and not yet billed (the run has not caught up).
+                assert (
+                    current.status != "active" or current.cancel_at_period_end or current.current_period_end < self.day
+                )
             return
         assert paused.status == "paused"
 

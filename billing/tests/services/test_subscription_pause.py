@@ -277,3 +277,72 @@ def test_a_subscription_paused_by_the_provider_without_a_pause_of_ours_resumes_w
         date(2025, 3, 1),
     )
     assert resumed.next_billing_date == date(2025, 3, 1)
+
+
+@pytest.mark.parametrize("day", [date(2025, 3, 1), date(2025, 3, 3)])
+def test_a_subscription_whose_renewal_is_due_cannot_be_paused_until_it_is_renewed(pro_from_jan_31, day):
+    # Days since 28 February were served and not billed (the run lagged); on the 28th itself a pause carries 0
+    # (test_nothing_carried_means_the_resume_day_is_billed_at_once).
+    with pytest.raises(ApplicationError) as refused:
+        pause(pro_from_jan_31, day, date(2025, 3, 20))
+
+    assert (refused.value.code, refused.value.status_code) == ("subscription_not_pausable", 409)
+    assert "renewal" in refused.value.message
+    assert not SubscriptionPause.objects.filter(subscription=pro_from_jan_31).exists()
+    assert fresh(pro_from_jan_31).status == "active"
+    renew(pro_from_jan_31, day)  # once renewed, the new period can be paused
+    assert pause(pro_from_jan_31, day, date(2025, 3, 20)).status == "paused"
+
+
+@pytest.mark.parametrize("resume_on", [date(2025, 3, 10), None])
+def test_a_paused_subscription_canceled_at_period_end_ends_now(pro_from_jan_31, resume_on):
+    pause(pro_from_jan_31, date(2025, 2, 10), resume_on)
+
+    canceled = subscription_cancel(subscription=pro_from_jan_31, now=seoul(date(2025, 2, 20)))
+
+    # Its service stopped with the pause: there is no period end to wait for (without a resume date, never).
+    assert canceled.status == "canceled"
+    assert fresh(canceled).status == "canceled"
+    assert renew(canceled, date(2025, 3, 10)).invoices == []
+    assert billed_periods(canceled) == [(date(2025, 1, 31), date(2025, 2, 28))]
+
+
+@pytest.mark.parametrize("when", ["now", "auto", "period_end"])
+def test_a_paused_subscription_cannot_change_plans_until_resumed(pro_from_jan_31, plans, when):
+    from billing.services.subscriptions import subscription_change_plan
+
+    pause(pro_from_jan_31, date(2025, 2, 10), date(2025, 3, 10))
+    invoices_before = Invoice.objects.count()
+
+    for target in ("enterprise", "starter"):
+        with pytest.raises(ApplicationError) as refused:
+            subscription_create(
+                customer=pro_from_jan_31.customer,
+                plan=plans[target],
+                billing_period="monthly",
+                now=seoul(date(2025, 2, 20)),
+                when=when,
+            )
+        assert (refused.value.code, refused.value.status_code) == ("subscription_paused", 409)
+        assert "resume it first" in refused.value.message
+        with pytest.raises(ApplicationError) as by_staff:
+            subscription_change_plan(
+                subscription=pro_from_jan_31, plan=plans[target], now=seoul(date(2025, 2, 20)), when=when
+            )
+        assert by_staff.value.code == "subscription_paused"
+
+    paused = fresh(pro_from_jan_31)
+    assert (paused.status, paused.plan_id, paused.has_pending_change) == ("paused", plans["pro"].pk, False)
+    assert Invoice.objects.count() == invoices_before
+    assert Subscription.objects.filter(customer=pro_from_jan_31.customer).count() == 1
+
+
+def test_a_paused_subscription_cannot_change_seats(pro_from_jan_31):
+    from billing.services.subscriptions import subscription_quantity_change
+
+    pause(pro_from_jan_31, date(2025, 2, 10), date(2025, 3, 10))
+
+    with pytest.raises(ApplicationError) as refused:
+        subscription_quantity_change(subscription=pro_from_jan_31, quantity=1, now=seoul(date(2025, 2, 20)))
+
+    assert (refused.value.code, refused.value.status_code) == ("subscription_not_active", 409)

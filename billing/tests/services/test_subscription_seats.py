@@ -169,3 +169,51 @@ def test_seats_added_and_unpaid_are_not_credited_by_a_plan_change(customer, thre
 
     # Only the period's own invoice was paid: 30,000 x 11 unused of 31 days, not 50,000 x 11 / 31.
     assert started.credit == 30_000 * 11 // 31
+
+
+def test_seats_added_after_a_resume_are_prorated_over_a_whole_period_not_the_carried_days(customer, three_seats):
+    from billing.services.subscriptions.lifecycle import subscription_resume
+    from billing.services.subscriptions.pause import subscription_pause
+
+    # Paused on 11 January with 21 paid days left; resumed on 5 February: the carried period is [5 Feb, 26 Feb).
+    subscription_pause(subscription=three_seats, resume_on=date(2025, 2, 5), now=seoul(JAN_11))
+    resumed = subscription_resume(subscription=three_seats, now=seoul(date(2025, 2, 5)))
+    assert (resumed.current_period_start, resumed.current_period_end) == (date(2025, 2, 5), date(2025, 2, 26))
+
+    changed = subscription_quantity_change(subscription=three_seats, quantity=5, now=seoul(date(2025, 2, 10)))
+
+    # A seat costs 10,000 a whole month (26 January .. 26 February, 31 days), not 10,000 per 21 carried days:
+    # 2 seats x 10,000 x 16 unused of 31 days.
+    (line,) = changed.invoice.lines.all()
+    assert (line.amount, line.period_start, line.period_end) == (
+        20_000 * 16 // 31,
+        date(2025, 2, 10),
+        date(2025, 2, 25),
+    )
+    assert changed.invoice.subtotal <= 20_000 * 16 // 21  # never more than a month's price per seat
+
+
+def test_more_seats_while_a_per_seat_plan_change_is_pending_are_kept_by_that_change(customer, three_seats):
+    lite = SubscriptionPlanFactory.create(slug="team-lite", monthly_price=5_000, annual_price=50_000, per_seat=True)
+    scheduled = subscription_create(customer=customer, plan=lite, billing_period=MONTHLY, now=seoul(JAN_11))
+    assert (scheduled.scheduled, scheduled.subscription.pending_quantity) == (True, 3)
+
+    subscription_quantity_change(subscription=three_seats, quantity=5, now=seoul(date(2025, 1, 21)))
+
+    live = Subscription.objects.get(pk=three_seats.pk)
+    assert (live.quantity, live.pending_plan_id, live.pending_quantity) == (5, lite.pk, 5)
+    (renewal,) = renew(three_seats, date(2025, 2, 1)).invoices
+    # The 5 seats paid for carry over to the new plan at the boundary.
+    assert [(line.quantity, line.unit_amount, line.amount) for line in renewal.lines.all()] == [(5, 5_000, 25_000)]
+
+
+def test_more_seats_than_a_pending_decrease_of_the_new_plan_raise_it_but_a_larger_one_stays(customer, three_seats):
+    lite = SubscriptionPlanFactory.create(slug="team-lite", monthly_price=5_000, annual_price=50_000, per_seat=True)
+    subscription_create(
+        customer=customer, plan=lite, billing_period=MONTHLY, quantity=8, now=seoul(JAN_11), when="period_end"
+    )
+
+    subscription_quantity_change(subscription=three_seats, quantity=5, now=seoul(date(2025, 1, 21)))
+
+    live = Subscription.objects.get(pk=three_seats.pk)
+    assert (live.quantity, live.pending_quantity) == (5, 8)  # asked for more than that already: kept
