@@ -280,6 +280,7 @@ def test_plan_edit_saves(admin_client: Client, basic_and_pro_plans: dict[str, Su
             "monthly_price": "12000",
             "annual_price": "120000",
             "max_projects": "",
+            "trial_days": "0",
             "features": "[]",
             "features_en": "[]",
         },
