@@ -39,7 +39,7 @@ def test_billing_staff_see_the_dunning_steps_with_their_invoice(
 ) -> None:
     page = _page(billing_staff_admin_client, customer)
 
-    section = page[page.index("days after due") :]  # the dunning table's header
+    section = page[page.index("납기 후 일수") :]  # the dunning table's header ("days after due"; the admin is Korean)
     assert reverse("admin:billing_invoice_change", args=[dunned.pk]) in section
     assert dunned.number in section
     assert '<td class="num">3</td><td class="num">7</td>' in section  # step 3, seven days after the due date
@@ -52,4 +52,4 @@ def test_staff_who_may_not_see_invoices_get_no_dunning_section(customer: Custome
 
     page = _page(admin_session(viewer), customer)
 
-    assert "days after due" not in page
+    assert "납기 후 일수" not in page

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from billing.admin.subscription_lifecycle import dunning_chart
 from billing.models import Customer, DunningAction, DunningStep
@@ -35,7 +36,8 @@ def test_the_chart_counts_the_steps_of_each_week_per_action(steps: list[DunningS
         (DunningAction.CANCEL, date(2025, 2, 14)),
     ]
 
-    chart = dunning_chart(weeks=4, today=date(2025, 2, 16))
+    with translation.override("en"):
+        chart = dunning_chart(weeks=4, today=date(2025, 2, 16))
 
     assert "<title>01-27 Reminder: 1</title>" in chart  # Saturday 1 February
     assert "<title>02-03 Reminder: 2</title>" in chart  # Monday 3 and Friday 7 February
@@ -51,5 +53,5 @@ def test_staff_who_may_see_invoices_get_the_page_with_its_chart(
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "dunning steps per week" in page.lower() and "<svg" in page
+    assert "주별 독촉 단계" in page and "<svg" in page  # "Dunning steps per week": the admin is Korean
     assert page.count('class="field-step"') == len(steps)
