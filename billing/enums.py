@@ -59,6 +59,60 @@ class PaymentStatus(models.TextChoices):
     REFUNDED = "refunded", _("Refunded")
 
 
+class InvoiceLineKind(models.TextChoices):
+    """What an invoice line is: a charge (or a credit of a plan change), a coupon's discount or credit balance used."""
+
+    ITEM = "item", _("Item")
+    DISCOUNT = "discount", _("Discount")
+    BALANCE = "balance", _("Credit balance")
+
+
+class CreditNoteReason(models.TextChoices):
+    DUPLICATE = "duplicate", _("Duplicate")
+    ORDER_CHANGE = "order_change", _("Order change")
+    DISCOUNT = "discount", _("Discount")
+    GOODWILL = "goodwill", _("Goodwill")
+    OTHER = "other", _("Other")
+
+
+class CreditSettlement(models.TextChoices):
+    """Where the part of a credit note beyond what the invoice still asks goes (staff choose)."""
+
+    REFUND = "refund", _("Refund")
+    BALANCE = "balance", _("Credit balance")
+
+
+class RefundMethod(models.TextChoices):
+    # Back to the card through the payment provider; an outgoing bank transfer staff made; the credit balance.
+    CARD = "card", _("Card")
+    BANK_TRANSFER = "bank_transfer", _("Bank transfer")
+    BALANCE = "balance", _("Credit balance")
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class BalanceEntryKind(models.TextChoices):
+    """Why a customer's credit balance changed (billing.models.CustomerBalanceEntry)."""
+
+    OPENING = "opening", _("Opening balance")
+    PRORATION_CREDIT = "proration_credit", _("Proration credit")
+    CREDIT_NOTE = "credit_note", _("Credit note")
+    ADJUSTMENT = "adjustment", _("Manual adjustment")
+    APPLIED_TO_INVOICE = "applied_to_invoice", _("Applied to an invoice")
+    REFUND_FAILED = "refund_failed", _("Refund failed, credited")
+    REFUNDED = "refunded", _("Refunded")
+
+
+class CouponDuration(models.TextChoices):
+    ONCE = "once", _("Once")
+    REPEATING = "repeating", _("Repeating")
+    FOREVER = "forever", _("Forever")
+
+
 class IdempotencyKeyState(models.TextChoices):
     IN_PROGRESS = "in_progress", _("In progress")
     COMPLETED = "completed", _("Completed")
@@ -108,6 +162,10 @@ class JobKind:
     INVOICE_MIRROR_VOID = "billing.invoice_mirror_void"
     # A dunning step asks the provider to charge the card on file again.
     DUNNING_PROVIDER_RETRY = "billing.dunning_provider_retry"
+    CREDIT_NOTE_PDF_RENDER = "billing.credit_note_pdf_render"
+    # A card refund asked of the payment provider (one job per Refund row, idempotent at the provider).
+    REFUND_PROVIDER_CREATE = "billing.refund_provider_create"
+    COUPON_MIRROR = "billing.coupon_mirror"
 
 
 class EmailKind:
@@ -122,3 +180,4 @@ class EmailKind:
     SUBSCRIPTION_ENDED = "billing.subscription_ended"
     TRIAL_ENDING = "billing.trial_ending"
     SUBSCRIPTION_PAUSED = "billing.subscription_paused"
+    CREDIT_NOTE_ISSUED = "billing.credit_note_issued"

@@ -1,5 +1,8 @@
 """billing models, one module per entity; every module is imported here so Django registers its models."""
 
+from .balance import CustomerBalanceEntry
+from .coupons import Coupon, CouponRedemption, PromotionCode
+from .credit_notes import CreditNote, CreditNoteLine, CreditNoteNumberSequence, Refund
 from .customers import Customer
 from .idempotency import IdempotencyKey
 from .invoices import Invoice, InvoiceLine, InvoiceNumberSequence
@@ -18,7 +21,13 @@ from .subscriptions import (
 )
 
 __all__ = [
+    "Coupon",
+    "CouponRedemption",
+    "CreditNote",
+    "CreditNoteLine",
+    "CreditNoteNumberSequence",
     "Customer",
+    "CustomerBalanceEntry",
     "DunningAction",
     "DunningStep",
     "IdempotencyKey",
@@ -28,6 +37,8 @@ __all__ = [
     "Order",
     "OrderItem",
     "Payment",
+    "PromotionCode",
+    "Refund",
     "StripeWebhookEvent",
     "SubscribeAttempt",
     "SubscribeAttemptStatus",

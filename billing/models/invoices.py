@@ -5,7 +5,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from billing.enums import InvoicePdfStatus, InvoiceStatus, Language
+from billing.enums import InvoiceLineKind, InvoicePdfStatus, InvoiceStatus, Language
 
 from .customers import Customer
 from .orders import Order
@@ -72,8 +72,14 @@ class Invoice(models.Model):
     total = models.BigIntegerField(default=0, help_text="subtotal + tax (합계), minor units.", verbose_name=_("total"))
     amount_paid = models.BigIntegerField(default=0, verbose_name=_("amount paid"))
     amount_remaining = models.BigIntegerField(
-        default=0, help_text="total - amount_paid.", verbose_name=_("amount remaining")
+        default=0,
+        help_text="What it still asks: total - amount_paid - the credit notes' pre-payment amounts.",
+        verbose_name=_("amount remaining"),
     )
+    # Credit notes issued against it (their totals), and the money they gave back (refunds to the card, by bank
+    # transfer or to the credit balance; a failed card refund is replaced by a balance one).
+    amount_credited = models.BigIntegerField(default=0, db_default=0, verbose_name=_("amount credited"))
+    amount_refunded = models.BigIntegerField(default=0, db_default=0, verbose_name=_("amount refunded"))
     days_until_due = models.PositiveSmallIntegerField(default=30, verbose_name=_("days until due"))
     issue_date = models.DateField(
         null=True, blank=True, help_text="Asia/Seoul date of finalization.", verbose_name=_("issue date")
@@ -159,8 +165,20 @@ class Invoice(models.Model):
             models.CheckConstraint(condition=Q(total=F("subtotal") + F("tax")), name="billing_invoice_total_sum"),
             models.CheckConstraint(condition=Q(amount_paid__gte=0), name="billing_invoice_paid_non_negative"),
             models.CheckConstraint(condition=Q(amount_remaining__gte=0), name="billing_invoice_remaining_non_negative"),
+            models.CheckConstraint(condition=Q(amount_credited__gte=0), name="billing_invoice_credited_non_negative"),
+            models.CheckConstraint(condition=Q(amount_refunded__gte=0), name="billing_invoice_refunded_non_negative"),
             models.CheckConstraint(
-                condition=Q(total=F("amount_paid") + F("amount_remaining")), name="billing_invoice_paid_plus_remaining"
+                condition=Q(amount_credited__lte=F("total")), name="billing_invoice_credited_within_total"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__lte=F("amount_paid")), name="billing_invoice_refunded_within_paid"
+            ),
+            # total - credited = paid - refunded + remaining: every won of an invoice is asked, paid or credited.
+            models.CheckConstraint(
+                condition=Q(
+                    total=F("amount_paid") + F("amount_remaining") + F("amount_credited") - F("amount_refunded")
+                ),
+                name="billing_invoice_money_balances",
             ),
             models.CheckConstraint(
                 condition=~Q(status=InvoiceStatus.PAID) | Q(paid_at__isnull=False, amount_remaining=0),
@@ -203,10 +221,18 @@ class Invoice(models.Model):
 
 
 class InvoiceLine(models.Model):
-    """One line of an invoice. `unit_amount` may be negative (a credit, e.g. a pro rata refund of a plan change)."""
+    """One line of an invoice. `unit_amount` may be negative (a credit, e.g. a pro rata refund of a plan change, a
+    coupon's discount or credit balance used: `kind` says which)."""
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines", verbose_name=_("invoice"))
     position = models.PositiveSmallIntegerField(default=0, verbose_name=_("position"))
+    kind = models.CharField(
+        max_length=16,
+        choices=InvoiceLineKind.choices,
+        default=InvoiceLineKind.ITEM,
+        db_default=InvoiceLineKind.ITEM,
+        verbose_name=_("kind"),
+    )
     description = models.CharField(max_length=500, verbose_name=_("description"))
     quantity = models.PositiveIntegerField(default=1, verbose_name=_("quantity"))
     unit_amount = models.BigIntegerField(
@@ -222,6 +248,13 @@ class InvoiceLine(models.Model):
         ordering = ["invoice", "position", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="billing_invoice_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(kind__in=InvoiceLineKind.values), name="billing_invoice_line_kind_valid"
+            ),
+            # A discount or the credit balance only ever takes money off.
+            models.CheckConstraint(
+                condition=Q(kind=InvoiceLineKind.ITEM) | Q(unit_amount__lte=0), name="billing_invoice_line_credit_kinds"
+            ),
             models.CheckConstraint(
                 condition=Q(amount=F("quantity") * F("unit_amount")), name="billing_invoice_line_amount_product"
             ),

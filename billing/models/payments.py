@@ -47,6 +47,8 @@ class Payment(models.Model):
     succeeded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("succeeded at"))
     failed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("failed at"))
     refunded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refunded at"))
+    # Refunds of it that are pending or succeeded (billing.models.Refund); at most `amount`.
+    amount_refunded = models.BigIntegerField(default=0, db_default=0, verbose_name=_("amount refunded"))
     failure_reason = models.CharField(max_length=500, blank=True, default="", verbose_name=_("failure reason"))
 
     class Meta:
@@ -58,6 +60,10 @@ class Payment(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="billing_payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0, amount_refunded__lte=models.F("amount")),
+                name="billing_payment_refunded_within_amount",
+            ),
             models.CheckConstraint(condition=Q(method__in=PaymentMethod.values), name="billing_payment_method_valid"),
             models.CheckConstraint(condition=Q(status__in=PaymentStatus.values), name="billing_payment_status_valid"),
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="billing_payment_currency_iso"),

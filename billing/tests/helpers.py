@@ -72,6 +72,7 @@ def run_concurrently(worker: Callable[[int], Any], count: int) -> list[Any]:
 STAFF_GROUP_MIGRATIONS = (
     ("billing", "billing.migrations", "0004_staff_groups", "groups_create"),
     ("billing", "billing.migrations", "0007_support_permissions", "permissions_restrict"),
+    ("billing", "billing.migrations", "0014_money_document_guards", "permissions_grant"),
     ("jobs", "billing_site.jobs.migrations", "0002_staff_permissions", "permissions_grant"),
     ("mail", "billing_site.mail.migrations", "0002_staff_permissions", "permissions_grant"),
 )
@@ -94,3 +95,18 @@ def staff_group(name: str) -> Any:
         state = loader.project_state((app_label, migration_name), at_end=True)
         getattr(migration, function_name)(state.apps, SimpleNamespace(connection=connection))
     return Group.objects.get(name=name)
+
+
+def balance_give(customer: Any, amount: int) -> Any:
+    """Put `amount` on the customer's credit balance as the ledger does it (an `opening` entry), so the database's
+    check that the balance is the sum of its entries holds; returns the customer re-read."""
+    from django.db import transaction
+
+    from billing.enums import BalanceEntryKind
+    from billing.models import Customer
+    from billing.services.balance import balance_entry_write
+
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        balance_entry_write(customer=locked, amount=amount, kind=BalanceEntryKind.OPENING, currency=locked.currency)
+    return Customer.objects.get(pk=customer.pk)

@@ -9,10 +9,12 @@ from django.urls import reverse
 
 from billing.enums import InvoiceStatus
 from billing.models import Customer, DunningStep, Subscription
+from billing.services.credit_notes import credit_note_issue
 from billing.services.dunning import dunning_run
 from billing.services.orders import OrderItemInput, order_create
 from billing.services.subscriptions import subscription_create
 from billing.services.subscriptions.pause import subscription_pause
+from billing.tests.helpers import balance_give
 from storage.services import file_store
 
 from ..factories import (
@@ -83,6 +85,8 @@ def everything(basic_and_pro_plans: dict, customer: Customer) -> dict[str, Any]:
     dunning_run(as_of=overdue.due_date + timedelta(days=1))
     assert DunningStep.objects.filter(invoice=overdue).exists()
     file_store(owner=customer.user, content=b"%PDF-1.4 test", original_name="계약서.pdf", category="document")
+    # A credit note of the paid invoice onto the credit balance: its line, day counter, refund and ledger entry.
+    credit_note_issue(invoice=paid, reason="goodwill", actor=None, amount=5_500, settlement="balance")
     return {"invoice": invoice, "subscription": start.subscription, "order": order, "customer": other}
 
 
@@ -141,8 +145,7 @@ def test_money_is_shown_in_won_and_dates_in_seoul(admin_client: Any, everything:
 def test_customer_page_shows_subscriptions_invoices_payments_files_credit_and_history(
     admin_client: Any, everything: dict, customer: Customer
 ) -> None:
-    customer.credit_balance = 12_345
-    customer.save()
+    balance_give(customer, 12_345)
     body = admin_client.get(reverse("admin:billing_customer_change", args=[customer.pk])).content.decode()
     assert everything["invoice"].number in body
     assert "₩12,345" in body

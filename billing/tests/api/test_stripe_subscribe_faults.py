@@ -20,6 +20,7 @@ from billing.models.subscriptions import Subscription, SubscriptionStatus
 from billing.providers import StripeProvider
 from billing.services.subscriptions import subscribe_attempts_reconcile, subscription_create
 from billing.tests.factories import UserFactory
+from billing.tests.helpers import balance_give
 from billing_site.errors import ApplicationError
 from billing_site.tests.helpers import jwt_client
 
@@ -155,7 +156,7 @@ def test_a_balance_changed_while_the_card_was_charged_is_409_and_refunded(
 
     def charge_while_credit_arrives(self: Any, **kwargs: Any) -> Any:
         started = real(self, **kwargs)
-        Customer.objects.filter(pk=customer.pk).update(credit_balance=5000)  # the invoice would differ now
+        balance_give(customer, 5000)  # the invoice would differ now
         return started
 
     monkeypatch.setattr(StripeProvider, "subscription_start", charge_while_credit_arrives)

@@ -17,7 +17,7 @@ from billing.services.subscriptions import (
     subscription_renew,
 )
 from billing.tests.factories import SubscriptionPlanFactory
-from billing.tests.helpers import seoul
+from billing.tests.helpers import balance_give, seoul
 from billing.tests.subscription_support import pay
 from billing_site.mail.models import Email, EmailStatus
 from billing_site.mail.services import email_send
@@ -84,9 +84,9 @@ def test_the_notice_goes_seven_days_before_with_the_amount_the_renewal_then_invo
 def test_the_quoted_charge_is_what_the_renewal_invoices_before_credit(
     pro_from_jan_31, tax_treatment, credit_balance, expected_total, before_credit
 ):
-    Customer.objects.filter(pk=pro_from_jan_31.customer_id).update(
-        tax_treatment=tax_treatment, credit_balance=credit_balance
-    )
+    Customer.objects.filter(pk=pro_from_jan_31.customer_id).update(tax_treatment=tax_treatment)
+    if credit_balance:
+        balance_give(pro_from_jan_31.customer, credit_balance)
     subscription = Subscription.objects.select_related("customer").get(pk=pro_from_jan_31.pk)
 
     charge = renewal_charge(subscription=subscription, customer=subscription.customer)
@@ -166,7 +166,7 @@ def test_fewer_seats_pending_are_what_the_notice_quotes_and_the_renewal_then_inv
 def test_with_a_credit_balance_the_notice_says_before_credit(
     pro_from_jan_31, mailoutbox, django_capture_on_commit_callbacks
 ):
-    Customer.objects.filter(pk=pro_from_jan_31.customer_id).update(credit_balance=5_000)
+    balance_give(pro_from_jan_31.customer, 5_000)
 
     notices_run(django_capture_on_commit_callbacks, NOTICE_DAY)
 

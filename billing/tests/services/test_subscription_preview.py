@@ -16,7 +16,7 @@ from billing.services.subscriptions import (
 )
 from billing.services.subscriptions.preview import UpcomingInvoice, UpcomingLine
 from billing.tests.factories import SubscriptionPlanFactory
-from billing.tests.helpers import seoul
+from billing.tests.helpers import balance_give, seoul
 from billing.tests.subscription_support import pay
 from billing_site.errors import ApplicationError
 from billing_site.jobs.models import Job
@@ -70,7 +70,7 @@ def pro_paid(customer, plans) -> Subscription:
 
 
 def test_the_upcoming_renewal_is_what_the_renewal_issues(customer, pro_paid):
-    Customer.objects.filter(pk=customer.pk).update(credit_balance=5_000)
+    balance_give(customer, 5_000)
 
     upcoming = subscription_upcoming(subscription=pro_paid, actor=customer.user, now=seoul(JAN_11))
     (invoice,) = subscription_renew(subscription=pro_paid, as_of=date(2025, 2, 1), now=seoul(date(2025, 2, 1))).invoices
@@ -92,7 +92,7 @@ def test_the_upcoming_renewal_has_the_pending_change_applied(customer, plans, pr
 
 def test_previewing_writes_nothing(customer, plans, pro_paid):
     subscription_create(customer=customer, plan=plans["starter"], billing_period=MONTHLY, now=seoul(JAN_11))
-    Customer.objects.filter(pk=customer.pk).update(credit_balance=5_000)
+    balance_give(customer, 5_000)
     before = everything(customer)
 
     subscription_upcoming(subscription=pro_paid, now=seoul(JAN_11))

@@ -22,7 +22,7 @@ from billing.services.subscription_emails import renewal_notices_queue
 from billing.services.subscriptions import subscription_cancel, subscription_create, subscription_renew
 from billing.services.subscriptions.start import SubscribeRequest, subscribe_check, subscription_quote
 from billing.tests.factories import CustomerFactory, SubscriptionPlanFactory
-from billing.tests.helpers import seoul
+from billing.tests.helpers import balance_give, seoul
 from billing.tests.subscription_support import pay
 from billing_site.errors import ApplicationError
 from billing_site.mail.models import Email, EmailStatus
@@ -225,7 +225,7 @@ def test_the_trial_converts_on_trial_end_with_the_first_invoice(customer, trial_
 
 def test_the_first_invoice_uses_the_credit_balance(customer, trial_plan):
     trial = subscribe(customer, trial_plan).subscription
-    Customer.objects.filter(pk=customer.pk).update(credit_balance=10_000)
+    balance_give(customer, 10_000)
 
     (invoice,) = renew(trial, TRIAL_END).invoices
 
