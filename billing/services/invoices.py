@@ -2,20 +2,21 @@
 
 The allowed status changes are billing.enums.INVOICE_TRANSITIONS; each service here locks the invoice row,
 re-checks its status against that table and only then changes it. An issued invoice's money, lines, buyer
-and number never change: corrections are a void plus a new invoice.
+and number never change: corrections are credit notes (billing.services.credit_notes), or a void of an
+invoice nothing was paid or credited on, plus a new invoice. Line checks and totals: billing.services.invoice_lines.
 """
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from billing.enums import (
+    BalanceEntryKind,
+    InvoiceLineKind,
     InvoicePdfStatus,
     InvoiceStatus,
     JobKind,
@@ -23,32 +24,26 @@ from billing.enums import (
     TaxTreatment,
     invoice_transition_allowed,
 )
-from billing.models import Customer, Invoice, InvoiceLine, Order
-from billing.money import MAX_AMOUNT, amount_validate, currency_normalize, line_amount, vat_amount
+from billing.models import Customer, Invoice, Order
+from billing.money import amount_validate, currency_normalize, vat_amount
 from billing.providers import payment_provider
 from billing_site.errors import ApplicationError
 from billing_site.jobs.services import job_enqueue
 from billing_site.permissions import permission_require
 
+from .balance import balance_entry_write
 from .invoice_emails import invoice_issued_email_queue
+from .invoice_lines import (
+    InvoiceLineInput,
+    days_until_due_validate,
+    lines_validate,
+    lines_write,
+    totals_compute,
+)
 from .numbering import billing_today, invoice_number_allocate
 from .orders import customer_prices_allowed, order_lock, order_status_change
 
 logger = logging.getLogger(__name__)
-
-MAX_LINES = 200
-MAX_QUANTITY = 1_000_000
-
-
-@dataclass(frozen=True)
-class InvoiceLineInput:
-    """A line to put on a draft. `unit_amount` is in minor units and may be negative (a credit)."""
-
-    description: str
-    unit_amount: int
-    quantity: int = 1
-    period_start: date | None = None
-    period_end: date | None = None
 
 
 def invoice_lock(*, invoice_id: int) -> Invoice:
@@ -70,100 +65,6 @@ def _transition_check(invoice: Invoice, target: str) -> None:
         )
 
 
-def _lines_validate(lines: Sequence[InvoiceLineInput]) -> list[InvoiceLineInput]:
-    if not lines:
-        raise ApplicationError(
-            "invoice_has_no_lines", "An invoice needs at least one line.", fields={"lines": ["Required."]}
-        )
-    if len(lines) > MAX_LINES:
-        raise ApplicationError("too_many_lines", f"An invoice has at most {MAX_LINES} lines.")
-    for index, line in enumerate(lines):
-        field = f"lines[{index}]"
-        if not line.description or not line.description.strip():
-            raise ApplicationError(
-                "invalid_line", "Every line needs a description.", fields={f"{field}.description": ["Required."]}
-            )
-        if (
-            isinstance(line.quantity, bool)
-            or not isinstance(line.quantity, int)
-            or not 1 <= line.quantity <= MAX_QUANTITY
-        ):
-            raise ApplicationError(
-                "invalid_line",
-                f"quantity must be an integer from 1 to {MAX_QUANTITY}.",
-                fields={f"{field}.quantity": ["Out of range."]},
-            )
-        if isinstance(line.unit_amount, bool) or not isinstance(line.unit_amount, int):
-            raise ApplicationError(
-                "invalid_amount",
-                "unit_amount must be an integer in minor units.",
-                fields={f"{field}.unit_amount": ["Not an integer."]},
-            )
-        if abs(line.unit_amount) * line.quantity > MAX_AMOUNT:
-            raise ApplicationError(
-                "invalid_amount", "A line amount is too large.", fields={f"{field}.unit_amount": ["Too large."]}
-            )
-        if (line.period_start is None) != (line.period_end is None) or (
-            line.period_start and line.period_end and line.period_end < line.period_start
-        ):
-            raise ApplicationError(
-                "invalid_line",
-                "A line period needs a start and an end, in order.",
-                fields={f"{field}.period_end": ["Invalid period."]},
-            )
-    return list(lines)
-
-
-def _totals(amounts: Sequence[int], *, tax: int | None, tax_treatment: str) -> tuple[int, int, int]:
-    """Subtotal, VAT and total. The server computes the VAT from the customer's tax treatment; a `tax` sent
-    along (seed clients send it) must equal it, so no caller can print its own VAT on our document."""
-    subtotal = sum(amounts)
-    if subtotal < 0:
-        raise ApplicationError(
-            "negative_subtotal",
-            "Credits exceed the charges; put the excess on the customer's credit balance instead.",
-        )
-    tax_amount = vat_amount(supply_amount=subtotal, tax_treatment=tax_treatment)
-    if tax is not None and amount_validate(tax, field="tax", allow_zero=True) != tax_amount:
-        treatment = TaxTreatment(tax_treatment).label
-        raise ApplicationError(
-            "tax_mismatch",
-            f"VAT is computed by the server: {tax_amount} for this invoice ({treatment}); send that or leave tax out.",
-            fields={"tax": [f"Must be {tax_amount} (or left out)."]},
-        )
-    total = subtotal + tax_amount
-    if total > MAX_AMOUNT:
-        raise ApplicationError("invalid_amount", "The invoice total is too large.")
-    return subtotal, tax_amount, total
-
-
-def _lines_write(invoice: Invoice, lines: Sequence[InvoiceLineInput]) -> list[int]:
-    amounts = [line_amount(quantity=line.quantity, unit_amount=line.unit_amount) for line in lines]
-    InvoiceLine.objects.bulk_create(
-        InvoiceLine(
-            invoice=invoice,
-            position=position,
-            description=line.description.strip(),
-            quantity=line.quantity,
-            unit_amount=line.unit_amount,
-            amount=amount,
-            period_start=line.period_start,
-            period_end=line.period_end,
-        )
-        for position, (line, amount) in enumerate(zip(lines, amounts, strict=True))
-    )
-    return amounts
-
-
-def _days_until_due_validate(days: int | None) -> int:
-    value = settings.BILLING_INVOICE_DUE_DAYS if days is None else days
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 365:
-        raise ApplicationError(
-            "invalid_due_days", "due_days must be an integer from 1 to 365.", fields={"due_days": ["Out of range."]}
-        )
-    return value
-
-
 @transaction.atomic
 def invoice_draft_create(
     *,
@@ -176,8 +77,12 @@ def invoice_draft_create(
     description: str = "",
 ) -> Invoice:
     """A draft with its lines and totals; VAT is that of the customer's tax treatment (truncated), and a `tax`
-    given must equal it (400 `tax_mismatch`)."""
-    checked = _lines_validate(lines)
+    given must equal it (400 `tax_mismatch`).
+
+    A `balance` line takes its amount from the customer's credit balance (a ledger entry naming this invoice):
+    `customer` must then be the locked instance the caller keeps using.
+    """
+    checked = lines_validate(lines)
     code = currency_normalize(currency)
     if order is not None and (order.customer_id != customer.pk or order.currency != code):
         raise ApplicationError("order_mismatch", "The order belongs to another customer or currency.")
@@ -186,12 +91,23 @@ def invoice_draft_create(
         order=order,
         currency=code,
         description=description.strip()[:500],
-        days_until_due=_days_until_due_validate(days_until_due),
+        days_until_due=days_until_due_validate(days_until_due),
     )
-    amounts = _lines_write(invoice, checked)
-    invoice.subtotal, invoice.tax, invoice.total = _totals(amounts, tax=tax, tax_treatment=customer.tax_treatment)
+    amounts = lines_write(invoice, checked)
+    invoice.subtotal, invoice.tax, invoice.total = totals_compute(
+        amounts, tax=tax, tax_treatment=customer.tax_treatment
+    )
     invoice.amount_paid, invoice.amount_remaining = 0, invoice.total
     invoice.save(update_fields=["subtotal", "tax", "total", "amount_paid", "amount_remaining", "updated_at"])
+    balance_used = -sum(line.quantity * line.unit_amount for line in checked if line.kind == InvoiceLineKind.BALANCE)
+    if balance_used:
+        balance_entry_write(
+            customer=customer,
+            amount=-balance_used,
+            kind=BalanceEntryKind.APPLIED_TO_INVOICE,
+            currency=code,
+            invoice=invoice,
+        )
     return invoice
 
 
@@ -205,11 +121,13 @@ def invoice_draft_lines_replace(
         raise ApplicationError(
             "invoice_not_editable", f"Invoice {locked} is issued; void it and issue a new one.", status_code=409
         )
-    checked = _lines_validate(lines)
+    checked = lines_validate(lines)
+    if any(line.kind == InvoiceLineKind.BALANCE for line in checked):
+        raise ApplicationError("invalid_line", "The credit balance is applied when an invoice is created.")
     locked.lines.all().delete()
-    amounts = _lines_write(locked, checked)
+    amounts = lines_write(locked, checked)
     tax_treatment = Customer.objects.values_list("tax_treatment", flat=True).get(pk=locked.customer_id)
-    locked.subtotal, locked.tax, locked.total = _totals(amounts, tax=tax, tax_treatment=tax_treatment)
+    locked.subtotal, locked.tax, locked.total = totals_compute(amounts, tax=tax, tax_treatment=tax_treatment)
     locked.amount_paid, locked.amount_remaining = 0, locked.total
     locked.save(update_fields=["subtotal", "tax", "total", "amount_paid", "amount_remaining", "updated_at"])
     return locked
@@ -263,10 +181,10 @@ def invoice_finalize(*, invoice: Invoice, now: datetime | None = None, actor: An
     locked.finalized_at = moment
     locked.status = InvoiceStatus.OPEN
     if locked.total == 0:
-        _paid_set(locked, moment)
+        invoice_paid_set(locked, moment)
     # Last step before saving: the day's counter stays locked only for the rest of this transaction.
     locked.number = invoice_number_allocate(day=day)
-    _pdf_outdated(locked)
+    invoice_pdf_outdated(locked)
     locked.save()
     invoice_issued_email_queue(invoice=locked, customer=customer)  # a row and its job; rendered and sent after commit
     return locked
@@ -340,10 +258,17 @@ def invoice_issue_for_order(
 
 @transaction.atomic
 def invoice_void(*, invoice: Invoice, actor: Any, now: datetime | None = None) -> Invoice:
-    """open | uncollectible -> void (staff). An invoice with payments must be refunded first."""
+    """open | uncollectible -> void (staff). An invoice with payments must be refunded first; one with credit notes
+    is never voided (they stay accounted for against it: credit the rest instead)."""
     permission_require(actor=actor, permission="billing.change_invoice")
     locked = invoice_lock(invoice_id=invoice.pk)
     _transition_check(locked, InvoiceStatus.VOID)
+    if locked.amount_credited > 0:
+        raise ApplicationError(
+            "invoice_has_credit_notes",
+            f"Invoice {locked} has credit notes; credit what is left instead of voiding it.",
+            status_code=409,
+        )
     if locked.amount_paid > 0:
         raise ApplicationError(
             "invoice_has_payments", f"Invoice {locked} has payments; refund them before voiding.", status_code=409
@@ -352,7 +277,7 @@ def invoice_void(*, invoice: Invoice, actor: Any, now: datetime | None = None) -
         order_status_change(order_id=locked.order_id, target=OrderStatus.PENDING)  # invoiceable again
     locked.status = InvoiceStatus.VOID
     locked.voided_at = now or timezone.now()
-    _pdf_outdated(locked)
+    invoice_pdf_outdated(locked)
     locked.save()
     return locked
 
@@ -365,7 +290,7 @@ def invoice_mark_uncollectible(*, invoice: Invoice, actor: Any, now: datetime | 
     _transition_check(locked, InvoiceStatus.UNCOLLECTIBLE)
     locked.status = InvoiceStatus.UNCOLLECTIBLE
     locked.marked_uncollectible_at = now or timezone.now()
-    _pdf_outdated(locked)
+    invoice_pdf_outdated(locked)
     locked.save()
     return locked
 
@@ -376,13 +301,14 @@ def invoice_amount_apply(*, locked: Invoice, amount: int, now: datetime) -> Invo
     locked.amount_remaining -= amount
     if locked.amount_remaining == 0:
         _transition_check(locked, InvoiceStatus.PAID)
-        _paid_set(locked, now)
-    _pdf_outdated(locked)
+        invoice_paid_set(locked, now)
+    invoice_pdf_outdated(locked)
     locked.save()
     return locked
 
 
-def _paid_set(locked: Invoice, moment: datetime) -> None:
+def invoice_paid_set(locked: Invoice, moment: datetime) -> None:
+    """A locked invoice that asks nothing more is paid (or settled by credit notes); its caller saves it."""
     locked.status = InvoiceStatus.PAID
     locked.paid_at = moment
     if locked.order_id is not None:
@@ -398,12 +324,12 @@ def invoice_pdf_regenerate(*, invoice: Invoice, actor: Any = None) -> Invoice:
     locked = invoice_lock(invoice_id=invoice.pk)
     if locked.status == InvoiceStatus.DRAFT:
         raise ApplicationError("invoice_is_draft", "A draft has no PDF; finalize it first.", status_code=409)
-    _pdf_outdated(locked)
+    invoice_pdf_outdated(locked)
     locked.save(update_fields=["pdf_revision", "pdf_status", "updated_at"])
     return locked
 
 
-def _pdf_outdated(locked: Invoice) -> None:
+def invoice_pdf_outdated(locked: Invoice) -> None:
     """The PDF must show this change: bump the revision; a worker renders it once the transaction commits."""
     locked.pdf_revision += 1
     locked.pdf_status = InvoicePdfStatus.PENDING

@@ -16,9 +16,18 @@ from django.utils import timezone
 from djstripe import models as djstripe_models
 from factory.django import DjangoModelFactory
 
-from billing.enums import InvoiceStatus, Language, OrderStatus, PaymentMethod, PaymentStatus, TaxTreatment
+from billing.enums import (
+    BalanceEntryKind,
+    InvoiceStatus,
+    Language,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    TaxTreatment,
+)
 from billing.models import (
     Customer,
+    CustomerBalanceEntry,
     IdempotencyKey,
     Invoice,
     InvoiceLine,
@@ -67,6 +76,7 @@ class CustomerFactory(DjangoModelFactory[Customer]):
 
     class Meta:
         model = Customer
+        skip_postgeneration_save = True
 
     class Params:
         business = factory.Trait(
@@ -82,6 +92,19 @@ class CustomerFactory(DjangoModelFactory[Customer]):
     currency = "KRW"
     tax_treatment = TaxTreatment.TAXABLE
     credit_balance = 0
+
+    @factory.post_generation
+    def opening_entry(obj: Customer, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """A credit balance given to the factory is an `opening` ledger entry, so the ledger sums to it (the
+        database checks that at commit)."""
+        if create and obj.credit_balance:
+            CustomerBalanceEntry.objects.create(
+                customer=obj,
+                currency=obj.currency,
+                amount=obj.credit_balance,
+                balance_after=obj.credit_balance,
+                kind=BalanceEntryKind.OPENING,
+            )
 
 
 class StaffUserFactory(UserFactory):

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
 
-from django.db.models import Sum
+from django.db.models import F, Sum
 
-from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus, PaymentStatus
+from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceLineKind, InvoiceStatus, PaymentStatus, RefundMethod
 from billing.models import Invoice
 from billing.models.subscriptions import (
     Subscription,
@@ -75,9 +75,12 @@ class PeriodSettlement:
 
 
 def _money_received(invoice: Invoice) -> int:
-    """Money that came in for the invoice and stayed: its succeeded payments (refunded ones are not counted)."""
-    received = invoice.payments.filter(status=PaymentStatus.SUCCEEDED).aggregate(total=Sum("amount"))["total"]
-    return received or 0
+    """Money that came in for the invoice and stayed: its succeeded payments less what credit notes gave back of it
+    (refunds, also those onto the credit balance, which is credit already; refunded payments are not counted)."""
+    payments = invoice.payments.filter(status=PaymentStatus.SUCCEEDED)
+    received = payments.aggregate(total=Sum(F("amount") - F("amount_refunded")))["total"] or 0
+    to_balance = invoice.refunds.filter(method=RefundMethod.BALANCE).aggregate(total=Sum("amount"))["total"] or 0
+    return max(0, received - to_balance)
 
 
 def cycle_period(subscription: Subscription) -> ServicePeriod:
@@ -206,9 +209,10 @@ def replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettle
         return PeriodSettlement()
     if invoice is None:
         return PeriodSettlement()
-    amounts = list(invoice.lines.values_list("amount", flat=True))
-    charges = sum(amount for amount in amounts if amount > 0)
-    credits = -sum(amount for amount in amounts if amount < 0)
+    amounts = list(invoice.lines.values_list("amount", "kind"))
+    charges = sum(amount for amount, _ in amounts if amount > 0)
+    # A coupon's discount is no money paid: it is neither credit to give back nor a share of the period paid for.
+    credits = -sum(amount for amount, kind in amounts if amount < 0 and kind != InvoiceLineKind.DISCOUNT)
     period = _credit_period(replacing, link)
     if invoice.status in INVOICE_PAYABLE_STATUSES and invoice.amount_paid == 0:
         voided = invoice_void(invoice=invoice, actor=None)
