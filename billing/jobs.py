@@ -9,11 +9,14 @@ from datetime import date
 from djstripe import models as djstripe_models
 
 from billing.enums import JobKind
-from billing.models import Invoice
+from billing.models import CreditNote, Invoice
 from billing.models.stripe import StripeWebhookEvent
 from billing.models.subscriptions import Subscription
 from billing.providers import payment_provider
+from billing.services.coupons import coupon_provider_mirror
+from billing.services.credit_note_pdf import credit_note_pdf_failure_record, credit_note_pdf_render
 from billing.services.pdf import invoice_pdf_failure_record, invoice_pdf_render
+from billing.services.refunds import refund_provider_create
 from billing.services.subscriptions import subscribe_attempt_compensate, subscription_renew
 from billing.services.webhook_events import webhook_event_process
 from billing_site.jobs.registry import job_handler
@@ -28,6 +31,23 @@ def invoice_pdf_render_job(*, invoice_id: int) -> str:
         invoice_pdf_failure_record(invoice_id=invoice_id, error=error)  # staff see why it is still pending
         raise
     return f"pdf {rendered.pdf_status} (revision {rendered.pdf_rendered_revision})"
+
+
+@job_handler(JobKind.CREDIT_NOTE_PDF_RENDER, max_attempts=10, lease_seconds=300)
+def credit_note_pdf_render_job(*, credit_note_id: int) -> str:
+    """Render the credit note's pending PDF revision (a ready PDF makes this a no-op)."""
+    try:
+        rendered = credit_note_pdf_render(credit_note=CreditNote(pk=credit_note_id))
+    except Exception as error:
+        credit_note_pdf_failure_record(credit_note_id=credit_note_id, error=error)
+        raise
+    return f"pdf {rendered.pdf_status} (revision {rendered.pdf_rendered_revision})"
+
+
+@job_handler(JobKind.COUPON_MIRROR, max_attempts=10, lease_seconds=300)
+def coupon_mirror_job(*, coupon_id: int) -> str:
+    """The payment provider's copy of a coupon (Stripe: a Stripe coupon); idempotent at the provider."""
+    return coupon_provider_mirror(coupon_id=coupon_id)
 
 
 @job_handler(JobKind.INVOICE_MIRROR, max_attempts=10, lease_seconds=900)
@@ -90,3 +110,11 @@ def dunning_provider_retry_job(*, invoice_id: int) -> str:
     """A dunning step's second charge of the card on file; a decline is its outcome (the provider's events bring
     the result back to the invoice), and a paid or void invoice makes it a no-op."""
     return payment_provider().invoice_payment_retry(invoice=Invoice.objects.get(pk=invoice_id))
+
+
+@job_handler(JobKind.REFUND_PROVIDER_CREATE, max_attempts=10, lease_seconds=900)
+def refund_provider_create_job(*, refund_id: int) -> str:
+    """Give a pending card refund's money back through the provider (idempotent there: a rerun finds the refund
+    the first run made). A provider that cannot refund, or refuses for good, fails it onto the credit balance;
+    an unreachable one raises (503 `stripe_unavailable`) and the job is retried with backoff."""
+    return refund_provider_create(refund_id=refund_id)

@@ -9,9 +9,10 @@ account's deposit notification arrives as a `RemotePayment` through the provider
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from billing.models import Customer, Invoice, Payment, SubscribeAttempt
+from billing.models import Customer, Invoice, Refund, SubscribeAttempt
+from billing.models.coupons import Coupon
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription
 
@@ -150,15 +151,40 @@ class RemotePayment:
     failure_message: str = ""
 
 
+RefundStatusName = Literal["succeeded", "pending", "failed"]
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    """What the provider answered when asked to refund (`refund_create`): its refund's reference and how it stands.
+    "pending": the provider still works on it and reports the end later (its events, the resync)."""
+
+    reference: str
+    status: RefundStatusName
+    failure_reason: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteRefundItem:
+    """One refund the provider made of a payment, as it is now."""
+
+    reference: str
+    amount: int
+    status: RefundStatusName
+    claimed_refund_id: str = ""  # the Refund of ours that asked for it (its metadata), "" when made elsewhere
+    failure_reason: str = ""
+
+
 @dataclass(frozen=True)
 class RemoteRefund:
-    """Money the provider returned for a payment of ours (one of `payment_references`)."""
+    """Money the provider returned for a payment of ours (one of `payment_references`), refund by refund."""
 
     reference: str
     payment_references: tuple[str, ...]
     amount_refunded: int
     refunded_in_full: bool
     provider_label: str
+    refunds: tuple[RemoteRefundItem, ...] = ()
 
 
 RemoteObject = RemoteInvoice | RemoteSubscription | RemotePayment | RemoteRefund
@@ -174,6 +200,7 @@ class ResyncPull:
     failures: list[str] = field(default_factory=list)
     subscriptions: list[RemoteSubscription] = field(default_factory=list)
     invoices: list[RemoteInvoice] = field(default_factory=list)
+    refunds: list[RemoteRefund] = field(default_factory=list)  # the charges with refunds, made anywhere
 
 
 class PaymentProvider(Protocol):
@@ -224,7 +251,11 @@ class PaymentProvider(Protocol):
     # Charge the card on file again for an unpaid invoice (a dunning step); a decline is an outcome, not an error:
     # what happened, in words. The provider's events (or the resync) bring the result back to our invoice.
     def invoice_payment_retry(self, *, invoice: Invoice) -> str: ...
-    def payment_refund(self, *, payment: Payment, amount: int) -> None: ...
+    # Return a card refund's money through the provider (idempotent per refund: asked again, the same refund
+    # answers). Never called while a row of ours is locked. ApplicationError refund_not_supported where it cannot.
+    def refund_create(self, *, refund: Refund) -> RefundOutcome: ...
+    # The provider's copy of a coupon (Stripe: a Stripe coupon), made once; its id ("" where nothing is mirrored).
+    def coupon_mirror(self, *, coupon: Coupon) -> str: ...
 
     # webhooks and resync
     def webhook_endpoint_check(self) -> None: ...

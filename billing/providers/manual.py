@@ -8,7 +8,8 @@ from typing import Any
 from django.conf import settings
 
 from billing.enums import Language, PaymentMethod
-from billing.models import Customer, Invoice, Payment, SubscribeAttempt
+from billing.models import Customer, Invoice, Refund, SubscribeAttempt
+from billing.models.coupons import Coupon
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription
 from billing.money import money_format
@@ -19,6 +20,7 @@ from .base import (
     InvoicePayment,
     PlansSyncReport,
     ProviderChange,
+    RefundOutcome,
     RemoteInvoice,
     RemoteObject,
     RemoteSubscription,
@@ -70,7 +72,7 @@ def bank_transfer_instructions(*, invoice: Invoice) -> BankTransferInstructions:
 
 
 def refund_not_supported() -> ApplicationError:
-    """No provider refunds through billing yet: a refund of an issued invoice needs a credit document (not built)."""
+    """This provider cannot return a card payment's money (billing.jobs then fails the refund: onto the balance)."""
     return ApplicationError(
         "refund_not_supported", "Refunds are not supported here; refund in the provider's dashboard.", status_code=501
     )
@@ -155,8 +157,11 @@ class ManualProvider:
     def invoice_payment_retry(self, *, invoice: Invoice) -> str:
         return "no card"  # bank transfer: the customer pays; dunning's reminders ask them to
 
-    def payment_refund(self, *, payment: Payment, amount: int) -> None:
-        raise refund_not_supported()
+    def refund_create(self, *, refund: Refund) -> RefundOutcome:
+        raise refund_not_supported()  # no card to return money to: bank transfers are refunded by staff
+
+    def coupon_mirror(self, *, coupon: Coupon) -> str:
+        return ""  # nothing to mirror to: our invoices carry the discount themselves
 
     def webhook_endpoint_check(self) -> None:
         raise _webhooks_off()

@@ -5,6 +5,7 @@ is applied under our locks (customer first, then the invoice or subscription), i
 Providers never call into services: this module sits above them and above billing.providers.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -12,8 +13,16 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus, JobKind, PaymentMethod, PaymentStatus
-from billing.models import Customer, Invoice, Payment, SubscribeAttempt, SubscribeAttemptStatus
+from billing.enums import (
+    INVOICE_PAYABLE_STATUSES,
+    InvoiceStatus,
+    JobKind,
+    PaymentMethod,
+    PaymentStatus,
+    RefundMethod,
+    RefundStatus,
+)
+from billing.models import Customer, Invoice, Payment, Refund, SubscribeAttempt, SubscribeAttemptStatus
 from billing.models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionInvoice, SubscriptionStatus
 from billing.providers import PaymentProvider, payment_provider
 from billing.providers.base import (
@@ -23,17 +32,22 @@ from billing.providers.base import (
     RemoteObject,
     RemotePayment,
     RemoteRefund,
+    RemoteRefundItem,
     RemoteSubscription,
 )
 from billing_site.errors import ApplicationError
 from billing_site.jobs.models import Job, JobStatus
 from billing_site.jobs.services import job_enqueue
 
+from .credit_notes import credit_note_issue_for_provider_refund
 from .invoice_emails import payment_failed_email_queue
 from .invoices import invoice_lock, invoice_mark_uncollectible, invoice_void
 from .payments import card_payment_record
+from .refunds import refund_fail, refund_succeed
 from .subscription_states import subscription_lock, subscription_status_follow
 from .subscriptions import subscription_cancel, subscription_renew
+
+logger = logging.getLogger(__name__)
 
 # A provider subscription naming a subscription of ours that does not exist is a leftover once this old.
 ABANDONED_AFTER_MINUTES = 15
@@ -267,27 +281,75 @@ def payment_remote_apply(*, remote: RemotePayment) -> str:
 
 
 def refund_remote_apply(*, remote: RemoteRefund) -> str:
-    """A refund at the provider: the card payment it belongs to becomes refunded (in full) or says what was returned.
+    """Each refund the provider made of a charge, as it is now (caller's transaction; the services lock customer,
+    invoice, payment, refund). Ours (its metadata names our Refund, or we know its reference) succeeds or fails with
+    it; one made elsewhere (Stripe's dashboard) becomes a credit note of ours whose whole total is that succeeded card
+    refund, once per reference. The payment's refunded amount and status follow our refunds (billing.services.refunds);
+    the invoice keeps its status. Returns what happened, for the event record and reports."""
+    said, _ = _remote_refunds_apply(remote)
+    return f"charge {remote.reference}: " + "; ".join(said or ["no refunds"])
 
-    Our invoice stays paid: an issued invoice never changes; a refund of an issued invoice needs a credit document.
-    """
-    payment = Payment.objects.filter(
-        method=PaymentMethod.CARD, provider_reference__in=remote.payment_references, status=PaymentStatus.SUCCEEDED
-    ).first()
+
+def _remote_refunds_apply(remote: RemoteRefund) -> tuple[list[str], bool]:
+    """What each refund of the charge did, and whether any changed our records."""
+    payment = (
+        Payment.objects.filter(method=PaymentMethod.CARD, provider_reference__in=remote.payment_references)
+        .exclude(status=PaymentStatus.FAILED)
+        .first()
+    )
+    said: list[str] = []
+    changed = False
+    for item in remote.refunds:
+        ours = _our_refund(item)
+        text, done = _our_refund_follow(ours, item) if ours else _foreign_refund_record(payment, item, remote)
+        said.append(text)
+        changed = changed or done
+    return said, changed
+
+
+def _our_refund(item: RemoteRefundItem) -> Refund | None:
+    """The card refund of ours the provider's refund is: named by its metadata, or by its reference."""
+    if item.claimed_refund_id.isdigit():
+        claimed = Refund.objects.filter(pk=int(item.claimed_refund_id), method=RefundMethod.CARD).first()
+        if claimed is not None:
+            return claimed
+    return Refund.objects.filter(method=RefundMethod.CARD, provider_reference=item.reference).first()
+
+
+def _our_refund_follow(refund: Refund, item: RemoteRefundItem) -> tuple[str, bool]:
+    """Our refund follows the provider's: pending -> succeeded or failed (failed: its money onto the balance)."""
+    status = refund.status
+    if item.status == "succeeded" and status == RefundStatus.PENDING:
+        refund_succeed(refund=refund, reference=item.reference)
+        return f"refund {refund.pk} succeeded ({item.reference})", True
+    if item.status == "failed" and status == RefundStatus.PENDING:
+        reason = item.failure_reason or "failed at the provider"
+        refund_fail(refund=refund, reason=reason, reference=item.reference)
+        return f"refund {refund.pk} failed ({reason}): credited to the balance", True
+    if item.status != "pending" and item.status != status:
+        # A failed one of ours was already credited to the balance, yet the provider returned the money (or one
+        # it confirmed failed since): the customer got it twice or not at all. Staff settle it by hand.
+        logger.error(
+            "Refund %s is %s here but %s at the provider (%s).", refund.pk, status, item.status, item.reference
+        )
+        said = f"refund {refund.pk} is {status} here but {item.status} at the provider ({item.reference})"
+        return f"{said}: staff to settle", False
+    return f"refund {refund.pk}: {status}", False
+
+
+def _foreign_refund_record(payment: Payment | None, item: RemoteRefundItem, remote: RemoteRefund) -> tuple[str, bool]:
+    """A refund made at the provider, not asked for by us: a credit note once it succeeded (once per reference)."""
     if payment is None:
-        return f"charge {remote.reference} refunds no payment of ours: nothing to do"
-    Customer.objects.select_for_update().get(pk=payment.customer_id)
-    locked = Payment.objects.select_for_update().get(pk=payment.pk)
-    refunded = remote.amount_refunded
-    if remote.refunded_in_full or refunded >= locked.amount:
-        locked.status = PaymentStatus.REFUNDED
-        locked.refunded_at = timezone.now()
-        locked.note = f"Refunded in {remote.provider_label} ({refunded} {locked.currency})."[:500]
-        locked.save(update_fields=["status", "refunded_at", "note", "updated_at"])
-        return f"payment {locked.pk} refunded ({refunded} {locked.currency})"
-    locked.note = f"Partially refunded in {remote.provider_label}: {refunded} {locked.currency}."[:500]
-    locked.save(update_fields=["note", "updated_at"])
-    return f"payment {locked.pk}: {refunded} of {locked.amount} refunded"
+        return f"{item.reference} refunds no payment of ours: nothing to do", False
+    if item.status != "succeeded":
+        return f"{item.reference} made in {remote.provider_label} is {item.status}: recorded once it succeeds", False
+    note = credit_note_issue_for_provider_refund(payment=payment, amount=item.amount, reference=item.reference)
+    if note is None:
+        return f"{item.reference} made in {remote.provider_label}: already recorded (or nothing left to credit)", False
+    return (
+        f"{item.reference} made in {remote.provider_label}: credit note {note.number} ({note.total} {note.currency})",
+        True,
+    )
 
 
 def remote_object_apply(*, remote: RemoteObject) -> str:
@@ -321,26 +383,32 @@ def provider_resync(
     *, on_step: Callable[[str, int], None] | None = None, on_progress: Callable[[], None] | None = None
 ) -> ResyncReport:
     """The repair for missed webhooks: the provider syncs the plans and pulls everything back (Stripe: through
-    dj-stripe), then our subscriptions and invoices follow what it holds; subscriptions that a failed subscribe left
-    at the provider (their metadata names no row of ours) are canceled (those of a subscribe attempt are left to
-    its compensation, `subscribe_attempts_reconcile`). Each object is reconciled in its own transaction, so one
-    failure does not undo the rest; no row is locked while the provider is called. Reports what changed."""
+    dj-stripe), then our subscriptions, invoices and refunds follow what it holds; subscriptions that a failed
+    subscribe left at the provider (their metadata names no row of ours) are canceled (those of a subscribe attempt
+    are left to its compensation, `subscribe_attempts_reconcile`). Each object is reconciled in its own
+    transaction, so one failure does not undo the rest; no row is locked while the provider is called. Reports what
+    changed."""
     provider = payment_provider()
     pull = provider.resync_pull(on_step=on_step, on_progress=on_progress)
     report = ResyncReport(pulled=pull.pulled, changes=list(pull.changes), failures=list(pull.failures))
     if on_step:
-        on_step("reconcile", len(pull.subscriptions) + len(pull.invoices))
-    items: list[tuple[str, RemoteSubscription | RemoteInvoice]] = [
+        on_step("reconcile", len(pull.subscriptions) + len(pull.invoices) + len(pull.refunds))
+    # Refunds last: the payments they refund are recorded by the invoices' reconciliation first.
+    items: list[tuple[str, RemoteSubscription | RemoteInvoice | RemoteRefund]] = [
         *(("subscription", remote) for remote in pull.subscriptions),
         *(("invoice", remote) for remote in pull.invoices),
+        *(("charge", remote) for remote in pull.refunds),
     ]
     for kind, remote in items:
         try:
             with transaction.atomic():
                 if isinstance(remote, RemoteSubscription):
                     result = _subscription_reconcile(provider, remote)
-                else:
+                elif isinstance(remote, RemoteInvoice):
                     result = _invoice_reconcile(remote)
+                else:
+                    said, changed = _remote_refunds_apply(remote)
+                    result = "; ".join(said) if changed else ""
             if result:
                 report.changes.append(ProviderChange(kind, result, remote.reference))
         except (ApplicationError, ProviderRecordNotReady, ProviderError) as error:

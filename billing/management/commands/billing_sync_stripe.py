@@ -14,7 +14,8 @@ from billing_site.errors import ApplicationError
 class Command(BaseCommand):
     help = (
         "Sync the plans to Stripe, pull products, prices, customers, subscriptions and invoices back through "
-        "dj-stripe, and make our subscriptions and invoices follow them (the fix for missed webhooks). "
+        "dj-stripe, and every refund, and make our subscriptions, invoices and refunds follow them (the fix for "
+        "missed webhooks). "
         "--invoice NUMBER makes the Stripe copy of an invoice issued while Stripe was unreachable."
     )
 

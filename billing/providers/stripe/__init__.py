@@ -1,19 +1,21 @@
 """Stripe as our payment provider (through dj-stripe), one module per topic; `StripeProvider` is the interface.
 
 client (options, idempotency keys, errors), plans (Products, Prices, VAT TaxRate), customers (and cards),
-subscriptions, invoices (the hosted copy), payments (PaymentIntents, refunds read back), webhooks, resync.
+subscriptions, invoices (the hosted copy), payments (PaymentIntents, refunds made and read back), webhooks, resync.
 """
 
 from collections.abc import Callable
 from typing import Any
 
-from billing.models import Customer, Invoice, Payment, SubscribeAttempt
+from billing.models import Customer, Invoice, Refund, SubscribeAttempt
+from billing.models.coupons import Coupon
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription
 from billing.providers.base import (
     InvoicePayment,
     PlansSyncReport,
     ProviderChange,
+    RefundOutcome,
     RemoteInvoice,
     RemoteObject,
     RemoteSubscription,
@@ -21,8 +23,9 @@ from billing.providers.base import (
     SubscriptionSetup,
     SubscriptionStarted,
 )
-from billing.providers.manual import bank_transfer_instructions, refund_not_supported
+from billing.providers.manual import bank_transfer_instructions
 
+from . import coupons as stripe_coupons
 from . import customers, invoices, payments, resync, subscriptions, webhooks
 from . import plans as stripe_plans
 
@@ -104,9 +107,11 @@ class StripeProvider:
     def invoice_payment_retry(self, *, invoice: Invoice) -> str:
         return invoices.invoice_stripe_pay_retry(invoice=invoice)
 
-    def payment_refund(self, *, payment: Payment, amount: int) -> None:
-        # Refunds are made in Stripe's dashboard today; charge.refunded brings them back (billing.webhooks).
-        raise refund_not_supported()
+    def refund_create(self, *, refund: Refund) -> RefundOutcome:
+        return payments.refund_stripe_create(refund=refund)
+
+    def coupon_mirror(self, *, coupon: Coupon) -> str:
+        return stripe_coupons.coupon_stripe_mirror(coupon=coupon)
 
     def webhook_endpoint_check(self) -> None:
         webhooks.webhook_endpoint_check()

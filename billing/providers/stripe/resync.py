@@ -1,5 +1,6 @@
 """The resync's pull: the plans synced to Stripe, then products, prices, customers, subscriptions and invoices
-pulled back through dj-stripe; billing.services.provider_sync makes our records follow what was pulled."""
+pulled back through dj-stripe, and every refund (with its charge); billing.services.provider_sync makes our records
+follow what was pulled."""
 
 import logging
 from collections.abc import Callable
@@ -10,11 +11,12 @@ from djstripe import models as djstripe_models
 from djstripe.settings import djstripe_settings
 
 from billing.models.plans import SubscriptionPlan
-from billing.providers.base import ResyncPull
+from billing.providers.base import RemoteRefund, ResyncPull
 from billing_site.errors import ApplicationError
 
-from .client import stripe_errors, stripe_options
+from .client import stripe_errors, stripe_options, stripe_reference, stripe_retrieve
 from .invoices import remote_invoice
+from .payments import remote_refund
 from .plans import plan_stripe_sync
 from .subscriptions import remote_subscription
 
@@ -34,6 +36,24 @@ def _pull(pull: ResyncPull, name: str, model: Any, listing: Any) -> list[Any]:
         objects.append(data)
     pull.pulled[name] = len(objects)
     return objects
+
+
+def _refunds_pull(pull: ResyncPull) -> list[RemoteRefund]:
+    """Every refund in Stripe, grouped by its charge (read once each): those made while webhooks were down too.
+    Not mirrored into dj-stripe (its Refund needs its charge mirrored first; nothing of ours reads it)."""
+    by_charge: dict[str, list[Any]] = {}
+    listing: Any = stripe.Refund.list(limit=100, **stripe_options())
+    for data in listing.auto_paging_iter():
+        by_charge.setdefault(stripe_reference(data.get("charge")), []).append(data)
+    pull.pulled["refunds"] = sum(len(refunds) for refunds in by_charge.values())
+    remotes = []
+    for charge_id, refunds in by_charge.items():
+        charge = stripe_retrieve(stripe.Charge, charge_id)
+        if charge is None:
+            pull.failures.append(f"charge {charge_id or '?'} of refund {refunds[0].id}: not found in Stripe")
+            continue
+        remotes.append(remote_refund(charge, refunds))
+    return remotes
 
 
 def stripe_resync_pull(
@@ -63,6 +83,7 @@ def stripe_resync_pull(
             stripe.Subscription.list(status="all", limit=100, **options),
         )
         invoices = _pull(pull, "invoices", djstripe_models.Invoice, stripe.Invoice.list(limit=100, **options))
+        pull.refunds = _refunds_pull(pull)
     pull.subscriptions = [remote_subscription(data) for data in subscriptions]
     pull.invoices = [remote_invoice(data) for data in invoices]
     return pull

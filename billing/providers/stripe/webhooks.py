@@ -17,7 +17,7 @@ from billing_site.errors import ApplicationError
 
 from .client import stripe_object_missing, stripe_retrieve
 from .invoices import remote_invoice
-from .payments import remote_payment, remote_refund
+from .payments import remote_payment, remote_refund, remote_refund_of
 from .subscriptions import remote_subscription
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ _INVOICE = ("invoice", stripe.Invoice, remote_invoice)
 _SUBSCRIPTION = ("subscription", stripe.Subscription, remote_subscription)
 _PAYMENT_INTENT = ("payment intent", stripe.PaymentIntent, remote_payment)
 _CHARGE = ("charge", stripe.Charge, remote_refund)
+_REFUND = ("refund", stripe.Refund, remote_refund_of)  # read as its whole charge
 # The events our records follow (enable these on the endpoint, see docs/stripe.md). invoice.payment_succeeded and
 # invoice.marked_uncollectible re-read the invoice like invoice.paid does; other events are only mirrored by dj-stripe.
 READERS: dict[str, tuple[str, Any, Callable[[Any], RemoteObject]]] = {
@@ -43,6 +44,10 @@ READERS: dict[str, tuple[str, Any, Callable[[Any], RemoteObject]]] = {
     "payment_intent.succeeded": _PAYMENT_INTENT,
     "payment_intent.payment_failed": _PAYMENT_INTENT,
     "charge.refunded": _CHARGE,
+    # A refund that went through or failed after it was made (charge.refund.updated; refund.* on newer endpoints).
+    "charge.refund.updated": _REFUND,
+    "refund.updated": _REFUND,
+    "refund.failed": _REFUND,
 }
 
 

@@ -13,7 +13,7 @@ from django.test import Client, TestCase
 from djstripe import models as djstripe_models
 
 from billing.enums import InvoiceStatus, PaymentStatus
-from billing.models import Invoice, Payment
+from billing.models import CreditNote, Invoice, Payment
 from billing.models.stripe import StripeWebhookEvent, StripeWebhookEventStatus
 from billing.models.subscriptions import Subscription, SubscriptionStatus
 from billing.providers.stripe.plans import plans_stripe_sync
@@ -119,6 +119,10 @@ def test_voids_and_refunds_made_in_stripe_reach_our_records(stripe_on, live_serv
     wait_for(lambda: Payment.objects.get(pk=payment.pk).status == PaymentStatus.REFUNDED, what="charge.refunded")
     assert Invoice.objects.get(pk=payment.invoice_id).status == InvoiceStatus.PAID  # an issued invoice stays paid
     assert Subscription.objects.get(pk=ours.pk).status == SubscriptionStatus.ACTIVE
+    # The refund made in Stripe is documented by a credit note of ours, its whole total refunded to the card.
+    note = CreditNote.objects.get(invoice_id=payment.invoice_id)
+    assert (note.total, note.refund_amount, note.pre_payment_amount) == (payment.amount, payment.amount, 0)
+    assert Invoice.objects.get(pk=payment.invoice_id).amount_refunded == payment.amount
 
 
 # --- signatures ---------------------------------------------------------------------------------------------------
