@@ -52,6 +52,12 @@ def invoice_pdf_api_url(request: Request | None, invoice_id: int) -> str:
     return request.build_absolute_uri(path) if request is not None else path
 
 
+def credit_note_pdf_api_url(request: Request | None, credit_note_id: int) -> str:
+    """The API link of a credit note's PDF (like invoice_pdf_api_url)."""
+    path = reverse("billing-credit-note-pdf", kwargs={"credit_note_id": credit_note_id})
+    return request.build_absolute_uri(path) if request is not None else path
+
+
 # --- requests ---------------------------------------------------------------------------------------
 
 
@@ -157,6 +163,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
     total = MinorUnitsField()
     amount_paid = MinorUnitsField()
     amount_remaining = MinorUnitsField()
+    amount_credited = MinorUnitsField(help_text="The totals of the credit notes issued against it.")
+    amount_refunded = MinorUnitsField(help_text="What its credit notes gave back of what was paid.")
     subtotal_krw = serializers.SerializerMethodField()
     tax_krw = serializers.SerializerMethodField()
     total_krw = serializers.SerializerMethodField()
@@ -176,6 +184,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "total",
             "amount_paid",
             "amount_remaining",
+            "amount_credited",
+            "amount_refunded",
             "subtotal_krw",
             "tax_krw",
             "total_krw",

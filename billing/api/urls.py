@@ -7,6 +7,8 @@ Django's 404 before any view runs.
 from billing_site.api.routers import api_path
 
 from .viewsets import (
+    BalanceViewSet,
+    CreditNoteViewSet,
     CustomerViewSet,
     EntitlementsViewSet,
     InvoiceViewSet,
@@ -17,6 +19,7 @@ from .viewsets import (
 )
 
 INVOICE = r"api/invoices/(?P<invoice_id>[0-9]{1,18})"
+CREDIT_NOTE = r"api/credit-notes/(?P<credit_note_id>[0-9]{1,18})"
 ORDER = r"api/orders/(?P<order_id>[0-9]{1,18})"
 SUBSCRIPTION = r"api/payment/subscriptions/(?P<subscription_id>[0-9]{1,18})"
 
@@ -33,6 +36,15 @@ urlpatterns = [
         InvoiceViewSet.as_view({"post": "mark_uncollectible"}),
         name="billing-invoice-mark-uncollectible",
     ),
+    api_path(
+        f"{INVOICE}/credit-notes",
+        CreditNoteViewSet.as_view({"post": "issue"}),
+        name="billing-invoice-credit-notes",
+    ),
+    # credit notes
+    api_path("api/credit-notes", CreditNoteViewSet.as_view({"get": "list"}), name="billing-credit-note-list"),
+    api_path(CREDIT_NOTE, CreditNoteViewSet.as_view({"get": "retrieve"}), name="billing-credit-note-detail"),
+    api_path(f"{CREDIT_NOTE}/pdf", CreditNoteViewSet.as_view({"get": "pdf"}), name="billing-credit-note-pdf"),
     # orders
     api_path("api/orders", OrderViewSet.as_view({"get": "list", "post": "create"}), name="billing-order-list"),
     api_path(ORDER, OrderViewSet.as_view({"get": "retrieve"}), name="billing-order-detail"),
@@ -42,8 +54,9 @@ urlpatterns = [
         CustomerViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
         name="billing-customer-profile",
     ),
-    # payment history
+    # payment history, and the credit balance with its ledger
     api_path("api/payment/history", PaymentHistoryViewSet.as_view({"get": "list"}), name="billing-payment-history"),
+    api_path("api/payment/balance", BalanceViewSet.as_view({"get": "retrieve"}), name="billing-payment-balance"),
     # plans, subscriptions and checkout
     api_path("api/payment/plans", PlanViewSet.as_view({"get": "list"}), name="billing-plan-list"),
     api_path("api/payment/subscribe", SubscriptionViewSet.as_view({"post": "subscribe"}), name="billing-subscribe"),

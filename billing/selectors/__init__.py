@@ -4,6 +4,8 @@ The names are re-exported here so that `from billing import selectors; selectors
 working; new code may import from the topic module.
 """
 
+from .balance import CurrencyBalance, balance_entries, balance_totals
+from .credit_notes import credit_note_get, credit_note_get_for_staff, credit_note_list
 from .customers import customer_for_user, customer_get
 from .entitlements import entitlement_subscription, entitlements_for
 from .history import HISTORY_STATUSES, HISTORY_TYPES, HistoryEntry, payment_history
@@ -15,7 +17,13 @@ from .subscriptions import live_subscription_id, subscription_get, subscription_
 __all__ = [
     "HISTORY_STATUSES",
     "HISTORY_TYPES",
+    "CurrencyBalance",
     "HistoryEntry",
+    "balance_entries",
+    "balance_totals",
+    "credit_note_get",
+    "credit_note_get_for_staff",
+    "credit_note_list",
     "customer_for_user",
     "customer_get",
     "entitlement_subscription",

@@ -1,4 +1,5 @@
-"""Reads of a customer's payment history: invoices and payments in one list, newest first, paged by the database."""
+"""Reads of a customer's payment history: invoices, payments, credit notes and refunds in one list, newest first,
+paged by the database."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -6,11 +7,17 @@ from typing import Any
 
 from django.db.models import CharField, F, QuerySet, Value
 
-from billing.enums import InvoicePdfStatus, InvoiceStatus, PaymentStatus
-from billing.models import Customer, Invoice, Payment
+from billing.enums import InvoicePdfStatus, InvoiceStatus, PaymentStatus, RefundStatus
+from billing.models import CreditNote, Customer, Invoice, Payment, Refund
 
-HISTORY_TYPES = ("invoice", "payment")
-HISTORY_STATUSES = tuple(sorted({*InvoiceStatus.values, *PaymentStatus.values} - {InvoiceStatus.DRAFT}))
+HISTORY_TYPES = ("invoice", "payment", "credit_note", "refund")
+# A credit note has no status of its own: it is issued (and never changes).
+CREDIT_NOTE_STATUS = "issued"
+HISTORY_STATUSES = tuple(
+    sorted(
+        {*InvoiceStatus.values, *PaymentStatus.values, *RefundStatus.values, CREDIT_NOTE_STATUS} - {InvoiceStatus.DRAFT}
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,10 @@ def payment_history(
     limit: int,
     offset: int,
 ) -> tuple[int, list[HistoryEntry]]:
-    """One page of the customer's invoices and payments together, newest first, and the total count.
+    """One page of the customer's invoices, payments, credit notes and refunds together, newest first, and the
+    total count.
 
-    Built by the database: one UNION ALL of both tables, ordered and sliced there (an index on
+    Built by the database: one UNION ALL of the four tables, ordered and sliced there (an index on
     (customer, date desc, id desc) per table), so a page costs the same at 10 or 10 million rows.
     The count is a second query, skipped when the first page already shows everything.
     """
@@ -68,15 +76,46 @@ def payment_history(
         )
         .order_by()
     )
+    credit_notes = (
+        CreditNote.objects.filter(customer=customer)
+        .annotate(
+            kind=Value("credit_note", output_field=CharField()),
+            date=F("issued_at"),
+            amount=F("total"),
+            status=Value(CREDIT_NOTE_STATUS, output_field=CharField()),
+            invoice_ref=F("invoice_id"),
+            stripe_url=Value("", output_field=CharField()),
+            pdf_state=F("pdf_status"),
+        )
+        .order_by()
+    )
+    refunds = (
+        Refund.objects.filter(customer=customer)
+        .annotate(
+            kind=Value("refund", output_field=CharField()),
+            date=F("created_at"),
+            invoice_ref=F("invoice_id"),
+            stripe_url=Value("", output_field=CharField()),
+            pdf_state=Value(InvoicePdfStatus.NONE.value, output_field=CharField()),
+        )
+        .order_by()
+    )
     if status:
         invoices = invoices.filter(status=status)
         payments = payments.filter(status=status)
-    parts: list[QuerySet[Any, Any]] = []
-    if entry_type in (None, "invoice"):
-        parts.append(invoices.values_list(*_HISTORY_COLUMNS))
-    if entry_type in (None, "payment"):
-        parts.append(payments.values_list(*_HISTORY_COLUMNS))
-    combined = parts[0] if len(parts) == 1 else parts[0].union(parts[1], all=True)
+        refunds = refunds.filter(status=status)
+        if status != CREDIT_NOTE_STATUS:
+            credit_notes = credit_notes.none()
+    sources: dict[str, QuerySet[Any, Any]] = {
+        "invoice": invoices,
+        "payment": payments,
+        "credit_note": credit_notes,
+        "refund": refunds,
+    }
+    parts = [
+        queryset.values_list(*_HISTORY_COLUMNS) for kind, queryset in sources.items() if entry_type in (None, kind)
+    ]
+    combined = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:], all=True)
     rows = list(combined.order_by("-date", "-kind", "-id")[offset : offset + limit])
     # A first page that is not full already shows everything: no count query needed.
     total = len(rows) if offset == 0 and len(rows) < limit else combined.count()

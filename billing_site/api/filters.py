@@ -39,6 +39,18 @@ class ChoiceFilter(django_filters.ChoiceFilter):
         super().__init__(*args, **kwargs)
 
 
+class IdFilter(django_filters.Filter):
+    """An exact match on an id: digits only, 1 to 10^18 - 1 (what the paths accept), so that no value the database
+    cannot hold reaches it."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 10**18 - 1)
+        super().__init__(*args, **kwargs)
+
+
 class FilterSet(django_filters.FilterSet):
     """Base of the API's FilterSets (declared filters only); see the module docstring for the rule."""
 
@@ -87,9 +99,14 @@ class FilterBackend(BaseFilterBackend):
 
 
 def filter_parameters(filterset_class: type[FilterSet]) -> list[dict[str, Any]]:
-    """OpenAPI query parameters of a FilterSet's choice filters: the values as an enum, each described."""
+    """OpenAPI query parameters of a FilterSet: a choice filter's values as an enum, each described; an id filter
+    as a bounded integer."""
     parameters = []
     for name, filter_ in filterset_class.base_filters.items():
+        if isinstance(filter_, IdFilter):
+            bounds = {"type": "integer", "minimum": filter_.extra["min_value"], "maximum": filter_.extra["max_value"]}
+            parameters.append(build_parameter_type(name, bounds, "query", description=filter_.extra.get("help_text")))
+            continue
         choices = [(str(value), str(label)) for value, label in filter_.extra.get("choices", [])]
         schema = {"enum": [value for value, _label in choices], "type": "string", "minLength": 1}
         description = filter_.extra.get("help_text") or build_choice_description_list(choices)

@@ -237,6 +237,13 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BillingPeriodEnum": "billing.periods.BillingPeriod",
         "FileCategoryEnum": "storage.models.StoredFile.Category",
+        "BalanceEntryKindEnum": "billing.enums.BalanceEntryKind",
+        "CreditNoteReasonEnum": "billing.enums.CreditNoteReason",
+        "CreditSettlementEnum": "billing.enums.CreditSettlement",
+        "RefundMethodEnum": "billing.enums.RefundMethod",
+        "RefundStatusEnum": "billing.enums.RefundStatus",
+        # Checkout's `method` (bank transfer only) keeps its name beside a refund's `method`.
+        "MethodEnum": ["bank_transfer"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

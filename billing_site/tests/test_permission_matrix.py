@@ -122,6 +122,14 @@ NOBODY_DELETES = (
     "billing.subscriptionpause",
     "billing.trialclaim",
     "billing.dunningstep",
+    "billing.creditnote",
+    "billing.creditnoteline",
+    "billing.creditnotenumbersequence",
+    "billing.refund",
+    "billing.customerbalanceentry",
+    "billing.coupon",
+    "billing.promotioncode",
+    "billing.couponredemption",
     "auditlog.logentry",
     "jobs.job",
     "mail.email",
@@ -172,6 +180,11 @@ MATRIX: list[Row] = [
     api("POST", "billing-invoice-payments", "/api/invoices/{id}/payments", MONEY),
     api("POST", "billing-invoice-void", "/api/invoices/{id}/void", MONEY),
     api("POST", "billing-invoice-mark-uncollectible", "/api/invoices/{id}/mark-uncollectible", MONEY),
+    api("POST", "billing-invoice-credit-notes", "/api/invoices/{id}/credit-notes", MONEY),
+    api("GET", "billing-credit-note-list", "/api/credit-notes", SIGNED_IN),
+    api("GET", "billing-credit-note-detail", "/api/credit-notes/{id}", OWN),
+    api("GET", "billing-credit-note-pdf", "/api/credit-notes/{id}/pdf", OWN),
+    api("GET", "billing-payment-balance", "/api/payment/balance", SIGNED_IN, "the caller's own"),
     api("GET", "billing-order-list", "/api/orders", SIGNED_IN),
     api("POST", "billing-order-list", "/api/orders", SIGNED_IN),
     api("GET", "billing-order-detail", "/api/orders/{id}", OWN),
@@ -214,6 +227,11 @@ MATRIX: list[Row] = [
         page("POST", "admin:billing_invoice_object_action", f"billing/invoice/{{id}}/do/{name}/", ACT, button=name)
         for name in ("finalize", "void", "mark_uncollectible", "regenerate_pdf", "stripe_sync")
     ),
+    page("GET", "admin:billing_invoice_credit_note", "billing/invoice/{id}/credit-note/", ACT),
+    page("POST", "admin:billing_invoice_credit_note", "billing/invoice/{id}/credit-note/", ACT),
+    page("GET", "admin:billing_creditnote_pdf", "billing/creditnote/{id}/pdf/", STAFF_SITE),
+    page("GET", "admin:billing_customer_adjust_balance", "billing/customer/{id}/adjust-balance/", ACT),
+    page("POST", "admin:billing_customer_adjust_balance", "billing/customer/{id}/adjust-balance/", ACT),
     page("GET", "admin:billing_subscription_change_plan", "billing/subscription/{id}/change-plan/", ACT),
     page("POST", "admin:billing_subscription_change_plan", "billing/subscription/{id}/change-plan/", ACT),
     *(
@@ -261,6 +279,14 @@ MATRIX: list[Row] = [
     model("billing.subscriptionpause", "login | login | view | view | view"),
     model("billing.trialclaim", "login | login | view | view | view"),
     model("billing.dunningstep", "login | login | view | view | view"),
+    model("billing.creditnote", "login | login | view | view | view"),
+    model("billing.creditnoteline", "login | login | view | view | view"),
+    model("billing.creditnotenumbersequence", "login | login | view | view | view"),
+    model("billing.refund", "login | login | view | view | view"),
+    model("billing.customerbalanceentry", "login | login | view | view | view"),
+    model("billing.coupon", "login | login | view | view, add, change | view, add, change"),
+    model("billing.promotioncode", "login | login | view | view, change | view, change"),
+    model("billing.couponredemption", "login | login | view | view, add | view, add"),
     model("billing.stripewebhookevent", "login | login | 403 | 403 | view"),
     model("billing.subscribeattempt", "login | login | 403 | 403 | view"),
     model("storage.storedfile", "login | login | view | view, delete | view, delete"),
@@ -280,6 +306,10 @@ MATRIX: list[Row] = [
     action("billing.invoice", "regenerate_pdf_selected", ACTION),
     action("billing.invoice", "record_bank_transfer", ACTION),
     action("billing.invoice", "stripe_sync_selected", ACTION),
+    action("billing.invoice", "issue_credit_note", ACTION),
+    action("billing.customer", "adjust_balance", ACTION),
+    action("billing.coupon", "deactivate_selected", ACTION),
+    action("billing.promotioncode", "deactivate_selected", ACTION),
     action("billing.invoice", "open_pdf", STAFF_SITE),
     action("billing.invoice", "export_selected_csv", STAFF_SITE),
     action("billing.payment", "export_selected_csv", STAFF_SITE),
@@ -454,12 +484,18 @@ def test_rows_are_unique_and_outcomes_known() -> None:
 WATCHED = (
     "billing.Invoice",
     "billing.Payment",
+    "billing.CreditNote",
+    "billing.Refund",
+    "billing.CustomerBalanceEntry",
     "billing.Order",
     "billing.Subscription",
     "billing.Customer",
     "billing.SubscriptionPlan",
     "billing.IdempotencyKey",
     "billing.StripeWebhookEvent",
+    "billing.Coupon",
+    "billing.PromotionCode",
+    "billing.CouponRedemption",
     "storage.StoredFile",
     "auth.User",
     "auth.Group",
@@ -549,6 +585,11 @@ class World:
             customer=self.customer(target), lines=[InvoiceLineInput(description="프로 플랜", unit_amount=99_000)]
         )
         return made if draft else invoice_finalize(invoice=made)
+
+    def credit_note(self, target: str = "other") -> Any:
+        from billing.services.credit_notes import credit_note_issue
+
+        return credit_note_issue(invoice=self.invoice(target), reason="goodwill", actor=None, amount=1_100)
 
     def order(self, target: str = "other") -> Any:
         from billing.services.orders import OrderItemInput, order_create
@@ -643,6 +684,9 @@ def world(
     }
     # PDFs are rendered for real elsewhere; here a PDF only has to exist.
     monkeypatch.setattr("billing.services.pdf.invoice_pdf_bytes", lambda *, invoice: b"%PDF-1.4 matrix\n%%EOF\n")
+    monkeypatch.setattr(
+        "billing.services.credit_note_pdf.credit_note_pdf_bytes", lambda *, credit_note: b"%PDF-1.4 matrix\n%%EOF\n"
+    )
     stripe = FakeStripe()
     monkeypatch.setattr("billing.admin.stripe._provider", lambda: stripe)
     for module in (
@@ -833,6 +877,17 @@ API_CALLS: dict[tuple[str, str, str], Callable[[World, str], Call]] = {
     ("billing-invoice-mark-uncollectible", "POST", ""): lambda w, t: Call(
         "POST", f"/api/invoices/{w.invoice(t).pk}/mark-uncollectible", 200
     ),
+    ("billing-invoice-credit-notes", "POST", ""): lambda w, t: Call(
+        "POST", f"/api/invoices/{w.invoice(t).pk}/credit-notes", 201, {"reason": "goodwill", "amount": 1_100}
+    ),
+    ("billing-credit-note-list", "GET", ""): lambda w, t: Call("GET", "/api/credit-notes", 200),
+    ("billing-credit-note-detail", "GET", ""): lambda w, t: Call(
+        "GET", f"/api/credit-notes/{w.credit_note(t).pk}", 200
+    ),
+    ("billing-credit-note-pdf", "GET", ""): lambda w, t: Call(
+        "GET", f"/api/credit-notes/{w.credit_note(t).pk}/pdf", 302
+    ),
+    ("billing-payment-balance", "GET", "the caller's own"): lambda w, t: Call("GET", "/api/payment/balance", 200),
     ("billing-order-list", "GET", ""): lambda w, t: Call("GET", "/api/orders", 200),
     ("billing-order-list", "POST", ""): lambda w, t: Call(
         "POST", "/api/orders", 201, {"items": [{"description": "컨설팅", "unit_amount_krw": 50_000}]}
@@ -1030,6 +1085,29 @@ def _record_payment(world: World, method: str) -> Visit:
     return Visit("POST", url, (302,), data, done=lambda response: Payment.objects.filter(invoice=invoice).exists())
 
 
+def _credit_note_page(world: World, method: str) -> Visit:
+    from billing.models import CreditNote
+
+    invoice = world.invoice()
+    url = reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
+    if method == "GET":
+        return Visit("GET", url)
+    data = {"reason": "goodwill", "amount": "1100", "settlement": "refund", "memo": "", "bank_reference": ""}
+    issued = lambda response: CreditNote.objects.filter(invoice=invoice).exists()  # noqa: E731
+    return Visit("POST", url, (302,), data, done=issued)
+
+
+def _adjust_balance_page(world: World, method: str) -> Visit:
+    from billing.models import CustomerBalanceEntry
+
+    customer = world.customer()
+    url = reverse("admin:billing_customer_adjust_balance", args=[customer.pk])
+    if method == "GET":
+        return Visit("GET", url)
+    adjusted = lambda response: CustomerBalanceEntry.objects.filter(customer=customer).exists()  # noqa: E731
+    return Visit("POST", url, (302,), {"amount": "5000", "reason": "장애 보상"}, done=adjusted)
+
+
 def _view_on_site(world: World) -> Visit:
     from django.contrib.contenttypes.models import ContentType
 
@@ -1069,6 +1147,13 @@ PAGE_VISITS: dict[tuple[str, str, str], Callable[[World], Visit]] = {
     ),
     ("admin:billing_invoice_record_payment", "GET", ""): lambda w: _record_payment(w, "GET"),
     ("admin:billing_invoice_record_payment", "POST", ""): lambda w: _record_payment(w, "POST"),
+    ("admin:billing_invoice_credit_note", "GET", ""): lambda w: _credit_note_page(w, "GET"),
+    ("admin:billing_invoice_credit_note", "POST", ""): lambda w: _credit_note_page(w, "POST"),
+    ("admin:billing_creditnote_pdf", "GET", ""): lambda w: Visit(
+        "GET", reverse("admin:billing_creditnote_pdf", args=[w.credit_note().pk]), (302,)
+    ),
+    ("admin:billing_customer_adjust_balance", "GET", ""): lambda w: _adjust_balance_page(w, "GET"),
+    ("admin:billing_customer_adjust_balance", "POST", ""): lambda w: _adjust_balance_page(w, "POST"),
     ("admin:billing_subscription_change_plan", "GET", ""): lambda w: _change_plan(w, "GET"),
     ("admin:billing_subscription_change_plan", "POST", ""): lambda w: _change_plan(w, "POST"),
     ("admin:billing_subscription_pause", "GET", ""): lambda w: _pause_page(w, "GET"),
@@ -1275,6 +1360,47 @@ def _dunning_step(world: World) -> Any:
     )
 
 
+def _refund(world: World) -> Any:
+    """A balance refund: a paid invoice credited onto the customer's credit balance."""
+    from billing.services.credit_notes import credit_note_issue
+    from billing.services.payments import payment_record
+
+    invoice = world.invoice()
+    payment_record(invoice=invoice, amount=invoice.total, method="bank_transfer")
+    invoice.refresh_from_db()
+    note = credit_note_issue(invoice=invoice, reason="goodwill", actor=None, amount=1_000, settlement="balance")
+    return note.refunds.get()
+
+
+def _balance_entry(world: World) -> Any:
+    return _refund(world).balance_entries.get()
+
+
+def _credit_note_sequence(world: World) -> Any:
+    from billing.models import CreditNoteNumberSequence
+
+    world.credit_note()
+    return CreditNoteNumberSequence.objects.order_by("-pk").first()
+
+
+def _coupon(world: World) -> Any:
+    from billing.services.coupons import coupon_create
+
+    return coupon_create(actor=None, name=f"쿠폰 {uuid.uuid4().hex[:8]}", duration="once", percent_off=10)
+
+
+def _promotion_code(world: World) -> Any:
+    from billing.services.coupons import promotion_code_create
+
+    return promotion_code_create(actor=None, coupon=_coupon(world), code=f"MATRIX-{uuid.uuid4().hex[:8].upper()}")
+
+
+def _coupon_redemption(world: World) -> Any:
+    from billing.services.coupons import coupon_apply_to_customer
+
+    return coupon_apply_to_customer(customer=world.customer(), coupon=_coupon(world), actor=None)
+
+
 # One object of each model (and variant), made fresh for each check; a wildcard row's models have none.
 MODEL_OBJECTS: dict[tuple[str, str], Callable[[World], Model]] = {
     ("billing.customer", ""): lambda w: w.customer(),
@@ -1302,6 +1428,14 @@ MODEL_OBJECTS: dict[tuple[str, str], Callable[[World], Model]] = {
     ("jobs.job", ""): _job,
     ("mail.email", ""): _email,
     ("billing.subscribeattempt", ""): _subscribe_attempt,
+    ("billing.creditnote", ""): lambda w: w.credit_note(),
+    ("billing.creditnoteline", ""): lambda w: w.credit_note().lines.first(),
+    ("billing.creditnotenumbersequence", ""): _credit_note_sequence,
+    ("billing.refund", ""): _refund,
+    ("billing.customerbalanceentry", ""): _balance_entry,
+    ("billing.coupon", ""): _coupon,
+    ("billing.promotioncode", ""): _promotion_code,
+    ("billing.couponredemption", ""): _coupon_redemption,
 }
 
 
@@ -1405,6 +1539,13 @@ def _selection(world: World, label: str, name: str) -> Selection:
         return Selection([invoice.pk], lambda r: type(invoice).objects.get(pk=invoice.pk).pdf_revision > revision)
     if (label, name) == ("billing.invoice", "record_bank_transfer"):
         return Selection([world.invoice().pk], lambda r: r.status_code == 302 and "record-payment" in r["Location"])
+    if (label, name) == ("billing.invoice", "issue_credit_note"):
+        return Selection([world.invoice().pk], lambda r: r.status_code == 302 and "/credit-note/" in r["Location"])
+    if (label, name) == ("billing.customer", "adjust_balance"):
+        return Selection([world.customer().pk], lambda r: r.status_code == 302 and "/adjust-balance/" in r["Location"])
+    if (label, name) in (("billing.coupon", "deactivate_selected"), ("billing.promotioncode", "deactivate_selected")):
+        obj = _coupon(world) if label == "billing.coupon" else _promotion_code(world)
+        return Selection([obj.pk], lambda r: not type(obj).objects.get(pk=obj.pk).is_active)
     if (label, name) == ("billing.invoice", "open_pdf"):
         return Selection([world.invoice().pk], lambda r: r.status_code == 302 and "/pdf/" in r["Location"])
     if name == "export_selected_csv":

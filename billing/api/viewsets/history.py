@@ -1,4 +1,5 @@
-"""Payment history: the caller's invoices and payments in one list, newest first (GET /api/payment/history)."""
+"""Payment history: the caller's invoices, payments, credit notes and refunds in one list, newest first
+(GET /api/payment/history)."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
@@ -11,12 +12,13 @@ from billing_site.api.pagination import paging_params
 from billing_site.api.schema import api_errors
 
 from ..filters import PaymentHistoryFilter
-from ..serializers import HistorySerializer, invoice_pdf_api_url, krw
+from ..serializers import HistorySerializer, credit_note_pdf_api_url, invoice_pdf_api_url, krw
 from .common import customer_of
 
 
 class PaymentHistoryViewSet(viewsets.GenericViewSet):
-    """One page of the history, paged by the database (one UNION of invoices and payments), not by a paginator."""
+    """One page of the history, paged by the database (one UNION of invoices, payments, credit notes and refunds),
+    not by a paginator."""
 
     filter_backends = [FilterBackend]  # documents `status` and `type`; the selector applies them
     filterset_class = PaymentHistoryFilter
@@ -24,7 +26,7 @@ class PaymentHistoryViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="payment_history",
-        summary="Invoices and payments, newest first",
+        summary="Invoices, payments, credit notes and refunds, newest first",
         parameters=[
             OpenApiParameter(
                 "limit", {"type": "integer", "minimum": 1}, description="Items per page (default 20, at most 100)."
@@ -36,7 +38,7 @@ class PaymentHistoryViewSet(viewsets.GenericViewSet):
     )
     @api_errors({400: ["validation_error"]})
     def list(self, request: Request) -> Response:
-        """GET /api/payment/history: invoices and payments in one list, newest first."""
+        """GET /api/payment/history: invoices, payments, credit notes and refunds in one list, newest first."""
         query = filter_values(PaymentHistoryFilter, request)
         limit, offset = paging_params(request)
         total, entries = selectors.payment_history(
@@ -57,10 +59,19 @@ class PaymentHistoryViewSet(viewsets.GenericViewSet):
                 "status": entry.status,
                 "invoice_id": entry.invoice_id,
                 "urls": {
-                    "pdf": invoice_pdf_api_url(request, entry.id) if entry.type == "invoice" else None,
+                    "pdf": _pdf_url(request, entry.type, entry.id),
                     "stripe": entry.stripe_url or None,
                 },
             }
             for entry in entries
         ]
         return Response(HistorySerializer({"total": total, "limit": limit, "offset": offset, "history": history}).data)
+
+
+def _pdf_url(request: Request, entry_type: str, entry_id: int) -> str | None:
+    """Invoices and credit notes have a PDF; payments and refunds do not."""
+    if entry_type == "invoice":
+        return invoice_pdf_api_url(request, entry_id)
+    if entry_type == "credit_note":
+        return credit_note_pdf_api_url(request, entry_id)
+    return None

@@ -89,7 +89,7 @@ def test_history_pages(customer_client, timeline):
 
 
 @pytest.mark.parametrize(
-    "query", ["status=draft", "status=bogus", "type=refund", "type=", "status=", "limit=0", "offset=-1"]
+    "query", ["status=draft", "status=bogus", "type=credit", "type=refunds", "type=", "status=", "limit=0", "offset=-1"]
 )
 def test_bad_filters_are_400(customer_client, query):
     assert customer_client.get(f"{HISTORY}?{query}").status_code == 400

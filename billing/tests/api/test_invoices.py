@@ -127,7 +127,13 @@ def test_no_customer_api_sets_the_tax_treatment(customer, customer_client, issue
     """Every API route of the live URL conf, written to by the customer with a tax treatment in the body."""
     invoice = issue(1_000)
     order = order_create(customer=customer, items=[OrderItemInput("x", 1_000)])
-    ids = {"invoice_id": invoice.pk, "order_id": order.pk, "subscription_id": 1, "file_id": uuid.uuid4()}
+    ids = {
+        "invoice_id": invoice.pk,
+        "order_id": order.pk,
+        "subscription_id": 1,
+        "credit_note_id": 1,
+        "file_id": uuid.uuid4(),
+    }
     body = {
         "tax_treatment": "exempt",
         "customer": {"tax_treatment": "exempt"},
