@@ -4,7 +4,8 @@ Importing this package (Django's admin autodiscovery does) registers the model a
 `admin.site`, the project's BillingAdminSite (billing_site.admin), which also serves the dashboard page.
 """
 
-from . import customers, invoices, jobs, orders, payments, plans, subscriptions  # noqa: F401  (register the admins)
+# Each module registers its admins on import.
+from . import coupons, credit_notes, customers, invoices, jobs, orders, payments, plans, subscriptions  # noqa: F401
 from .stripe import djstripe_custom_actions_guard, webhook_event_admin_register
 
 webhook_event_admin_register()

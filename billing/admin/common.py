@@ -9,7 +9,7 @@ from auditlog.mixins import AuditlogHistoryAdminMixin
 from auditlog.models import LogEntry
 from django.contrib import admin, messages
 from django.db.models import DateTimeField, Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -98,6 +98,35 @@ def report_each(
             done += 1
             model_admin.message_user(request, success.format(object=result or obj), messages.SUCCESS)
     return done, refused
+
+
+def pdf_redirect(
+    request: HttpRequest,
+    model_admin: admin.ModelAdmin,
+    obj: Model,
+    *,
+    back: str,
+    signed_url: Callable[[], tuple[str, Any] | None],
+) -> HttpResponse:
+    """To a document's signed PDF link (`signed_url` renders a pending PDF first), or back to `back` saying why not."""
+    try:
+        signed = signed_url()
+    except ApplicationError as error:
+        model_admin.message_user(
+            request,
+            gettext("%(object)s: refused: %(reason)s") % {"object": obj, "reason": error.message},
+            messages.ERROR,
+        )
+        return HttpResponseRedirect(back)
+    except Exception as error:  # the renderer or storage failed: the reason is on the document (pdf_error)
+        model_admin.message_user(
+            request, gettext("The PDF could not be produced: %(error)s") % {"error": error}, messages.ERROR
+        )
+        return HttpResponseRedirect(back)
+    if signed is None:
+        model_admin.message_user(request, gettext("The PDF is not ready yet."), messages.WARNING)
+        return HttpResponseRedirect(back)
+    return HttpResponseRedirect(signed[0])
 
 
 class DateRangeFilter(admin.FieldListFilter):

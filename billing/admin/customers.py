@@ -35,6 +35,7 @@ from .common import (
     seoul,
     seoul_column,
 )
+from .credit_actions import CustomerBalanceMixin
 
 PROFILE_FIELDS = ("display_name", "email", "business_registration_number", "address", "preferred_language")
 CONTACT_FIELDS = ("cc_emails", "representative_name", "business_type", "business_item")
@@ -129,7 +130,7 @@ class CustomerAdminForm(forms.ModelForm):
 
 
 @admin.register(Customer)
-class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
+class CustomerAdmin(AuditTrailMixin, CustomerBalanceMixin):
     form = CustomerAdminForm
     list_display = ["display_name", "email", "business_number", "preferred_language", "credit", "user", "created"]
     list_filter = ["preferred_language", "tax_treatment", "currency", ("created_at", DateRangeFilter)]
@@ -143,7 +144,8 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
         (None, {"fields": ["user", *PROFILE_FIELDS]}),
         (_("Billing contacts"), {"fields": list(CONTACT_FIELDS)}),
         (_("Tax"), {"fields": ["tax_treatment"]}),
-        (_("Credit"), {"fields": ["currency", "credit"]}),
+        (_("Credit"), {"fields": ["currency", "credit", "balance_entries"]}),
+        (_("Credit notes"), {"fields": ["customer_credit_notes"]}),
         (_("Invoices"), {"fields": ["recent_invoices"]}),
         (_("Payments"), {"fields": ["recent_payments"]}),
         (_("Files"), {"fields": ["recent_files"]}),
@@ -155,6 +157,8 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
         "user",
         "currency",
         "credit",
+        "balance_entries",
+        "customer_credit_notes",
         "recent_invoices",
         "recent_payments",
         "recent_files",
@@ -358,6 +362,7 @@ class CustomerAdmin(AuditTrailMixin, admin.ModelAdmin):
         extra = dict(extra_context or {})
         if str(object_id).isdigit():
             extra["billing_history_url"] = reverse("admin:billing_customer_billing_history", args=[object_id])
+            extra["billing_adjust_balance_url"] = self.balance_adjust_url(request, object_id)
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
     def billing_history_view(self, request: HttpRequest, customer_id: int) -> HttpResponse:

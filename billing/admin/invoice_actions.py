@@ -38,7 +38,7 @@ from billing.services.payments import payment_record_bank_transfer
 from billing.services.pdf import invoice_pdf_signed_url
 from billing_site.errors import ApplicationError
 
-from .common import money, report_each
+from .common import money, pdf_redirect, report_each
 from .stripe import INVOICE_SYNC, invoice_sync, stripe_function
 
 
@@ -244,25 +244,13 @@ class InvoiceActionsAdmin(admin.ModelAdmin):
         if invoice.status == InvoiceStatus.DRAFT:
             self.message_user(request, gettext("A draft has no PDF; finalize it first."), messages.ERROR)
             return HttpResponseRedirect(back)
-        try:
-            signed = invoice_pdf_signed_url(invoice=invoice, render_if_pending=True)
-        except ApplicationError as error:
-            self.message_user(
-                request,
-                gettext("%(object)s: refused: %(reason)s") % {"object": invoice, "reason": error.message},
-                messages.ERROR,
-            )
-            return HttpResponseRedirect(back)
-        except Exception as error:  # the renderer or storage failed: the reason is on the invoice (pdf_error)
-            self.message_user(
-                request, gettext("The PDF could not be produced: %(error)s") % {"error": error}, messages.ERROR
-            )
-            return HttpResponseRedirect(back)
-        if signed is None:
-            self.message_user(request, gettext("The PDF is not ready yet."), messages.WARNING)
-            return HttpResponseRedirect(back)
-        url, _expires_at = signed
-        return HttpResponseRedirect(url)
+        return pdf_redirect(
+            request,
+            self,
+            invoice,
+            back=back,
+            signed_url=lambda: invoice_pdf_signed_url(invoice=invoice, render_if_pending=True),
+        )
 
     def record_payment_view(self, request: HttpRequest) -> HttpResponse:
         """The intermediate form of "record a bank transfer": amount, day received, reference, for chosen invoices."""

@@ -27,6 +27,7 @@ from .common import (
     seoul,
     seoul_column,
 )
+from .credit_actions import InvoiceCreditNotesMixin
 from .csv_export import INVOICE_COLUMNS, CsvExportMixin
 from .invoice_actions import InvoiceActionsAdmin
 
@@ -80,7 +81,7 @@ class PaymentInline(NoAddOrChangeMixin, admin.TabularInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, InvoiceActionsAdmin):
+class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, InvoiceCreditNotesMixin, InvoiceActionsAdmin):
     list_display = [
         "number_display",
         "customer",
@@ -124,6 +125,7 @@ class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, InvoiceActionsAdmin):
         "void_selected",
         "mark_uncollectible_selected",
         "regenerate_pdf_selected",
+        "issue_credit_note",
         "open_pdf",
         "stripe_sync_selected",
         "export_selected_csv",
@@ -132,8 +134,19 @@ class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, InvoiceActionsAdmin):
         (None, {"fields": ["number", "status", "customer_link", "order", "description", "currency"]}),
         (
             _("Amounts"),
-            {"fields": ["subtotal_display", "tax_display", "total_display", "paid_display", "remaining_display"]},
+            {
+                "fields": [
+                    "subtotal_display",
+                    "tax_display",
+                    "total_display",
+                    "paid_display",
+                    "remaining_display",
+                    "credited_display",
+                    "refunded_display",
+                ]
+            },
         ),
+        (_("Credit notes"), {"fields": ["invoice_credit_notes"]}),
         (
             _("Dates"),
             {
@@ -180,6 +193,9 @@ class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, InvoiceActionsAdmin):
         "total_display",
         "paid_display",
         "remaining_display",
+        "credited_display",
+        "refunded_display",
+        "invoice_credit_notes",
         "issue_date",
         "due_date",
         "days_until_due",
@@ -282,6 +298,7 @@ class InvoiceAdmin(AuditTrailMixin, CsvExportMixin, InvoiceActionsAdmin):
                 extra["billing_record_payment_url"] = (
                     f"{reverse('admin:billing_invoice_record_payment')}?ids={invoice.pk}"
                 )
+            extra["billing_credit_note_url"] = self.credit_note_issue_url(request, invoice)
             if invoice.status != InvoiceStatus.DRAFT and self.has_view_permission(request, invoice):
                 extra["billing_pdf_url"] = reverse("admin:billing_invoice_pdf", args=[invoice.pk])
         return super().change_view(request, object_id, form_url, extra_context=extra)

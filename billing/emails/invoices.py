@@ -1,21 +1,16 @@
 """Emails about invoices and payments: invoice issued (with its PDF), receipt, payment failed, overdue reminder."""
 
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-
-from billing.enums import INVOICE_PAYABLE_STATUSES, EmailKind, InvoicePdfStatus, InvoiceStatus, Language, PaymentStatus
+from billing.enums import INVOICE_PAYABLE_STATUSES, EmailKind, InvoiceStatus, Language, PaymentStatus
 from billing.models import Invoice, Payment
 from billing.providers import payment_provider
 from billing.services.pdf import invoice_pdf_filename, invoice_pdf_render
 from billing_site.mail.models import Email, EmailStatus
-from billing_site.mail.registry import Attachment, EmailSkip, RenderedEmail, email_renderer, rendering_preview
+from billing_site.mail.registry import Attachment, EmailSkip, RenderedEmail, email_renderer
 from billing_site.mail.rendering import templates_render
-from storage.selectors import file_read_bytes
-from storage.services import file_signed_url
 
-from .common import base_context, date_display, email_language, money_display
+from .common import base_context, date_display, email_language, money_display, pdf_attachment_or_link
 
 SUBJECTS = {
     EmailKind.INVOICE_ISSUED: {
@@ -118,21 +113,11 @@ def _invoice_context(invoice: Invoice) -> dict[str, Any]:
 
 
 def _pdf(invoice: Invoice) -> tuple[tuple[Attachment, ...], str, str]:
-    """The stored PDF attached (the same bytes), or, over MAIL_ATTACHMENT_MAX_BYTES, a signed link and its expiry.
-
-    A preview (the admin's) names the attachment only: it renders, reads and signs nothing."""
-    if rendering_preview():
-        return (Attachment(invoice_pdf_filename(invoice=invoice), b"", "application/pdf"),), "", ""
-    if invoice.pdf_status == InvoicePdfStatus.PENDING:
-        invoice = invoice_pdf_render(invoice=invoice)  # storage down: raises, and the email is retried later
-    stored = invoice.pdf_file
-    if invoice.pdf_status != InvoicePdfStatus.READY or stored is None:
-        raise RuntimeError(f"invoice {invoice.pk} has no PDF yet")
-    content = file_read_bytes(file=stored, max_bytes=settings.MAIL_ATTACHMENT_MAX_BYTES)
-    if content is not None:
-        return (Attachment(invoice_pdf_filename(invoice=invoice), content, "application/pdf"),), "", ""
-    url, expires_at = file_signed_url(file=stored, expires_in=timedelta(hours=settings.MAIL_LINK_EXPIRES_HOURS))
-    return (), url, date_display(expires_at)
+    return pdf_attachment_or_link(
+        document=invoice,
+        filename=invoice_pdf_filename(invoice=invoice),
+        render=lambda pending: invoice_pdf_render(invoice=pending),
+    )
 
 
 @email_renderer(EmailKind.INVOICE_ISSUED)

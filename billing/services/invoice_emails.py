@@ -1,4 +1,5 @@
-"""Queue the customer's emails about invoices and payments (issued, receipt, payment failed, overdue reminder).
+"""Queue the customer's emails about invoices and payments (issued, receipt, payment failed, overdue reminder,
+credit note issued).
 
 Each call runs in the transaction of its event and only writes the `Email` row and its job (billing_site.mail):
 the message is rendered and sent by a worker after commit (renderers in billing.emails.invoices). Asking twice
@@ -9,12 +10,13 @@ import hashlib
 from typing import Any
 
 from billing.enums import INVOICE_PAYABLE_STATUSES, EmailKind, InvoiceStatus, PaymentStatus
-from billing.models import Customer, Invoice, Payment
+from billing.models import CreditNote, Customer, Invoice, Payment
 from billing_site.mail.models import Email
 from billing_site.mail.services import email_queue
 
 INVOICE_OBJECT = "billing.invoice"
 PAYMENT_OBJECT = "billing.payment"
+CREDIT_NOTE_OBJECT = "billing.creditnote"
 OCCURRENCE_MAX_LENGTH = 50
 
 
@@ -112,4 +114,15 @@ def invoice_overdue_reminder_queue(*, invoice: Invoice, step: int) -> Email | No
         object_id=invoice.pk,
         occurrence=str(step),
         context={"step": step},
+    )
+
+
+def credit_note_issued_email_queue(*, credit_note: CreditNote) -> Email | None:
+    """The "credit note issued" email with its PDF, once per credit note and recipient (renderer in
+    billing.emails.credit_notes); call it in the transaction that issued the note."""
+    return _customer_email_queue(
+        customer_id=credit_note.customer_id,
+        kind=EmailKind.CREDIT_NOTE_ISSUED,
+        object_type=CREDIT_NOTE_OBJECT,
+        object_id=credit_note.pk,
     )

@@ -1,4 +1,5 @@
-"""Invoice PDFs: Django templates rendered by xhtml2pdf with a Hangul font, stored through the storage app.
+"""Invoice PDFs (and what credit note PDFs share with them): Django templates rendered by xhtml2pdf with a Hangul
+font, stored through the storage app.
 
 Rendering happens after the transaction that changed the invoice commits. If storage is down the invoice
 stands and its PDF stays `pending`; `manage.py billing_render_pdfs` (or the next download) renders it.
@@ -7,11 +8,12 @@ stands and its PDF stays `pending`; `manage.py billing_render_pdfs` (or the next
 import io
 import logging
 import os
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -21,7 +23,7 @@ from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from billing.enums import InvoicePdfStatus, InvoiceStatus, Language, TaxTreatment
-from billing.models import Customer, Invoice
+from billing.models import CreditNote, Customer, Invoice
 from billing.money import money_format, vat_rate_basis_points
 from billing.validators import business_registration_number_format
 from storage.services import file_delete, file_store
@@ -29,6 +31,8 @@ from storage.services import file_delete, file_store
 logger = logging.getLogger(__name__)
 
 ATTACHED_TYPE = "billing.invoice"
+# A billing document with a stored PDF: the same pdf_* fields, `customer` and `lines`.
+PdfDocument = TypeVar("PdfDocument", Invoice, CreditNote)
 
 
 class PdfRenderError(RuntimeError):
@@ -92,7 +96,8 @@ def pdf_from_html(html: str) -> bytes:
     return output.getvalue()
 
 
-def _date_display(value: date | None, language: str) -> str:
+def pdf_date_display(value: date | None, language: str) -> str:
+    """2025년 1월 31일 / 31 Jan 2025."""
     if value is None:
         return ""
     if language == Language.KOREAN:
@@ -117,21 +122,44 @@ def _percent(basis_points: int) -> str:
     return format(Decimal(basis_points).scaleb(-2).normalize(), "f")
 
 
+def pdf_parties_context(*, invoice: Invoice, language: str) -> dict[str, Any]:
+    """What every billing document prints about its two parties and the fonts: the seller (settings) and the buyer
+    as the invoice was issued, with the invoice's tax treatment. A credit note prints its invoice's."""
+    regular, bold = pdf_font_paths()
+    seller = dict(settings.BILLING_SELLER)
+    korean = language == Language.KOREAN
+    return {
+        "invoice": invoice,
+        "language": language,
+        "font_regular": regular.as_posix(),
+        "font_bold": bold.as_posix(),
+        "seller": seller,
+        "seller_name": seller["name"] if korean else seller.get("name_en") or seller["name"],
+        "seller_address": seller["address"] if korean else seller.get("address_en") or seller["address"],
+        "seller_bank_name": seller["bank_name"] if korean else seller.get("bank_name_en") or seller["bank_name"],
+        "buyer_business_number": business_registration_number_format(invoice.buyer_business_number),
+        "tax_treatment": invoice_tax_treatment(invoice=invoice),
+        "tax_rate_percent": _percent(vat_rate_basis_points()),
+    }
+
+
+def pdf_language(value: str) -> str:
+    return value if value in Language.values else Language.KOREAN
+
+
 def invoice_pdf_context(*, invoice: Invoice) -> dict[str, Any]:
     """Everything the invoice templates print, already formatted (₩1,234,567; 2025년 1월 31일)."""
-    language = invoice.language if invoice.language in Language.values else Language.KOREAN
+    language = pdf_language(invoice.language)
     currency = invoice.currency
 
     def money(amount: int) -> str:
         return money_format(amount=amount, currency=currency)
 
-    regular, bold = pdf_font_paths()
-    seller = dict(settings.BILLING_SELLER)
     lines = [
         {
             "description": line.description,
             "period": (
-                f"{_date_display(line.period_start, language)} ~ {_date_display(line.period_end, language)}"
+                f"{pdf_date_display(line.period_start, language)} ~ {pdf_date_display(line.period_end, language)}"
                 if line.period_start
                 else ""
             ),
@@ -141,35 +169,32 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict[str, Any]:
         }
         for line in invoice.lines.all()
     ]
+    # Credit notes are read only when there are some: most invoices have none, and this is one query less.
+    credit_note_numbers = (
+        list(invoice.credit_notes.order_by("issued_at", "id").values_list("number", flat=True))
+        if invoice.amount_credited > 0
+        else []
+    )
     # An uncollectible invoice gets no stamp: for the customer it is still due (the write-off is internal).
     stamp: dict[str, str] = {InvoiceStatus.PAID: "PAID", InvoiceStatus.VOID: "VOID"}
     return {
-        "invoice": invoice,
-        "language": language,
-        "font_regular": regular.as_posix(),
-        "font_bold": bold.as_posix(),
-        "seller": seller,
-        "seller_name": seller["name"] if language == Language.KOREAN else seller.get("name_en") or seller["name"],
-        "seller_address": (
-            seller["address"] if language == Language.KOREAN else seller.get("address_en") or seller["address"]
-        ),
-        "seller_bank_name": (
-            seller["bank_name"] if language == Language.KOREAN else seller.get("bank_name_en") or seller["bank_name"]
-        ),
-        "buyer_business_number": business_registration_number_format(invoice.buyer_business_number),
+        **pdf_parties_context(invoice=invoice, language=language),
         "number": invoice.number or "",
-        "issue_date": _date_display(invoice.issue_date, language),
-        "due_date": _date_display(invoice.due_date, language),
-        "paid_date": _date_display(invoice.paid_at.date() if invoice.paid_at else None, language),
+        "issue_date": pdf_date_display(invoice.issue_date, language),
+        "due_date": pdf_date_display(invoice.due_date, language),
+        "paid_date": pdf_date_display(invoice.paid_at.date() if invoice.paid_at else None, language),
         "lines": lines,
         "subtotal": money(invoice.subtotal),
         "tax": money(invoice.tax),
-        "tax_treatment": invoice_tax_treatment(invoice=invoice),
-        "tax_rate_percent": _percent(vat_rate_basis_points()),
         "total": money(invoice.total),
         "amount_paid": money(invoice.amount_paid),
         "amount_remaining": money(invoice.amount_remaining),
+        "amount_credited": money(invoice.amount_credited),
+        "amount_refunded": money(invoice.amount_refunded),
+        "credit_note_numbers": ", ".join(credit_note_numbers),
         "has_payments": invoice.amount_paid > 0,
+        "has_credits": invoice.amount_credited > 0,
+        "has_refunds": invoice.amount_refunded > 0,
         "currency": currency,
         "stamp": stamp.get(invoice.status, ""),
         "payable": invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE),
@@ -200,23 +225,40 @@ def invoice_pdf_render(*, invoice: Invoice) -> Invoice:
     render of the same revision) discards its file. Raises storage's ApplicationError `storage_unavailable`
     when the bucket does not answer; the invoice then stays pending.
     """
-    current = Invoice.objects.select_related("customer__user").prefetch_related("lines").get(pk=invoice.pk)
+    return pdf_document_render(
+        document=invoice,
+        content=lambda current: invoice_pdf_bytes(invoice=current),
+        filename=lambda current: invoice_pdf_filename(invoice=current),
+        attached_type=ATTACHED_TYPE,
+    )
+
+
+def pdf_document_render(
+    *,
+    document: PdfDocument,
+    content: Callable[[PdfDocument], bytes],
+    filename: Callable[[PdfDocument], str],
+    attached_type: str,
+) -> PdfDocument:
+    """Render and store a document's (invoice's, credit note's) pending PDF revision as the customer's protected
+    file, then point the document at it under its row lock; see invoice_pdf_render."""
+    model = type(document)
+    current = model.objects.select_related("customer__user").prefetch_related("lines").get(pk=document.pk)
     if current.pdf_status != InvoicePdfStatus.PENDING:
         return current
     revision = current.pdf_revision
-    content = invoice_pdf_bytes(invoice=current)
     stored = file_store(
         owner=current.customer.user,
-        content=content,
-        original_name=invoice_pdf_filename(invoice=current),
+        content=content(current),
+        original_name=filename(current),
         category="document",
-        attached_type=ATTACHED_TYPE,
+        attached_type=attached_type,
         attached_id=str(current.pk),
         protected=True,
     )
     try:
         with transaction.atomic():
-            locked = Invoice.objects.select_for_update().get(pk=current.pk)
+            locked = model.objects.select_for_update().get(pk=current.pk)
             if locked.pdf_revision != revision or locked.pdf_rendered_revision >= revision:
                 transaction.on_commit(lambda: _file_discard(stored), robust=True)
                 return locked
@@ -238,16 +280,22 @@ def _file_discard(stored: Any) -> None:
     try:
         file_delete(file=stored, by_customer=False)
     except Exception:  # a leftover object is harmless; the storage purge finds it
-        logger.warning("could not delete superseded invoice PDF %s", stored.pk, exc_info=True)
+        logger.warning("could not delete superseded PDF %s", stored.pk, exc_info=True)
 
 
 def invoice_pdf_failure_record(*, invoice_id: int, error: Exception) -> None:
-    logger.warning("invoice %s PDF stays pending: %s: %s", invoice_id, type(error).__name__, error)
+    pdf_failure_record(model=Invoice, document_id=invoice_id, error=error)
+
+
+def pdf_failure_record(*, model: type[Invoice] | type[CreditNote], document_id: int, error: Exception) -> None:
+    """Keep why a document's PDF stays pending on the document (staff see it); never raises."""
+    name = model._meta.verbose_name_raw
+    logger.warning("%s %s PDF stays pending: %s: %s", name, document_id, type(error).__name__, error)
     reason = f"{type(error).__name__}: {getattr(error, 'message', None) or error}"[:500]
     try:
-        Invoice.objects.filter(pk=invoice_id, pdf_status=InvoicePdfStatus.PENDING).update(pdf_error=reason)
+        model.objects.filter(pk=document_id, pdf_status=InvoicePdfStatus.PENDING).update(pdf_error=reason)
     except Exception:
-        logger.exception("could not record the PDF failure of invoice %s", invoice_id)
+        logger.exception("could not record the PDF failure of %s %s", name, document_id)
 
 
 def invoice_pdf_signed_url(*, invoice: Invoice, render_if_pending: bool = False) -> tuple[str, Any] | None:
@@ -255,16 +303,30 @@ def invoice_pdf_signed_url(*, invoice: Invoice, render_if_pending: bool = False)
 
     With `render_if_pending` a pending PDF is rendered now (a download heals what storage downtime left behind).
     """
+    return pdf_document_signed_url(
+        document=invoice,
+        render=(lambda current: invoice_pdf_render(invoice=current)) if render_if_pending else None,
+        failure_record=lambda document_id, error: invoice_pdf_failure_record(invoice_id=document_id, error=error),
+    )
+
+
+def pdf_document_signed_url(
+    *,
+    document: PdfDocument,
+    render: Callable[[PdfDocument], PdfDocument] | None,
+    failure_record: Callable[[int, Exception], None],
+) -> tuple[str, Any] | None:
+    """(signed URL, expiry) of a document's ready PDF, or None; a pending one is first rendered by `render`."""
     from datetime import timedelta
 
     from storage.services import file_signed_url
 
-    current = invoice
-    if render_if_pending and current.pdf_status == InvoicePdfStatus.PENDING:
+    current = document
+    if render is not None and current.pdf_status == InvoicePdfStatus.PENDING:
         try:
-            current = invoice_pdf_render(invoice=current)
+            current = render(current)
         except Exception as error:
-            invoice_pdf_failure_record(invoice_id=current.pk, error=error)
+            failure_record(current.pk, error)
             raise
     if current.pdf_status != InvoicePdfStatus.READY or current.pdf_file_id is None:
         return None

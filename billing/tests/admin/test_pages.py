@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from billing.enums import InvoiceStatus
 from billing.models import Customer, DunningStep, Subscription
+from billing.services.coupons import coupon_apply_to_customer, coupon_create, promotion_code_create
 from billing.services.credit_notes import credit_note_issue
 from billing.services.dunning import dunning_run
 from billing.services.orders import OrderItemInput, order_create
@@ -87,6 +88,10 @@ def everything(basic_and_pro_plans: dict, customer: Customer) -> dict[str, Any]:
     file_store(owner=customer.user, content=b"%PDF-1.4 test", original_name="계약서.pdf", category="document")
     # A credit note of the paid invoice onto the credit balance: its line, day counter, refund and ledger entry.
     credit_note_issue(invoice=paid, reason="goodwill", actor=None, amount=5_500, settlement="balance")
+    # A coupon with a promotion code, given by staff to the customer (its redemption).
+    welcome = coupon_create(actor=None, name="Welcome", duration="once", percent_off=10)
+    promotion_code_create(actor=None, coupon=welcome, code="WELCOME")
+    coupon_apply_to_customer(customer=customer, coupon=welcome, actor=None)
     return {"invoice": invoice, "subscription": start.subscription, "order": order, "customer": other}
 
 
