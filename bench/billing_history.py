@@ -1,4 +1,5 @@
-"""History benchmark: GET /api/payment/history at 1M invoice+payment rows on PostgreSQL vs a bare DRF endpoint.
+"""History benchmark: GET /api/payment/history at 1M invoice+payment rows (plus credit notes and refunds) on
+PostgreSQL vs a bare DRF endpoint.
 
 Run: .venv/bin/python -m bench.billing_history [--rows 1000000] [--customers 2000] [--requests 600]
 
@@ -9,7 +10,7 @@ customers with ~500 rows each, some with status/type filters) to:
 
 - /api/payment/history: the real endpoint (JWT auth, selector, serializers, paging envelope);
 - /bench/history-bare: a bare DRF view returning the same page from one hand-written SQL query
-  (UNION ALL + COUNT(*) OVER ()), the floor any implementation pays for auth, routing and JSON.
+  (UNION ALL of the four tables + COUNT(*) OVER ()), the floor any implementation pays for auth, routing and JSON.
 
 Requests are interleaved so machine noise hits both alike; both answers are compared for equality first.
 Targets: p50 and p95 <= 20 ms, ratio of p50s <= 2.
@@ -41,6 +42,14 @@ FROM (
     SELECT 'payment', p.id, p.created_at, p.amount, p.currency, p.status, p.invoice_id, ''
     FROM billing_payment p
     WHERE p.customer_id = %(customer)s {payment_filter}
+    UNION ALL
+    SELECT 'credit_note', c.id, c.issued_at, c.total, c.currency, 'issued', c.invoice_id, ''
+    FROM billing_creditnote c
+    WHERE c.customer_id = %(customer)s {credit_note_filter}
+    UNION ALL
+    SELECT 'refund', r.id, r.created_at, r.amount, r.currency, r.status, r.invoice_id, ''
+    FROM billing_refund r
+    WHERE r.customer_id = %(customer)s {refund_filter}
 ) AS history
 ORDER BY date DESC, kind DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s
@@ -89,9 +98,15 @@ def _urlpatterns() -> list[Any]:
             customer = Customer.objects.filter(user_id=request.user.pk).values_list("pk", flat=True).first()
             params = {"customer": customer, "limit": limit, "offset": offset, "status": status}
             status_filter = "AND {}.status = %(status)s" if status else ""
+
+            def only(part: str, condition: str) -> str:
+                return "AND FALSE" if kind not in (None, part) else condition
+
             sql = BARE_SQL.format(
-                invoice_filter="AND FALSE" if kind == "payment" else status_filter.format("i"),
-                payment_filter="AND FALSE" if kind == "invoice" else status_filter.format("p"),
+                invoice_filter=only("invoice", status_filter.format("i")),
+                payment_filter=only("payment", status_filter.format("p")),
+                credit_note_filter=only("credit_note", "AND FALSE" if status and status != "issued" else ""),
+                refund_filter=only("refund", status_filter.format("r")),
             )
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
@@ -151,11 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         from rest_framework_simplejwt.tokens import RefreshToken
 
         from billing.management.commands.billing_bench_seed import USER_PREFIX
-        from billing.models import Customer, Invoice, Payment
+        from billing.models import CreditNote, Customer, Invoice, Payment, Refund
 
         counts = {
             "invoices": Invoice.objects.filter(number__startswith="BENCH-").count(),
             "payments": Payment.objects.filter(invoice__number__startswith="BENCH-").count(),
+            "credit_notes": CreditNote.objects.filter(number__startswith="BENCH-CN-").count(),
+            "refunds": Refund.objects.filter(credit_note__number__startswith="BENCH-CN-").count(),
         }
         sample = list(Customer.objects.filter(user__username__startswith=USER_PREFIX).order_by("?")[:50])
         tokens = {customer.pk: str(RefreshToken.for_user(customer.user).access_token) for customer in sample}
@@ -167,7 +184,17 @@ def main(argv: list[str] | None = None) -> int:
         session = requests.Session()
 
         rng = random.Random(20250301)
-        filters = [{}, {}, {}, {"type": "invoice"}, {"type": "payment"}, {"status": "paid"}, {"status": "open"}]
+        filters = [
+            {},
+            {},
+            {},
+            {"type": "invoice"},
+            {"type": "payment"},
+            {"type": "credit_note"},
+            {"type": "refund"},
+            {"status": "paid"},
+            {"status": "open"},
+        ]
         workload = [
             (rng.choice(sample).pk, {"limit": 20, "offset": rng.choice([0, 0, 0, 20, 100, 400]), **rng.choice(filters)})
             for _ in range(args.requests)
@@ -227,7 +254,8 @@ def report(results: dict[str, Any]) -> bool:
     rows = results["rows"]
     print()
     print(
-        f"payment history benchmark: {rows['invoices']:,} invoices + {rows['payments']:,} payments, "
+        f"payment history benchmark: {rows['invoices']:,} invoices + {rows['payments']:,} payments + "
+        f"{rows.get('credit_notes', 0):,} credit notes + {rows.get('refunds', 0):,} refunds, "
         f"{results['customers']:,} customers, {results['requests']} requests per endpoint"
     )
     print(

@@ -1,4 +1,5 @@
-"""CSV exports for accounting: the filtered invoice or payment changelist as UTF-8 CSV with Korean headers.
+"""CSV exports for accounting: the filtered invoice, payment, credit note or refund changelist as UTF-8 CSV with
+Korean headers.
 
 Amounts are integers in minor units (won for KRW) with their currency beside them; moments are Asia/Seoul.
 The byte-order mark lets Excel open the Korean text correctly. Text that a spreadsheet would read as a formula
@@ -19,7 +20,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import Invoice, Payment
+from billing.models import CreditNote, Invoice, Payment, Refund
 from billing.periods import BILLING_TIME_ZONE
 
 
@@ -55,6 +56,9 @@ INVOICE_COLUMNS: tuple[tuple[str, Callable[[Invoice], Any]], ...] = (
     ("결제 완료 일시", lambda invoice: _moment(invoice.paid_at)),
     ("무효 처리 일시", lambda invoice: _moment(invoice.voided_at)),
     ("적요", lambda invoice: invoice.description),
+    # Added with credit notes (issue 15), after the older columns so that existing spreadsheets keep their layout.
+    ("수정 청구액", lambda invoice: invoice.amount_credited),
+    ("환불액", lambda invoice: invoice.amount_refunded),
 )
 
 PAYMENT_COLUMNS: tuple[tuple[str, Callable[[Payment], Any]], ...] = (
@@ -73,6 +77,40 @@ PAYMENT_COLUMNS: tuple[tuple[str, Callable[[Payment], Any]], ...] = (
     ("메모", lambda payment: payment.note),
 )
 
+
+CREDIT_NOTE_COLUMNS: tuple[tuple[str, Callable[[CreditNote], Any]], ...] = (
+    ("수정 청구서 번호", lambda note: note.number),
+    ("원 청구서 번호", lambda note: note.invoice.number or ""),
+    ("고객 ID", lambda note: note.customer_id),
+    ("고객명", lambda note: note.invoice.buyer_name or note.customer.display_name),
+    ("사업자등록번호", lambda note: note.invoice.buyer_business_number),
+    ("사유", lambda note: note.reason),
+    ("통화", lambda note: note.currency),
+    ("공급가액", lambda note: note.subtotal),
+    ("부가세", lambda note: note.tax),
+    ("합계", lambda note: note.total),
+    ("미수금 차감", lambda note: note.pre_payment_amount),
+    ("환불", lambda note: note.refund_amount),
+    ("크레딧 적립", lambda note: note.balance_amount),
+    ("발행일", lambda note: _day(note.issue_date)),
+    ("메모", lambda note: note.memo),
+)
+
+REFUND_COLUMNS: tuple[tuple[str, Callable[[Refund], Any]], ...] = (
+    ("환불 ID", lambda refund: refund.pk),
+    ("수정 청구서 번호", lambda refund: refund.credit_note.number),
+    ("청구서 번호", lambda refund: refund.invoice.number or ""),
+    ("고객 ID", lambda refund: refund.customer_id),
+    ("결제 ID", lambda refund: refund.payment_id or ""),
+    ("환불 수단", lambda refund: refund.method),
+    ("상태", lambda refund: refund.status),
+    ("통화", lambda refund: refund.currency),
+    ("금액", lambda refund: refund.amount),
+    ("거래 참조", lambda refund: refund.provider_reference),
+    ("요청 일시", lambda refund: _moment(refund.created_at)),
+    ("완료 일시", lambda refund: _moment(refund.succeeded_at)),
+    ("실패 사유", lambda refund: refund.failure_reason),
+)
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (`=HYPERLINK(...)`,
 # `+cmd|...`, `@SUM(...)`); OWASP's CSV injection rule lists exactly these.

@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 
 from billing.periods import billing_date
 from billing.selectors.dashboard import (
+    dashboard_corrections_by_month,
     dashboard_invoices,
     dashboard_mrr,
     dashboard_revenue_by_month,
@@ -25,7 +26,7 @@ from .common import money
 
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 80, 10, 16, 40
-COLORS = ("#417690", "#ba2121")
+COLORS = ("#417690", "#ba2121", "#e0a526")
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,11 @@ def bar_chart(*, title: str, labels: list[str], series: list[Series], value_form
 
 
 def dashboard_context(*, now: Any = None) -> dict[str, Any]:
-    """Every figure of the dashboard (five aggregate reads) plus its charts."""
+    """Every figure of the dashboard (six aggregate reads) plus its charts."""
     moment = now or timezone.now()
     today = billing_date(moment)
     revenue = dashboard_revenue_by_month(today=today)
+    corrections = dashboard_corrections_by_month(today=today)
     movements = dashboard_subscription_movements(today=today)
     month_labels = [f"{item.month:%Y-%m}" for item in revenue]
     mrr = [
@@ -169,11 +171,16 @@ def dashboard_context(*, now: Any = None) -> dict[str, Any]:
         "invoices": invoices,
         "top_plans": plans,
         "revenue": revenue,
+        "corrections": corrections,
         "movements": movements,
         "revenue_chart": bar_chart(
-            title=gettext("Revenue by month (KRW received)"),
+            title=gettext("Revenue, refunds and credit notes by month (KRW)"),
             labels=month_labels,
-            series=[Series(gettext("Revenue"), [item.value for item in revenue], COLORS[0])],
+            series=[
+                Series(gettext("Revenue"), [item.value for item in revenue], COLORS[0]),
+                Series(gettext("Refunds"), [item.refunds for item in corrections], COLORS[1]),
+                Series(gettext("Credit notes"), [item.credited for item in corrections], COLORS[2]),
+            ],
             value_format=lambda value: money(value, "KRW"),
         ),
         "movements_chart": bar_chart(

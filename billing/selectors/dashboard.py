@@ -10,6 +10,8 @@ Definitions:
 - New: subscriptions started that are not a plan change of an earlier one (and not a never-paid checkout).
   Canceled: subscriptions ended at the customer's or staff's request (plan changes and expired checkouts
   are neither churn nor new business).
+- Refunds: money given back by card or bank transfer (succeeded refunds, by the month of `succeeded_at`); a
+  refund to the credit balance is not money out. Credit notes: their totals (VAT included), by month of issue.
 - Open invoices: status open; overdue: open with a due date before today (Asia/Seoul). Amounts remaining.
 """
 
@@ -20,8 +22,8 @@ from django.db.models import Case, Count, F, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from billing.enums import InvoiceStatus, PaymentStatus
-from billing.models import Invoice, Payment, Subscription
+from billing.enums import InvoiceStatus, PaymentStatus, RefundMethod, RefundStatus
+from billing.models import CreditNote, Invoice, Payment, Refund, Subscription
 from billing.models.subscriptions import CancellationReason, SubscriptionStatus
 from billing.periods import BILLING_TIME_ZONE, BillingPeriod, add_months, billing_day_start
 
@@ -124,6 +126,43 @@ def dashboard_revenue_by_month(*, today: date, currency: str = "KRW", months: in
         .order_by("month")
     )
     return _fill(starts, {_month_of(row["month"]): row["total"] for row in rows})
+
+
+@dataclass(frozen=True)
+class CorrectionMonth:
+    month: date
+    refunds: int
+    credited: int
+
+
+def dashboard_corrections_by_month(
+    *, today: date, currency: str = "KRW", months: int = MONTHS
+) -> list[CorrectionMonth]:
+    """Money refunded (card and bank transfer) and credit notes issued per Asia/Seoul month: two grouped queries."""
+    starts = month_starts(today=today, months=months)
+    since = billing_day_start(starts[0])
+    refund_rows = (
+        Refund.objects.filter(
+            status=RefundStatus.SUCCEEDED,
+            method__in=[RefundMethod.CARD, RefundMethod.BANK_TRANSFER],
+            currency=currency,
+            succeeded_at__gte=since,
+        )
+        .annotate(month=TruncMonth("succeeded_at", tzinfo=BILLING_TIME_ZONE))
+        .values("month")
+        .annotate(total=Sum("amount"))
+        .order_by("month")
+    )
+    credit_rows = (
+        CreditNote.objects.filter(currency=currency, issued_at__gte=since)
+        .annotate(month=TruncMonth("issued_at", tzinfo=BILLING_TIME_ZONE))
+        .values("month")
+        .annotate(total=Sum("total"))
+        .order_by("month")
+    )
+    refunds = {_month_of(row["month"]): row["total"] for row in refund_rows}
+    credited = {_month_of(row["month"]): row["total"] for row in credit_rows}
+    return [CorrectionMonth(month, refunds.get(month, 0), credited.get(month, 0)) for month in starts]
 
 
 @dataclass(frozen=True)

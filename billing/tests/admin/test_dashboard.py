@@ -1,6 +1,7 @@
 """The dashboard's figures on a known data set, its query count, and the page with its SVG charts."""
 
 from datetime import date, datetime
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -9,16 +10,19 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.admin.dashboard import dashboard_context
-from billing.enums import InvoiceStatus, PaymentStatus
+from billing.enums import CreditNoteReason, CreditSettlement, InvoiceStatus, PaymentStatus
 from billing.models import Customer, Invoice, Subscription, SubscriptionPlan
 from billing.periods import BILLING_TIME_ZONE
 from billing.selectors.dashboard import (
+    dashboard_corrections_by_month,
     dashboard_invoices,
     dashboard_mrr,
     dashboard_revenue_by_month,
     dashboard_subscription_movements,
     dashboard_top_plans,
 )
+from billing.services.credit_notes import credit_note_issue
+from billing.services.payments import payment_record_bank_transfer
 
 from ..factories import CustomerFactory, InvoiceFactory, PaymentFactory, StaffUserFactory, SubscriptionFactory
 from ..helpers import seoul
@@ -153,10 +157,47 @@ def test_top_plans(seeded: None) -> None:
     assert top == [("프로", 3, 280_500), ("베이직", 1, 10_000)]
 
 
-def test_the_whole_dashboard_is_six_queries(seeded: None) -> None:
+def test_refunds_and_credit_notes_by_month(billing_staff_user: Any) -> None:
+    """Money refunded by card or transfer by the month it left (a refund to the credit balance is not money out);
+    credit notes by their month of issue, VAT included."""
+    customer = CustomerFactory.create()
+    may = issued(customer, 100_000, day=date(2026, 5, 10))
+    payment_record_bank_transfer(invoice=may, amount=100_000, actor=billing_staff_user, reference="KB-MAY")
+    credit_note_issue(
+        invoice=may,
+        reason=CreditNoteReason.GOODWILL,
+        amount=30_000,
+        settlement=CreditSettlement.REFUND,
+        bank_reference="KB-OUT-1",
+        actor=billing_staff_user,
+        now=seoul(date(2026, 5, 31), 23, 30),  # still May in Seoul
+    )
+    credit_note_issue(
+        invoice=may,
+        reason=CreditNoteReason.GOODWILL,
+        amount=20_000,
+        settlement=CreditSettlement.BALANCE,
+        actor=billing_staff_user,
+        now=seoul(date(2026, 6, 2)),
+    )
+    june = issued(customer, 50_000, day=date(2026, 6, 3))
+    credit_note_issue(
+        invoice=june, reason=CreditNoteReason.ORDER_CHANGE, actor=billing_staff_user, now=seoul(date(2026, 6, 4))
+    )
+
+    figures = {item.month: (item.refunds, item.credited) for item in dashboard_corrections_by_month(today=TODAY)}
+
+    assert len(figures) == 12
+    assert {month: value for month, value in figures.items() if value != (0, 0)} == {
+        date(2026, 5, 1): (30_000, 30_000),
+        date(2026, 6, 1): (0, 20_000 + 50_000),
+    }
+
+
+def test_the_whole_dashboard_is_eight_queries(seeded: None) -> None:
     with CaptureQueriesContext(connection) as captured:
         context = dashboard_context(now=NOW)
-    assert len(captured) == 6
+    assert len(captured) == 8  # six reads, and refunds and credit notes by month
     assert context["mrr"][0]["current"] == "₩290,500" and context["mrr"][0]["change"] == "+₩89,000"
     assert "<svg" in context["revenue_chart"] and 'data-value="1089000"' in context["revenue_chart"]
     assert 'data-value="1"' in context["movements_chart"]
@@ -167,7 +208,7 @@ def test_dashboard_page(admin_client: Client, seeded: None, support_admin_client
     with CaptureQueriesContext(connection) as captured:
         response = admin_client.get(url)
     assert response.status_code == 200
-    assert len(captured) <= 9  # session and user, then the six reads
+    assert len(captured) <= 11  # session and user, then the eight reads
     body = response.content.decode()
     assert body.count('class="billing-chart"') == 2
     assert "<script" not in body.split("billing-dashboard", 1)[1]  # drawn by the server, nothing loaded
