@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 
 from billing.models import Customer, Invoice
 from billing.tests.factories import InvoiceFactory
+from billing.tests.helpers import balance_give
 from billing_site.tests.helpers import jwt_client
 
 pytestmark = pytest.mark.django_db
@@ -56,8 +57,9 @@ def test_get_creates_the_callers_profile_on_first_call_and_returns_it_after(cust
 
 def test_get_returns_the_stored_profile(customer_client, customer):
     Customer.objects.filter(pk=customer.pk).update(
-        cc_emails=["cfo@buyer.co.kr"], representative_name="김대표", credit_balance=5_000, tax_treatment="exempt"
+        cc_emails=["cfo@buyer.co.kr"], representative_name="김대표", tax_treatment="exempt"
     )
+    balance_give(customer, 5_000)
     body = customer_client.get(PROFILE).json()
     assert body["company_name"] == "주식회사 테스트상사"
     assert body["business_registration_number"] == "2208162517"
