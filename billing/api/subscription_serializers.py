@@ -172,6 +172,18 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         return {"paused_on": pause.paused_on, "resume_on": pause.resume_on}
 
 
+def coupon_code_field() -> serializers.CharField:
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text=(
+            "A promotion code (case does not matter): redeemed once per customer, its discount a `discount` line on "
+            "the first invoice (and later ones, as the coupon says). 400 `invalid_coupon` says why a code is refused."
+        ),
+    )
+
+
 class SubscribeSerializer(serializers.Serializer):
     plan = serializers.SlugField(max_length=50, help_text="A slug from GET /api/payment/plans.")
     billing_period = serializers.ChoiceField(choices=BillingPeriod.choices)
@@ -190,6 +202,7 @@ class SubscribeSerializer(serializers.Serializer):
         required=False,
         help_text=f"Seats of a per-seat plan (1 to {MAX_SEATS}); default 1, or the current seats on a change.",
     )
+    coupon = coupon_code_field()
 
 
 class ProrationSerializer(serializers.Serializer):
@@ -344,6 +357,7 @@ class CheckoutSerializer(serializers.Serializer):
         many=True, required=False, allow_empty=False, max_length=100
     )
     currency = serializers.CharField(required=False, max_length=3, help_text="With items; ISO 4217, default KRW.")
+    coupon = coupon_code_field()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         has_plan, has_items = "plan" in attrs, "items" in attrs

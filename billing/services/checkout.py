@@ -45,15 +45,23 @@ def checkout_create(
     items: Sequence[OrderItemInput] | None = None,
     currency: str | None = None,
     now: datetime | None = None,
+    coupon: str = "",
 ) -> CheckoutResult:
     """POST /api/payment/checkout: `plan` + `billing_period` (an incomplete subscription until paid) or `items`.
 
     The order and its invoice are committed first, then the provider says how to pay. If it cannot answer (Stripe
     unreachable), the checkout stands and is paid by bank transfer: `card` is None, as with Stripe off.
+    `coupon` (a promotion code) only with a plan (`subscription_checkout`); with items 400 `invalid_coupon`.
     """
     with transaction.atomic():
         order, invoice, subscription = _checkout_write(
-            customer=customer, plan=plan, billing_period=billing_period, items=items, currency=currency, now=now
+            customer=customer,
+            plan=plan,
+            billing_period=billing_period,
+            items=items,
+            currency=currency,
+            now=now,
+            coupon=coupon,
         )
     try:
         payment = payment_provider().invoice_payment_create(invoice=invoice)
@@ -75,6 +83,7 @@ def _checkout_write(
     items: Sequence[OrderItemInput] | None,
     currency: str | None,
     now: datetime | None,
+    coupon: str = "",
 ) -> tuple[Order, Invoice, Subscription | None]:
     if (plan is None) == (items is None):
         raise ApplicationError(
@@ -87,9 +96,17 @@ def _checkout_write(
             raise ApplicationError(
                 "validation_error", "billing_period is required with a plan.", fields={"billing_period": ["Required."]}
             )
-        started = subscription_checkout(customer=customer, plan=plan, billing_period=billing_period, now=now)
+        started = subscription_checkout(
+            customer=customer, plan=plan, billing_period=billing_period, now=now, coupon=coupon
+        )
         invoice, subscription = started.invoice, started.subscription
     else:
+        if coupon:
+            raise ApplicationError(
+                "invalid_coupon",
+                "A coupon discounts a subscription: check out a plan to use it.",
+                fields={"coupon": ["Only with a plan."]},
+            )
         order = order_place(customer=customer, items=items or [], currency=currency)
         invoice, subscription = invoice_issue_for_order(order=order), None
     if invoice.order_id is None:

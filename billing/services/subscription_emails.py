@@ -28,6 +28,8 @@ from billing.periods import ServicePeriod, first_period, next_period
 from billing_site.mail.models import Email
 from billing_site.mail.services import email_queue
 
+from .coupons import discount_expected
+
 logger = logging.getLogger(__name__)
 
 SUBSCRIPTION_OBJECT = "billing.subscription"
@@ -82,8 +84,18 @@ def next_terms(subscription: Subscription) -> NextTerms:
     )
 
 
-def _charge(*, terms: NextTerms, period: ServicePeriod, customer: Customer) -> RenewalCharge:
-    supply = terms.price_amount
+def _charge(
+    *, terms: NextTerms, period: ServicePeriod, customer: Customer, subscription: Subscription
+) -> RenewalCharge:
+    # The coupons' discount (에누리) is off the supply amount, as the invoice will take it.
+    supply = terms.price_amount - discount_expected(
+        subscription=subscription,
+        plan_id=terms.plan.pk,
+        billing_period=terms.billing_period,
+        currency=terms.currency,
+        charges=terms.price_amount,
+        on=period.start,
+    )
     vat = vat_amount(supply_amount=supply, tax_treatment=customer.tax_treatment)
     return RenewalCharge(
         period=period,
@@ -99,12 +111,12 @@ def _charge(*, terms: NextTerms, period: ServicePeriod, customer: Customer) -> R
 
 def renewal_charge(*, subscription: Subscription, customer: Customer) -> RenewalCharge:
     """The invoice of the next period, computed without writing: the renewal's one line (charge_line: the
-    subscription's price_amount, or the pending change's price and period, applied first at the boundary) and VAT
-    on it under the customer's tax treatment (invoice totals: vat_amount of the subtotal). The credit balance, if
-    any, is only flagged: it may change before the renewal day."""
+    subscription's price_amount, or the pending change's price and period, applied first at the boundary), less
+    the coupons' discount (`discount_expected`), and VAT on it under the customer's tax treatment (invoice totals:
+    vat_amount of the subtotal). The credit balance, if any, is only flagged: it may change before the renewal day."""
     terms = next_terms(subscription)
     period = next_period(anchor=terms.anchor, current=subscription.current_period, billing_period=terms.billing_period)
-    return _charge(terms=terms, period=period, customer=customer)
+    return _charge(terms=terms, period=period, customer=customer, subscription=subscription)
 
 
 def trial_first_charge(*, subscription: Subscription, customer: Customer) -> RenewalCharge:
@@ -115,7 +127,7 @@ def trial_first_charge(*, subscription: Subscription, customer: Customer) -> Ren
         raise ValueError(f"Subscription {subscription.pk} has no trial.")
     terms = next_terms(subscription)
     period = first_period(anchor=subscription.trial_end, billing_period=terms.billing_period)
-    return _charge(terms=terms, period=period, customer=customer)
+    return _charge(terms=terms, period=period, customer=customer, subscription=subscription)
 
 
 def trial_notice_expected(subscription: Subscription) -> bool:

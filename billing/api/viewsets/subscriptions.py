@@ -109,7 +109,9 @@ class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
             "A plan with `trial_days` starts a free trial (one per customer and 사업자등록번호): 201, `status` "
             '`trialing`, `invoice` null. A downgrade (or `"when": "period_end"`) waits for the end of the paid '
             "period: 200 (nothing created), `invoice` null, the subscription's `pending_change` set. `quantity`: "
-            "seats of a per-seat plan; more seats of the same plan are added now (200 with their prorated invoice)."
+            "seats of a per-seat plan; more seats of the same plan are added now (200 with their prorated invoice). "
+            "`coupon`: a promotion code, checked before anything is charged and redeemed with the subscription "
+            "(once per customer); its discount is a `discount` line before VAT on the first invoice."
         ),
         request=SubscribeSerializer,
         responses={
@@ -131,8 +133,10 @@ class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
                 "invalid_payment_method",
                 "invalid_quantity",
                 "plan_not_per_seat",
+                "invalid_coupon",
             ],
             409: [
+                "coupon_already_redeemed",
                 "already_subscribed",
                 "subscription_ending",
                 "subscription_paused",
@@ -164,6 +168,7 @@ class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
             payment_method_id=data.get("payment_method_id") or None,
             when=data.get("when", "auto"),
             quantity=data.get("quantity"),
+            coupon=data.get("coupon") or "",
         )
         # 201 when a subscription started (new, a trial, or replacing the live one); 200 when the live one was
         # changed in place: a change scheduled for the period end, seats added, a trial's plan changed.
@@ -179,7 +184,8 @@ class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
             "`billing_period` an `incomplete` subscription is created too: it becomes active when the "
             "invoice is paid and expires if the invoice is still unpaid after its due date. With `items` "
             "(`description`, `quantity`, `unit_amount_krw`) it is a one-off order. While card payments are "
-            "off, `payment` is a bank transfer to our account with the invoice number as the reference."
+            "off, `payment` is a bank transfer to our account with the invoice number as the reference. `coupon` "
+            "(a promotion code, with a plan only) discounts the invoice: a `discount` line before VAT."
         ),
         request=CheckoutSerializer,
         responses={201: CheckoutCreatedSerializer},
@@ -195,9 +201,10 @@ class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
                 "invalid_item",
                 "unsupported_currency",
                 "order_has_no_items",
+                "invalid_coupon",
             ],
             403: ["customer_prices_not_accepted"],
-            409: ["already_subscribed", "subscription_exists"],
+            409: ["already_subscribed", "subscription_exists", "coupon_already_redeemed"],
             # With Stripe on and unreachable the checkout still stands (committed first): `card` is null and the
             # invoice is paid by bank transfer, so no 502/503 here.
         },
@@ -212,9 +219,15 @@ class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
                 customer=customer,
                 plan=selectors.plan_get_active(slug=data["plan"]),
                 billing_period=data["billing_period"],
+                coupon=data.get("coupon") or "",
             )
         else:
-            result = checkout_create(customer=customer, items=order_items(data["items"]), currency=data.get("currency"))
+            result = checkout_create(
+                customer=customer,
+                items=order_items(data["items"]),
+                currency=data.get("currency"),
+                coupon=data.get("coupon") or "",
+            )
         return Response(_checkout_body(request, result), status=status.HTTP_201_CREATED)
 
 

@@ -31,6 +31,7 @@ from billing.providers.base import ProviderError, SubscriptionSetup, Subscriptio
 from billing_site.errors import ApplicationError
 from billing_site.jobs.services import job_enqueue
 
+from ..coupons import promotion_code_card_check
 from ..payments import card_payment_record
 from .start import (
     SubscribeChecked,
@@ -86,6 +87,8 @@ def subscribe_attempt_open(
         checked = subscribe_check(request)
         if paid_through_provider(request, checked) != bool(setup.customer_reference):
             raise SetupStale
+        if request.coupon:
+            promotion_code_card_check(code=request.coupon)  # Stripe renews at its own price: no renewal coupons
         if SubscribeAttempt.objects.filter(
             customer_id=checked.customer.pk, status=SubscribeAttemptStatus.STARTED
         ).exists():
@@ -154,6 +157,7 @@ def subscribe_attempt_complete(
         moment=request.moment,
         subscription_id=locked.subscription_reserved_id,
         quantity=checked.quantity,
+        coupon=checked.coupon,
     )
     invoice = started.invoice
     # The card path only ever starts a paid subscription (a trial never reaches the provider): it has an invoice.

@@ -20,7 +20,7 @@ from billing_site.permissions import permission_require
 
 from ..invoices import InvoiceLineInput
 from ..subscription_states import customer_lock, subscription_lock
-from .common import credit_balance_apply, period_invoice_issue, plan_line_description, quantity_validate
+from .common import period_invoice_issue, plan_line_description, quantity_validate
 from .proration import cycle_period, proration_credit
 from .start import SubscriptionStart, subscription_provider_follow_enqueue
 
@@ -162,7 +162,6 @@ def _seats_invoice(
             period_end=billed.last_day,
         )
     ]
-    credit_balance_apply(customer, lines, currency=locked.currency)
     return period_invoice_issue(
         customer=customer,
         subscription=locked,

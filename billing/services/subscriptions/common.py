@@ -4,13 +4,15 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from billing.enums import Language
+from billing.enums import BalanceEntryKind, InvoiceLineKind, Language
 from billing.models import Customer, Invoice
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription, SubscriptionInvoice
 from billing.periods import BillingPeriod, ServicePeriod
 from billing_site.errors import ApplicationError
 
+from ..balance import balance_entry_write
+from ..coupons import discount_lines
 from ..invoices import InvoiceLineInput, invoice_draft_create, invoice_finalize
 from ..subscription_states import subscription_invoice_paid_after_commit
 
@@ -131,26 +133,25 @@ def already_subscribed(current: Subscription) -> ApplicationError:
 
 
 def credit_balance_apply(customer: Customer, lines: list[InvoiceLineInput], *, currency: str) -> int:
-    """Use the locked customer's credit balance against the lines' charges: a negative line, the balance down."""
+    """Use the locked customer's credit balance against the lines' charges: a `balance` line, which takes the
+    amount off the balance (a ledger entry) when the invoice is created from them (invoice_draft_create)."""
     remaining = sum(line.quantity * line.unit_amount for line in lines)
     if customer.currency != currency or customer.credit_balance <= 0 or remaining <= 0:
         return 0
     used = min(customer.credit_balance, remaining)
-    customer.credit_balance -= used
-    customer.save(update_fields=["credit_balance", "updated_at"])
-    lines.append(InvoiceLineInput(description=line_text("balance", customer.preferred_language), unit_amount=-used))
+    lines.append(
+        InvoiceLineInput(
+            description=line_text("balance", customer.preferred_language),
+            unit_amount=-used,
+            kind=InvoiceLineKind.BALANCE,
+        )
+    )
     return used
 
 
 def credit_balance_add(customer: Customer, amount: int, *, currency: str) -> None:
-    if customer.currency != currency:
-        raise ApplicationError(
-            "currency_mismatch",
-            f"A {currency} credit cannot go on a {customer.currency} credit balance.",
-            status_code=409,
-        )
-    customer.credit_balance += amount
-    customer.save(update_fields=["credit_balance", "updated_at"])
+    """A plan change's credit for unused time that its new invoice could not take goes on the balance."""
+    balance_entry_write(customer=customer, amount=amount, kind=BalanceEntryKind.PRORATION_CREDIT, currency=currency)
 
 
 def period_invoice_issue(
@@ -163,9 +164,19 @@ def period_invoice_issue(
     moment: datetime,
     days_until_due: int | None = None,
     finalize: bool = True,
+    discounted: bool = False,
 ) -> Invoice:
     """Draft, link to the period (the unique constraint refuses a second one) and only then finalize (unless
-    `finalize` is False: the draft is returned, numberless, for a quote that is rolled back)."""
+    `finalize` is False: the draft is returned, numberless, for a quote that is rolled back).
+
+    `lines` are the charges (and credits); appended to them, in this order: the coupons' `discount` lines (unless
+    `discounted`: the caller added them, before a credit of its own) and then the credit balance's `balance` line,
+    so VAT is on the discounted supply and the balance pays what is left. The customer is locked by the caller."""
+    if not discounted:
+        lines.extend(
+            discount_lines(subscription=subscription, lines=lines, moment=moment, language=customer.preferred_language)
+        )
+    credit_balance_apply(customer, lines, currency=subscription.currency)
     draft = invoice_draft_create(
         customer=customer,
         lines=lines,

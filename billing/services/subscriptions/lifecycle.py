@@ -28,7 +28,7 @@ from ..subscription_states import (
     unpaid_invoices_void,
 )
 from .changes import pending_change_apply
-from .common import charge_line, credit_balance_apply, period_invoice_issue
+from .common import charge_line, period_invoice_issue
 from .pause import pause_end, pause_resume_due
 from .start import subscription_provider_follow_enqueue
 from .trials import trial_convert_due
@@ -203,7 +203,6 @@ def subscription_renew(
                     billing_period=locked.billing_period,
                 )
                 lines = [charge_line(locked, period, customer.preferred_language)]
-                credit_balance_apply(customer, lines, currency=locked.currency)
                 outcome.invoices.append(
                     period_invoice_issue(
                         customer=customer,

@@ -22,7 +22,7 @@ from billing_site.errors import ApplicationError
 
 from ..subscription_states import customer_lock, subscription_lock
 from .changes import owner_or_permission_require, pending_change_apply
-from .common import billing_period_validate, charge_line, credit_balance_apply, period_invoice_issue, when_validate
+from .common import billing_period_validate, charge_line, period_invoice_issue, when_validate
 from .pause import pause_resume_due
 from .start import SubscribeRequest, SubscriptionStart, subscribe_check, subscription_start_write
 from .subscribe import subscribe_route
@@ -117,7 +117,6 @@ def _next_invoice(locked: Subscription, *, customer: Customer, moment: datetime)
     else:
         raise no_upcoming_invoice(locked)
     lines = [charge_line(locked, period, language)]
-    credit_balance_apply(customer, lines, currency=locked.currency)
     invoice = period_invoice_issue(
         customer=customer, subscription=locked, period=period, lines=lines, reason=reason, moment=at, finalize=False
     )

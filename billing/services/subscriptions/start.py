@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from billing.enums import JobKind
+from billing.enums import InvoiceLineKind, JobKind
 from billing.models import Customer, Invoice
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import (
@@ -22,6 +22,7 @@ from billing.periods import billing_date, first_period
 from billing_site.errors import ApplicationError
 from billing_site.jobs.services import job_enqueue
 
+from ..coupons import coupon_redeem, coupon_redemptions_follow, discount_lines, promotion_code_redeemable
 from ..invoices import InvoiceLineInput
 from ..subscription_states import customer_lock, live_subscription_lock, subscription_lock, subscription_status_change
 from .common import (
@@ -29,7 +30,6 @@ from .common import (
     billing_period_validate,
     charge_line,
     credit_balance_add,
-    credit_balance_apply,
     line_text,
     period_invoice_issue,
     plan_available,
@@ -56,6 +56,7 @@ class SubscribeRequest:
     moment: datetime
     subscription_id: int | None = None
     quantity: int = 1  # seats, resolved and checked by the caller (.subscribe)
+    coupon: str = ""  # a promotion code to redeem for the new subscription
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class SubscribeChecked:
     billing_period: str
     current: Subscription | None
     quantity: int = 1
+    coupon: str = ""  # checked redeemable (`promotion_code_redeemable`); redeemed by the write
 
     @property
     def current_id(self) -> int | None:
@@ -88,7 +90,7 @@ def subscription_paused_refuse(current: Subscription) -> None:
 def subscribe_check(request: SubscribeRequest) -> SubscribeChecked:
     """Lock the customer (and the subscription replaced) and refuse what cannot be done, before anything is
     written: 409 `already_subscribed`, `subscription_not_active`, `subscription_paused`,
-    `replaced_invoice_partly_paid`, 400 for the plan.
+    `replaced_invoice_partly_paid`, `coupon_already_redeemed`, 400 for the plan and `invalid_coupon`.
     Run again in every step that writes, since the locks of an earlier step are gone."""
     customer = customer_lock(request.customer_id)
     if request.subscription_id is None:
@@ -118,8 +120,17 @@ def subscribe_check(request: SubscribeRequest) -> SubscribeChecked:
     if current is not None:
         subscription_paused_refuse(current)
         replaced_invoice_partly_paid_refuse(replaced_period_invoice(current))
+    if request.coupon:
+        promotion_code_redeemable(
+            code=request.coupon, customer=customer, plan=plan, billing_period=billing_period, now=request.moment
+        )
     return SubscribeChecked(
-        customer=customer, plan=plan, billing_period=billing_period, current=current, quantity=request.quantity
+        customer=customer,
+        plan=plan,
+        billing_period=billing_period,
+        current=current,
+        quantity=request.quantity,
+        coupon=request.coupon,
     )
 
 
@@ -149,6 +160,7 @@ def subscription_start_write(
     finalize: bool = True,
     subscription_id: int | None = None,
     quantity: int = 1,
+    coupon: str = "",
 ) -> SubscriptionStart:
     """The shared body of subscribe and change plan; the customer (and `replacing`) are locked by the caller.
 
@@ -157,6 +169,9 @@ def subscription_start_write(
     trial meanwhile) it starts paid as usual.
     `finalize` False leaves the first invoice a draft (no number taken): what `subscription_quote` reads.
     `subscription_id` is an id reserved for the new subscription (`subscription_id_reserve`), if any.
+    `coupon`: a promotion code redeemed for the new subscription (400 `invalid_coupon`, 409
+    `coupon_already_redeemed`); the coupons of `replacing` go with it. Its discount comes before the credit of the
+    replaced period, which is then split against what is left to pay.
     """
     today = billing_date(moment)
     settled = PeriodSettlement()
@@ -200,6 +215,8 @@ def subscription_start_write(
         except IntegrityError:
             pass  # its 사업자등록번호 got a trial under another login meanwhile: no trial, it pays as usual
         else:
+            if coupon:
+                coupon_redeem(code=coupon, customer=customer, subscription=trial, moment=moment)
             return SubscriptionStart(subscription=trial, invoice=None, replaced=None)
 
     period = first_period(anchor=today, billing_period=billing_period)
@@ -210,6 +227,10 @@ def subscription_start_write(
         current_period_start=period.start,
         current_period_end=period.end,
     )
+    if replacing is not None:
+        coupon_redemptions_follow(replaced=replacing, subscription=subscription)
+    if coupon:
+        coupon_redeem(code=coupon, customer=customer, subscription=subscription, moment=moment)
     language = customer.preferred_language
     lines = [charge_line(subscription, period, language)]
     days_until_due = None
@@ -234,7 +255,8 @@ def subscription_start_write(
         if settled.voided is not None and settled.voided.due_date is not None:
             # Moving a debt onto a new invoice does not postpone it.
             days_until_due = min(settings.BILLING_INVOICE_DUE_DAYS, max(0, (settled.voided.due_date - today).days))
-    split = credit_split(credit=settled.credit, charges=subscription.price_amount + settled.carried)
+    lines.extend(discount_lines(subscription=subscription, lines=lines, moment=moment, language=language))
+    split = credit_split(credit=settled.credit, charges=sum(line.quantity * line.unit_amount for line in lines))
     if split.on_invoice and replacing is not None:
         if settled.voided is not None:
             credit_line = InvoiceLineInput(
@@ -252,7 +274,6 @@ def subscription_start_write(
         lines.append(credit_line)
     if split.to_balance:
         credit_balance_add(customer, split.to_balance, currency=subscription.currency)
-    balance_used = credit_balance_apply(customer, lines, currency=subscription.currency)
     invoice = period_invoice_issue(
         customer=customer,
         subscription=subscription,
@@ -262,7 +283,9 @@ def subscription_start_write(
         moment=moment,
         days_until_due=days_until_due,
         finalize=finalize,
+        discounted=True,
     )
+    balance_used = -sum(line.quantity * line.unit_amount for line in lines if line.kind == InvoiceLineKind.BALANCE)
     return SubscriptionStart(
         subscription=subscription,
         invoice=invoice,
@@ -314,6 +337,7 @@ def subscription_quote(checked: SubscribeChecked, *, moment: datetime) -> dict[s
                 moment=moment,
                 finalize=False,
                 quantity=checked.quantity,
+                coupon=checked.coupon,
             )
             if started.invoice is None:
                 # A trial applies now (the live subscription ended since the subscribe was routed): nothing to charge.
@@ -360,6 +384,7 @@ def subscription_trial_start(request: SubscribeRequest) -> SubscriptionStart | N
                 replacing=None,
                 moment=request.moment,
                 quantity=checked.quantity,
+                coupon=checked.coupon,
             )
             if started.invoice is not None:
                 raise _NoTrial  # undo the bank-transfer subscription: the usual path decides how it is paid

@@ -30,7 +30,8 @@ from billing.providers.base import SubscriptionSetup
 from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_require
 
-from ..invoices import invoice_issue_for_order
+from ..coupons import coupon_redeem, discount_lines, promotion_code_card_check, promotion_code_redeemable
+from ..invoices import InvoiceLineInput, invoice_draft_create, invoice_finalize, invoice_issue_for_order
 from ..orders import OrderItemInput, order_create
 from ..subscription_states import customer_lock, live_subscription_lock, subscription_lock
 from .attempts import (
@@ -77,6 +78,8 @@ def _subscribe(request: SubscribeRequest) -> SubscriptionStart:
     for _ in range(PREPARE_TRIES):
         with transaction.atomic():
             seen = subscribe_check(request)  # refuse early, before the provider is asked anything
+            if request.coupon and paid_through_provider(request, seen):
+                promotion_code_card_check(code=request.coupon)
         setup = provider.subscription_prepare(
             customer=seen.customer,
             plan=seen.plan,
@@ -107,6 +110,7 @@ def _subscribe_without_provider(request: SubscribeRequest, setup: SubscriptionSe
         replacing=checked.current,
         moment=request.moment,
         quantity=checked.quantity,
+        coupon=checked.coupon,
     )
     provider_follow_enqueue(started)
     return started
@@ -138,7 +142,18 @@ def subscribe_route(
 ) -> SubscribeRequest | SubscriptionStart:
     """Under the customer lock, what a subscribe or plan change does: a SubscriptionStart when it is done here (a
     change scheduled for the period end, a pending change dropped, seats added, a trial changed in place), or the
-    request with its seats resolved when a new subscription starts now (none yet, an upgrade, `when` "now")."""
+    request with its seats resolved when a new subscription starts now (none yet, an upgrade, `when` "now").
+    A coupon sent with a change made here is redeemed for the live subscription (all of it undone if refused)."""
+    routed = _route(request, when=when, quantity=quantity, finalize=finalize)
+    if isinstance(routed, SubscriptionStart) and request.coupon:
+        customer = customer_lock(request.customer_id)
+        coupon_redeem(code=request.coupon, customer=customer, subscription=routed.subscription, moment=request.moment)
+    return routed
+
+
+def _route(
+    request: SubscribeRequest, *, when: str, quantity: object, finalize: bool
+) -> SubscribeRequest | SubscriptionStart:
     customer = customer_lock(request.customer_id)
     if request.subscription_id is None:
         current = live_subscription_lock(customer)
@@ -212,6 +227,7 @@ def subscription_create(
     now: datetime | None = None,
     when: str = "auto",
     quantity: object = None,
+    coupon: str = "",
 ) -> SubscriptionStart:
     """POST /api/payment/subscribe: subscribe from today and issue the first period's invoice.
 
@@ -230,16 +246,23 @@ def subscription_create(
     (resume it first), before anything is written or the provider is asked.
     Paid by card (Stripe): a declined card is 402 and only a compensated attempt is kept; another card subscribe
     of the customer being charged at that moment is 409 `subscribe_in_progress`.
+    `coupon`: a promotion code, checked before anything is written or charged (400 `invalid_coupon` saying why, 409
+    `coupon_already_redeemed`) and redeemed in the transaction that writes the subscription: its first invoice
+    is discounted (a trial's first invoice after it).
     """
     billing_period_validate(billing_period)
     when_validate(when)
+    moment = now or timezone.now()
+    if coupon:
+        promotion_code_redeemable(code=coupon, customer=customer, plan=plan, billing_period=billing_period, now=moment)
     payment_provider().payment_method_check(payment_method_id=payment_method_id)
     request = SubscribeRequest(
         customer_id=customer.pk,
         plan=plan,
         billing_period=billing_period,
         payment_method_id=payment_method_id,
-        moment=now or timezone.now(),
+        moment=moment,
+        coupon=coupon,
     )
     return _change_or_subscribe(request, when=when, quantity=quantity)
 
@@ -288,13 +311,21 @@ class SubscriptionCheckout:
 
 @transaction.atomic
 def subscription_checkout(
-    *, customer: Customer, plan: SubscriptionPlan, billing_period: str, now: datetime | None = None
+    *,
+    customer: Customer,
+    plan: SubscriptionPlan,
+    billing_period: str,
+    now: datetime | None = None,
+    coupon: str = "",
 ) -> SubscriptionCheckout:
     """POST /api/payment/checkout with a plan: an order, its open invoice and an `incomplete` subscription.
 
     The subscription becomes active when the invoice is paid, and expires (its invoice voided) if the
     invoice is still unpaid after its due date. A customer who already has a live subscription changes
     plans with subscribe instead (409 `subscription_exists`).
+    `coupon`: a promotion code redeemed for the subscription (400 `invalid_coupon`, 409 `coupon_already_redeemed`);
+    the invoice has its `discount` line, the order its item at the discounted price. A coupon that leaves nothing
+    to pay is 400 `invalid_coupon` (subscribe instead).
     """
     billing_period_validate(billing_period)
     moment = now or timezone.now()
@@ -317,6 +348,10 @@ def subscription_checkout(
             f"The {fresh_plan.slug} plan is free; subscribe to it with POST /api/payment/subscribe.",
             fields={"plan": ["Free plan."]},
         )
+    if coupon:
+        promotion_code_redeemable(
+            code=coupon, customer=locked_customer, plan=fresh_plan, billing_period=billing_period, now=moment
+        )
     today = billing_date(moment)
     period = first_period(anchor=today, billing_period=billing_period)
     subscription = Subscription.objects.create(
@@ -331,21 +366,42 @@ def subscription_checkout(
         current_period_end=period.end,
         created_at=moment,
     )
+    if coupon:
+        coupon_redeem(code=coupon, customer=locked_customer, subscription=subscription, moment=moment)
     language = locked_customer.preferred_language
     description = plan_line_description(plan=fresh_plan, billing_period=billing_period, language=language)
+    item = f"{description} {period.start:%Y-%m-%d} ~ {period.last_day:%Y-%m-%d}"
+    charge = InvoiceLineInput(description=item, unit_amount=price)
+    discounts = discount_lines(subscription=subscription, lines=[charge], moment=moment, language=language)
+    discounted = price + sum(line.unit_amount for line in discounts)
+    if discounted <= 0:
+        raise ApplicationError(
+            "invalid_coupon",
+            "This coupon leaves nothing to pay: subscribe with POST /api/payment/subscribe instead.",
+            fields={"coupon": ["Nothing left to pay."]},
+        )
+    invoice_description = plan_line_description(
+        plan=fresh_plan, billing_period=billing_period, language=language, key="invoice"
+    )
     order = order_create(
         customer=locked_customer,
-        items=[
-            OrderItemInput(
-                description=f"{description} {period.start:%Y-%m-%d} ~ {period.last_day:%Y-%m-%d}", unit_amount=price
-            )
-        ],
+        # An order item is never negative: the discount is in the item's price, and a line of its own on the invoice.
+        items=[OrderItemInput(description=item, unit_amount=discounted)],
         currency=fresh_plan.currency,
-        description=plan_line_description(
-            plan=fresh_plan, billing_period=billing_period, language=language, key="invoice"
-        ),
+        description=invoice_description,
     )
-    invoice = invoice_issue_for_order(order=order)
+    if discounts:
+        draft = invoice_draft_create(
+            customer=locked_customer,
+            lines=[charge, *discounts],
+            currency=fresh_plan.currency,
+            tax=order.tax,
+            order=order,
+            description=invoice_description,
+        )
+        invoice = invoice_finalize(invoice=draft)
+    else:
+        invoice = invoice_issue_for_order(order=order)
     SubscriptionInvoice.objects.create(
         subscription=subscription,
         invoice=invoice,

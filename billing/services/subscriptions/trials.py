@@ -16,7 +16,7 @@ from billing.models.subscriptions import (
 from billing.periods import billing_day_start, first_period
 
 from ..subscription_states import subscription_status_change
-from .common import charge_line, credit_balance_apply, period_invoice_issue
+from .common import charge_line, period_invoice_issue
 
 
 def trial_days_for(*, customer: Customer, plan: SubscriptionPlan, replacing: Subscription | None) -> int:
@@ -72,7 +72,6 @@ def trial_convert_due(locked: Subscription, *, customer: Customer, as_of: date, 
     locked.current_period_start, locked.current_period_end = period.start, period.end
     locked.save(update_fields=["billing_cycle_anchor", "current_period_start", "current_period_end", "updated_at"])
     lines = [charge_line(locked, period, customer.preferred_language)]
-    credit_balance_apply(customer, lines, currency=locked.currency)
     invoice = period_invoice_issue(
         customer=customer,
         subscription=locked,
