@@ -63,7 +63,7 @@ def test_billing_staff_create_a_coupon_and_its_first_code_through_the_service(bi
     [
         ({"percent_off": "", "amount_off": "1000"}, "currency", "A fixed amount needs its currency."),
         ({"duration_in_months": ""}, "duration_in_months", "A repeating coupon needs duration_in_months."),
-        ({"code": "no spaces"}, "code", "A code is 3 to 40 letters, digits, '-' or '_'."),
+        ({"code": "no spaces"}, "code", "코드는 영문자, 숫자, '-' 또는 '_'로 된 3~40자입니다."),  # the admin is Korean
     ],
 )
 def test_a_refused_coupon_shows_the_services_reason_on_its_field(
@@ -122,7 +122,7 @@ def test_the_deactivate_action(billing_staff_admin_client: Any, spring: Coupon) 
         follow=True,
     )
 
-    assert "Spring: deactivated." in response.content.decode()
+    assert "Spring: 비활성화되었습니다." in response.content.decode()  # "Spring: deactivated." in Korean
     spring.refresh_from_db()
     assert spring.is_active is False
 
