@@ -21,6 +21,7 @@ from billing.models import CreditNote, CreditNoteLine, CreditNoteNumberSequence,
 from billing.services.credit_note_pdf import credit_note_pdf_signed_url
 
 from .common import EMPTY, DateRangeFilter, ReadOnlyMixin, money, money_column, pdf_redirect, seoul_column
+from .csv_export import CREDIT_NOTE_COLUMNS, REFUND_COLUMNS, CsvExportMixin
 
 RECENT = 20
 
@@ -105,7 +106,7 @@ class RefundInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CreditNoteAdmin(CsvExportMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Credit notes as issued (수정 청구서): read-only; they are issued from their invoice's page or the API."""
 
     list_display = [
@@ -133,6 +134,10 @@ class CreditNoteAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["invoice", "customer"]
     ordering = ["-issued_at", "-id"]
     list_per_page = 50
+    actions = ["export_selected_csv"]
+    csv_columns = CREDIT_NOTE_COLUMNS
+    csv_filename = "credit_notes.csv"
+    csv_select_related = ("invoice", "customer")
     inlines = [CreditNoteLineInline, RefundInline]
     fields = (
         "number",
@@ -198,7 +203,7 @@ class CreditNoteAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RefundAdmin(CsvExportMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Money given back by credit notes: to the card, by bank transfer, or to the credit balance; read-only."""
 
     list_display = [
@@ -225,6 +230,10 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["credit_note", "invoice", "customer"]
     ordering = ["-created_at", "-id"]
     list_per_page = 50
+    actions = ["export_selected_csv"]
+    csv_columns = REFUND_COLUMNS
+    csv_filename = "refunds.csv"
+    csv_select_related = ("credit_note", "invoice")
     fields = (
         "credit_note_link",
         "invoice",

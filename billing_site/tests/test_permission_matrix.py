@@ -221,6 +221,8 @@ MATRIX: list[Row] = [
     page("GET", "admin:billing_invoice_pdf", "billing/invoice/{id}/pdf/", STAFF_SITE),
     page("GET", "admin:billing_invoice_export_csv", "billing/invoice/export-csv/", STAFF_SITE),
     page("GET", "admin:billing_payment_export_csv", "billing/payment/export-csv/", STAFF_SITE),
+    page("GET", "admin:billing_creditnote_export_csv", "billing/creditnote/export-csv/", STAFF_SITE),
+    page("GET", "admin:billing_refund_export_csv", "billing/refund/export-csv/", STAFF_SITE),
     page("GET", "admin:billing_invoice_record_payment", "billing/invoice/record-payment/", ACT),
     page("POST", "admin:billing_invoice_record_payment", "billing/invoice/record-payment/", ACT),
     *(
@@ -313,6 +315,8 @@ MATRIX: list[Row] = [
     action("billing.invoice", "open_pdf", STAFF_SITE),
     action("billing.invoice", "export_selected_csv", STAFF_SITE),
     action("billing.payment", "export_selected_csv", STAFF_SITE),
+    action("billing.creditnote", "export_selected_csv", STAFF_SITE),
+    action("billing.refund", "export_selected_csv", STAFF_SITE),
     action("billing.order", "invoice_selected", ACTION),
     action("billing.order", "cancel_selected", ACTION),
     action("billing.subscription", "cancel_at_period_end_selected", ACTION),
@@ -1145,6 +1149,10 @@ PAGE_VISITS: dict[tuple[str, str, str], Callable[[World], Visit]] = {
     ("admin:billing_payment_export_csv", "GET", ""): lambda w: Visit(
         "GET", reverse("admin:billing_payment_export_csv")
     ),
+    ("admin:billing_creditnote_export_csv", "GET", ""): lambda w: Visit(
+        "GET", reverse("admin:billing_creditnote_export_csv")
+    ),
+    ("admin:billing_refund_export_csv", "GET", ""): lambda w: Visit("GET", reverse("admin:billing_refund_export_csv")),
     ("admin:billing_invoice_record_payment", "GET", ""): lambda w: _record_payment(w, "GET"),
     ("admin:billing_invoice_record_payment", "POST", ""): lambda w: _record_payment(w, "POST"),
     ("admin:billing_invoice_credit_note", "GET", ""): lambda w: _credit_note_page(w, "GET"),
@@ -1549,7 +1557,12 @@ def _selection(world: World, label: str, name: str) -> Selection:
     if (label, name) == ("billing.invoice", "open_pdf"):
         return Selection([world.invoice().pk], lambda r: r.status_code == 302 and "/pdf/" in r["Location"])
     if name == "export_selected_csv":
-        obj = world.invoice() if label == "billing.invoice" else _payment(world)
+        exported = {
+            "billing.invoice": world.invoice,
+            "billing.creditnote": world.credit_note,
+            "billing.refund": lambda: _refund(world),
+        }
+        obj = exported.get(label, lambda: _payment(world))()
         return Selection([obj.pk], lambda r: r.status_code == 200 and "text/csv" in r["Content-Type"])
     if name == "stripe_sync_selected":
         obj = world.invoice() if label == "billing.invoice" else world.plans["basic"]
