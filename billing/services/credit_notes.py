@@ -28,6 +28,7 @@ from billing.enums import (
     RefundMethod,
 )
 from billing.models import CreditNote, CreditNoteLine, Customer, Invoice, InvoiceLine, Payment, Refund
+from billing.models.subscriptions import Subscription, SubscriptionInvoice, SubscriptionInvoiceReason
 from billing.money import amount_validate
 from billing_site.errors import ApplicationError
 from billing_site.jobs.services import job_enqueue
@@ -234,6 +235,47 @@ def _refund_parts(payments: list[Payment], amount: int, invoice: Invoice) -> lis
     return [(by_id[payment_id], part) for payment_id, part in parts]
 
 
+def _foreign_currency_refuse(
+    locked: Invoice, customer: Customer, *, settlement: str, parts: list[tuple[Payment, int]]
+) -> None:
+    """409 `currency_mismatch`: the credit balance is in the customer's currency only, so money given back on an
+    invoice in another currency may neither go to it nor fall back to it (a failed card refund does)."""
+    if locked.currency == customer.currency:
+        return
+    if settlement == CreditSettlement.BALANCE or any(payment.method == PaymentMethod.CARD for payment, _ in parts):
+        raise ApplicationError(
+            "currency_mismatch",
+            f"Invoice {locked} is in {locked.currency} and the customer's credit balance in {customer.currency}: "
+            f"give the money back by bank transfer, not to the balance or a card (a failed card refund goes to the "
+            "balance).",
+            status_code=409,
+        )
+
+
+def _period_credited_refuse(locked: Invoice) -> None:
+    """409 `invoice_period_credited`: a plan change already credited the unused time of the period this invoice
+    paid (the last period invoice of a replaced subscription), so giving its money back would credit it twice."""
+    link = (
+        SubscriptionInvoice.objects.filter(invoice=locked)
+        .exclude(reason=SubscriptionInvoiceReason.UPDATE)
+        .select_related("subscription")
+        .first()
+    )
+    if link is None or not Subscription.objects.filter(replaces=link.subscription).exists():
+        return
+    last = (
+        link.subscription.period_invoices.exclude(reason=SubscriptionInvoiceReason.UPDATE)
+        .order_by("-period_start", "-id")
+        .first()
+    )
+    if last is not None and last.pk == link.pk:
+        raise ApplicationError(
+            "invoice_period_credited",
+            f"The unused time of invoice {locked} was credited at the plan change; correct the new invoice instead.",
+            status_code=409,
+        )
+
+
 @transaction.atomic
 def credit_note_issue(
     *,
@@ -287,6 +329,7 @@ def credit_note_issue(
     parts: list[tuple[Payment, int]] = []
     if split.given_back:
         permission_require(actor=actor, permission="billing.add_refund")
+        _period_credited_refuse(locked)
         if settlement == CreditSettlement.REFUND:
             parts = _refund_parts(_payments_lock(locked), split.given_back, locked)
             if not reference and any(payment.method != PaymentMethod.CARD for payment, _ in parts):
@@ -295,6 +338,7 @@ def credit_note_issue(
                     "Part of this refund goes back by bank transfer: give the transfer's reference.",
                     fields={"bank_reference": ["Required for a bank transfer refund."]},
                 )
+        _foreign_currency_refuse(locked, customer, settlement=settlement, parts=parts)
     note = _note_write(
         locked=locked,
         customer=customer,

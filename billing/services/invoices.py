@@ -258,17 +258,12 @@ def invoice_issue_for_order(
 
 @transaction.atomic
 def invoice_void(*, invoice: Invoice, actor: Any, now: datetime | None = None) -> Invoice:
-    """open | uncollectible -> void (staff). An invoice with payments must be refunded first; one with credit notes
-    is never voided (they stay accounted for against it: credit the rest instead)."""
+    """open | uncollectible -> void (staff). An invoice with payments must be refunded first. Credit notes that
+    only lowered what an unpaid invoice asks do not stop it (a plan change, a canceled or expired checkout void
+    such invoices): they stay, numbered and accounted for against the voided invoice."""
     permission_require(actor=actor, permission="billing.change_invoice")
     locked = invoice_lock(invoice_id=invoice.pk)
     _transition_check(locked, InvoiceStatus.VOID)
-    if locked.amount_credited > 0:
-        raise ApplicationError(
-            "invoice_has_credit_notes",
-            f"Invoice {locked} has credit notes; credit what is left instead of voiding it.",
-            status_code=409,
-        )
     if locked.amount_paid > 0:
         raise ApplicationError(
             "invoice_has_payments", f"Invoice {locked} has payments; refund them before voiding.", status_code=409

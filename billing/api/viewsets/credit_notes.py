@@ -100,7 +100,14 @@ class CreditNoteViewSet(CustomerOwnedViewSet):
                 "bank_reference_required",
             ],
             403: ["permission_denied"],
-            409: ["invoice_not_creditable", "nothing_to_credit", "amount_exceeds_creditable"],
+            409: [
+                "invoice_not_creditable",
+                "nothing_to_credit",
+                "amount_exceeds_creditable",
+                "amount_exceeds_refundable",
+                "currency_mismatch",
+                "invoice_period_credited",
+            ],
         },
         IDEMPOTENCY_ERROR_CODES,
     )

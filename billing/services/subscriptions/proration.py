@@ -44,10 +44,13 @@ def paid_share(*, charges: int, credits: int, subtotal: int, total: int, receive
 
     Money pays the total, VAT included, so `received` pays the supply amount subtotal x received / total. Credit
     lines count in full: every credit is itself money-backed (`replaced_period_settle`). An invoice that asks
-    nothing (fully credited, or a free plan) is paid for in full.
+    nothing is paid for by its credits alone: in full when they cover the charges (or a free plan), not at all when
+    a coupon's discount made it free (a discount is no money: `credits` leaves it out).
     """
-    if charges <= 0 or total <= 0:
+    if charges <= 0:
         return Fraction(1)
+    if total <= 0:
+        return min(Fraction(1), Fraction(max(credits, 0), charges))
     money_supply = Fraction(subtotal * min(max(received, 0), total), total)
     return min(Fraction(1), (credits + money_supply) / charges)
 
@@ -187,6 +190,27 @@ def replaced_invoice_partly_paid_refuse(invoice: Invoice | None) -> None:
         )
 
 
+def _used_still_owed(replacing: Subscription, voided: Invoice, link: SubscriptionInvoice | None, *, on: date) -> int:
+    """What a voided unpaid invoice still asked for the days used (supply amount), billed again on the new invoice.
+
+    At the price it asked: its charges less its discount lines (a `once` coupon's discount is not lost), the unused
+    days taken pro rata of that net. Less what its credit notes already took off (their supply), never below zero.
+    """
+    amounts = list(voided.lines.values_list("amount", "kind"))
+    charges = sum(amount for amount, _ in amounts if amount > 0)
+    discounts = -sum(amount for amount, kind in amounts if kind == InvoiceLineKind.DISCOUNT)
+    net = max(0, charges - discounts)
+    unused = proration_credit(
+        amount=_period_price(replacing, voided, link),
+        currency=replacing.currency,
+        period=_credit_period(replacing, link),
+        on=on,
+        paid_share=Fraction(net, charges) if charges > 0 else Fraction(1),
+    )
+    credited = voided.credit_notes.aggregate(supply=Sum("subtotal"))["supply"] or 0
+    return max(0, net - unused - credited)
+
+
 def replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettlement:
     """The one place a plan change makes credit: only of what was received for the period it leaves on `on`.
 
@@ -196,8 +220,8 @@ def replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettle
     - paid in part and still owed: refused, 409 `replaced_invoice_partly_paid`, before anything is written
       (`replaced_invoice_partly_paid_refuse`; the callers check it first too, before Stripe is called).
     - nothing paid: the invoice is voided, never turned into credit. The credit it had used is given back,
-      and what it asked for the days used (with any debt carried onto it) is billed again on the new invoice,
-      so a plan change forgives nothing either.
+      and what it asked for the days used (with any debt carried onto it, after its discount and less what credit
+      notes took off it: `_used_still_owed`) is billed again on the new invoice, so a plan change forgives nothing.
     - an incomplete subscription never started: its invoices are voided, nothing is credited or billed again.
     A period whose invoice staff voided (or that has none) was not paid for: nothing is credited.
     """
@@ -218,10 +242,7 @@ def replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettle
         voided = invoice_void(invoice=invoice, actor=None)
         if voided.order is not None:
             order_cancel(order=voided.order)
-        unused = proration_credit(
-            amount=_period_price(replacing, invoice, link), currency=replacing.currency, period=period, on=on
-        )
-        return PeriodSettlement(credit=credits, carried=max(0, charges - unused), voided=voided)
+        return PeriodSettlement(credit=credits, carried=_used_still_owed(replacing, voided, link, on=on), voided=voided)
     if invoice.status == InvoiceStatus.VOID:
         return PeriodSettlement()
     share = paid_share(

@@ -1,11 +1,13 @@
 """Pro rata credit arithmetic: unused days x price / period days, truncated to the minor unit; its split."""
 
 from datetime import date
+from fractions import Fraction
 
 import pytest
 
 from billing.periods import ServicePeriod
 from billing.services.subscriptions import credit_split, proration_credit
+from billing.services.subscriptions.proration import paid_share
 
 JANUARY = ServicePeriod(date(2025, 1, 1), date(2025, 2, 1))  # 31 days
 FEBRUARY = ServicePeriod(date(2025, 2, 1), date(2025, 3, 1))  # 28 days
@@ -56,3 +58,16 @@ def test_credit_split(credit, charges, on_invoice, to_balance):
 
     assert (split.on_invoice, split.to_balance) == (on_invoice, to_balance)
     assert split.on_invoice + split.to_balance == credit
+
+
+@pytest.mark.parametrize(
+    ("charges", "credits", "expected"),
+    [
+        (29_000, 0, Fraction(0)),  # free only because of a coupon: nothing was paid for
+        (29_000, 29_000, Fraction(1)),  # fully credited: the credit was money
+        (29_000, 14_500, Fraction(1, 2)),
+        (0, 0, Fraction(1)),  # a free plan
+    ],
+)
+def test_an_invoice_that_asks_nothing_is_paid_for_by_its_credits_only(charges, credits, expected):
+    assert paid_share(charges=charges, credits=credits, subtotal=0, total=0, received=0) == expected
