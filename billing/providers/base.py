@@ -162,6 +162,9 @@ class RefundOutcome:
     reference: str
     status: RefundStatusName
     failure_reason: str = ""
+    # Refused because the payment's refunds already cover it (made elsewhere, e.g. in Stripe's dashboard): its
+    # refunds as the provider holds them, so that ours is matched with them instead of failing onto the balance.
+    already_refunded: "RemoteRefund | None" = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from billing.enums import BalanceEntryKind, JobKind, PaymentMethod, PaymentStatus, RefundMethod, RefundStatus
 from billing.models import CreditNote, Customer, Payment, Refund
 from billing.providers import payment_provider
+from billing.providers.base import RemoteRefund, RemoteRefundItem
 from billing_site.errors import ApplicationError
 from billing_site.jobs.services import job_enqueue
 
@@ -207,6 +208,77 @@ def refund_fail(*, refund: Refund, reason: str, now: datetime | None = None, ref
 
 
 @transaction.atomic
+def refund_match_provider_refunds(
+    *, refund: Refund, remote: RemoteRefund, refused_reason: str, now: datetime | None = None
+) -> Refund:
+    """The provider refused a pending card refund because the payment's refunds already take what it asks (staff
+    refunded in the provider's dashboard, its event not here yet). That money is returned already, so the refund
+    never fails onto the balance (twice): it becomes the succeeded refund the provider made that no refund of ours
+    claims, of at least its amount (the closest one). Without such a refund it stays pending, its reason saying
+    staff must look, and an error is logged. Only a pending refund changes."""
+    _, _, locked = _refund_lock(refund.pk)
+    if locked.status != RefundStatus.PENDING:
+        return locked
+    match = _unclaimed_provider_refund(locked, remote)
+    if match is None:
+        locked.failure_reason = (
+            f"{refused_reason or 'The provider refused it'}: the payment is already refunded there and no refund "
+            "made there matches this one. Staff must check the payment at the provider; not credited to the balance."
+        )[:TEXT_MAX_LENGTH]
+        locked.save(update_fields=["failure_reason", "updated_at"])
+        logger.error(
+            "Card refund %s (%s %s) was refused as already refunded (%s) and matches no refund made at the provider: "
+            "left pending for staff.",
+            locked.pk,
+            locked.amount,
+            locked.currency,
+            remote.reference,
+        )
+        return locked
+    locked.status = RefundStatus.SUCCEEDED
+    locked.succeeded_at = now or timezone.now()
+    locked.provider_reference = match.reference
+    locked.note = f"Made at the provider as {match.reference} ({refused_reason or 'ours refused'})"[:TEXT_MAX_LENGTH]
+    locked.save(update_fields=["status", "succeeded_at", "provider_reference", "note", "updated_at"])
+    if match.amount > locked.amount:
+        # The customer got more back than this refund records: no credit note of ours says so (its reference is
+        # taken by this refund). Staff issue what is missing.
+        logger.error(
+            "Card refund %s (%s) is matched to %s, which returned %s: %s not recorded here.",
+            locked.pk,
+            locked.amount,
+            match.reference,
+            match.amount,
+            match.amount - locked.amount,
+        )
+    return locked
+
+
+def _unclaimed_provider_refund(refund: Refund, remote: RemoteRefund) -> RemoteRefundItem | None:
+    """The provider's succeeded refund this one is: one claiming it by metadata, else the smallest of at least its
+    amount that no refund of ours claims or carries the reference of."""
+    succeeded = [item for item in remote.refunds if item.status == "succeeded"]
+    for item in succeeded:
+        if item.claimed_refund_id == str(refund.pk):
+            return item
+    claimed = {item.claimed_refund_id for item in succeeded if item.claimed_refund_id.isdigit()}
+    claimed_ours = {
+        str(pk) for pk in Refund.objects.filter(pk__in=[int(c) for c in claimed]).values_list("pk", flat=True)
+    }
+    known = set(
+        Refund.objects.filter(
+            method=RefundMethod.CARD, provider_reference__in=[item.reference for item in succeeded]
+        ).values_list("provider_reference", flat=True)
+    )
+    candidates = [
+        item
+        for item in succeeded
+        if item.amount >= refund.amount and item.reference not in known and item.claimed_refund_id not in claimed_ours
+    ]
+    return min(candidates, key=lambda item: item.amount, default=None)
+
+
+@transaction.atomic
 def _refund_reference_store(*, refund_id: int, reference: str) -> Refund:
     """The provider took a card refund and will say later how it ended: keep its reference (lock, re-check)."""
     _, _, locked = _refund_lock(refund_id)
@@ -235,6 +307,13 @@ def refund_provider_create(*, refund_id: int) -> str:
             raise
         failed = refund_fail(refund=refund, reason=error.message)
         return f"refund {failed.pk} failed ({error.code}); its amount went to the credit balance"
+    if outcome.already_refunded is not None:
+        matched = refund_match_provider_refunds(
+            refund=refund, remote=outcome.already_refunded, refused_reason=outcome.failure_reason
+        )
+        if matched.status == RefundStatus.SUCCEEDED:
+            return f"refund {matched.pk} refused as already refunded: matched to {matched.provider_reference}"
+        return f"refund {matched.pk} refused as already refunded, matching none: left pending for staff"
     if outcome.status == "succeeded":
         refund_succeed(refund=refund, reference=outcome.reference)
     elif outcome.status == "failed":

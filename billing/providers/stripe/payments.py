@@ -160,10 +160,40 @@ def refund_stripe_create(*, refund: Refund) -> RefundOutcome:
         try:
             return _refund_find_or_create(refund, target)
         except (stripe.InvalidRequestError, stripe.CardError, stripe.IdempotencyError) as error:
-            # Permanent: asking again gets the same answer. The refund fails and its money goes onto the balance.
             logger.warning("Stripe refused refund %s of payment %s: %s", refund.pk, payment.pk, error)
             message = error.user_message or str(error)
-            return RefundOutcome(reference="", status="failed", failure_reason=f"Stripe refused: {message}"[:500])
+            reason = f"Stripe refused: {message}"[:500]
+            if isinstance(error, stripe.InvalidRequestError):
+                covered = _charge_refunds_covering(refund, target, code=str(error.code or ""))
+                if covered is not None:
+                    # Money already returned (a refund made in the dashboard whose event has not arrived yet):
+                    # failing onto the balance would give it back twice. The service matches it instead.
+                    return RefundOutcome(
+                        reference="", status="pending", failure_reason=reason, already_refunded=covered
+                    )
+            # Permanent: asking again gets the same answer. The refund fails and its money goes onto the balance.
+            return RefundOutcome(reference="", status="failed", failure_reason=reason)
+
+
+# Stripe's codes for a refund refused because the charge's refunds already take what it asks.
+ALREADY_REFUNDED_CODES = frozenset({"charge_already_refunded", "amount_too_large"})
+
+
+def _charge_refunds_covering(refund: Refund, target: dict[str, Any], *, code: str) -> RemoteRefund | None:
+    """The refunded charge with all its refunds when Stripe refused `refund` because they already take (part of)
+    what it asks: its code says so, or the charge's refunded amount leaves less than the refund. None otherwise."""
+    charge_id = target.get("charge") or ""
+    if not charge_id:
+        intent: Any = stripe_retrieve(stripe.PaymentIntent, target.get("payment_intent") or "")
+        charge_id = stripe_reference(intent.get("latest_charge")) if intent is not None else ""
+    charge: Any = stripe_retrieve(stripe.Charge, charge_id)
+    if charge is None:
+        return None
+    asked = stripe_amount(amount=refund.amount, currency=refund.currency)
+    refunded = int(charge.get("amount_refunded") or 0)
+    if code not in ALREADY_REFUNDED_CODES and (refunded == 0 or refunded + asked <= int(charge.get("amount") or 0)):
+        return None
+    return remote_refund(charge)
 
 
 def _refund_find_or_create(refund: Refund, target: dict[str, Any]) -> RefundOutcome:

@@ -348,3 +348,85 @@ def test_a_refund_stripe_reports_failed_later_puts_its_money_on_the_balance(
     assert not CreditNote.objects.filter(memo__contains="re_failed_later").exists()
     payment.refresh_from_db()
     assert payment.amount_refunded == 0
+
+
+# --- refused because the payment is refunded already --------------------------------------------------------------
+
+
+def already_refunded_refusal(code: str | None) -> Any:
+    """Stripe.Refund.create as Stripe answers when the charge's refunds already take what is asked (localstripe
+    refunds more than was paid)."""
+
+    def refuse(**_: Any) -> Any:
+        raise stripe.InvalidRequestError("Charge ch_x has already been refunded.", param=None, code=code)
+
+    return refuse
+
+
+@pytest.mark.parametrize("code", ["charge_already_refunded", "amount_too_large", None])
+def test_a_refund_refused_after_a_dashboard_refund_returns_the_money_once(
+    stripe_plans,
+    customer_client,
+    card,
+    stripe_api,
+    billing_staff_user,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+    code,
+):
+    invoice, payment = card_paid_invoice(customer_client, card)
+    # Staff refund it all in Stripe's dashboard (its webhook not processed yet) and issue a credit note to the card.
+    dashboard = stripe.Refund.create(payment_intent=payment.provider_reference, amount=108900, **stripe_api)
+    refund, job = card_refund_issue(invoice, billing_staff_user, 108900)
+    monkeypatch.setattr(stripe.Refund, "create", already_refunded_refusal(code))
+    run = job_run(job_id=job.pk)
+    monkeypatch.undo()
+
+    assert run is not None and run.status == JobStatus.DONE and dashboard.id in run.result, run
+    refund.refresh_from_db()
+    assert (refund.status, refund.provider_reference) == (RefundStatus.SUCCEEDED, dashboard.id)
+    assert not Refund.objects.filter(replaces=refund).exists()
+    event = stripe_event(stripe_api, "charge.refunded", stripe.Charge.retrieve(dashboard.charge, **stripe_api))
+    said = deliver(event, django_capture_on_commit_callbacks).result
+    replay = deliver(event, django_capture_on_commit_callbacks).result
+
+    assert said.endswith(f"refund {refund.pk}: succeeded") and replay == said, (said, replay)
+    assert not CustomerBalanceEntry.objects.filter(customer_id=invoice.customer_id).exclude(kind="opening").exists()
+    assert Customer.objects.get(pk=invoice.customer_id).credit_balance == 0
+    assert CreditNote.objects.filter(invoice=invoice).count() == Refund.objects.filter(invoice=invoice).count() == 1
+    payment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert payment.amount_refunded == payment.amount == 108900
+    assert (invoice.amount_credited, invoice.amount_refunded) == (108900, 108900)
+
+
+def test_a_refund_refused_as_already_refunded_matching_no_dashboard_refund_stays_pending_for_staff(
+    stripe_plans,
+    customer_client,
+    card,
+    stripe_api,
+    billing_staff_user,
+    monkeypatch,
+    caplog,
+    django_capture_on_commit_callbacks,
+):
+    invoice, payment = card_paid_invoice(customer_client, card)
+    dashboard = stripe.Refund.create(payment_intent=payment.provider_reference, amount=20000, **stripe_api)
+    refund, job = card_refund_issue(invoice, billing_staff_user, 108900)  # more than Stripe has left to refund
+    monkeypatch.setattr(stripe.Refund, "create", already_refunded_refusal("amount_too_large"))
+    run = job_run(job_id=job.pk)
+    monkeypatch.undo()
+
+    assert run is not None and run.status == JobStatus.DONE and "left pending" in run.result, run
+    refund.refresh_from_db()
+    assert (refund.status, refund.provider_reference) == (RefundStatus.PENDING, "")
+    assert "Staff must check" in refund.failure_reason and "already been refunded" in refund.failure_reason
+    assert any(r.levelname == "ERROR" and str(refund.pk) in r.getMessage() for r in caplog.records)
+    deliver(
+        stripe_event(stripe_api, "charge.refunded", stripe.Charge.retrieve(dashboard.charge, **stripe_api)),
+        django_capture_on_commit_callbacks,
+    )
+    assert not Refund.objects.filter(replaces=refund).exists()
+    assert Customer.objects.get(pk=invoice.customer_id).credit_balance == 0
+    payment.refresh_from_db()
+    assert payment.amount_refunded <= payment.amount

@@ -8,7 +8,7 @@ import pytest
 
 from billing.enums import BalanceEntryKind, PaymentMethod, PaymentStatus, RefundMethod, RefundStatus
 from billing.models import Customer, CustomerBalanceEntry, Invoice, Payment, Refund
-from billing.providers.base import RefundOutcome
+from billing.providers.base import RefundOutcome, RemoteRefund, RemoteRefundItem
 from billing.services.credit_notes import credit_note_issue
 from billing.services.invoices import InvoiceLineInput, invoice_issue
 from billing.services.payments import payment_record
@@ -179,3 +179,73 @@ def test_after_a_failed_refund_the_payment_can_be_refunded_again_never_past_what
     invoice.refresh_from_db()
     # 30,000 onto the balance (the failed card refund) and 78,900 to the card: everything that was paid, once.
     assert (invoice.amount_refunded, invoice.amount_paid, invoice.amount_credited) == (108_900, 108_900, 108_900)
+
+
+def already_refunded(*items: RemoteRefundItem) -> RefundOutcome:
+    """The provider refused because the payment's refunds (made in its dashboard too) already take the refund."""
+    charge = RemoteRefund(
+        reference="ch_1",
+        payment_references=("pi_1",),
+        amount_refunded=sum(item.amount for item in items),
+        refunded_in_full=False,
+        provider_label="Stripe",
+        refunds=items,
+    )
+    return RefundOutcome(
+        reference="", status="pending", failure_reason="Stripe refused: already refunded", already_refunded=charge
+    )
+
+
+def test_a_refund_refused_as_already_refunded_becomes_the_dashboard_refund_not_a_balance_credit(
+    card_refund, provider_answers
+):
+    provider_answers(
+        already_refunded(
+            RemoteRefundItem(reference="re_small", amount=10_000, status="succeeded"),
+            RemoteRefundItem(reference="re_failed", amount=30_000, status="failed"),
+            RemoteRefundItem(reference="re_big", amount=50_000, status="succeeded"),
+            RemoteRefundItem(reference="re_exact", amount=30_000, status="succeeded"),
+        )
+    )
+
+    said = refund_provider_create(refund_id=card_refund.pk)
+
+    refund, payment, invoice, customer = refreshed(card_refund)
+    assert "matched to re_exact" in said
+    assert (refund.status, refund.provider_reference) == (RefundStatus.SUCCEEDED, "re_exact")
+    assert not Refund.objects.filter(replaces=refund).exists()
+    assert customer.credit_balance == 0 and not CustomerBalanceEntry.objects.filter(customer=customer).exists()
+    assert (payment.amount_refunded, invoice.amount_refunded) == (30_000, 30_000)
+
+
+def test_a_dashboard_refund_already_recorded_is_not_matched_again(card_refund, provider_answers, caplog):
+    other = Refund.objects.create(
+        credit_note=card_refund.credit_note,
+        invoice=card_refund.invoice,
+        customer=card_refund.customer,
+        payment=card_refund.payment,
+        amount=1,
+        currency="KRW",
+        method=RefundMethod.CARD,
+        status=RefundStatus.SUCCEEDED,
+        succeeded_at=seoul(DAY),
+        provider_reference="re_known",
+    )
+    provider_answers(
+        already_refunded(
+            RemoteRefundItem(reference="re_known", amount=40_000, status="succeeded"),
+            RemoteRefundItem(
+                reference="re_claimed", amount=40_000, status="succeeded", claimed_refund_id=str(other.pk)
+            ),
+            RemoteRefundItem(reference="re_short", amount=29_999, status="succeeded"),
+        )
+    )
+
+    said = refund_provider_create(refund_id=card_refund.pk)
+
+    refund, _, _, customer = refreshed(card_refund)
+    assert "left pending for staff" in said
+    assert (refund.status, refund.provider_reference) == (RefundStatus.PENDING, "")
+    assert "Staff must check" in refund.failure_reason
+    assert any(record.levelname == "ERROR" for record in caplog.records)
+    assert customer.credit_balance == 0 and not Refund.objects.filter(replaces=refund).exists()

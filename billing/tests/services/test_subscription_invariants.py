@@ -1,7 +1,7 @@
-"""Random sequences of subscribe (now, at the period end, a trial, seats) / change plan / checkout / cancel / resume /
-pause / change seats / drop a pending change / pay (in full, in part, or not) / renew and dun keep the billing
-invariants. A plan change away from a partly paid period is refused (409 `replaced_invoice_partly_paid`) exactly then,
-and writes nothing.
+"""Random sequences of subscribe (now, at the period end, a trial, seats, with a promotion code) / change plan /
+checkout / cancel / resume / pause / change seats / drop a pending change / pay (in full, in part, or not) / renew
+and dun / staff giving a customer a coupon keep the billing invariants. A plan change away from a partly paid period
+is refused (409 `replaced_invoice_partly_paid`) exactly then, and writes nothing.
 
 Invariants: at most one live subscription per customer; every invoice's subtotal is the sum of its lines,
 its tax the truncated VAT, its total subtotal + tax; credit balances never negative and equal to the
@@ -10,7 +10,11 @@ only by money (or by credit, itself from money); invoice numbers unique and gapl
 subscription billed twice, trial and paused days never billed, every day of service billed (billed days = days from
 the first billed day to the end of the current period, less the paused days); after a renewal run no active,
 past-due or trialing subscription is left behind today; and what `billing_simulate` predicts for the next days is
-what running those days does.
+what running those days does. Coupons: every discount line is negative and exactly what its coupon takes (percent
+floor(charges x pct / 100), fixed its amount, never more than the charges left), so an invoice's discounts never
+exceed its positive item lines; a `once` redemption discounts at most one invoice, a repeating one none issued on or
+after its `ends_on`, and each redemption's counter is the number of invoices it discounted; the balance ledger sums to
+each customer's balance, its running balance never negative.
 """
 
 import itertools
@@ -21,13 +25,14 @@ from fractions import Fraction
 
 import pytest
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from billing.enums import INVOICE_PAYABLE_STATUSES, InvoiceStatus, PaymentStatus
-from billing.models import Customer, Invoice, InvoiceLine, Payment
+from billing.enums import INVOICE_PAYABLE_STATUSES, CouponDuration, InvoiceLineKind, InvoiceStatus, PaymentStatus
+from billing.models import Customer, CustomerBalanceEntry, Invoice, InvoiceLine, Payment
+from billing.models.coupons import Coupon, CouponRedemption, PromotionCode
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import (
     LIVE_STATUSES,
@@ -39,6 +44,7 @@ from billing.models.subscriptions import (
 from billing.money import vat_amount
 from billing.periods import billing_date
 from billing.services.checkout import checkout_create
+from billing.services.coupons import DISCOUNT_TEXT, coupon_apply_to_customer, coupon_create, promotion_code_create
 from billing.services.dunning import dunning_run
 from billing.services.payments import payment_record
 from billing.services.plans import plan_file_load, plans_sync
@@ -55,7 +61,7 @@ from billing.services.subscriptions import (
     subscription_resume,
 )
 from billing.services.subscriptions.pause import subscription_pause
-from billing.tests.factories import CustomerFactory
+from billing.tests.factories import CustomerFactory, StaffUserFactory
 from billing.tests.helpers import seoul
 from billing.tests.subscription_support import pay
 from billing_site.errors import ApplicationError
@@ -65,13 +71,20 @@ SLUGS = ["free", "starter", "pro", "enterprise", "team"]  # team: per seat, with
 WHENS = ["auto", "now", "period_end"]
 PERIODS = ["monthly", "annual"]
 BALANCE_LINE_TEXTS = set(LINE_TEXT["balance"].values())
+COUPON_KINDS = ["percent", "fixed"]
+DURATIONS = [CouponDuration.ONCE, CouponDuration.REPEATING, CouponDuration.FOREVER]
+COUPONS = len(COUPON_KINDS) * len(DURATIONS)
 
 
 class SubscriptionMachine(RuleBasedStateMachine):
     """One Hypothesis example = one savepoint, rolled back at teardown."""
 
-    @initialize()
-    def open_books(self) -> None:
+    @initialize(
+        percent=st.sampled_from([10, 35, 100]),
+        amount_off=st.sampled_from([5_000, 40_000, 10_000_000]),  # the largest exceeds every charge
+        months=st.integers(1, 3),
+    )
+    def open_books(self, percent: int = 35, amount_off: int = 40_000, months: int = 2) -> None:
         self.atomic = transaction.atomic()
         self.atomic.__enter__()
         plans_sync(plan_file=plan_file_load())
@@ -82,6 +95,28 @@ class SubscriptionMachine(RuleBasedStateMachine):
         for index in range(CUSTOMERS):
             self.customers.append(CustomerFactory.create(user__username=f"machine-{run}-{index}"))
         self.credited: dict[int, int] = defaultdict(int)
+        self.staff = StaffUserFactory.create(username=f"machine-{run}-staff", group="billing staff")
+        self.coupons: list[Coupon] = []
+        self.codes: list[str] = []
+        for kind, duration in itertools.product(COUPON_KINDS, DURATIONS):
+            coupon = coupon_create(
+                actor=self.staff,
+                name=f"{kind}-{duration}",
+                duration=duration,
+                percent_off=percent if kind == "percent" else None,
+                amount_off=amount_off if kind == "fixed" else None,
+                currency="KRW" if kind == "fixed" else None,
+                duration_in_months=months if duration == CouponDuration.REPEATING else None,
+            )
+            code = f"{kind}-{duration}".upper()
+            # One code may be used once in all: the other customer then finds it used up.
+            limit = 1 if (kind, duration) == ("percent", CouponDuration.ONCE) else None
+            promotion_code_create(actor=self.staff, coupon=coupon, code=code, max_redemptions=limit)
+            self.coupons.append(coupon)
+            self.codes.append(code)
+        self.coupon_of_text = {
+            template.format(name=coupon.name): coupon for coupon in self.coupons for template in DISCOUNT_TEXT.values()
+        }
 
     def teardown(self) -> None:
         if hasattr(self, "atomic"):
@@ -139,9 +174,24 @@ class SubscriptionMachine(RuleBasedStateMachine):
         seats=st.integers(1, 4),
     )
     def subscribe(self, who: int, slug: str, period: str, when: str, seats: int) -> None:
+        self.subscribe_checked(who, slug, period, when, seats, coupon="")
+
+    @rule(
+        who=st.integers(0, CUSTOMERS - 1),
+        slug=st.sampled_from(SLUGS),
+        period=st.sampled_from(PERIODS),
+        when=st.sampled_from(WHENS),
+        seats=st.integers(1, 4),
+        code=st.integers(0, COUPONS - 1),
+    )
+    def subscribe_with_a_coupon(self, who: int, slug: str, period: str, when: str, seats: int, code: int) -> None:
+        self.subscribe_checked(who, slug, period, when, seats, coupon=self.codes[code])
+
+    def subscribe_checked(self, who: int, slug: str, period: str, when: str, seats: int, *, coupon: str) -> None:
         before = self.live(who)
         partly_paid = self.partly_paid(before)
         books = self.books(who)
+        promotion_code = PromotionCode.objects.filter(code=coupon).first() if coupon else None
         try:
             started = subscription_create(
                 customer=self.customers[who],
@@ -150,8 +200,20 @@ class SubscriptionMachine(RuleBasedStateMachine):
                 now=self.now,
                 when=when,
                 quantity=seats if self.plans[slug].per_seat else None,
+                coupon=coupon,
             )
         except ApplicationError as error:
+            if promotion_code is not None and error.code in {"coupon_already_redeemed", "invalid_coupon"}:
+                # Checked before anything else, and nothing written.
+                assert self.books(who) == books
+                redeemed = CouponRedemption.objects.filter(coupon=promotion_code.coupon, customer=self.customers[who])
+                if error.code == "coupon_already_redeemed":
+                    assert redeemed.exists(), error
+                else:
+                    # Used up (checked first, so it may also be this customer's own earlier redemption).
+                    assert promotion_code.max_redemptions is not None, error
+                    assert promotion_code.times_redeemed >= promotion_code.max_redemptions, error
+                return
             assert before is not None
             if error.code == "replaced_invoice_partly_paid":
                 assert partly_paid, error
@@ -169,6 +231,10 @@ class SubscriptionMachine(RuleBasedStateMachine):
             pending = (before.pending_plan.slug if before.pending_plan else None, before.pending_billing_period)
             assert (slug, period) in {(before.plan.slug, before.billing_period), pending}
             return
+        if promotion_code is not None:
+            redemption = CouponRedemption.objects.get(coupon=promotion_code.coupon, customer=self.customers[who])
+            assert redemption.promotion_code_id == promotion_code.pk
+            assert redemption.subscription_id == started.subscription.pk  # the subscription it was sent with
         if before is not None and started.replaced is None:
             # Changed in place: left for the period end (or a pending change dropped, or a trial's plan), nothing
             # billed now; or more seats of the same plan, billed for the rest of the period.
@@ -181,6 +247,19 @@ class SubscriptionMachine(RuleBasedStateMachine):
         assert not partly_paid, "a plan change away from a partly paid period must be refused"
         self.credited[self.customers[who].pk] += started.credit_to_balance
         assert (started.replaced and started.replaced.pk) == (before and before.pk)
+
+    @rule(who=st.integers(0, CUSTOMERS - 1), index=st.integers(0, COUPONS - 1))
+    def staff_give_a_coupon(self, who: int, index: int) -> None:
+        """Staff give a coupon to a customer: it discounts all their subscription invoices it applies to."""
+        customer, coupon = self.customers[who], self.coupons[index]
+        had = CouponRedemption.objects.filter(coupon=coupon, customer=customer).exists()
+        try:
+            redemption = coupon_apply_to_customer(customer=customer, coupon=coupon, actor=self.staff, now=self.now)
+        except ApplicationError as error:
+            assert error.code == "coupon_already_redeemed" and had, error
+            return
+        assert not had
+        assert redemption.subscription_id is None and redemption.invoices_discounted == 0
 
     @rule(who=st.integers(0, CUSTOMERS - 1), slug=st.sampled_from(SLUGS), period=st.sampled_from(PERIODS))
     def change_plan(self, who: int, slug: str, period: str) -> None:
@@ -213,6 +292,12 @@ class SubscriptionMachine(RuleBasedStateMachine):
         try:
             checkout_create(customer=self.customers[who], plan=self.plans[slug], billing_period=period, now=self.now)
         except ApplicationError as error:
+            if error.code == "invalid_coupon":
+                # A coupon staff gave the customer would leave nothing to pay: subscribe instead.
+                price = self.plans[slug].price_for(period)
+                given = CouponRedemption.objects.filter(customer=self.customers[who], subscription__isnull=True)
+                assert given.filter(Q(coupon__percent_off=100) | Q(coupon__amount_off__gte=price)).exists(), error
+                return
             assert error.code in {"already_subscribed", "subscription_exists", "nothing_to_pay"}
 
     @rule(who=st.integers(0, CUSTOMERS - 1), immediately=st.booleans())
@@ -410,9 +495,11 @@ class SubscriptionMachine(RuleBasedStateMachine):
 
         Money received: succeeded payments. Credit granted: every credit line on an invoice (pro rata credit,
         credit given back from a voided invoice, credit balance used) plus what is left on the balance, i.e. the
-        credit lines plus everything ever added to the balance. Credit a plan change hands back from credit
-        applied to the period it leaves (in full from a voided invoice, else its unused days) was counted when
-        first granted, so it is taken off once: granted - handed back <= money received.
+        credit lines plus everything ever added to the balance. A coupon's `discount` line is no credit: it lowers
+        what is asked (so the money), and a plan change neither hands it back nor counts it as paid. Credit a plan
+        change hands back from credit applied to the period it leaves (in full from a voided invoice, else its
+        unused days) was counted when first granted, so it is taken off once: granted - handed back <= money
+        received.
         """
         for customer in self.customers:
             money = sum(
@@ -421,7 +508,9 @@ class SubscriptionMachine(RuleBasedStateMachine):
                 )
             )
             credit_lines = -sum(
-                InvoiceLine.objects.filter(invoice__customer=customer, amount__lt=0).values_list("amount", flat=True)
+                InvoiceLine.objects.filter(invoice__customer=customer, amount__lt=0)
+                .exclude(kind=InvoiceLineKind.DISCOUNT)
+                .values_list("amount", flat=True)
             )
             granted = credit_lines + Customer.objects.get(pk=customer.pk).credit_balance
             handed_back = Fraction(0)
@@ -433,7 +522,10 @@ class SubscriptionMachine(RuleBasedStateMachine):
                     .filter(period_start=replaced.current_period_start)
                     .first()
                 )
-                used = -sum(link.invoice.lines.filter(amount__lt=0).values_list("amount", flat=True)) if link else 0
+                credits = (
+                    link.invoice.lines.filter(amount__lt=0).exclude(kind=InvoiceLineKind.DISCOUNT) if link else None
+                )
+                used = -sum(credits.values_list("amount", flat=True)) if credits is not None else 0
                 if not used:
                     continue
                 assert link is not None  # `used` is 0 without a link
@@ -500,6 +592,91 @@ class SubscriptionMachine(RuleBasedStateMachine):
             served = (subscription.current_period_end - periods[0][0]).days - paused
             assert billed == served, (subscription, billed, served, paused)
 
+    def discounted_invoices(self) -> dict[int, tuple[Invoice, list[InvoiceLine]]]:
+        """Every invoice of the customers with a discount line, and all its lines in order."""
+        invoices: dict[int, tuple[Invoice, list[InvoiceLine]]] = {
+            invoice.pk: (invoice, [])
+            for invoice in Invoice.objects.filter(
+                customer__in=self.customers, lines__kind=InvoiceLineKind.DISCOUNT
+            ).distinct()
+        }
+        lines: list[InvoiceLine] = list(InvoiceLine.objects.filter(invoice_id__in=invoices))
+        for line in lines:  # Meta.ordering: invoice, position, id
+            invoices[line.invoice_id][1].append(line)
+        return invoices
+
+    @invariant()
+    def discounts_never_exceed_the_charges_they_apply_to(self) -> None:
+        """Each discount line is negative and exactly what its coupon takes, recomputed from the lines before the
+        discounts: percent floor(charges x pct / 100), fixed its amount, each at most the charges (positive item
+        lines) and the total the discounts before it left. So the discounts never exceed the positive item lines."""
+        for invoice, lines in self.discounted_invoices().values():
+            kinds = [line.kind for line in lines]
+            first = kinds.index(InvoiceLineKind.DISCOUNT)
+            discounts = [line for line in lines if line.kind == InvoiceLineKind.DISCOUNT]
+            assert lines[first : first + len(discounts)] == discounts, invoice  # one run, after what they discount
+            before = lines[:first]
+            charges = sum(line.amount for line in before if line.kind == InvoiceLineKind.ITEM and line.amount > 0)
+            total = sum(line.amount for line in before)
+            positive_items = sum(line.amount for line in lines if line.kind == InvoiceLineKind.ITEM and line.amount > 0)
+            assert charges == positive_items, invoice  # every charge comes before the discounts
+            for line in discounts:
+                assert line.amount < 0, (invoice, line.amount)
+                coupon = self.coupon_of_text[line.description]
+                if coupon.percent_off is not None:
+                    expected = min(charges, total, charges * coupon.percent_off // 100)
+                else:
+                    expected = min(charges, total, coupon.amount_off or 0)
+                assert -line.amount == expected, (invoice, line.description, line.amount, charges, total)
+                charges += line.amount
+                total += line.amount
+            assert -sum(line.amount for line in discounts) <= positive_items, invoice
+
+    @invariant()
+    def coupons_discount_only_the_invoices_they_cover(self) -> None:
+        """A `once` redemption discounts at most one invoice, a repeating one none issued on or after `ends_on`, and
+        every redemption counts exactly the invoices it discounted (one redemption per coupon and customer).
+
+        The day a discount is taken is the invoice's issue date; for an order's invoice (checkout) it is its
+        period's first day, the day of the checkout, as `subscription_checkout` finalizes at the wall clock."""
+        discounted: dict[tuple[int, int], list[date]] = defaultdict(list)
+        for invoice, lines in self.discounted_invoices().values():
+            for line in lines:
+                if line.kind == InvoiceLineKind.DISCOUNT:
+                    day = invoice.subscription_link.period_start if invoice.order_id else invoice.issue_date
+                    assert day is not None
+                    discounted[self.coupon_of_text[line.description].pk, invoice.customer_id].append(day)
+        redemptions = {
+            (redemption.coupon_id, redemption.customer_id): redemption
+            for redemption in CouponRedemption.objects.filter(customer__in=self.customers).select_related("coupon")
+        }
+        assert set(discounted) <= set(redemptions)
+        for key, redemption in redemptions.items():
+            days = discounted.get(key, [])
+            assert redemption.invoices_discounted == len(days), (redemption, days)
+            if redemption.coupon.duration == CouponDuration.ONCE:
+                assert len(days) <= 1, redemption
+            elif redemption.coupon.duration == CouponDuration.REPEATING:
+                assert redemption.ends_on is not None
+                assert all(day is not None and day < redemption.ends_on for day in days), (redemption, days)
+
+    @invariant()
+    def the_ledger_sums_to_each_balance(self) -> None:
+        """Every balance is the sum of its ledger entries, each entry's balance_after the running sum, never
+        negative."""
+        for customer in self.customers:
+            balance = Customer.objects.get(pk=customer.pk).credit_balance
+            running = 0
+            for amount, after, currency in (
+                CustomerBalanceEntry.objects.filter(customer=customer)
+                .order_by("id")
+                .values_list("amount", "balance_after", "currency")
+            ):
+                assert currency == customer.currency
+                running += amount
+                assert after == running >= 0, (customer.pk, amount, after, running)
+            assert balance == running >= 0, (customer.pk, balance, running)
+
 
 @pytest.mark.slow
 @pytest.mark.django_db
@@ -523,6 +700,9 @@ INVARIANTS = [
     "an_invoice_is_paid_only_by_money_or_credit",
     "invoice_numbers_are_unique_and_gapless_per_day",
     "every_day_of_service_is_billed_once_and_no_trial_or_paused_day",
+    "discounts_never_exceed_the_charges_they_apply_to",
+    "coupons_discount_only_the_invoices_they_cover",
+    "the_ledger_sums_to_each_balance",
 ]
 
 
@@ -553,6 +733,18 @@ def test_a_scripted_history_through_every_lifecycle_step_keeps_the_invariants():
         ("renew_later", {"days": 40}),  # the downgrade applies; nothing paid: past due, reminders
         ("the_simulation_predicts_the_next_days", {"who": 1, "days": 12}),  # the final action
         ("renew_later", {"days": 30}),
+        ("staff_give_a_coupon", {"who": 1, "index": 1}),  # 35% for 2 months, on all of the customer's invoices
+        ("staff_give_a_coupon", {"who": 1, "index": 1}),  # once per customer
+        (
+            "subscribe_with_a_coupon",
+            {"who": 1, "slug": "pro", "period": "monthly", "when": "now", "seats": 1, "code": 3},
+        ),
+        (
+            "subscribe_with_a_coupon",
+            {"who": 0, "slug": "pro", "period": "monthly", "when": "now", "seats": 1, "code": 3},
+        ),
+        ("pay_oldest_invoice", {"who": 1}),
+        ("renew_later", {"days": 70}),
     ]
     try:
         for name, arguments in steps:
@@ -562,5 +754,10 @@ def test_a_scripted_history_through_every_lifecycle_step_keeps_the_invariants():
         assert SubscriptionPause.objects.filter(resumed_on__isnull=False).count() == 2
         assert Subscription.objects.filter(cancellation_reason=CancellationReason.UNPAID).exists()
         assert Invoice.objects.filter(subscription_link__reason=SubscriptionInvoiceReason.UPDATE).exists()
+        discounts = InvoiceLine.objects.filter(invoice__customer=machine.customers[1], kind=InvoiceLineKind.DISCOUNT)
+        # The code's ₩40,000 off the pro invoice first, then the staff coupon's 35% of the ₩59,000 left; that
+        # invoice is never paid (the oldest is paid instead), so the subscription ends unpaid with no renewal.
+        assert sorted(discounts.values_list("amount", flat=True)) == [-40000, -20650]
+        assert CouponRedemption.objects.get(customer=machine.customers[0]).invoices_discounted == 1
     finally:
         machine.teardown()
