@@ -132,3 +132,24 @@ def test_at_most_four_queries_with_every_type_mixed_in(
     assert body["total"] == 120
     assert len(body["history"]) == limit
     assert {row["type"] for row in body["history"]} <= {"invoice", "payment", "credit_note", "refund"}
+
+
+def test_walking_the_pages_gives_the_whole_history_once_in_order(customer_client, corrected):
+    """Each table gives at most offset + limit rows to the union (on PostgreSQL): pages of one, two and four
+    rows, walked to the end, must still be the full history in the full list's order, with the right total."""
+    full = customer_client.get(f"{HISTORY}?limit=100").json()
+    expected = [(row["type"], row["id"]) for row in full["history"]]
+    assert len(expected) == 6
+    for limit in (1, 2, 4):
+        walked = []
+        for offset in range(0, 8, limit):
+            page = customer_client.get(f"{HISTORY}?limit={limit}&offset={offset}").json()
+            assert page["total"] == 6
+            walked += [(row["type"], row["id"]) for row in page["history"]]
+        assert walked == expected
+
+
+@pytest.mark.parametrize("query", ["status=paid&type=credit_note", "status=open&type=credit_note&offset=5"])
+def test_a_filter_no_table_can_match_is_an_empty_page(customer_client, corrected, query):
+    body = customer_client.get(f"{HISTORY}?{query}").json()
+    assert (body["total"], body["history"]) == (0, [])
