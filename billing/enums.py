@@ -65,6 +65,34 @@ class InvoiceLineKind(models.TextChoices):
     ITEM = "item", _("Item")
     DISCOUNT = "discount", _("Discount")
     BALANCE = "balance", _("Credit balance")
+    # A metered charge of a period that ended (billed in arrears): its breakdown is on InvoiceLine.usage.
+    USAGE = "usage", _("Usage")
+
+
+class MetricAggregation(models.TextChoices):
+    """How a metric's events make one quantity for a period."""
+
+    COUNT = "count", _("Count of events")
+    SUM = "sum", _("Sum of values")
+    MAX = "max", _("Largest value")
+    UNIQUE_COUNT = "unique_count", _("Count of distinct values")
+    LATEST = "latest", _("Latest value")
+
+
+class ChargeModel(models.TextChoices):
+    """How a plan prices the billable quantity of a metric (what is left after the included quantity)."""
+
+    PER_UNIT = "per_unit", _("Per unit")
+    PACKAGE = "package", _("Per package")
+    GRADUATED = "graduated", _("Graduated tiers")
+    VOLUME = "volume", _("Volume tiers")
+
+
+class ApiKeyScope(models.TextChoices):
+    """What a server-to-server API key may do."""
+
+    USAGE_WRITE = "usage:write", _("Send usage events")
+    ENTITLEMENTS_READ = "entitlements:read", _("Read entitlements and usage")
 
 
 class CreditNoteReason(models.TextChoices):
@@ -181,3 +209,5 @@ class EmailKind:
     TRIAL_ENDING = "billing.trial_ending"
     SUBSCRIPTION_PAUSED = "billing.subscription_paused"
     CREDIT_NOTE_ISSUED = "billing.credit_note_issued"
+    # A metric's usage in the current period crossed 80 % or 100 % of the plan's included quantity.
+    USAGE_ALERT = "billing.usage_alert"

@@ -1,5 +1,6 @@
 """billing models, one module per entity; every module is imported here so Django registers its models."""
 
+from .api_keys import ApiKey
 from .balance import CustomerBalanceEntry
 from .coupons import Coupon, CouponRedemption, PromotionCode
 from .credit_notes import CreditNote, CreditNoteLine, CreditNoteNumberSequence, Refund
@@ -19,8 +20,19 @@ from .subscriptions import (
     SubscriptionPause,
     TrialClaim,
 )
+from .usage import (
+    BillableMetric,
+    PlanCharge,
+    UsageAlert,
+    UsageDistinctValue,
+    UsageEvent,
+    UsageEventKey,
+    UsageRollup,
+)
 
 __all__ = [
+    "ApiKey",
+    "BillableMetric",
     "Coupon",
     "CouponRedemption",
     "CreditNote",
@@ -37,6 +49,7 @@ __all__ = [
     "Order",
     "OrderItem",
     "Payment",
+    "PlanCharge",
     "PromotionCode",
     "Refund",
     "StripeWebhookEvent",
@@ -47,4 +60,9 @@ __all__ = [
     "SubscriptionPause",
     "SubscriptionPlan",
     "TrialClaim",
+    "UsageAlert",
+    "UsageDistinctValue",
+    "UsageEvent",
+    "UsageEventKey",
+    "UsageRollup",
 ]

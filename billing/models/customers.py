@@ -55,6 +55,11 @@ class Customer(models.Model):
     credit_balance = models.BigIntegerField(
         default=0, help_text="Minor units of `currency`, used by next invoices.", verbose_name=_("credit balance")
     )
+    # Usage before this moment is invoiced: events timestamped earlier are refused (set under the customer's lock
+    # by the invoice that bills a period's usage; ingestion reads it under a key-share lock of the same row).
+    usage_billed_until = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("usage billed until")
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 

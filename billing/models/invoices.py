@@ -241,6 +241,16 @@ class InvoiceLine(models.Model):
     amount = models.BigIntegerField(help_text="quantity x unit_amount.", verbose_name=_("amount"))
     period_start = models.DateField(null=True, blank=True, verbose_name=_("period start"))
     period_end = models.DateField(null=True, blank=True, verbose_name=_("period end"))
+    # A usage line's metric and breakdown (quantity, included, billable, charge model, tier slices), for the PDF.
+    metric = models.ForeignKey(
+        "billing.BillableMetric",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("metric"),
+    )
+    usage = models.JSONField(null=True, blank=True, verbose_name=_("usage"))
 
     class Meta:
         verbose_name = _("invoice line")
@@ -251,9 +261,16 @@ class InvoiceLine(models.Model):
             models.CheckConstraint(
                 condition=Q(kind__in=InvoiceLineKind.values), name="billing_invoice_line_kind_valid"
             ),
+            # Only a usage line has a metric and a breakdown, and it always has both.
+            models.CheckConstraint(
+                condition=Q(kind=InvoiceLineKind.USAGE, metric__isnull=False, usage__isnull=False)
+                | (~Q(kind=InvoiceLineKind.USAGE) & Q(metric__isnull=True, usage__isnull=True)),
+                name="billing_invoice_line_usage_detail",
+            ),
             # A discount or the credit balance only ever takes money off.
             models.CheckConstraint(
-                condition=Q(kind=InvoiceLineKind.ITEM) | Q(unit_amount__lte=0), name="billing_invoice_line_credit_kinds"
+                condition=Q(kind__in=[InvoiceLineKind.ITEM, InvoiceLineKind.USAGE]) | Q(unit_amount__lte=0),
+                name="billing_invoice_line_credit_kinds",
             ),
             models.CheckConstraint(
                 condition=Q(amount=F("quantity") * F("unit_amount")), name="billing_invoice_line_amount_product"

@@ -4,6 +4,7 @@ customer's tax treatment) computed from them."""
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from django.conf import settings
 
@@ -27,6 +28,9 @@ class InvoiceLineInput:
     period_start: date | None = None
     period_end: date | None = None
     kind: str = InvoiceLineKind.ITEM
+    # A `usage` line's metric and breakdown (billing.services.usage_invoicing): printed on the PDF.
+    metric_id: int | None = None
+    usage: dict[str, Any] | None = None
 
 
 def lines_validate(lines: Sequence[InvoiceLineInput]) -> list[InvoiceLineInput]:
@@ -113,6 +117,8 @@ def lines_write(invoice: Invoice, lines: Sequence[InvoiceLineInput]) -> list[int
             period_start=line.period_start,
             period_end=line.period_end,
             kind=line.kind,
+            metric_id=line.metric_id,
+            usage=line.usage,
         )
         for position, (line, amount) in enumerate(zip(lines, amounts, strict=True))
     )
