@@ -20,6 +20,7 @@ from billing.models.subscriptions import LIVE_STATUSES
 
 from .common import AuditTrailMixin, money_column, report_each, seoul_column
 from .stripe import PLAN_SYNC, plan_sync, stripe_function
+from .usage_metrics import PlanChargeInline
 
 
 @admin.register(SubscriptionPlan)
@@ -41,6 +42,7 @@ class SubscriptionPlanAdmin(AuditTrailMixin, admin.ModelAdmin):
     search_fields = ["name", "name_en", "slug"]
     ordering = ["display_order", "id"]
     actions = ["stripe_sync_selected"]
+    inlines = [PlanChargeInline]  # read-only: billing/plans.yaml sets a plan's usage charges
     fieldsets = [
         (None, {"fields": ["slug", "name", "name_en", "is_active", "display_order"]}),
         (

@@ -15,6 +15,16 @@ from django.db import transaction
 
 from billing.models.plans import SubscriptionPlan
 from billing.money import MAX_AMOUNT, MINOR_DIGITS
+from billing.services.usage_plans import (
+    ChargeSpec,
+    MetricSpec,
+    PlanFileError,
+    UsageChange,
+    charges_parse,
+    charges_sync,
+    metrics_parse,
+    metrics_sync,
+)
 
 PLAN_FILE = Path(__file__).resolve().parent.parent / "plans.yaml"
 SLUG_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -35,10 +45,6 @@ SYNCED_FIELDS = (
 )
 
 
-class PlanFileError(ValueError):
-    """The plan file is not valid; the message names the plan and field."""
-
-
 @dataclass(frozen=True)
 class PlanSpec:
     """One plan as the file describes it."""
@@ -56,6 +62,7 @@ class PlanSpec:
     is_active: bool = True
     trial_days: int = 0
     per_seat: bool = False
+    charges: tuple[ChargeSpec, ...] = ()  # usage charges (billing.services.usage_plans), synced apart
 
     def values(self) -> dict[str, Any]:
         return {
@@ -78,6 +85,7 @@ class PlanSpec:
 class PlanFile:
     version: Any
     plans: tuple[PlanSpec, ...]
+    metrics: tuple[MetricSpec, ...] = ()
 
 
 # --- the file -----------------------------------------------------------------------------------------
@@ -130,6 +138,7 @@ PLAN_KEYS = frozenset(
         "currency",
         "trial_days",
         "per_seat",
+        "charges",
     }
 )
 # A trial longer than this is a typo (a year of free service).
@@ -144,9 +153,10 @@ def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
         raise PlanFileError(f"{source} is not valid YAML: {error}") from error
     if not isinstance(document, dict) or not isinstance(document.get("plans"), list) or not document["plans"]:
         raise PlanFileError(f"{source} must be a mapping with a non-empty `plans` list.")
-    unknown_top = set(document) - {"version", "currency", "plans"}
+    unknown_top = set(document) - {"version", "currency", "metrics", "plans"}
     if unknown_top:
         raise PlanFileError(f"{source}: unknown top-level keys {sorted(unknown_top)}.")
+    metrics = metrics_parse(document.get("metrics"), source=source)
     default_currency = document.get("currency", "KRW")
     specs: list[PlanSpec] = []
     seen: set[str] = set()
@@ -199,9 +209,10 @@ def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
                     entry.get("trial_days", 0), f"{where}.trial_days", minimum=0, maximum=MAX_TRIAL_DAYS
                 ),
                 per_seat=per_seat,
+                charges=charges_parse(entry.get("charges"), where=where, metrics=(m.code for m in metrics)),
             )
         )
-    return PlanFile(version=document.get("version"), plans=tuple(specs))
+    return PlanFile(version=document.get("version"), plans=tuple(specs), metrics=metrics)
 
 
 def plan_file_load(path: Path | str = PLAN_FILE) -> PlanFile:
@@ -230,13 +241,18 @@ class PlanSyncReport:
     dry_run: bool
     changes: tuple[PlanChange, ...]
     unchanged: tuple[str, ...]
+    usage_changes: tuple[UsageChange, ...] = ()  # metrics and charges
+    warnings: tuple[str, ...] = ()
 
     def count(self, action: str) -> int:
         return sum(1 for change in self.changes if change.action == action)
 
+    def usage_count(self, kind: str, action: str) -> int:
+        return sum(1 for change in self.usage_changes if (change.kind, change.action) == (kind, action))
+
     @property
     def changed(self) -> bool:
-        return bool(self.changes)
+        return bool(self.changes or self.usage_changes)
 
 
 @transaction.atomic
@@ -248,12 +264,14 @@ def plans_sync(
     on_progress: Callable[[str], None] | None = None,
 ) -> PlanSyncReport:
     """Make the plans table say what the file says: create or update by slug; with `prune`, deactivate the rest.
+    Metrics and usage charges follow the file too (billing.services.usage_plans).
 
     Idempotent: a second run finds nothing to change. Never deletes a plan (subscriptions point at plans,
     and the database refuses the delete of one that has any). A dry run computes the same report and
     writes nothing. Existing rows are locked, so two syncs at once apply one after the other.
     """
     existing = {plan.slug: plan for plan in SubscriptionPlan.objects.select_for_update().order_by("id")}
+    usage_changes = metrics_sync(metrics=plan_file.metrics, prune=prune, dry_run=dry_run)
     changes: list[PlanChange] = []
     unchanged: list[str] = []
     for spec in plan_file.plans:
@@ -292,6 +310,14 @@ def plans_sync(
                 plan.save(update_fields=["is_active", "updated_at"])
         else:
             unchanged.append(slug)
+    charge_changes, warnings = charges_sync(
+        charges={spec.slug: spec.charges for spec in plan_file.plans}, dry_run=dry_run
+    )
     return PlanSyncReport(
-        version=plan_file.version, dry_run=dry_run, changes=tuple(changes), unchanged=tuple(unchanged)
+        version=plan_file.version,
+        dry_run=dry_run,
+        changes=tuple(changes),
+        unchanged=tuple(unchanged),
+        usage_changes=(*usage_changes, *charge_changes),
+        warnings=tuple(warnings),
     )

@@ -53,6 +53,10 @@ class Command(BaseCommand):
         self.stdout.write(f"{prefix}{path.name} (version {report.version}): {len(plan_file.plans)} plan(s).")
         for change in report.changes:
             self.stdout.write(self._describe(change))
+        for usage_change in report.usage_changes:
+            self.stdout.write(usage_change.describe())
+        for warning in report.warnings:
+            self.stdout.write(self.style.WARNING(f"  ! {warning}"))
         if payment_provider().mirrors and not report.dry_run:
             self._stripe_sync(no_progress=options["no_progress"])
         if not report.changed:
@@ -62,6 +66,14 @@ class Command(BaseCommand):
             f"{report.count('create')} created, {report.count('update')} updated, "
             f"{report.count('deactivate')} deactivated, {len(report.unchanged)} unchanged."
         )
+        if report.usage_changes:
+            summary += (
+                f" Metrics: {report.usage_count('metric', 'create')} created, "
+                f"{report.usage_count('metric', 'update')} updated, "
+                f"{report.usage_count('metric', 'deactivate')} deactivated. "
+                f"Charges: {report.usage_count('charge', 'create')} created, "
+                f"{report.usage_count('charge', 'update')} updated, {report.usage_count('charge', 'remove')} removed."
+            )
         if report.dry_run:
             self.stdout.write(self.style.WARNING(f"Would change: {summary} Nothing was written (--dry-run)."))
         else:

@@ -33,7 +33,7 @@ def test_plans_are_public_in_display_order(plans):
 
     assert response.status_code == 200
     body = response.json()
-    assert [plan["slug"] for plan in body] == ["free", "starter", "pro", "enterprise", "team"]
+    assert [plan["slug"] for plan in body] == ["free", "starter", "pro", "enterprise", "team", "payg"]
     pro = body[2]
     assert pro == {
         "name": "프로",
@@ -80,6 +80,7 @@ def test_retired_plans_are_not_listed(plans):
         "pro",
         "enterprise",
         "team",
+        "payg",
     ]
 
 

@@ -56,8 +56,8 @@ def test_first_run_creates_the_plans_and_a_second_run_changes_nothing():
     second = seed()
 
     assert "+ free: create 무료 (monthly 0, annual 0 KRW)" in first
-    assert "Done: 5 created, 0 updated, 0 deactivated, 0 unchanged." in first
-    assert [row[0] for row in after_first] == ["enterprise", "free", "pro", "starter", "team"]
+    assert "Done: 6 created, 0 updated, 0 deactivated, 0 unchanged." in first
+    assert [row[0] for row in after_first] == ["enterprise", "free", "payg", "pro", "starter", "team"]
     assert "No changes: every plan is up to date." in second
     assert snapshot() == after_first  # not even updated_at moved
 
@@ -69,7 +69,7 @@ def test_a_changed_price_updates_that_plan_only(edited_plan_file):
     out = seed(path)
 
     assert "~ pro: monthly_price 99000 -> 109000" in out
-    assert "0 created, 1 updated, 0 deactivated, 4 unchanged" in out
+    assert "0 created, 1 updated, 0 deactivated, 5 unchanged" in out
     assert SubscriptionPlan.objects.get(slug="pro").monthly_price == 109_000
 
 
@@ -89,7 +89,7 @@ def test_dry_run_prints_the_diff_and_writes_nothing(edited_plan_file):
 def test_dry_run_on_an_empty_database_creates_nothing():
     out = seed("--dry-run")
 
-    assert "Would change: 5 created" in out
+    assert "Would change: 6 created" in out
     assert not SubscriptionPlan.objects.exists()
 
 
@@ -145,4 +145,4 @@ def test_a_broken_file_is_a_command_error_and_changes_nothing(edited_plan_file):
 def test_seed_demo_seeds_the_plans():
     call_command("seed_demo", stdout=StringIO(), stderr=StringIO())
 
-    assert SubscriptionPlan.objects.filter(is_active=True).count() == 5
+    assert SubscriptionPlan.objects.filter(is_active=True).count() == 6

@@ -34,7 +34,7 @@ def test_every_plan_becomes_a_product_with_monthly_and_annual_krw_prices(stripe_
     mirrored = djstripe_models.Price.objects.get(id=monthly.id)
     assert (mirrored.unit_amount, mirrored.currency) == (99000, "krw")
     products = {plan.stripe_product_id for plan in SubscriptionPlan.objects.all()}
-    assert len(products) == SubscriptionPlan.objects.count() == 5
+    assert len(products) == SubscriptionPlan.objects.count() == 6
 
 
 def test_a_second_sync_changes_nothing_in_stripe(stripe_plans, stripe_api):
@@ -43,9 +43,9 @@ def test_a_second_sync_changes_nothing_in_stripe(stripe_plans, stripe_api):
     report = plans_stripe_sync()
 
     after = [price.id for price in stripe.Price.list(limit=100, **stripe_api).auto_paging_iter()]
-    assert report.changes == [] and report.plans == 5
+    assert report.changes == [] and report.plans == 6
     assert sorted(before) == sorted(after)
-    assert len(list(stripe.Product.list(limit=100, **stripe_api).auto_paging_iter())) == 5
+    assert len(list(stripe.Product.list(limit=100, **stripe_api).auto_paging_iter())) == 6
 
 
 def test_a_changed_price_is_a_new_price_and_the_old_one_is_archived(stripe_plans, stripe_api):
@@ -92,7 +92,7 @@ def test_a_plan_that_lost_its_stripe_ids_adopts_its_product_instead_of_making_a_
     assert pro.stripe_product_id == product_id
     assert pro.stripe_monthly_price_id
     assert ("product", "adopted") in [(change.what, change.action) for change in changes]
-    assert len(list(stripe.Product.list(limit=100, **stripe_api).auto_paging_iter())) == 5
+    assert len(list(stripe.Product.list(limit=100, **stripe_api).auto_paging_iter())) == 6
 
 
 def test_a_retired_plan_archives_its_product(stripe_plans, stripe_api):

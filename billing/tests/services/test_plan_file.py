@@ -24,19 +24,19 @@ plans:
 """
 
 
-def test_the_shipped_plan_file_has_free_starter_pro_enterprise_team_in_krw():
+def test_the_shipped_plan_file_has_free_starter_pro_enterprise_team_payg_in_krw():
     plan_file = plan_file_load(PLAN_FILE)
 
     plans = {plan.slug: plan for plan in plan_file.plans}
-    assert list(plans) == ["free", "starter", "pro", "enterprise", "team"]
+    assert list(plans) == ["free", "starter", "pro", "enterprise", "team", "payg"]
     assert {plan.currency for plan in plan_file.plans} == {"KRW"}
     assert (plans["free"].monthly_price, plans["pro"].monthly_price, plans["pro"].annual_price) == (0, 99_000, 990_000)
     assert plans["enterprise"].max_projects is None  # unlimited
-    assert [plan.display_order for plan in plan_file.plans] == [10, 20, 30, 40, 50]
+    assert [plan.display_order for plan in plan_file.plans] == [10, 20, 30, 40, 50, 60]
     # Team: per seat, with the only trial; every other plan is a flat price without one.
     team = plans["team"]
     assert (team.monthly_price, team.annual_price, team.per_seat, team.trial_days) == (15_000, 150_000, True, 14)
-    assert [(plan.per_seat, plan.trial_days) for plan in plan_file.plans if plan.slug != "team"] == [(False, 0)] * 4
+    assert [(plan.per_seat, plan.trial_days) for plan in plan_file.plans if plan.slug != "team"] == [(False, 0)] * 5
     for plan in plan_file.plans:
         assert plan.name and plan.name_en
         assert len(plan.features) == len(plan.features_en) > 0

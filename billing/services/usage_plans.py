@@ -1,0 +1,310 @@
+"""Usage in the plan file: the `metrics:` list and each plan's `charges:`, parsed, validated and synced to the
+BillableMetric and PlanCharge tables (metrics by code, charges by plan and metric) for `plans_sync`."""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from billing.enums import ChargeModel, MetricAggregation
+from billing.models.plans import SubscriptionPlan
+from billing.models.usage import METRIC_CODE_PATTERN, BillableMetric, PlanCharge
+from billing.money import MAX_AMOUNT
+from billing.services.usage_pricing import tiers_validate
+from billing_site.errors import ApplicationError
+
+METRIC_KEYS = frozenset({"code", "name", "name_en", "unit", "unit_en", "aggregation", "active"})
+CHARGE_KEYS = frozenset({"metric", "charge_model", "included_quantity", "unit_amount", "package_size", "tiers"})
+# The price keys each charge model needs; the others are refused rather than silently ignored.
+MODEL_KEYS: dict[str, frozenset[str]] = {
+    ChargeModel.PER_UNIT: frozenset({"unit_amount"}),
+    ChargeModel.PACKAGE: frozenset({"unit_amount", "package_size"}),
+    ChargeModel.GRADUATED: frozenset({"tiers"}),
+    ChargeModel.VOLUME: frozenset({"tiers"}),
+}
+PRICE_KEYS = frozenset({"unit_amount", "package_size", "tiers"})
+# Quantities are sums of event values (each at most MAX_USAGE_VALUE); an included quantity beyond this is a typo.
+MAX_QUANTITY = 10**15
+
+
+class PlanFileError(ValueError):
+    """The plan file is not valid; the message names the plan, metric and field."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric as the file describes it."""
+
+    code: str
+    name: str
+    name_en: str
+    unit: str
+    unit_en: str
+    aggregation: str
+    is_active: bool = True
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "name_en": self.name_en,
+            "unit": self.unit,
+            "unit_en": self.unit_en,
+            "aggregation": self.aggregation,
+            "is_active": self.is_active,
+        }
+
+
+@dataclass(frozen=True)
+class ChargeSpec:
+    """What one plan charges for one metric, as the file describes it (amounts in the plan's currency)."""
+
+    metric: str
+    charge_model: str
+    included_quantity: int
+    unit_amount: int
+    package_size: int
+    tiers: tuple[dict[str, Any], ...]
+    display_order: int
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "charge_model": self.charge_model,
+            "included_quantity": self.included_quantity,
+            "unit_amount": self.unit_amount,
+            "package_size": self.package_size,
+            "tiers": [dict(tier) for tier in self.tiers],
+            "display_order": self.display_order,
+        }
+
+
+# --- the file -----------------------------------------------------------------------------------------
+
+
+def _whole(value: Any, where: str, *, minimum: int, maximum: int) -> int:
+    # bool is an int in Python and a float is not a quantity or money: both are refused.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PlanFileError(f"{where} must be a whole number, not {value!r}.")
+    if not minimum <= value <= maximum:
+        raise PlanFileError(f"{where} must be from {minimum} to {maximum}, not {value}.")
+    return value
+
+
+def _text(value: Any, where: str, *, max_length: int, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise PlanFileError(f"{where} must be a non-empty string.")
+    if len(value.strip()) > max_length:
+        raise PlanFileError(f"{where} is longer than {max_length} characters.")
+    return value.strip()
+
+
+def metrics_parse(value: Any, *, source: str) -> tuple[MetricSpec, ...]:
+    """The file's `metrics:` list, validated (absent: no metrics)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise PlanFileError(f"{source}: metrics must be a list.")
+    specs: list[MetricSpec] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(value):
+        where = f"{source}: metrics[{index}]"
+        if not isinstance(entry, dict):
+            raise PlanFileError(f"{where} must be a mapping.")
+        code = _text(entry.get("code"), f"{where}.code", max_length=50)
+        if not re.fullmatch(METRIC_CODE_PATTERN, code):
+            raise PlanFileError(f"{where}.code {code!r} must start with a-z and contain only a-z, 0-9 and '_'.")
+        if code in seen:
+            raise PlanFileError(f"{where}.code {code!r} appears twice.")
+        seen.add(code)
+        where = f"{source}: metric {code!r}"
+        unknown = set(entry) - METRIC_KEYS
+        if unknown:
+            raise PlanFileError(f"{where}: unknown keys {sorted(unknown)}.")
+        aggregation = entry.get("aggregation")
+        if aggregation not in MetricAggregation.values:
+            raise PlanFileError(
+                f"{where}.aggregation must be one of {', '.join(MetricAggregation.values)}, not {aggregation!r}."
+            )
+        active = entry.get("active", True)
+        if not isinstance(active, bool):
+            raise PlanFileError(f"{where}.active must be true or false.")
+        specs.append(
+            MetricSpec(
+                code=code,
+                name=_text(entry.get("name"), f"{where}.name", max_length=100),
+                name_en=_text(entry.get("name_en"), f"{where}.name_en", max_length=100, required=False),
+                unit=_text(entry.get("unit"), f"{where}.unit", max_length=30),
+                unit_en=_text(entry.get("unit_en"), f"{where}.unit_en", max_length=30, required=False),
+                aggregation=aggregation,
+                is_active=active,
+            )
+        )
+    return tuple(specs)
+
+
+def _charge_parse(entry: Any, *, where: str, index: int, metrics: frozenset[str]) -> ChargeSpec:
+    if not isinstance(entry, dict):
+        raise PlanFileError(f"{where}.charges[{index}] must be a mapping.")
+    metric = entry.get("metric")
+    if not isinstance(metric, str) or metric not in metrics:
+        known = ", ".join(sorted(metrics)) or "none"
+        raise PlanFileError(
+            f"{where}.charges[{index}].metric {metric!r} is not a metric of the file's `metrics:` list ({known})."
+        )
+    place = f"{where} charge {metric!r}"
+    unknown = set(entry) - CHARGE_KEYS
+    if unknown:
+        raise PlanFileError(f"{place}: unknown keys {sorted(unknown)}.")
+    model = entry.get("charge_model")
+    if model not in MODEL_KEYS:
+        raise PlanFileError(f"{place}.charge_model must be one of {', '.join(MODEL_KEYS)}, not {model!r}.")
+    needed = MODEL_KEYS[model]
+    missing = sorted(needed - set(entry))
+    if missing:
+        raise PlanFileError(f"{place}.{missing[0]} is required by the {model} charge model.")
+    unused = sorted((set(entry) & PRICE_KEYS) - needed)
+    if unused:
+        raise PlanFileError(f"{place}.{unused[0]} is not used by the {model} charge model.")
+    tiers: list[dict[str, Any]] = []
+    if "tiers" in needed:
+        try:
+            tiers = tiers_validate(entry["tiers"])
+        except ApplicationError as error:
+            raise PlanFileError(f"{place}.{error.message}") from error
+    return ChargeSpec(
+        metric=metric,
+        charge_model=model,
+        included_quantity=_whole(
+            entry.get("included_quantity", 0), f"{place}.included_quantity", minimum=0, maximum=MAX_QUANTITY
+        ),
+        unit_amount=_whole(entry.get("unit_amount", 0), f"{place}.unit_amount", minimum=0, maximum=MAX_AMOUNT),
+        package_size=_whole(entry.get("package_size", 1), f"{place}.package_size", minimum=1, maximum=MAX_QUANTITY),
+        tiers=tuple(tiers),
+        display_order=(index + 1) * 10,
+    )
+
+
+def charges_parse(value: Any, *, where: str, metrics: Iterable[str]) -> tuple[ChargeSpec, ...]:
+    """A plan's `charges:` list, validated against the file's metric codes (absent: the plan charges no usage).
+    `where` names the plan, e.g. "plans.yaml: plan 'pro'"."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise PlanFileError(f"{where}.charges must be a list.")
+    known = frozenset(metrics)
+    specs: list[ChargeSpec] = []
+    for index, entry in enumerate(value):
+        spec = _charge_parse(entry, where=where, index=index, metrics=known)
+        if any(earlier.metric == spec.metric for earlier in specs):
+            raise PlanFileError(f"{where} charges metric {spec.metric!r} twice.")
+        specs.append(spec)
+    return tuple(specs)
+
+
+# --- sync ---------------------------------------------------------------------------------------------
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return f"[{len(value)} tier(s)]"
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class UsageChange:
+    """One metric or charge created, updated, deactivated (metrics) or removed (charges) by a sync."""
+
+    kind: str  # "metric" | "charge"
+    key: str  # metric code, or "plan-slug/metric-code"
+    action: str  # "create" | "update" | "deactivate" | "remove"
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (before, after)
+
+    def describe(self) -> str:
+        if self.action == "create":
+            wanted = {name: after for name, (_, after) in self.fields.items()}
+            if self.kind == "metric":
+                return f"  + metric {self.key}: create {wanted['name']} ({wanted['aggregation']}, {wanted['unit']})"
+            return f"  + charge {self.key}: create {wanted['charge_model']} ({wanted['included_quantity']} included)"
+        if self.action == "deactivate":
+            return f"  - metric {self.key}: deactivate (not in the file)"
+        if self.action == "remove":
+            return f"  - charge {self.key}: remove (not in the file)"
+        details = ", ".join(f"{name} {_shown(old)} -> {_shown(new)}" for name, (old, new) in self.fields.items())
+        return f"  ~ {self.kind} {self.key}: {details}"
+
+
+def metrics_sync(*, metrics: tuple[MetricSpec, ...], prune: bool, dry_run: bool) -> list[UsageChange]:
+    """Create or update metrics by code; with `prune`, deactivate those the file no longer lists (never delete one:
+    events and invoice lines point at it). Runs inside `plans_sync`'s transaction."""
+    existing = {metric.code: metric for metric in BillableMetric.objects.select_for_update().order_by("id")}
+    changes: list[UsageChange] = []
+    for spec in metrics:
+        wanted = spec.values()
+        current = existing.get(spec.code)
+        if current is None:
+            changes.append(UsageChange("metric", spec.code, "create", {k: (None, v) for k, v in wanted.items()}))
+            if not dry_run:
+                BillableMetric.objects.create(code=spec.code, **wanted)
+            continue
+        differences = {k: (getattr(current, k), v) for k, v in wanted.items() if getattr(current, k) != v}
+        if differences:
+            changes.append(UsageChange("metric", spec.code, "update", differences))
+            if not dry_run:
+                for name, (_, value) in differences.items():
+                    setattr(current, name, value)
+                current.save(update_fields=[*differences, "updated_at"])
+    listed = {spec.code for spec in metrics}
+    for code, metric in existing.items():
+        if prune and code not in listed and metric.is_active:
+            changes.append(UsageChange("metric", code, "deactivate", {"is_active": (True, False)}))
+            if not dry_run:
+                metric.is_active = False
+                metric.save(update_fields=["is_active", "updated_at"])
+    return changes
+
+
+def charges_sync(*, charges: dict[str, tuple[ChargeSpec, ...]], dry_run: bool) -> tuple[list[UsageChange], list[str]]:
+    """Make the charges of the plans the file lists (`charges` by plan slug) say what the file says: create or update
+    by (plan, metric); remove a charge the file dropped only from a plan without subscriptions (one that has
+    any keeps it, and a warning says so). Returns the changes and the warnings. Runs after metrics and plans."""
+    plans = {plan.slug: plan for plan in SubscriptionPlan.objects.filter(slug__in=list(charges))}
+    metrics = {metric.code: metric for metric in BillableMetric.objects.all()}
+    existing: dict[tuple[str, str], PlanCharge] = {
+        (charge.plan.slug, charge.metric.code): charge
+        for charge in PlanCharge.objects.select_for_update()
+        .filter(plan__slug__in=list(charges))
+        .select_related("plan", "metric")
+        .order_by("id")
+    }
+    changes: list[UsageChange] = []
+    warnings: list[str] = []
+    for slug, specs in charges.items():
+        for spec in specs:
+            key = f"{slug}/{spec.metric}"
+            wanted = spec.values()
+            current = existing.pop((slug, spec.metric), None)
+            if current is None:
+                changes.append(UsageChange("charge", key, "create", {k: (None, v) for k, v in wanted.items()}))
+                if not dry_run:  # in a dry run a new plan or metric does not exist yet
+                    PlanCharge.objects.create(plan=plans[slug], metric=metrics[spec.metric], **wanted)
+                continue
+            differences = {k: (getattr(current, k), v) for k, v in wanted.items() if getattr(current, k) != v}
+            if differences:
+                changes.append(UsageChange("charge", key, "update", differences))
+                if not dry_run:
+                    for name, (_, value) in differences.items():
+                        setattr(current, name, value)
+                    current.save(update_fields=[*differences, "updated_at"])
+    for (slug, code), charge in existing.items():
+        subscriptions = charge.plan.subscriptions.count()
+        if subscriptions:
+            # Its subscribers' current period may already be metered under it; staff decide when it goes.
+            warnings.append(
+                f"charge {slug}/{code} is not in the file, but plan {slug!r} has {subscriptions} subscription(s): kept."
+            )
+            continue
+        changes.append(UsageChange("charge", f"{slug}/{code}", "remove"))
+        if not dry_run:
+            charge.delete()
+    return changes, warnings
