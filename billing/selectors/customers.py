@@ -9,7 +9,8 @@ from .common import not_found
 
 def customer_for_user(*, user: Any) -> Customer | None:
     """The user's billing profile if one exists (reads never create it)."""
-    if user is None or not user.is_authenticated:
+    # pk None: not a stored user (an API key's principal, billing.api.authentication), so never a customer.
+    if user is None or not user.is_authenticated or getattr(user, "pk", None) is None:
         return None
     return Customer.objects.filter(user=user).first()
 

@@ -186,6 +186,8 @@ class IdempotencyMixin:
         raw_key = request.headers.get(HEADER)
         if raw_key is None or request.method not in self.idempotency_methods or not request.user.is_authenticated:
             return
+        if getattr(request.user, "pk", None) is None:
+            return  # not a stored user (an API key): nothing to key the record on; such endpoints dedup by content
         key = _key_validate(raw_key)
         execute, record = idempotency_claim(
             user=request.user,
