@@ -11,9 +11,10 @@ from billing.enums import ChargeModel, Language, MetricAggregation
 from .customers import Customer
 from .plans import SubscriptionPlan
 
-# The largest value one event may carry (and so the largest quantity step): sums of a million such events per hour
-# stay far inside a 64-bit integer.
-MAX_USAGE_VALUE = 10**12
+# The largest value one event may carry. An hour's rollup sums its events' values in a 64-bit integer: at 10**9 a
+# customer would need more than 9 billion events in one hour of one metric to overflow it (at 10**12, the first
+# bound, 9 million would do, and the upsert would fail for the rest of that hour).
+MAX_USAGE_VALUE = 10**9
 MAX_EVENT_ID_LENGTH = 100
 METRIC_CODE_PATTERN = r"^[a-z][a-z0-9_]{0,49}$"
 USAGE_ALERT_THRESHOLDS = (80, 100)
