@@ -21,6 +21,7 @@ from .serializers import (
     krw_items_check,
     request_language,
 )
+from .usage_read_serializers import UsageMetricSerializer
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_SEATS})
@@ -345,6 +346,9 @@ class EntitlementsSerializer(serializers.Serializer):
         ),
     )
     cancel_at_period_end = serializers.BooleanField()
+    usage = UsageMetricSerializer(
+        many=True, help_text="The current period's usage per charged metric (as GET /api/usage); empty if none."
+    )
 
 
 # --- checkout ------------------------------------------------------------------------------------------

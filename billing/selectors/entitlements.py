@@ -3,9 +3,9 @@
 from datetime import date
 from typing import Any
 
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, Value, When
 
-from billing.models import Customer
+from billing.models import Customer, PlanCharge
 from billing.models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionStatus
 
 # Statuses with service: the plan's features and limits apply. A past-due subscription keeps its service while
@@ -20,13 +20,17 @@ _SHOWN_LIVE: list[str] = sorted(LIVE_STATUSES - {SubscriptionStatus.INCOMPLETE})
 
 def entitlement_subscription(*, customer: Customer | None) -> Subscription | None:
     """The subscription that decides the customer's entitlements, in one query: the live one, else the latest
-    canceled one, else None."""
+    canceled one, else None. `metered` says whether its plan charges any usage metric (so a plan without usage
+    charges costs no further query for the entitlements' `usage`)."""
     if customer is None:
         return None
     candidates = (
         Subscription.objects.filter(customer=customer, status__in=[*_SHOWN_LIVE, SubscriptionStatus.CANCELED])
         .select_related("plan")
-        .annotate(rank=Case(When(status__in=_SHOWN_LIVE, then=Value(0)), default=Value(1), output_field=IntegerField()))
+        .annotate(
+            rank=Case(When(status__in=_SHOWN_LIVE, then=Value(0)), default=Value(1), output_field=IntegerField()),
+            metered=Exists(PlanCharge.objects.filter(plan_id=OuterRef("plan_id"))),
+        )
         .order_by("rank", "-created_at", "-id")
     )
     return candidates.first()
@@ -46,7 +50,11 @@ def entitlements_for(*, customer: Customer | None, language: str) -> dict[str, A
     Without service (none, paused, canceled) the features are empty and the limits 0, so a product that reads only
     the limits never grants an ended plan's; `status` and `plan` still say which plan it was.
     """
-    subscription = entitlement_subscription(customer=customer)
+    return entitlements_of(subscription=entitlement_subscription(customer=customer), language=language)
+
+
+def entitlements_of(*, subscription: Subscription | None, language: str) -> dict[str, Any]:
+    """The entitlements `subscription` (entitlement_subscription's answer) gives, as entitlements_for shows them."""
     if subscription is None:
         return {
             "status": "none",

@@ -18,14 +18,17 @@ from factory.django import DjangoModelFactory
 
 from billing.enums import (
     BalanceEntryKind,
+    ChargeModel,
     InvoiceStatus,
     Language,
+    MetricAggregation,
     OrderStatus,
     PaymentMethod,
     PaymentStatus,
     TaxTreatment,
 )
 from billing.models import (
+    BillableMetric,
     Customer,
     CustomerBalanceEntry,
     IdempotencyKey,
@@ -35,11 +38,13 @@ from billing.models import (
     Order,
     OrderItem,
     Payment,
+    PlanCharge,
     StripeWebhookEvent,
     SubscribeAttempt,
     Subscription,
     SubscriptionInvoice,
     SubscriptionPlan,
+    UsageRollup,
 )
 from billing.models.subscriptions import SubscriptionInvoiceReason
 from billing.money import vat_amount
@@ -53,6 +58,7 @@ from storage.tests.factories import UserFactory
 from .helpers import staff_group
 
 __all__ = [
+    "BillableMetricFactory",
     "CustomerFactory",
     "IdempotencyKeyFactory",
     "InvoiceFactory",
@@ -61,11 +67,13 @@ __all__ = [
     "OrderFactory",
     "OrderItemFactory",
     "PaymentFactory",
+    "PlanChargeFactory",
     "StaffUserFactory",
     "StripeWebhookEventFactory",
     "SubscriptionFactory",
     "SubscriptionInvoiceFactory",
     "SubscriptionPlanFactory",
+    "UsageRollupFactory",
     "UserFactory",
     "WebhookEventTriggerFactory",
 ]
@@ -405,3 +413,54 @@ class WebhookEventTriggerFactory(DjangoModelFactory[djstripe_models.WebhookEvent
     headers = factory.LazyFunction(lambda: {"Content-Type": "application/json"})
     body = "{}"
     valid = True
+
+
+class BillableMetricFactory(DjangoModelFactory[BillableMetric]):
+    """A metered metric like those of billing/plans.yaml: counted API calls unless `aggregation=` says otherwise."""
+
+    class Meta:
+        model = BillableMetric
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"metric_{n}")
+    name = factory.Sequence(lambda n: f"지표 {n}")
+    name_en = factory.Sequence(lambda n: f"Metric {n}")
+    unit = "건"
+    unit_en = "calls"
+    aggregation = MetricAggregation.COUNT
+    is_active = True
+
+
+class PlanChargeFactory(DjangoModelFactory[PlanCharge]):
+    """What a plan charges for a metric: ₩10 per unit over 1,000 included unless told otherwise."""
+
+    class Meta:
+        model = PlanCharge
+
+    plan = factory.SubFactory(SubscriptionPlanFactory)
+    metric = factory.SubFactory(BillableMetricFactory)
+    charge_model = ChargeModel.PER_UNIT
+    included_quantity = 1_000
+    unit_amount = 10
+    package_size = 1
+    tiers = factory.LazyFunction(list)
+    display_order = factory.Sequence(lambda n: n)
+
+
+class UsageRollupFactory(DjangoModelFactory[UsageRollup]):
+    """One hour of a customer's usage of a metric as ingestion leaves it, written directly (no events behind it):
+    `event_count` events summing to `value_sum`, the largest and latest value `value_max`, at the start of the
+    current UTC hour unless `hour=` (a whole UTC hour) is given."""
+
+    class Meta:
+        model = UsageRollup
+
+    customer = factory.SubFactory(CustomerFactory)
+    metric = factory.SubFactory(BillableMetricFactory)
+    hour = factory.LazyFunction(lambda: timezone.now().replace(minute=0, second=0, microsecond=0))
+    event_count = 1
+    value_sum = factory.SelfAttribute("event_count")
+    value_max = 1
+    latest_value = factory.SelfAttribute("value_max")
+    latest_at = factory.SelfAttribute("hour")
+    updated_at = factory.LazyFunction(timezone.now)

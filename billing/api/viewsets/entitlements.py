@@ -11,11 +11,12 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing import selectors
+from billing.services.usage_reads import entitlements_with_usage
+from billing_site.api.schema import api_errors
 
 from ..serializers import request_language
 from ..subscription_serializers import EntitlementsSerializer
-from .common import customer_of
+from .usage_reads import CUSTOMER_PARAMETER, READER_AUTHENTICATION, READER_ERRORS, READER_PERMISSIONS, reader_customer
 
 # Private: the answer is the caller's. A minute is how long a product may gate on a stale answer without asking.
 CACHE_CONTROL = "private, max-age=60"
@@ -33,6 +34,9 @@ def etag_matches(header: str, etag: str) -> bool:
 
 
 class EntitlementsViewSet(viewsets.GenericViewSet):
+    # A customer's token reads its own; a SaaS backend's API key (entitlements:read) names the customer.
+    authentication_classes = READER_AUTHENTICATION
+    permission_classes = READER_PERMISSIONS
     pagination_class = None
 
     @extend_schema(
@@ -43,16 +47,19 @@ class EntitlementsViewSet(viewsets.GenericViewSet):
             "subscription, else the latest ended one (`canceled`), else `none`. Features and limits apply only "
             "while `trialing`, `active` or `past_due`; otherwise `features` is empty and the limits are 0. "
             "Cacheable: `Cache-Control: private, max-age=60` and an `ETag`; send it back in `If-None-Match` to "
-            "get 304 with no body while nothing changed."
+            "get 304 with no body while nothing changed. `usage`: the current period's usage of each metric the "
+            "live subscription's plan charges (as GET /api/usage; empty otherwise). A SaaS backend reads a "
+            "customer's with `Authorization: Api-Key <key>` (scope `entitlements:read`) and `?customer=<id>`."
         ),
         parameters=[
+            CUSTOMER_PARAMETER,
             OpenApiParameter(
                 "If-None-Match",
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
                 required=False,
                 description="The ETag of an earlier answer: 304 if it is still the answer.",
-            )
+            ),
         ],
         responses={
             200: EntitlementsSerializer,
@@ -60,9 +67,11 @@ class EntitlementsViewSet(viewsets.GenericViewSet):
         },
         tags=["subscriptions"],
     )
+    @api_errors({400: ["validation_error"], 404: ["not_found"]}, READER_ERRORS)
     def retrieve(self, request: Request) -> Response:
         language = request_language()
-        body = EntitlementsSerializer(selectors.entitlements_for(customer=customer_of(request), language=language)).data
+        entitlements = entitlements_with_usage(customer=reader_customer(request), language=language)
+        body = EntitlementsSerializer(entitlements).data
         etag = body_etag(JSONRenderer().render(body))
         headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
         if etag_matches(request.headers.get("If-None-Match", ""), etag):

@@ -16,7 +16,24 @@ NOTHING: dict[str, Any] = {
     "limits": {"max_projects": 0, "seats": 0},
     "until": None,
     "cancel_at_period_end": False,
+    "usage": [],
 }
+
+
+def usage_nothing_yet(plan):
+    """The `usage` of a new subscription to `plan`: each metric it charges, none used yet (Korean names)."""
+    return [
+        {
+            "code": charge.metric.code,
+            "name": charge.metric.name,
+            "unit": charge.metric.unit,
+            "quantity": 0,
+            "included": charge.included_quantity,
+            "billable": 0,
+            "projected_amount": 0,
+        }
+        for charge in plan.charges.select_related("metric").order_by("display_order", "id")
+    ]
 
 
 def subscribe(client, plan="pro", **extra):
@@ -49,6 +66,7 @@ def test_an_active_subscription_grants_its_plan(customer_client, customer, plans
         "limits": {"max_projects": 20, "seats": 1},
         "until": pro["current_period_end"],
         "cancel_at_period_end": False,
+        "usage": usage_nothing_yet(plans["pro"]),
     }
 
 
