@@ -62,9 +62,16 @@ def lines_validate(lines: Sequence[InvoiceLineInput]) -> list[InvoiceLineInput]:
                 "unit_amount must be an integer in minor units.",
                 fields={f"{field}.unit_amount": ["Not an integer."]},
             )
-        if line.kind not in InvoiceLineKind.values or (line.kind != InvoiceLineKind.ITEM and line.unit_amount > 0):
+        charges = (InvoiceLineKind.ITEM, InvoiceLineKind.USAGE)
+        if line.kind not in InvoiceLineKind.values or (line.kind not in charges and line.unit_amount > 0):
             raise ApplicationError(
                 "invalid_line", "A discount or credit balance line takes money off.", fields={field: ["Invalid."]}
+            )
+        # A usage line always says what it measured (billing_invoice_line_usage_detail), and only a usage line does.
+        detail = (line.metric_id is not None, line.usage is not None)
+        if detail != ((True, True) if line.kind == InvoiceLineKind.USAGE else (False, False)):
+            raise ApplicationError(
+                "invalid_line", "Only a usage line has a metric and its breakdown.", fields={field: ["Invalid."]}
             )
         if abs(line.unit_amount) * line.quantity > MAX_AMOUNT:
             raise ApplicationError(

@@ -22,8 +22,8 @@ from xhtml2pdf import context as pisa_context
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from billing.enums import InvoicePdfStatus, InvoiceStatus, Language, TaxTreatment
-from billing.models import CreditNote, Customer, Invoice
+from billing.enums import ChargeModel, InvoicePdfStatus, InvoiceStatus, Language, TaxTreatment
+from billing.models import BillableMetric, CreditNote, Customer, Invoice
 from billing.money import money_format, vat_rate_basis_points
 from billing.validators import business_registration_number_format
 from storage.services import file_delete, file_store
@@ -147,6 +147,45 @@ def pdf_language(value: str) -> str:
     return value if value in Language.values else Language.KOREAN
 
 
+def usage_line_display(
+    *, usage: dict[str, Any] | None, metric: BillableMetric | None, language: str, money: Callable[[int], str]
+) -> dict[str, Any] | None:
+    """What a `usage` line prints under its description (InvoiceLine.usage, as usage_pricing's ChargeResult stored
+    it): the metric, the quantity, what the plan included, what was billed, and how each tier (or the packages)
+    priced it. None for any other line."""
+    if not usage or metric is None:
+        return None
+    unit = metric.display_unit(language)
+
+    def quantity(value: int) -> str:
+        # Korean units follow the number (1,234건); English ones are words (1,234 calls).
+        return f"{value:,}{unit}" if language == Language.KOREAN else f"{value:,} {unit}"
+
+    package_size = int(usage.get("package_size") or 1)
+    slices = []
+    for piece in usage.get("slices") or []:
+        first, last = int(piece["first"]), piece.get("last")
+        slices.append(
+            {
+                "range": f"{first:,} ~ {int(last):,}" if last is not None else f"{first:,} ~",
+                "quantity": f"{int(piece['quantity']):,}",
+                "packages": f"{-(-int(piece['quantity']) // package_size):,}",
+                "unit_amount": money(int(piece["unit_amount"])),
+                "flat_amount": money(int(piece["flat_amount"])) if piece.get("flat_amount") else "",
+                "amount": money(int(piece["amount"])),
+            }
+        )
+    return {
+        "metric": metric.display_name(language),
+        "quantity": quantity(int(usage["quantity"])),
+        "included": quantity(int(usage["included"])),
+        "billable": quantity(int(usage["billable"])),
+        "package": usage.get("charge_model") == ChargeModel.PACKAGE,
+        "package_size": quantity(package_size),
+        "slices": slices,
+    }
+
+
 def invoice_pdf_context(*, invoice: Invoice) -> dict[str, Any]:
     """Everything the invoice templates print, already formatted (₩1,234,567; 2025년 1월 31일)."""
     language = pdf_language(invoice.language)
@@ -155,6 +194,9 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict[str, Any]:
     def money(amount: int) -> str:
         return money_format(amount=amount, currency=currency)
 
+    invoice_lines = list(invoice.lines.all())
+    metric_ids = {line.metric_id for line in invoice_lines if line.metric_id is not None}
+    metrics = BillableMetric.objects.in_bulk(metric_ids) if metric_ids else {}
     lines = [
         {
             "description": line.description,
@@ -166,8 +208,11 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict[str, Any]:
             "quantity": f"{line.quantity:,}",
             "unit_amount": money(line.unit_amount),
             "amount": money(line.amount),
+            "usage": usage_line_display(
+                usage=line.usage, metric=metrics.get(line.metric_id or 0), language=language, money=money
+            ),
         }
-        for line in invoice.lines.all()
+        for line in invoice_lines
     ]
     # Credit notes are read only when there are some: most invoices have none, and this is one query less.
     credit_note_numbers = (

@@ -1,7 +1,7 @@
 """Cancel, resume and renew: a subscription ends, takes a cancel back, leaves a pause or moves to its next period."""
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -27,11 +27,13 @@ from ..subscription_states import (
     subscription_status_change,
     unpaid_invoices_void,
 )
+from ..usage_invoicing import usage_arrears_bill
 from .changes import pending_change_apply
 from .common import charge_line, period_invoice_issue
 from .pause import pause_end, pause_resume_due
 from .start import subscription_provider_follow_enqueue
 from .trials import trial_convert_due
+from .usage import usage_final_invoice
 
 
 @transaction.atomic
@@ -41,7 +43,8 @@ def subscription_cancel(
     """Cancel at the end of the period (service continues until then) or, with `immediately`, now.
 
     Idempotent: canceling a canceled subscription returns it unchanged. An incomplete subscription (never
-    paid) ends at once and its invoice is voided. Canceling now credits nothing, as Stripe does by default. A trial
+    paid) ends at once and its invoice is voided. Canceling now credits nothing, as Stripe does by default, and
+    invoices the metered usage not billed yet up to the end of today (Seoul; `usage_final_invoice`). A trial
     bills nothing either way: at period end it ends on `trial_end` instead of converting (`trial_convert_due`).
     A paused subscription ends now either way: its service stopped with the pause and it has no period end to
     wait for (the carried paid days are not credited, as canceling now credits nothing).
@@ -63,6 +66,8 @@ def subscription_cancel(
     elif immediately or locked.status == SubscriptionStatus.PAUSED:
         # A paused subscription's service has already stopped, and the renewal never reaches an open-ended pause's
         # period end: canceled at period end, it ends now.
+        # Metered usage is billed in whole days: up to the end of today, on an invoice of its own.
+        usage_final_invoice(locked, customer=owner, end=billing_date(moment) + timedelta(days=1), moment=moment)
         subscription_status_change(
             locked, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.REQUESTED
         )
@@ -163,8 +168,11 @@ def subscription_renew(
     """Bring one subscription up to date as of the Asia/Seoul day `as_of` (the renewal run; staff, one at a time).
 
     Each period that has ended by `as_of` is invoiced and the subscription advanced (one invoice per
-    period, also when runs were missed); one set to cancel at period end ends at that boundary instead;
-    then active/past_due/incomplete follow its invoices. Running it again for the same day does nothing.
+    period, also when runs were missed), with the metered usage of the period that ended (`usage_arrears_bill`;
+    a plan priced 0 bills only that usage, and a renewal with nothing billable is a zero invoice, paid at once, as
+    for any free plan); one set to cancel at period end ends at that boundary instead, its last period's usage on
+    an invoice of its own; then active/past_due/incomplete follow its invoices. Running it again for the same day
+    does nothing.
     `actor` None is the system (the renewal run); a user needs billing.change_subscription.
     """
     permission_require(actor=actor, permission="billing.change_subscription")
@@ -185,6 +193,9 @@ def subscription_renew(
         outcome.ended = locked.status == SubscriptionStatus.CANCELED
     if locked.status in RENEWING_STATUSES and locked.current_period_end <= as_of:
         if locked.cancel_at_period_end:
+            # The last period's metered usage, in arrears, on an invoice of its own (no period follows to carry it).
+            if usage_final_invoice(locked, customer=customer, end=locked.current_period_end, moment=moment):
+                outcome.events.append("usage_invoiced")
             # Service stopped at the boundary, whenever the run noticed.
             subscription_status_change(
                 locked,
@@ -195,6 +206,14 @@ def subscription_renew(
             outcome.ended = True
         else:
             while locked.current_period_end <= as_of:
+                # The ended period's metered usage (in arrears, at the prices of the plan it had: before a pending
+                # change applies) joins the invoice of the next period.
+                usage = usage_arrears_bill(
+                    subscription=locked,
+                    customer=customer,
+                    end=locked.current_period_end,
+                    language=customer.preferred_language,
+                )
                 if pending_change_apply(locked, moment=moment):
                     outcome.events.append("plan_changed")
                 period = next_period(
@@ -202,7 +221,7 @@ def subscription_renew(
                     current=locked.current_period,
                     billing_period=locked.billing_period,
                 )
-                lines = [charge_line(locked, period, customer.preferred_language)]
+                lines = [charge_line(locked, period, customer.preferred_language), *usage.lines]
                 outcome.invoices.append(
                     period_invoice_issue(
                         customer=customer,

@@ -20,7 +20,9 @@ from billing.models.subscriptions import (
 from billing.periods import billing_date, billing_day_start, first_period, next_period
 from billing_site.errors import ApplicationError
 
+from ..invoices import InvoiceLineInput
 from ..subscription_states import customer_lock, subscription_lock
+from ..usage_invoicing import usage_arrears_bill
 from .changes import owner_or_permission_require, pending_change_apply
 from .common import billing_period_validate, charge_line, period_invoice_issue, when_validate
 from .pause import pause_resume_due
@@ -91,7 +93,8 @@ def _upcoming_from(invoice: Invoice, *, on: date, proration: bool) -> UpcomingIn
 def _next_invoice(locked: Subscription, *, customer: Customer, moment: datetime) -> UpcomingInvoice:
     """The next invoice as its day's run would issue it (customer and subscription locked, inside the rolled-back
     savepoint): a pause with a resume date resumes first; a trial's first invoice at `trial_end`; else the renewal
-    at `current_period_end`, a pending change applied and the credit balance used."""
+    at `current_period_end`, with the metered usage of the period so far, a pending change applied and the credit
+    balance used."""
     if locked.status == SubscriptionStatus.PAUSED and not locked.cancel_at_period_end:
         pause = locked.pauses.filter(resumed_on__isnull=True).first()
         if pause is None or pause.resume_on is None:
@@ -102,6 +105,7 @@ def _next_invoice(locked: Subscription, *, customer: Customer, moment: datetime)
         raise no_upcoming_invoice(locked)
     at = max(moment, billing_day_start(on))
     language = customer.preferred_language
+    usage: list[InvoiceLineInput] = []
     if locked.status == SubscriptionStatus.TRIALING:
         # As trial_convert_due issues it: the first period starts on trial_end, the new cycle anchor.
         period = first_period(anchor=on, billing_period=locked.billing_period)
@@ -109,6 +113,10 @@ def _next_invoice(locked: Subscription, *, customer: Customer, moment: datetime)
         locked.current_period_start, locked.current_period_end = period.start, period.end
         reason = SubscriptionInvoiceReason.CREATE
     elif locked.status in RENEWING_STATUSES:
+        # The current period's metered usage so far, as the renewal will bill it (at the prices of the plan it has).
+        usage = usage_arrears_bill(
+            subscription=locked, customer=customer, end=locked.current_period_end, language=language
+        ).lines
         pending_change_apply(locked, moment=at)
         period = next_period(
             anchor=locked.billing_cycle_anchor, current=locked.current_period, billing_period=locked.billing_period
@@ -116,7 +124,7 @@ def _next_invoice(locked: Subscription, *, customer: Customer, moment: datetime)
         reason = SubscriptionInvoiceReason.CYCLE
     else:
         raise no_upcoming_invoice(locked)
-    lines = [charge_line(locked, period, language)]
+    lines = [charge_line(locked, period, language), *usage]
     invoice = period_invoice_issue(
         customer=customer, subscription=locked, period=period, lines=lines, reason=reason, moment=at, finalize=False
     )

@@ -25,6 +25,7 @@ from billing_site.jobs.services import job_enqueue
 from ..coupons import coupon_redeem, coupon_redemptions_follow, discount_lines, promotion_code_redeemable
 from ..invoices import InvoiceLineInput
 from ..subscription_states import customer_lock, live_subscription_lock, subscription_lock, subscription_status_change
+from ..usage_invoicing import usage_arrears_bill
 from .common import (
     already_subscribed,
     billing_period_validate,
@@ -171,13 +172,19 @@ def subscription_start_write(
     `subscription_id` is an id reserved for the new subscription (`subscription_id_reserve`), if any.
     `coupon`: a promotion code redeemed for the new subscription (400 `invalid_coupon`, 409
     `coupon_already_redeemed`); the coupons of `replacing` go with it. Its discount comes before the credit of the
-    replaced period, which is then split against what is left to pay.
+    replaced period, which is then split against what is left to pay. The metered usage of `replacing` not billed
+    yet, up to the start of today, is on the first invoice too (`usage` lines at the old plan's prices).
     """
     today = billing_date(moment)
     settled = PeriodSettlement()
+    usage: list[InvoiceLineInput] = []
     if replacing is not None:
         settled = replaced_period_settle(replacing, on=today)
-        if (settled.credit or settled.carried) and replacing.currency != plan.currency:
+        # The replaced plan's metered usage so far, in whole days before today (today's is the new plan's).
+        usage = usage_arrears_bill(
+            subscription=replacing, customer=customer, end=today, language=customer.preferred_language
+        ).lines
+        if (settled.credit or settled.carried or usage) and replacing.currency != plan.currency:
             raise ApplicationError(
                 "currency_mismatch", f"Cannot move from a {replacing.currency} plan to a {plan.currency} plan."
             )
@@ -255,6 +262,7 @@ def subscription_start_write(
         if settled.voided is not None and settled.voided.due_date is not None:
             # Moving a debt onto a new invoice does not postpone it.
             days_until_due = min(settings.BILLING_INVOICE_DUE_DAYS, max(0, (settled.voided.due_date - today).days))
+    lines.extend(usage)
     lines.extend(discount_lines(subscription=subscription, lines=lines, moment=moment, language=language))
     split = credit_split(credit=settled.credit, charges=sum(line.quantity * line.unit_amount for line in lines))
     if split.on_invoice and replacing is not None:

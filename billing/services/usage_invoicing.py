@@ -1,0 +1,152 @@
+"""Usage on invoices: a subscription's metered charges of the days it has not invoiced yet become `usage` lines
+(billed in arrears, in whole Asia/Seoul days), and the customer's `usage_billed_until` mark moves past them, so no
+event can be counted into a period once it is invoiced (ingestion refuses it: `period_closed`).
+
+Every function here runs under the customer row locked FOR UPDATE by the subscription service that calls it
+(customer_lock). Ingestion reads `usage_billed_until` under FOR KEY SHARE, which that lock excludes: an ingestion
+transaction either committed before the quantities are read here (its events are invoiced) or starts after the mark
+moved (its events for the invoiced days are refused). Never both, never neither.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db import transaction
+
+from billing.enums import InvoiceLineKind, Language
+from billing.models import Customer
+from billing.models.subscriptions import Subscription, SubscriptionInvoiceReason, SubscriptionStatus
+from billing.models.usage import BillableMetric, PlanCharge
+from billing.periods import ServicePeriod, billing_date, billing_day_start
+from billing.selectors.usage import usage_quantities, usage_window
+
+from .invoice_lines import InvoiceLineInput
+from .usage_pricing import ChargeResult, charge_compute
+
+USAGE_LINE_TEXT: dict[str, str] = {
+    # "API 호출 123,456건 (기본 제공 100,000건)": Korean units follow the number without a space.
+    Language.KOREAN: "{metric} {quantity}{unit}",
+    Language.ENGLISH: "{metric}: {quantity} {unit}",
+}
+USAGE_INCLUDED_TEXT: dict[str, str] = {
+    Language.KOREAN: " (기본 제공 {included}{unit})",
+    Language.ENGLISH: " ({included} {unit} included)",
+}
+
+
+def usage_line_description(*, metric: BillableMetric, result: ChargeResult, language: str) -> str:
+    """`API 호출 123,456건 (기본 제공 100,000건)` / `API calls: 123,456 calls (100,000 calls included)`."""
+    chosen = language if language in USAGE_LINE_TEXT else Language.KOREAN
+    unit = metric.display_unit(chosen)
+    text = USAGE_LINE_TEXT[chosen].format(
+        metric=metric.display_name(chosen), quantity=f"{result.quantity:,}", unit=unit
+    )
+    if result.included:
+        text += USAGE_INCLUDED_TEXT[chosen].format(included=f"{result.included:,}", unit=unit)
+    return text
+
+
+def plan_charges(plan_id: int) -> list[PlanCharge]:
+    """The metered charges of a plan, in the order its invoices list them."""
+    return list(PlanCharge.objects.filter(plan_id=plan_id).select_related("metric").order_by("display_order", "id"))
+
+
+def usage_lines(*, subscription: Subscription, period: ServicePeriod, language: str) -> list[InvoiceLineInput]:
+    """One `usage` line per charge of the subscription's plan whose usage over `period` (its `usage_window`, Seoul
+    midnights) costs something: quantity 1 at the charge's amount, its breakdown (ChargeResult.as_json) and metric
+    on the line for the PDF. Usage within what the plan includes, or priced at 0, makes no line.
+
+    The plan is the subscription's as it is now: callers bill a period before a change of plan takes effect."""
+    charges = plan_charges(subscription.plan_id)
+    if not charges:
+        return []
+    start, end = usage_window(period)
+    quantities = usage_quantities(
+        customer_id=subscription.customer_id, metrics=[charge.metric for charge in charges], start=start, end=end
+    )
+    lines = []
+    for charge in charges:
+        result = charge_compute(charge=charge, quantity=quantities[charge.metric_id])
+        if result.amount <= 0:
+            continue
+        lines.append(
+            InvoiceLineInput(
+                description=usage_line_description(metric=charge.metric, result=result, language=language),
+                unit_amount=result.amount,
+                kind=InvoiceLineKind.USAGE,
+                period_start=period.start,
+                period_end=period.last_day,
+                metric_id=charge.metric_id,
+                usage=result.as_json(),
+            )
+        )
+    return lines
+
+
+def usage_period_close(*, customer: Customer, until: datetime) -> Customer:
+    """Mark the customer's usage before `until` invoiced: `usage_billed_until` = max(old, until), never back.
+
+    The caller holds the customer row FOR UPDATE since before it read the quantities it invoiced (see the module);
+    the row is locked again here, which costs nothing when it is, so the mark is never written unlocked."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("usage_period_close must run inside the transaction that locked the customer.")
+    if until.tzinfo is None:
+        raise ValueError("usage_period_close needs an aware moment.")
+    current = Customer.objects.select_for_update().values_list("usage_billed_until", flat=True).get(pk=customer.pk)
+    if current is None or until > current:
+        # Not save(): the customer's other fields and updated_at are not this write's business.
+        Customer.objects.filter(pk=customer.pk).update(usage_billed_until=until)
+        current = until
+    customer.usage_billed_until = current
+    return customer
+
+
+def _first_unbilled_day(moment: datetime) -> date:
+    """The first whole Seoul day at or after `moment` (the mark is a Seoul midnight whenever this module sets it)."""
+    day = billing_date(moment)
+    return day if billing_day_start(day) >= moment else day + timedelta(days=1)
+
+
+def usage_period_unbilled(*, subscription: Subscription, customer: Customer, end: date) -> ServicePeriod | None:
+    """The days before `end` whose usage the subscription still has to invoice, or None.
+
+    From the first day it billed (its first period invoice; a free trial's days are never billed) or the day the
+    customer's usage was invoiced until, whichever is later. After a pause this reaches back to the days served
+    before it, which no period invoice covered (the renewal after the resume bills them)."""
+    first_billed = (
+        subscription.period_invoices.exclude(reason=SubscriptionInvoiceReason.UPDATE)
+        .order_by("period_start")
+        .values_list("period_start", flat=True)
+        .first()
+    )
+    start = subscription.current_period_start if first_billed is None else first_billed
+    if subscription.trial_end is not None:
+        start = max(start, subscription.trial_end)
+    if customer.usage_billed_until is not None:
+        start = max(start, _first_unbilled_day(customer.usage_billed_until))
+    return ServicePeriod(start, end) if start < end else None
+
+
+@dataclass(frozen=True)
+class UsageArrears:
+    """The usage a subscription invoices up to a day: the days covered (None: none left) and their lines."""
+
+    period: ServicePeriod | None = None
+    lines: list[InvoiceLineInput] = field(default_factory=list)
+
+
+def usage_arrears_bill(*, subscription: Subscription, customer: Customer, end: date, language: str) -> UsageArrears:
+    """The `usage` lines of the days before `end` the subscription has not invoiced (`usage_period_unbilled`), and
+    the customer's usage closed at the start of `end` (Seoul midnight), in the caller's transaction: the caller puts
+    the lines on an invoice it issues in that same transaction.
+
+    Nothing for a plan without charges (the mark stays; nothing was invoiced), a subscription that never started
+    (incomplete) or one still in its free trial."""
+    if subscription.status in (SubscriptionStatus.INCOMPLETE, SubscriptionStatus.TRIALING):
+        return UsageArrears()
+    if not PlanCharge.objects.filter(plan_id=subscription.plan_id).exists():
+        return UsageArrears()
+    period = usage_period_unbilled(subscription=subscription, customer=customer, end=end)
+    lines = [] if period is None else usage_lines(subscription=subscription, period=period, language=language)
+    usage_period_close(customer=customer, until=billing_day_start(end))
+    return UsageArrears(period=period, lines=lines)
