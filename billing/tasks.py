@@ -1,7 +1,7 @@
 """billing's scheduled Celery tasks (settings.CELERY_BEAT_SCHEDULE). Each runs under an advisory lock, so two beat
 processes started by mistake run it once at a time, and each is idempotent, so running it twice changes nothing."""
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from celery import shared_task
@@ -14,6 +14,8 @@ from billing.services.dunning import dunning_run
 from billing.services.renewals import subscriptions_to_process
 from billing.services.subscription_emails import renewal_notices_queue
 from billing.services.subscriptions import subscribe_attempts_reconcile
+from billing.services.usage_alerts import usage_alerts_check
+from billing.services.usage_partitions import usage_partitions_ensure
 from billing.services.webhook_events import webhook_event_retry
 from billing_site.api.idempotency import idempotency_keys_purge
 from billing_site.jobs.services import exclusive, jobs_enqueue_many
@@ -91,3 +93,29 @@ def provider_reconcile_task() -> dict[str, Any]:
             return {"skipped": True}
         report = subscribe_attempts_reconcile()
     return {"stuck": report.stuck, "compensated": len(report.compensated), "failures": report.failures}
+
+
+# The usage alerts run every 5 minutes (settings.CELERY_BEAT_SCHEDULE) and look back twice that: a late or missed
+# run is covered by the next, and what two runs both see is alerted once (UsageAlert is unique per threshold).
+USAGE_ALERTS_LOOKBACK = timedelta(minutes=10)
+
+
+@shared_task(name="billing.usage_alerts", ignore_result=True)
+def usage_alerts_task() -> dict[str, Any]:
+    """Email the customers whose usage reached 80 % or 100 % of what their plan includes, once per period each."""
+    now = timezone.now()
+    with exclusive("billing.usage_alerts") as mine:
+        if not mine:
+            return {"skipped": True}
+        written = usage_alerts_check(since=now - USAGE_ALERTS_LOOKBACK, now=now)
+    return {"alerts": written}
+
+
+@shared_task(name="billing.usage_partitions", ignore_result=True)
+def usage_partitions_task() -> dict[str, Any]:
+    """Create next months' partitions of the usage events table (daily; one a month is new, the rest exist)."""
+    with exclusive("billing.usage_partitions") as mine:
+        if not mine:
+            return {"skipped": True}
+        report = usage_partitions_ensure()
+    return {"created": report.created, "failed": sorted(report.failed)}

@@ -5,7 +5,20 @@ Importing this package (Django's admin autodiscovery does) registers the model a
 """
 
 # Each module registers its admins on import.
-from . import coupons, credit_notes, customers, invoices, jobs, orders, payments, plans, subscriptions  # noqa: F401
+from . import (  # noqa: F401
+    api_keys,
+    coupons,
+    credit_notes,
+    customers,
+    invoices,
+    jobs,
+    orders,
+    payments,
+    plans,
+    subscriptions,
+    usage,
+    usage_metrics,
+)
 from .stripe import djstripe_custom_actions_guard, webhook_event_admin_register
 
 webhook_event_admin_register()

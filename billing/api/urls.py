@@ -17,6 +17,8 @@ from .viewsets import (
     PlanViewSet,
     SubscriptionViewSet,
 )
+from .viewsets.usage import UsageEventViewSet
+from .viewsets.usage_reads import UsageViewSet
 
 INVOICE = r"api/invoices/(?P<invoice_id>[0-9]{1,18})"
 CREDIT_NOTE = r"api/credit-notes/(?P<credit_note_id>[0-9]{1,18})"
@@ -85,7 +87,11 @@ urlpatterns = [
         name="billing-subscription-upcoming",
     ),
     api_path("api/payment/checkout", SubscriptionViewSet.as_view({"post": "checkout"}), name="billing-checkout"),
-    # what the caller may use now (no id: only ever their own)
+    # what the caller may use now (their own, or with an API key the customer named)
     api_path("api/payment/entitlements", EntitlementsViewSet.as_view({"get": "retrieve"}), name="billing-entitlements"),
+    # the current period's usage (the caller's own, or with an API key the customer named)
+    api_path("api/usage", UsageViewSet.as_view({"get": "retrieve"}), name="billing-usage"),
+    # usage events: a customer's own, or with an API key (usage:write) those of the customers each event names
+    api_path("api/usage/events", UsageEventViewSet.as_view({"post": "ingest"}), name="billing-usage-events"),
 ]
 # Stripe's webhook (POST /api/payment/webhook) is routed by stripe_urls: it is no viewset, Stripe is its only client.

@@ -1,15 +1,22 @@
 """Reads of metered usage: a customer's quantity of each metric over a window, from the hourly rollups (never by
-scanning events), and the window a billing period's usage covers."""
+scanning events), the window a billing period's usage covers, and the subscription and charges current usage is
+priced by."""
 
 from collections.abc import Sequence
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Sum
+from django.db.models.functions import TruncDate
 
 from billing.enums import MetricAggregation
-from billing.models import BillableMetric, UsageDistinctValue, UsageEvent, UsageRollup
-from billing.periods import BILLING_TIME_ZONE, ServicePeriod
+from billing.models import BillableMetric, Customer, PlanCharge, UsageDistinctValue, UsageEvent, UsageRollup
+from billing.models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionStatus
+from billing.periods import BILLING_TIME_ZONE, ServicePeriod, billing_date, billing_day_start
+
+# The subscriptions whose plan prices a customer's current usage: the live one, except a checkout whose first
+# invoice is unpaid (it has not started; the customer is still where they were, as for entitlements).
+METERED_STATUSES: frozenset[str] = frozenset(LIVE_STATUSES - {SubscriptionStatus.INCOMPLETE})
 
 
 def usage_window(period: ServicePeriod) -> tuple[datetime, datetime]:
@@ -18,6 +25,43 @@ def usage_window(period: ServicePeriod) -> tuple[datetime, datetime]:
     return (
         datetime.combine(period.start, time.min, tzinfo=BILLING_TIME_ZONE),
         datetime.combine(period.end, time.min, tzinfo=BILLING_TIME_ZONE),
+    )
+
+
+def usage_window_so_far(period: ServicePeriod, *, now: datetime) -> tuple[datetime, datetime]:
+    """The part of a period's usage window up to the end of `now`'s Seoul day (never past the window's end, never
+    before its start): what current usage covers. Whole Seoul days, so it serves every aggregation (an event stamped
+    a few minutes ahead of the clock just before midnight counts from the next day on)."""
+    start, end = usage_window(period)
+    return start, max(start, min(end, billing_day_start(billing_date(now) + timedelta(days=1))))
+
+
+def usage_subscription(*, customer: Customer | None) -> Subscription | None:
+    """The customer's subscription whose plan prices their current usage (the plan with it), or None; `metered`
+    says whether the plan charges any metric (as entitlement_subscription's)."""
+    if customer is None:
+        return None
+    return (
+        Subscription.objects.filter(customer=customer, status__in=sorted(METERED_STATUSES))
+        .select_related("plan")
+        .annotate(metered=Exists(PlanCharge.objects.filter(plan_id=OuterRef("plan_id"))))
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def plan_charges(*, plan_id: int) -> list[PlanCharge]:
+    """A plan's charges with their metrics, in display order."""
+    return list(PlanCharge.objects.filter(plan_id=plan_id).select_related("metric").order_by("display_order", "id"))
+
+
+def usage_changed_customer_ids(*, since: datetime) -> list[int]:
+    """The customers some of whose rollups changed at or after `since` (the updated_at index), in id order."""
+    return list(
+        UsageRollup.objects.filter(updated_at__gte=since)
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+        .distinct()
     )
 
 
@@ -134,3 +178,27 @@ def usage_quantities_brute_force(
         else:
             quantities[metric.pk] = len({value for _, value in values})
     return quantities
+
+
+def usage_daily_event_counts(
+    *, customer_id: int | None, metric_id: int | None, days: int, now: datetime
+) -> list[tuple[date, int]]:
+    """Events per Seoul day over the last `days` days (today included), oldest first, every day present (0 when
+    none), for the admin's usage chart: one grouped read of the hourly rollups."""
+    today = now.astimezone(BILLING_TIME_ZONE).date()
+    first = today - timedelta(days=days - 1)
+    rollups = UsageRollup.objects.filter(hour__gte=datetime.combine(first, time.min, tzinfo=BILLING_TIME_ZONE))
+    if customer_id is not None:
+        rollups = rollups.filter(customer_id=customer_id)
+    if metric_id is not None:
+        rollups = rollups.filter(metric_id=metric_id)
+    per_day = dict(
+        rollups.annotate(day=TruncDate("hour", tzinfo=BILLING_TIME_ZONE))
+        .values("day")
+        .annotate(events=Sum("event_count"))
+        .order_by()
+        .values_list("day", "events")
+    )
+    return [
+        (first + timedelta(days=offset), int(per_day.get(first + timedelta(days=offset), 0))) for offset in range(days)
+    ]

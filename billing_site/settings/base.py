@@ -327,6 +327,10 @@ CELERY_BEAT_SCHEDULE = {
     # Dunning daily at 10:15 (Seoul), after the night's renewals and with the morning's emails.
     "billing-dunning": {"task": "billing.dunning", "schedule": crontab(minute="15", hour="10")},
     "billing-provider-reconcile": {"task": "billing.provider_reconcile", "schedule": crontab(minute="*/10")},
+    # Usage alerts (80 % / 100 % of the included quantity) every 5 minutes; each run looks back 10 minutes.
+    "billing-usage-alerts": {"task": "billing.usage_alerts", "schedule": crontab(minute="*/5")},
+    # Next months' usage event partitions, daily at 03:10 (Seoul); a missed day changes nothing (12 months ahead).
+    "billing-usage-partitions": {"task": "billing.usage_partitions", "schedule": crontab(minute="10", hour="3")},
     "billing-purge-idempotency-keys": {"task": "billing.purge_idempotency_keys", "schedule": crontab(minute="20")},
     "storage-purge-pending": {"task": "storage.purge_pending", "schedule": crontab(minute="40")},
 }

@@ -28,7 +28,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,11 @@ NOBODY_DELETES = (
     "billing.coupon",
     "billing.promotioncode",
     "billing.couponredemption",
+    "billing.billablemetric",
+    "billing.plancharge",
+    "billing.usageevent",
+    "billing.usagerollup",
+    "billing.usagealert",
     "auditlog.logentry",
     "jobs.job",
     "mail.email",
@@ -198,6 +203,8 @@ MATRIX: list[Row] = [
     api("DELETE", "billing-subscription-pending-change", "/api/payment/subscriptions/{id}/pending-change", OWN),
     api("GET", "billing-subscription-upcoming", "/api/payment/subscriptions/{id}/upcoming", OWN),
     api("GET", "billing-entitlements", "/api/payment/entitlements", SIGNED_IN, "the caller's own"),
+    api("GET", "billing-usage", "/api/usage", SIGNED_IN, "the caller's own"),
+    api("POST", "billing-usage-events", "/api/usage/events", SIGNED_IN, "the caller's own events"),
     api("POST", "billing-checkout", "/api/payment/checkout", SIGNED_IN),
     api("POST", "billing-stripe-webhook", "/api/payment/webhook", SIGNED_ONLY, "signed by Stripe"),
     api("POST", "billing-stripe-webhook", "/api/payment/webhook", "400 | 400 | 400 | 400 | 400", "a forged signature"),
@@ -289,6 +296,15 @@ MATRIX: list[Row] = [
     model("billing.coupon", "login | login | view | view, add, change | view, add, change"),
     model("billing.promotioncode", "login | login | view | view, change | view, change"),
     model("billing.couponredemption", "login | login | view | view, add | view, add"),
+    model("billing.apikey", "login | login | 403 | view, add | view, add"),
+    # Metrics and charges come from billing/plans.yaml; usage rows are written only by ingestion and the alerts.
+    model("billing.billablemetric", "login | login | view | view | view"),
+    model("billing.plancharge", "login | login | view | view | view"),
+    model("billing.usageevent", "login | login | view | view | view"),
+    model("billing.usagerollup", "login | login | view | view | view"),
+    model("billing.usagealert", "login | login | view | view | view"),
+    model("billing.usageeventkey", "login | login | 403 | 403 | view"),
+    model("billing.usagedistinctvalue", "login | login | 403 | 403 | view"),
     model("billing.stripewebhookevent", "login | login | 403 | 403 | view"),
     model("billing.subscribeattempt", "login | login | 403 | 403 | view"),
     model("storage.storedfile", "login | login | view | view, delete | view, delete"),
@@ -312,6 +328,7 @@ MATRIX: list[Row] = [
     action("billing.customer", "adjust_balance", ACTION),
     action("billing.coupon", "deactivate_selected", ACTION),
     action("billing.promotioncode", "deactivate_selected", ACTION),
+    action("billing.apikey", "revoke_selected", ACT),
     action("billing.invoice", "open_pdf", STAFF_SITE),
     action("billing.invoice", "export_selected_csv", STAFF_SITE),
     action("billing.payment", "export_selected_csv", STAFF_SITE),
@@ -335,6 +352,9 @@ MATRIX: list[Row] = [
     *(action(label, "delete_selected", NOBODY) for label in NOBODY_DELETES),
     action("billing.stripewebhookevent", "delete_selected", "login | login | 403 | 403 | hidden"),
     action("billing.subscribeattempt", "delete_selected", "login | login | 403 | 403 | hidden"),
+    action("billing.apikey", "delete_selected", "login | login | 403 | hidden | hidden"),
+    action("billing.usageeventkey", "delete_selected", "login | login | 403 | 403 | hidden"),
+    action("billing.usagedistinctvalue", "delete_selected", "login | login | 403 | 403 | hidden"),
     action("auth.user", "delete_selected", SUPERUSER_ACTION),
     action("auth.group", "delete_selected", SUPERUSER_ACTION),
     action("token_blacklist.outstandingtoken", "delete_selected", "login | login | 403 | 403 | hidden"),
@@ -500,6 +520,7 @@ WATCHED = (
     "billing.Coupon",
     "billing.PromotionCode",
     "billing.CouponRedemption",
+    "billing.ApiKey",
     "storage.StoredFile",
     "auth.User",
     "auth.Group",
@@ -751,6 +772,19 @@ class Call:
             return send(self.path, self.data, format=self.format, headers=self.headers)
 
 
+def _usage_events(world: World) -> Call:
+    """One event of the caller's own (their billing profile made first: a user without one gets 403)."""
+    from django.utils import timezone
+
+    from billing.tests.factories import BillableMetricFactory
+
+    if world.user is not None:
+        world.customer("own")
+    metric = BillableMetricFactory(code="matrix_calls")
+    event = {"event_id": uuid.uuid4().hex, "metric": metric.code, "value": 1, "timestamp": timezone.now().isoformat()}
+    return Call("POST", "/api/usage/events", 200, {"events": [event]})
+
+
 def _webhook(*, forged: bool) -> Call:
     """A delivery as Stripe signs it (t=…,v1=HMAC-SHA256 of "t.body"), or with a signature of another secret."""
     import hashlib
@@ -921,6 +955,8 @@ API_CALLS: dict[tuple[str, str, str], Callable[[World, str], Call]] = {
         "GET", f"/api/payment/subscriptions/{w.subscription(t).pk}/upcoming", 200
     ),
     ("billing-entitlements", "GET", "the caller's own"): lambda w, t: Call("GET", "/api/payment/entitlements", 200),
+    ("billing-usage", "GET", "the caller's own"): lambda w, t: Call("GET", "/api/usage", 200),
+    ("billing-usage-events", "POST", "the caller's own events"): lambda w, t: _usage_events(w),
     ("billing-checkout", "POST", ""): lambda w, t: Call(
         "POST",
         "/api/payment/checkout",
@@ -1409,6 +1445,44 @@ def _coupon_redemption(world: World) -> Any:
     return coupon_apply_to_customer(customer=world.customer(), coupon=_coupon(world), actor=None)
 
 
+def _api_key(world: World) -> Any:
+    from billing.services.api_keys import api_key_create
+
+    return api_key_create(name=f"백엔드 {uuid.uuid4().hex[:8]}", scopes=["usage:write"], expires_at=None, actor=None)[0]
+
+
+def _usage_rollup(world: World) -> Any:
+    from billing.tests.factories import UsageRollupFactory
+
+    return UsageRollupFactory.create(customer=world.customer())
+
+
+def _usage_alert(world: World) -> Any:
+    from billing.models import UsageAlert
+    from billing.tests.factories import BillableMetricFactory
+
+    return UsageAlert.objects.create(
+        customer=world.customer(),
+        metric=BillableMetricFactory.create(),
+        period_start=date(2026, 1, 1),
+        threshold=80,
+        quantity=80,
+        included_quantity=100,
+    )
+
+
+def _plan_charge(world: World) -> Any:
+    from billing.tests.factories import PlanChargeFactory
+
+    return PlanChargeFactory.create()
+
+
+def _billable_metric(world: World) -> Any:
+    from billing.tests.factories import BillableMetricFactory
+
+    return BillableMetricFactory.create()
+
+
 # One object of each model (and variant), made fresh for each check; a wildcard row's models have none.
 MODEL_OBJECTS: dict[tuple[str, str], Callable[[World], Model]] = {
     ("billing.customer", ""): lambda w: w.customer(),
@@ -1444,6 +1518,11 @@ MODEL_OBJECTS: dict[tuple[str, str], Callable[[World], Model]] = {
     ("billing.coupon", ""): _coupon,
     ("billing.promotioncode", ""): _promotion_code,
     ("billing.couponredemption", ""): _coupon_redemption,
+    ("billing.apikey", ""): _api_key,
+    ("billing.billablemetric", ""): _billable_metric,
+    ("billing.plancharge", ""): _plan_charge,
+    ("billing.usagerollup", ""): _usage_rollup,
+    ("billing.usagealert", ""): _usage_alert,
 }
 
 
@@ -1554,6 +1633,9 @@ def _selection(world: World, label: str, name: str) -> Selection:
     if (label, name) in (("billing.coupon", "deactivate_selected"), ("billing.promotioncode", "deactivate_selected")):
         obj = _coupon(world) if label == "billing.coupon" else _promotion_code(world)
         return Selection([obj.pk], lambda r: not type(obj).objects.get(pk=obj.pk).is_active)
+    if (label, name) == ("billing.apikey", "revoke_selected"):
+        api_key = _api_key(world)
+        return Selection([api_key.pk], lambda r: type(api_key).objects.get(pk=api_key.pk).revoked_at is not None)
     if (label, name) == ("billing.invoice", "open_pdf"):
         return Selection([world.invoice().pk], lambda r: r.status_code == 302 and "/pdf/" in r["Location"])
     if name == "export_selected_csv":

@@ -6,23 +6,28 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 
-from billing.enums import InvoiceStatus
-from billing.models import Customer, DunningStep, Subscription
+from billing.enums import InvoiceStatus, MetricAggregation
+from billing.models import Customer, DunningStep, Subscription, UsageAlert
+from billing.services.api_keys import api_key_create
 from billing.services.coupons import coupon_apply_to_customer, coupon_create, promotion_code_create
 from billing.services.credit_notes import credit_note_issue
 from billing.services.dunning import dunning_run
 from billing.services.orders import OrderItemInput, order_create
 from billing.services.subscriptions import subscription_create
 from billing.services.subscriptions.pause import subscription_pause
+from billing.services.usage_ingest import usage_events_ingest
 from billing.tests.helpers import balance_give
 from storage.services import file_store
 
 from ..factories import (
+    BillableMetricFactory,
     CustomerFactory,
     IdempotencyKeyFactory,
     InvoiceFactory,
     PaymentFactory,
+    PlanChargeFactory,
     StripeWebhookEventFactory,
     SubscribeAttemptFactory,
     SubscriptionPlanFactory,
@@ -92,6 +97,20 @@ def everything(basic_and_pro_plans: dict, customer: Customer) -> dict[str, Any]:
     welcome = coupon_create(actor=None, name="Welcome", duration="once", percent_off=10)
     promotion_code_create(actor=None, coupon=welcome, code="WELCOME")
     coupon_apply_to_customer(customer=customer, coupon=welcome, actor=None)
+    # A metered metric charged by the pro plan (its page shows the charge inline).
+    PlanChargeFactory.create(plan=basic_and_pro_plans["pro"], metric=BillableMetricFactory.create(code="api_calls"))
+    # A server-to-server key, and usage: an event (its key, rollup and distinct value) and an alert.
+    api_key_create(name="백엔드", scopes=["usage:write"], expires_at=None, actor=None)
+    users = BillableMetricFactory.create(code="active_users", aggregation=MetricAggregation.UNIQUE_COUNT)
+    ingested = usage_events_ingest(
+        events=[{"event_id": "evt-1", "metric": "active_users", "value": 7, "timestamp": timezone.now().isoformat()}],
+        caller=customer,
+        api_key=None,
+    )
+    assert ingested.accepted == ["evt-1"]
+    UsageAlert.objects.create(
+        customer=customer, metric=users, period_start=date(2026, 6, 1), threshold=80, quantity=8, included_quantity=10
+    )
     return {"invoice": invoice, "subscription": start.subscription, "order": order, "customer": other}
 
 
