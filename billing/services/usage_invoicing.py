@@ -140,11 +140,13 @@ def usage_arrears_bill(*, subscription: Subscription, customer: Customer, end: d
     the customer's usage closed at the start of `end` (Seoul midnight), in the caller's transaction: the caller puts
     the lines on an invoice it issues in that same transaction.
 
-    Nothing for a plan without charges (the mark stays; nothing was invoiced), a subscription that never started
-    (incomplete) or one still in its free trial."""
+    Nothing for a subscription that never started (incomplete) or one still in its free trial. A plan without
+    charges bills nothing but still closes the days before `end`: its usage is not billable, and leaving the mark
+    behind would let a later metered plan (a plan change, or charges added to the plan file) bill all of it."""
     if subscription.status in (SubscriptionStatus.INCOMPLETE, SubscriptionStatus.TRIALING):
         return UsageArrears()
     if not PlanCharge.objects.filter(plan_id=subscription.plan_id).exists():
+        usage_period_close(customer=customer, until=billing_day_start(end))
         return UsageArrears()
     period = usage_period_unbilled(subscription=subscription, customer=customer, end=end)
     lines = [] if period is None else usage_lines(subscription=subscription, period=period, language=language)

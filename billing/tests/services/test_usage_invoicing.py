@@ -312,7 +312,9 @@ def test_line_checks_allow_positive_usage_lines_with_their_detail_only(line, val
         assert refused.value.code == "invalid_line"
 
 
-def test_a_plan_without_charges_bills_and_closes_nothing(customer, api_calls):
+def test_a_plan_without_charges_bills_nothing_but_closes_the_ended_period(customer, api_calls):
+    """Usage under a plan that does not charge it is never billable: the mark moves at each renewal, so charges
+    that come later (a plan change, or the plan file) bill only what came after them, not the whole history."""
     plain = SubscriptionPlanFactory(slug="plain", monthly_price=10_000)
     started = subscription_create(customer=customer, plan=plain, billing_period="monthly", now=seoul(JAN_31))
     pay(started.invoice, now=seoul(JAN_31))
@@ -321,7 +323,12 @@ def test_a_plan_without_charges_bills_and_closes_nothing(customer, api_calls):
     (invoice,) = renew(started.subscription, FEB_28).invoices
 
     assert list(invoice.lines.values_list("kind", flat=True)) == ["item"]
-    assert billed_until(customer) is None
+    assert billed_until(customer) == seoul(FEB_28, hour=0)
+    PlanChargeFactory(plan=plain, metric=api_calls, included_quantity=0, unit_amount=10)
+    used(customer, api_calls, date(2025, 3, 3), 7)
+    pay(invoice, now=seoul(FEB_28))
+    (march,) = renew(Subscription.objects.get(pk=started.subscription.pk), date(2025, 3, 31)).invoices
+    assert usage_line(march).usage["quantity"] == 7  # February's 10,000 calls stay unbilled
 
 
 def test_the_upcoming_invoice_shows_the_usage_so_far_and_closes_nothing(customer, subscribed, api_calls):
