@@ -195,6 +195,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "billing_site.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "billing_site.api.errors.exception_handler",
+    # DRF's defaults, with JSON bodies nested too deeply refused with a 400 instead of a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "billing_site.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("THROTTLE_AUTH_RATE", default="20/min"),

@@ -47,6 +47,14 @@ def test_400_on_malformed_json(api_client):
     assert_error_shape(response, 400, "parse_error")
 
 
+def test_400_on_json_nested_too_deeply_to_parse(api_client):
+    """100,000 nested arrays (200 KB) would raise RecursionError inside json.load: a 400, never a 500."""
+    body = "[" * 100_000 + "]" * 100_000
+    response = api_client.generic("POST", "/api/auth/token", body, content_type="application/json")
+
+    assert_error_shape(response, 400, "parse_error")
+
+
 def test_401_without_credentials(api_client):
     assert_error_shape(api_client.get("/api/test/users"), 401, "not_authenticated")
 
