@@ -1,7 +1,8 @@
 """`python -m bench [name ...]`: run every benchmark module (or those whose name contains an argument), each alone.
 
 The benchmarks (docs/performance.md has their figures and commands): billing_history, billing_invoice,
-storage_upload (a few minutes each); load (deploy kit under 100 clients, ~6 min) and renewals (10,000 renewals
+storage_upload (a few minutes each); usage (ingestion and reads at 10M events; its seed takes ~20 min the first
+time: `--data-dir DIR` keeps it); load (deploy kit under 100 clients, ~6 min) and renewals (10,000 renewals
 with PDFs by one then two Celery workers, up to an hour on a 2-core machine: `python -m bench.renewals
 --subscriptions 500` for a quick look). A module whose name starts with `_` is a helper, not a benchmark.
 """
