@@ -76,6 +76,8 @@ class UsageEventViewSet(viewsets.GenericViewSet):
     ]
     parser_classes = [JSONParser]
     pagination_class = None
+    # What OPTIONS describes (DRF's metadata asks the view for its serializer).
+    serializer_class = UsageEventBatchSerializer
 
     @extend_schema(
         operation_id="usage_events_ingest",

@@ -37,7 +37,7 @@ CUSTOMER_PARAMETER = OpenApiParameter(
     {"type": "string", "pattern": CUSTOMER_ID_PATTERN},
     description=(
         "With an API key: the id of the customer to read (required; unknown: 404). A customer's own token always "
-        "reads its own and ignores it."
+        "reads its own and ignores it (a malformed value is still 400)."
     ),
 )
 
@@ -46,6 +46,8 @@ def reader_customer(request: Request) -> Customer | None:
     """Whose usage and entitlements the request reads: the caller's own profile (None: none yet), or, with an API
     key, the customer `?customer=<id>` names (missing or malformed: 400 `validation_error`; unknown: 404)."""
     if api_key_of(request) is None:
+        if "customer" in request.query_params:  # ignored, but a malformed one is refused as the schema says
+            validated(UsageCustomerQuerySerializer, request.query_params)
         return customer_of(request)
     query = validated(UsageCustomerQuerySerializer, request.query_params)
     return selectors.customer_get(customer_id=int(query["customer"]))

@@ -216,3 +216,11 @@ def test_two_clients_sending_overlapping_batches_at_once_count_each_event_once(p
     assert sorted(bodies_back[0]["accepted"] + bodies_back[1]["accepted"]) == sorted(ids)
     assert len(bodies_back[0]["duplicates"]) + len(bodies_back[1]["duplicates"]) == 100
     assert count_of(customer, metric) == 300
+
+
+def test_options_describes_the_endpoint_without_an_error(customer_client):
+    """DRF's OPTIONS asks the view for its serializer: it must have one, not answer 500."""
+    response = customer_client.options("/api/usage/events")
+
+    assert response.status_code == 200
+    assert response.json()["name"]

@@ -344,3 +344,11 @@ def test_a_customers_token_ignores_customer_in_the_entitlements(
     )
 
     assert other_customer_client.get(ENTITLEMENTS, {"customer": customer.pk}).json()["status"] == "canceled"
+
+
+@pytest.mark.parametrize("path", [USAGE, ENTITLEMENTS])
+def test_a_customer_token_with_a_malformed_customer_parameter_is_400(customer_client, path):
+    """The schema says `customer` is digits: a customer's token ignores a valid one, but a malformed one is refused."""
+    assert customer_client.get(path, {"customer": ""}).status_code == 400
+    assert customer_client.get(path, {"customer": "x"}).status_code == 400
+    assert customer_client.get(path, {"customer": "123"}).status_code == 200
