@@ -34,11 +34,17 @@ class UsageEventSerializer(serializers.Serializer):
 
 
 class UsageEventBatchSerializer(serializers.Serializer):
+    # Items are free JSON in the schema: a malformed event is refused on its own in the answer (`rejected`, code
+    # `invalid_event` and the rest), with a 200 for the batch, never a 400 that would drop its valid neighbours.
+    # UsageEventSerializer above documents, in code, what a valid event is.
     events = serializers.ListField(
-        child=UsageEventSerializer(),
+        child=serializers.JSONField(),
         min_length=1,
         max_length=MAX_BATCH_EVENTS,
-        help_text=f"1 to {MAX_BATCH_EVENTS} events.",
+        help_text=(
+            f"1 to {MAX_BATCH_EVENTS} events, each an object with event_id, metric, value, timestamp and (with an "
+            "API key) customer (docs/api/usage.md); an event that is not is rejected alone, in the answer."
+        ),
     )
 
 
