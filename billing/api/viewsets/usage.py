@@ -41,10 +41,8 @@ def _body_size_check(request: Request) -> None:
 
 
 def _events_of(data: Any) -> object:
-    """The batch of a body `{"events": [...]}` (a bare JSON array is taken as the batch itself); the service
-    checks that it is a list of events."""
-    if isinstance(data, list):
-        return data
+    """The batch of a body `{"events": [...]}` (anything else is 400, as the schema says); the service checks that
+    it is a list of events."""
     if not isinstance(data, Mapping):
         raise ApplicationError(
             "validation_error", "A JSON object is expected.", fields={"non_field_errors": ["Expected an object."]}
@@ -88,7 +86,7 @@ class UsageEventViewSet(viewsets.GenericViewSet):
             "without failing the others; the answer lists all three. Retrying a batch is always safe. "
             "A SaaS backend sends with `Authorization: Api-Key <key>` (scope `usage:write`) and names the customer "
             "in every event; a customer's token sends its own (`customer` may be left out). A body over 2 MB is "
-            "413. A bare JSON array of events is accepted as the batch too."
+            "413."
         ),
         request=UsageEventBatchSerializer,
         responses={200: UsageIngestResultSerializer},

@@ -133,7 +133,7 @@ def test_a_user_without_a_billing_profile_may_not_send(metric):
 def test_an_api_key_sends_for_the_customers_its_events_name(backend_client, customer, other_customer, metric):
     response = post(
         backend_client,
-        [event("a", customer=customer.pk), event("a", customer=other_customer.pk), event("nobody")],
+        {"events": [event("a", customer=customer.pk), event("a", customer=other_customer.pk), event("nobody")]},
     )
 
     assert response.status_code == 200
@@ -224,3 +224,9 @@ def test_options_describes_the_endpoint_without_an_error(customer_client):
 
     assert response.status_code == 200
     assert response.json()["name"]
+
+
+def test_a_bare_array_body_is_400_as_the_schema_says(customer, customer_client, metric):
+    response = post(customer_client, [event("a")])
+
+    assert error_of(response) == (400, "validation_error")
