@@ -5,11 +5,12 @@ from .balance import CustomerBalanceEntry
 from .coupons import Coupon, CouponRedemption, PromotionCode
 from .credit_notes import CreditNote, CreditNoteLine, CreditNoteNumberSequence, Refund
 from .customers import Customer
+from .exchange_rates import ExchangeRate
 from .idempotency import IdempotencyKey
 from .invoices import Invoice, InvoiceLine, InvoiceNumberSequence
 from .orders import Order, OrderItem
 from .payments import Payment
-from .plans import SubscriptionPlan
+from .plans import PlanPrice, SubscriptionPlan
 from .provider_operations import SubscribeAttempt, SubscribeAttemptStatus
 from .stripe import StripeWebhookEvent
 from .subscriptions import (
@@ -42,6 +43,7 @@ __all__ = [
     "CustomerBalanceEntry",
     "DunningAction",
     "DunningStep",
+    "ExchangeRate",
     "IdempotencyKey",
     "Invoice",
     "InvoiceLine",
@@ -50,6 +52,7 @@ __all__ = [
     "OrderItem",
     "Payment",
     "PlanCharge",
+    "PlanPrice",
     "PromotionCode",
     "Refund",
     "StripeWebhookEvent",

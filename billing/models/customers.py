@@ -52,6 +52,14 @@ class Customer(models.Model):
         help_text="VAT treatment of this customer's invoices: taxable 10%, zero-rated (영세율) or exempt (면세).",
         verbose_name=_("tax treatment"),
     )
+    # Printed on zero-rated (영세율) and exempt (면세) invoices; empty: the treatment's default basis (issue 17).
+    tax_basis = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Legal basis printed on 0% VAT invoices; empty: the default basis of the tax treatment.",
+        verbose_name=_("tax basis"),
+    )
     credit_balance = models.BigIntegerField(
         default=0, help_text="Minor units of `currency`, used by next invoices.", verbose_name=_("credit balance")
     )

@@ -5,7 +5,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from billing.enums import InvoiceLineKind, InvoicePdfStatus, InvoiceStatus, Language
+from billing.enums import InvoiceLineKind, InvoicePdfStatus, InvoiceStatus, Language, TaxTreatment
 
 from .customers import Customer
 from .orders import Order
@@ -43,6 +43,9 @@ class Invoice(models.Model):
         "buyer_representative",
         "buyer_business_type",
         "buyer_business_item",
+        "tax_treatment",
+        "vat_rate_basis_points",
+        "tax_basis",
     )
 
     customer = models.ForeignKey(
@@ -70,6 +73,19 @@ class Invoice(models.Model):
     )
     tax = models.BigIntegerField(default=0, help_text="VAT (부가세), minor units.", verbose_name=_("tax"))
     total = models.BigIntegerField(default=0, help_text="subtotal + tax (합계), minor units.", verbose_name=_("total"))
+    # The VAT the invoice was computed with, fixed when it is issued (issue 17): the customer's treatment then, the
+    # rate in effect on its issue date (0 unless taxable) and, for zero-rated or exempt supplies, the legal basis
+    # printed on it. A later change of the customer's treatment or of the rate never changes an issued invoice;
+    # its credit notes follow it.
+    tax_treatment = models.CharField(
+        max_length=16, choices=TaxTreatment.choices, default=TaxTreatment.TAXABLE, verbose_name=_("tax treatment")
+    )
+    vat_rate_basis_points = models.PositiveIntegerField(
+        default=0, help_text="VAT rate in basis points (1000 = 10%).", verbose_name=_("VAT rate")
+    )
+    tax_basis = models.CharField(
+        max_length=200, blank=True, default="", help_text="Legal basis of a 0% VAT.", verbose_name=_("tax basis")
+    )
     amount_paid = models.BigIntegerField(default=0, verbose_name=_("amount paid"))
     amount_remaining = models.BigIntegerField(
         default=0,
@@ -162,6 +178,14 @@ class Invoice(models.Model):
             ),
             models.CheckConstraint(condition=Q(subtotal__gte=0), name="billing_invoice_subtotal_non_negative"),
             models.CheckConstraint(condition=Q(tax__gte=0), name="billing_invoice_tax_non_negative"),
+            models.CheckConstraint(
+                condition=Q(tax_treatment__in=TaxTreatment.values), name="billing_invoice_tax_treatment_valid"
+            ),
+            # Zero-rated and exempt supplies carry no VAT at any rate.
+            models.CheckConstraint(
+                condition=Q(tax_treatment=TaxTreatment.TAXABLE) | Q(tax=0, vat_rate_basis_points=0),
+                name="billing_invoice_untaxed_no_vat",
+            ),
             models.CheckConstraint(condition=Q(total=F("subtotal") + F("tax")), name="billing_invoice_total_sum"),
             models.CheckConstraint(condition=Q(amount_paid__gte=0), name="billing_invoice_paid_non_negative"),
             models.CheckConstraint(condition=Q(amount_remaining__gte=0), name="billing_invoice_remaining_non_negative"),

@@ -93,3 +93,60 @@ class SubscriptionPlan(models.Model):
 
     def display_features(self, language: str) -> list[str]:
         return list(self.features_en if language == Language.ENGLISH and self.features_en else self.features)
+
+    def price_in(self, currency: str) -> "PlanPrice | None":
+        """The plan's price row in `currency` (the prefetched `prices` when there are), or None: not sold in it."""
+        for price in self.prices.all():
+            if price.currency == currency:
+                return price
+        return None
+
+
+class PlanPrice(models.Model):
+    """A plan's price in one currency (issue 17): the plans file lists each plan's prices per currency and
+    `seed_plans` writes one row per (plan, currency). The plan's own `currency`/`monthly_price`/`annual_price` are
+    its default price and always have a row here too.
+
+    Supply amounts (VAT excluded) in minor units of `currency` (ISO 4217: KRW and JPY have none, USD and EUR two).
+    A subscription copies the price it starts with, so a changed row applies to new subscriptions only."""
+
+    plan = models.ForeignKey(SubscriptionPlan, on_delete=models.CASCADE, related_name="prices", verbose_name=_("plan"))
+    currency = models.CharField(max_length=3, verbose_name=_("currency"))
+    monthly_price = models.BigIntegerField(
+        help_text="Per month, VAT excluded, minor units of `currency`.", verbose_name=_("monthly price")
+    )
+    annual_price = models.BigIntegerField(
+        help_text="Per year, VAT excluded, minor units of `currency`.", verbose_name=_("annual price")
+    )
+    # Filled by the Stripe integration: one Price per currency and billing period, on the plan's Product.
+    stripe_monthly_price_id = models.CharField(
+        max_length=255, blank=True, default="", verbose_name=_("stripe monthly price id")
+    )
+    stripe_annual_price_id = models.CharField(
+        max_length=255, blank=True, default="", verbose_name=_("stripe annual price id")
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("plan price")
+        verbose_name_plural = _("plan prices")
+        ordering = ["plan_id", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "currency"], name="billing_plan_price_unique"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="billing_plan_price_currency_iso"),
+            models.CheckConstraint(
+                condition=Q(monthly_price__gte=0, annual_price__gte=0), name="billing_plan_price_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} {self.currency}"
+
+    def price_for(self, billing_period: str) -> int:
+        """The price of one period (monthly or annual), minor units of `currency`."""
+        if billing_period == BillingPeriod.MONTHLY:
+            return self.monthly_price
+        if billing_period == BillingPeriod.ANNUAL:
+            return self.annual_price
+        raise ValueError(f"Unknown billing period {billing_period!r}.")

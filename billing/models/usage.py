@@ -56,7 +56,7 @@ class BillableMetric(models.Model):
 
 
 class PlanCharge(models.Model):
-    """What a plan charges for one metric per billing period, in the plan's currency (supply amounts, VAT excluded).
+    """What a plan charges for one metric per billing period, in `currency` (supply amounts, VAT excluded).
 
     The first `included_quantity` of a period is free; the rest (the billable quantity) is priced by
     `charge_model`: per unit (`unit_amount` each), per package (`unit_amount` per started `package_size`), or by
@@ -68,6 +68,9 @@ class PlanCharge(models.Model):
     metric = models.ForeignKey(
         BillableMetric, on_delete=models.PROTECT, related_name="charges", verbose_name=_("metric")
     )
+    # The currency of the amounts (issue 17): a plan prices a metric once per currency it is sold in; a
+    # subscription's usage is priced by the charges in its own currency.
+    currency = models.CharField(max_length=3, default="KRW", verbose_name=_("currency"))
     charge_model = models.CharField(max_length=16, choices=ChargeModel.choices, verbose_name=_("charge model"))
     included_quantity = models.BigIntegerField(default=0, verbose_name=_("included quantity"))
     unit_amount = models.BigIntegerField(
@@ -86,7 +89,8 @@ class PlanCharge(models.Model):
         verbose_name_plural = _("plan charges")
         ordering = ["plan", "display_order", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["plan", "metric"], name="billing_plan_charge_unique"),
+            models.UniqueConstraint(fields=["plan", "metric", "currency"], name="billing_plan_charge_currency_unique"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="billing_plan_charge_currency_iso"),
             models.CheckConstraint(
                 condition=Q(charge_model__in=ChargeModel.values), name="billing_plan_charge_model_valid"
             ),
