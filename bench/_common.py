@@ -154,3 +154,33 @@ def results_write(name: str, results: dict[str, Any], *, ensure_ascii: bool = Tr
     out = REPO_ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(results, indent=2, ensure_ascii=ensure_ascii) + "\n")
+
+
+def urlconf_application(
+    module: str, urlpatterns: Callable[[], list[Any]]
+) -> tuple[Callable[[dict[str, Any], Any], Any], Callable[[str], Any]]:
+    """A benchmark module's WSGI entry for gunicorn, serving `module` as ROOT_URLCONF (the project's URLs plus the
+    benchmark's bare view), and the module `__getattr__` that hands Django its `urlpatterns`.
+
+    The patterns are built on first use, after django.setup(), because they import the project's models; a module
+    says `application, __getattr__ = urlconf_application(__name__, _urlpatterns)`."""
+    wsgi: list[Any] = []  # the project's WSGI handler, made on the first request
+
+    def application(environ: dict[str, Any], start_response: Any) -> Any:
+        if not wsgi:
+            import django
+
+            django.setup()
+            from django.conf import settings
+            from django.core.wsgi import get_wsgi_application
+
+            settings.ROOT_URLCONF = module
+            wsgi.append(get_wsgi_application())
+        return wsgi[0](environ, start_response)
+
+    def module_getattr(name: str) -> Any:
+        if name == "urlpatterns":  # read by Django's URL resolver only, after setup
+            return urlpatterns()
+        raise AttributeError(name)
+
+    return application, module_getattr

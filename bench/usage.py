@@ -56,29 +56,6 @@ BARE_PATH = "/bench/usage-bare"
 
 # --- the bare view, served with the project's URLs (reads phase) ---------------------------------------
 
-_application: Any = None
-
-
-def application(environ: dict[str, Any], start_response: Any) -> Any:
-    """WSGI entry for gunicorn: the project's URLs plus the bare view."""
-    global _application
-    if _application is None:
-        import django
-
-        django.setup()
-        from django.conf import settings
-        from django.core.wsgi import get_wsgi_application
-
-        settings.ROOT_URLCONF = __name__
-        _application = get_wsgi_application()
-    return _application(environ, start_response)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "urlpatterns":  # read by Django's URL resolver only, after setup
-        return _urlpatterns()
-    raise AttributeError(name)
-
 
 def _urlpatterns() -> list[Any]:
     from django.urls import include, path
@@ -112,6 +89,9 @@ def _urlpatterns() -> list[Any]:
 
     return [path("", include("billing_site.urls")), path(BARE_PATH.lstrip("/"), BareUsageView.as_view())]
 
+
+# gunicorn serves bench.usage:application; Django reads this module's urlpatterns through __getattr__.
+application, __getattr__ = common.urlconf_application(__name__, _urlpatterns)
 
 # --- the benchmark ------------------------------------------------------------------------------------
 

@@ -1,15 +1,17 @@
 """Server-to-server API keys in the admin: create one (the whole key is shown once, on the page answering the
-save), list them with their prefix, scopes, status and last use, and revoke them. Every write goes through
-billing.services.api_keys, which checks the permission; nothing here edits or deletes a key.
+save; the same add form sent again makes no second key), list them with their prefix, scopes, status and last use,
+and revoke them. Every write goes through billing.services.api_keys, which checks the permission; nothing here
+edits or deletes a key.
 """
 
+import secrets
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -26,6 +28,10 @@ from .common import EMPTY, report_each, seoul_column
 
 # The form's fields as the service names them; a refusal naming one shows on it.
 SERVICE_FIELDS = ("name", "scopes", "expires_at")
+# Session entry: the add forms' one-time tokens that made a key, each with that key's id (never the key itself).
+SUBMISSIONS_SESSION_KEY = "billing_apikey_submissions"
+# Enough for every add page a person keeps open at once; the oldest token is forgotten first.
+SUBMISSIONS_KEPT = 20
 
 
 class _DryRun(Exception):
@@ -41,6 +47,8 @@ class ApiKeyCreateForm(forms.ModelForm):
         label=_("scopes"),
         help_text=_("What the key may do. Choose at least one."),
     )
+    # One per add page: refreshing the page answering the save sends it again, and it has made its key already.
+    submission = forms.CharField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = ApiKey
@@ -112,8 +120,31 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
-            return ("name", "scopes", "expires_at")
+            return ("name", "scopes", "expires_at", "submission")
         return tuple(self.readonly_fields)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {**super().get_changeform_initial_data(request), "submission": secrets.token_urlsafe(16)}
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """An add form sent again (the created page refreshed, the browser's back and resubmit) makes no second key:
+        it leads to the key it made, whose whole key was shown once and cannot be shown again."""
+        if request.method == "POST" and self.has_add_permission(request):
+            made = request.session.get(SUBMISSIONS_SESSION_KEY, {}).get(request.POST.get("submission") or "")
+            api_key = ApiKey.objects.filter(pk=made).first() if made is not None else None
+            if api_key is not None:
+                messages.warning(
+                    request,
+                    gettext(
+                        "This form was already sent: it created the API key %(name)s (%(prefix)s), whose whole key "
+                        "was shown only once. No other key was created."
+                    )
+                    % {"name": api_key.name, "prefix": api_key.prefix},
+                )
+                return HttpResponseRedirect(reverse("admin:billing_apikey_change", args=[api_key.pk]))
+        return super().add_view(request, form_url, extra_context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return () if obj is None else tuple(self.readonly_fields)
@@ -135,6 +166,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return
         api_key, key = form.create(actor=request.user)
         obj.__dict__.update(api_key.__dict__)
+        submission = form.cleaned_data.get("submission")
+        if submission:
+            made = dict(request.session.get(SUBMISSIONS_SESSION_KEY, {}))
+            made[submission] = api_key.pk
+            request.session[SUBMISSIONS_SESSION_KEY] = dict(list(made.items())[-SUBMISSIONS_KEPT:])
         # Kept on the request object for this response only: never stored, logged or put in a session.
         request._api_key_created = key  # type: ignore[attr-defined]
 

@@ -15,10 +15,10 @@ from django.db import transaction
 
 from billing.models.plans import SubscriptionPlan
 from billing.money import MAX_AMOUNT, MINOR_DIGITS
+from billing.services.plan_file import PlanFileError, file_text, file_whole
 from billing.services.usage_plans import (
     ChargeSpec,
     MetricSpec,
-    PlanFileError,
     UsageChange,
     charges_parse,
     charges_sync,
@@ -91,25 +91,6 @@ class PlanFile:
 # --- the file -----------------------------------------------------------------------------------------
 
 
-def _integer(value: Any, where: str, *, minimum: int, maximum: int) -> int:
-    # bool is an int in Python and a float is not money: both are refused.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PlanFileError(f"{where} must be a whole number (minor units), not {value!r}.")
-    if not minimum <= value <= maximum:
-        raise PlanFileError(f"{where} must be from {minimum} to {maximum}, not {value}.")
-    return value
-
-
-def _text(value: Any, where: str, *, max_length: int, required: bool = True) -> str:
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise PlanFileError(f"{where} must be a non-empty string.")
-    if len(value.strip()) > max_length:
-        raise PlanFileError(f"{where} is longer than {max_length} characters.")
-    return value.strip()
-
-
 def _features(value: Any, where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if value is None:
         return (), ()
@@ -120,9 +101,13 @@ def _features(value: Any, where: str) -> tuple[tuple[str, ...], tuple[str, ...]]
         place = f"{where}[{index}]"
         if not isinstance(entry, dict) or set(entry) != {"ko", "en"}:
             raise PlanFileError(f"{place} must have exactly the keys ko and en (Korean and English text).")
-        korean.append(_text(entry["ko"], f"{place}.ko", max_length=200))
-        english.append(_text(entry["en"], f"{place}.en", max_length=200))
+        korean.append(file_text(entry["ko"], f"{place}.ko", max_length=200))
+        english.append(file_text(entry["en"], f"{place}.en", max_length=200))
     return tuple(korean), tuple(english)
+
+
+def _price(entry: dict[str, Any], where: str, key: str) -> int:
+    return file_whole(entry.get(key), f"{where}.{key}", minimum=0, maximum=MAX_AMOUNT, unit="minor units")
 
 
 PLAN_KEYS = frozenset(
@@ -167,7 +152,7 @@ def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
         unknown = set(entry) - PLAN_KEYS
         if unknown:
             raise PlanFileError(f"{where}: unknown keys {sorted(unknown)}.")
-        slug = _text(entry.get("slug"), f"{where}.slug", max_length=50)
+        slug = file_text(entry.get("slug"), f"{where}.slug", max_length=50)
         if not set(slug) <= SLUG_CHARACTERS or slug.startswith("-"):
             raise PlanFileError(f"{where}.slug {slug!r} may contain only a-z, 0-9 and '-'.")
         if slug in seen:
@@ -188,24 +173,20 @@ def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
         specs.append(
             PlanSpec(
                 slug=slug,
-                name=_text(entry.get("name"), f"{where}.name", max_length=100),
-                name_en=_text(entry.get("name_en"), f"{where}.name_en", max_length=100, required=False),
+                name=file_text(entry.get("name"), f"{where}.name", max_length=100),
+                name_en=file_text(entry.get("name_en"), f"{where}.name_en", max_length=100, required=False),
                 currency=currency,
-                monthly_price=_integer(
-                    entry.get("monthly_price"), f"{where}.monthly_price", minimum=0, maximum=MAX_AMOUNT
-                ),
-                annual_price=_integer(
-                    entry.get("annual_price"), f"{where}.annual_price", minimum=0, maximum=MAX_AMOUNT
-                ),
+                monthly_price=_price(entry, where, "monthly_price"),
+                annual_price=_price(entry, where, "annual_price"),
                 features=features,
                 features_en=features_en,
                 max_projects=None
                 if max_projects is None
-                else _integer(max_projects, f"{where}.max_projects", minimum=1, maximum=2**31 - 1),
+                else file_whole(max_projects, f"{where}.max_projects", minimum=1, maximum=2**31 - 1),
                 # The file's order is the display order, with room to insert plans by hand in the admin.
                 display_order=(index + 1) * 10,
                 is_active=active,
-                trial_days=_integer(
+                trial_days=file_whole(
                     entry.get("trial_days", 0), f"{where}.trial_days", minimum=0, maximum=MAX_TRIAL_DAYS
                 ),
                 per_seat=per_seat,

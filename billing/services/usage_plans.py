@@ -10,6 +10,7 @@ from billing.enums import ChargeModel, MetricAggregation
 from billing.models.plans import SubscriptionPlan
 from billing.models.usage import METRIC_CODE_PATTERN, BillableMetric, PlanCharge
 from billing.money import MAX_AMOUNT
+from billing.services.plan_file import PlanFileError, file_text, file_whole
 from billing.services.usage_pricing import tiers_validate
 from billing_site.errors import ApplicationError
 
@@ -25,10 +26,6 @@ MODEL_KEYS: dict[str, frozenset[str]] = {
 PRICE_KEYS = frozenset({"unit_amount", "package_size", "tiers"})
 # Quantities are sums of event values (each at most MAX_USAGE_VALUE); an included quantity beyond this is a typo.
 MAX_QUANTITY = 10**15
-
-
-class PlanFileError(ValueError):
-    """The plan file is not valid; the message names the plan, metric and field."""
 
 
 @dataclass(frozen=True)
@@ -80,25 +77,6 @@ class ChargeSpec:
 # --- the file -----------------------------------------------------------------------------------------
 
 
-def _whole(value: Any, where: str, *, minimum: int, maximum: int) -> int:
-    # bool is an int in Python and a float is not a quantity or money: both are refused.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PlanFileError(f"{where} must be a whole number, not {value!r}.")
-    if not minimum <= value <= maximum:
-        raise PlanFileError(f"{where} must be from {minimum} to {maximum}, not {value}.")
-    return value
-
-
-def _text(value: Any, where: str, *, max_length: int, required: bool = True) -> str:
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise PlanFileError(f"{where} must be a non-empty string.")
-    if len(value.strip()) > max_length:
-        raise PlanFileError(f"{where} is longer than {max_length} characters.")
-    return value.strip()
-
-
 def metrics_parse(value: Any, *, source: str) -> tuple[MetricSpec, ...]:
     """The file's `metrics:` list, validated (absent: no metrics)."""
     if value is None:
@@ -111,7 +89,7 @@ def metrics_parse(value: Any, *, source: str) -> tuple[MetricSpec, ...]:
         where = f"{source}: metrics[{index}]"
         if not isinstance(entry, dict):
             raise PlanFileError(f"{where} must be a mapping.")
-        code = _text(entry.get("code"), f"{where}.code", max_length=50)
+        code = file_text(entry.get("code"), f"{where}.code", max_length=50)
         if not re.fullmatch(METRIC_CODE_PATTERN, code):
             raise PlanFileError(f"{where}.code {code!r} must start with a-z and contain only a-z, 0-9 and '_'.")
         if code in seen:
@@ -132,10 +110,10 @@ def metrics_parse(value: Any, *, source: str) -> tuple[MetricSpec, ...]:
         specs.append(
             MetricSpec(
                 code=code,
-                name=_text(entry.get("name"), f"{where}.name", max_length=100),
-                name_en=_text(entry.get("name_en"), f"{where}.name_en", max_length=100, required=False),
-                unit=_text(entry.get("unit"), f"{where}.unit", max_length=30),
-                unit_en=_text(entry.get("unit_en"), f"{where}.unit_en", max_length=30, required=False),
+                name=file_text(entry.get("name"), f"{where}.name", max_length=100),
+                name_en=file_text(entry.get("name_en"), f"{where}.name_en", max_length=100, required=False),
+                unit=file_text(entry.get("unit"), f"{where}.unit", max_length=30),
+                unit_en=file_text(entry.get("unit_en"), f"{where}.unit_en", max_length=30, required=False),
                 aggregation=aggregation,
                 is_active=active,
             )
@@ -175,11 +153,11 @@ def _charge_parse(entry: Any, *, where: str, index: int, metrics: frozenset[str]
     return ChargeSpec(
         metric=metric,
         charge_model=model,
-        included_quantity=_whole(
+        included_quantity=file_whole(
             entry.get("included_quantity", 0), f"{place}.included_quantity", minimum=0, maximum=MAX_QUANTITY
         ),
-        unit_amount=_whole(entry.get("unit_amount", 0), f"{place}.unit_amount", minimum=0, maximum=MAX_AMOUNT),
-        package_size=_whole(entry.get("package_size", 1), f"{place}.package_size", minimum=1, maximum=MAX_QUANTITY),
+        unit_amount=file_whole(entry.get("unit_amount", 0), f"{place}.unit_amount", minimum=0, maximum=MAX_AMOUNT),
+        package_size=file_whole(entry.get("package_size", 1), f"{place}.package_size", minimum=1, maximum=MAX_QUANTITY),
         tiers=tuple(tiers),
         display_order=(index + 1) * 10,
     )

@@ -1,5 +1,6 @@
 """API keys in the admin (Korean): created through the service with the whole key shown once and stored nowhere
-else, listed with prefix, scopes, status and last use, revoked by the action; read-only staff can do neither."""
+else (the add form sent again makes no second key), listed with prefix, scopes, status and last use, revoked by the
+action; read-only staff can do neither."""
 
 import hashlib
 import re
@@ -71,6 +72,66 @@ def test_creating_a_key_shows_it_whole_once_and_keeps_only_its_hash(
         assert api_key.prefix in later.content.decode()
     assert all(secret not in morsel.value for morsel in billing_staff_admin_client.cookies.values())
     assert secret not in str(dict(billing_staff_admin_client.session.items()))
+
+
+def _add_page_token(client: Client) -> str:
+    """The one-time token of a freshly opened add page."""
+    page = client.get(ADD_URL).content.decode()
+    found = re.search(r'<input type="hidden" name="submission" value="([^"]+)"', page)
+    assert found is not None, page[:3000]
+    return found.group(1)
+
+
+def test_the_add_form_sent_again_makes_no_second_key_and_leads_to_the_first(
+    billing_staff_admin_client: Client,
+) -> None:
+    form = {**ADD, "submission": _add_page_token(billing_staff_admin_client)}
+    created = billing_staff_admin_client.post(ADD_URL, form)
+    key = KEY.findall(created.content.decode())[0]
+    api_key = ApiKey.objects.get()
+
+    # Refreshing the "API key created" page posts the same form again.
+    again = billing_staff_admin_client.post(ADD_URL, form)
+
+    assert again.status_code == 302
+    assert again["Location"] == reverse("admin:billing_apikey_change", args=[api_key.pk])
+    assert ApiKey.objects.get().pk == api_key.pk
+    page = billing_staff_admin_client.get(again["Location"]).content.decode()
+    assert (
+        f"이 양식은 이미 제출되었습니다. 그때 API 키 Acme 백엔드({api_key.prefix})을(를) 만들었고, "
+        "전체 키는 한 번만 보여 드렸습니다. 다른 키는 만들지 않았습니다."
+    ) in page
+    assert key[13:] not in page
+    assert key[13:] not in str(dict(billing_staff_admin_client.session.items()))
+    assert api_key_authenticate(key=key).pk == api_key.pk
+
+
+def test_each_add_page_makes_its_own_key(billing_staff_admin_client: Client) -> None:
+    first, second = _add_page_token(billing_staff_admin_client), _add_page_token(billing_staff_admin_client)
+
+    responses = [
+        billing_staff_admin_client.post(ADD_URL, {**ADD, "name": name, "submission": token})
+        for name, token in (("first", first), ("second", second))
+    ]
+
+    assert first != second
+    assert [response.status_code for response in responses] == [200, 200]
+    assert sorted(ApiKey.objects.values_list("name", flat=True)) == ["first", "second"]
+
+
+def test_an_add_form_refused_then_corrected_still_makes_its_key_once(billing_staff_admin_client: Client) -> None:
+    token = _add_page_token(billing_staff_admin_client)
+
+    refused = billing_staff_admin_client.post(ADD_URL, {**ADD, "scopes": [], "submission": token})
+    corrected = billing_staff_admin_client.post(ADD_URL, {**ADD, "submission": token})
+    again = billing_staff_admin_client.post(ADD_URL, {**ADD, "submission": token})
+
+    assert refused.status_code == 200
+    assert f'name="submission" value="{token}"' in refused.content.decode()  # the same page keeps its token
+    assert corrected.status_code == 200
+    assert KEY.search(corrected.content.decode())
+    assert again.status_code == 302
+    assert ApiKey.objects.count() == 1
 
 
 def test_the_add_page_is_korean(billing_staff_admin_client: Client) -> None:

@@ -230,3 +230,28 @@ def test_a_bare_array_body_is_400_as_the_schema_says(customer, customer_client, 
     response = post(customer_client, [event("a")])
 
     assert error_of(response) == (400, "validation_error")
+
+
+@pytest.mark.parametrize("code", ["unknown_metric", "period_closed"])
+def test_a_refused_copy_claims_no_event_id_so_a_later_valid_copy_in_the_batch_is_stored(
+    customer, customer_client, metric, code
+):
+    """A rejected event is as if never sent, within a batch as across batches (fixed and resent with its id)."""
+    Customer.objects.filter(pk=customer.pk).update(usage_billed_until=datetime.now(UTC) - timedelta(minutes=60))
+    refused = {"metric": "no_such_metric"} if code == "unknown_metric" else {"timestamp": stamp(minutes_ago=120)}
+
+    response = post(customer_client, {"events": [event("x", **refused), event("x")]})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["accepted"], body["duplicates"]) == (["x"], [])
+    assert [(item["index"], item["event_id"], item["code"]) for item in body["rejected"]] == [(0, "x", code)]
+    assert count_of(customer, metric) == 1
+
+
+def test_two_valid_copies_in_one_batch_store_the_first_and_acknowledge_the_second(customer, customer_client, metric):
+    response = post(customer_client, {"events": [event("x", value=1), event("x", value=5)]})
+
+    assert response.json() == {"accepted": ["x"], "duplicates": ["x"], "rejected": []}
+    assert count_of(customer, metric) == 1
+    assert UsageEvent.objects.get(event_id="x").value == 1
