@@ -71,7 +71,8 @@ def subscription_renew_job(*, subscription_id: int, as_of: str) -> str:
     outcome = subscription_renew(
         subscription=Subscription.objects.get(pk=subscription_id), as_of=date.fromisoformat(as_of)
     )
-    return ", ".join(outcome.actions) or "nothing due"
+    done = ", ".join(outcome.actions) or "nothing due"
+    return f"{done}: {outcome.held}" if outcome.held else done
 
 
 @job_handler(JobKind.SUBSCRIPTION_PROVIDER_CANCEL, max_attempts=10, lease_seconds=900)

@@ -1,12 +1,14 @@
 """What a customer may use right now (GET /api/payment/entitlements): status, plan, features, limits, until when."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Case, Exists, IntegerField, OuterRef, Value, When
+from django.utils import timezone
 
 from billing.models import Customer, PlanCharge
-from billing.models.subscriptions import LIVE_STATUSES, Subscription, SubscriptionStatus
+from billing.models.subscriptions import LIVE_STATUSES, RENEWING_STATUSES, Subscription, SubscriptionStatus
+from billing.periods import billing_date
 
 # Statuses with service: the plan's features and limits apply. A past-due subscription keeps its service while
 # dunning runs; a paused one has none (its paid days wait for the resume).
@@ -36,10 +38,22 @@ def entitlement_subscription(*, customer: Customer | None) -> Subscription | Non
     return candidates.first()
 
 
-def _until(subscription: Subscription) -> date | None:
+def subscription_served(subscription: Subscription | None, *, now: datetime | None = None) -> bool:
+    """Whether the subscription gives service now: a service status, unless it renews (active, past due) and its
+    period ended before today (Seoul). The renewal run renews a subscription on the day its period ends; one still
+    not renewed a day later has its renewal held (usage no invoice can hold:
+    billing.services.subscriptions.usage.renewal_hold) or failing, and days never invoiced are not served."""
+    if subscription is None or subscription.status not in SERVICE_STATUSES:
+        return False
+    if subscription.status in RENEWING_STATUSES:
+        return subscription.current_period_end >= billing_date(now or timezone.now())
+    return True
+
+
+def _until(subscription: Subscription, *, served: bool) -> date | None:
     if subscription.status == SubscriptionStatus.TRIALING:
         return subscription.trial_end
-    if subscription.status in SERVICE_STATUSES:
+    if served:
         return subscription.current_period_end
     return None
 
@@ -65,7 +79,7 @@ def entitlements_of(*, subscription: Subscription | None, language: str) -> dict
             "cancel_at_period_end": False,
         }
     plan = subscription.plan
-    served = subscription.status in SERVICE_STATUSES
+    served = subscription_served(subscription)
     return {
         "status": subscription.status,
         "plan": {"slug": plan.slug, "name": plan.display_name(language)},
@@ -74,6 +88,6 @@ def entitlements_of(*, subscription: Subscription | None, language: str) -> dict
             "max_projects": plan.max_projects if served else 0,
             "seats": subscription.quantity if served else 0,
         },
-        "until": _until(subscription),
+        "until": _until(subscription, served=served),
         "cancel_at_period_end": subscription.cancel_at_period_end and served,
     }

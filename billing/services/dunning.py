@@ -3,7 +3,8 @@
 BILLING_DUNNING_SCHEDULE lists the days after the due date on which a reminder goes out (step 1, 2, ...: the
 n-th day of the schedule); BILLING_DUNNING_FINAL_DAYS after it the final action is taken (the step after the
 reminders): "cancel" ends the invoice's own subscription (reason unpaid) or, when a plan change replaced it (its
-debt carried onto the new one), the live subscription that replaced it; a subscription that already ended on its
+debt carried onto the new one), the live subscription that replaced it, after invoicing its metered usage not
+billed yet up to the end of that day, as an immediate cancel does; a subscription that already ended on its
 own (the customer canceled and perhaps subscribed again, and paid) is never touched: the step is then recorded
 with no subscription (nothing canceled) and the invoice stays open. "uncollectible" writes the invoice off (the
 subscription stays past due until it is paid).
@@ -27,7 +28,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing.enums import InvoiceStatus, JobKind
-from billing.models import Invoice
+from billing.models import Customer, Invoice
 from billing.models.subscriptions import (
     LIVE_STATUSES,
     CancellationReason,
@@ -48,6 +49,7 @@ from .subscription_states import (
     subscription_status_change,
     unpaid_invoices_void,
 )
+from .subscriptions.pause import usage_to_today_invoice
 from .subscriptions.start import subscription_provider_follow_enqueue
 
 logger = logging.getLogger(__name__)
@@ -126,8 +128,13 @@ def _debtor_subscription(subscription: Subscription) -> Subscription | None:
     return current if current is not None and current.status in LIVE_STATUSES else None
 
 
-def _final_action(invoice: Invoice, *, action: str, debtor: Subscription | None, moment: datetime) -> None:
-    """Cancel the debtor subscription (locked), if any, or write the invoice off."""
+def _final_action(
+    invoice: Invoice, *, action: str, debtor: Subscription | None, customer: Customer, moment: datetime
+) -> None:
+    """Cancel the debtor subscription (customer and subscription locked), if any, or write the invoice off.
+
+    The canceled subscription's metered usage not billed yet, up to the end of today (Seoul), goes on an invoice
+    of its own first, as an immediate cancel bills it (`usage_to_today_invoice`; a paused one bills none)."""
     if action == DunningAction.UNCOLLECTIBLE:
         invoice_mark_uncollectible(invoice=invoice, actor=None, now=moment)
         return
@@ -135,6 +142,7 @@ def _final_action(invoice: Invoice, *, action: str, debtor: Subscription | None,
         return  # nothing live owes it: the invoice stays open, the step records that nothing was canceled
     if debtor.status == SubscriptionStatus.INCOMPLETE:
         unpaid_invoices_void(debtor)
+    usage_to_today_invoice(debtor, customer=customer, moment=moment)
     subscription_status_change(debtor, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.UNPAID)
     subscription_provider_follow_enqueue(debtor)
 
@@ -185,7 +193,7 @@ def invoice_dunning_step(*, invoice: Invoice, as_of: date, now: datetime | None 
     except IntegrityError:
         return None  # taken by another run since the check above
     if final:
-        _final_action(locked, action=plan.final_action, debtor=debtor, moment=moment)
+        _final_action(locked, action=plan.final_action, debtor=debtor, customer=customer, moment=moment)
         return record
     invoice_overdue_reminder_queue(invoice=locked, step=days)
     if retry:

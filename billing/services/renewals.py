@@ -2,7 +2,9 @@
 
 `manage.py billing_run_renewals` calls `subscriptions_renew_all`; each subscription is renewed by
 billing.services.subscriptions.subscription_renew in its own transaction, so one failure neither stops the
-run nor undoes the others, and a second run for the same day finds nothing left to do.
+run nor undoes the others, and a second run for the same day finds nothing left to do. A renewal held because its
+usage is more than an invoice can hold (billing.services.subscriptions.usage.renewal_hold) is listed with the
+failures, every day until staff correct the price or cancel it.
 """
 
 import logging
@@ -49,7 +51,7 @@ def subscriptions_to_process(*, as_of: date) -> QuerySet[Subscription]:
 @dataclass
 class RenewalRunSummary:
     """Counts per action (renewed, ended, past_due, reactivated, activated, expired, resumed, trial_converted,
-    plan_changed, nothing_due) and failures."""
+    plan_changed, held, nothing_due) and failures (with the renewals held: usage no invoice can hold)."""
 
     as_of: date
     processed: int = 0
@@ -90,6 +92,9 @@ def subscriptions_renew_all(
             summary.invoices += len(outcome.invoices)
             for action in outcome.actions:
                 summary.actions[action] = summary.actions.get(action, 0) + 1
+            if outcome.held:
+                # Held, not failed (its hold is written), but staff must act: reported with the failures.
+                summary.failures.append((subscription.pk, outcome.held))
         if on_progress is not None:
             on_progress(outcome)
     return summary

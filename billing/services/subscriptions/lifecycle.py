@@ -1,13 +1,13 @@
 """Cancel, resume and renew: a subscription ends, takes a cancel back, leaves a pause or moves to its next period."""
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Invoice
+from billing.models import Customer, Invoice
 from billing.models.subscriptions import (
     RENEWING_STATUSES,
     CancellationReason,
@@ -27,13 +27,13 @@ from ..subscription_states import (
     subscription_status_change,
     unpaid_invoices_void,
 )
-from ..usage_invoicing import usage_arrears_bill
+from ..usage_invoicing import USAGE_TOO_LARGE, usage_arrears_bill
 from .changes import pending_change_apply
 from .common import charge_line, period_invoice_issue
-from .pause import pause_end, pause_resume_due
+from .pause import pause_end, pause_resume_due, usage_to_today_invoice
 from .start import subscription_provider_follow_enqueue
 from .trials import trial_convert_due
-from .usage import usage_final_invoice
+from .usage import renewal_hold, usage_final_invoice, usage_only_nothing_due, usage_too_large_for_invoice
 
 
 @transaction.atomic
@@ -67,7 +67,8 @@ def subscription_cancel(
         # A paused subscription's service has already stopped, and the renewal never reaches an open-ended pause's
         # period end: canceled at period end, it ends now.
         # Metered usage is billed in whole days: up to the end of today, on an invoice of its own.
-        usage_final_invoice(locked, customer=owner, end=billing_date(moment) + timedelta(days=1), moment=moment)
+        # A paused one bills none: its pause billed the days before it and the paused days are never billed.
+        usage_to_today_invoice(locked, customer=owner, moment=moment)
         subscription_status_change(
             locked, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.REQUESTED
         )
@@ -102,7 +103,7 @@ def subscription_resume(*, subscription: Subscription, actor: Any = None, now: d
             status_code=409,
         )
     if locked.status == SubscriptionStatus.PAUSED:
-        pause_end(locked, on=billing_date(moment), moment=moment)
+        pause_end(locked, customer=owner, on=billing_date(moment), moment=moment)
     elif locked.cancel_at_period_end:
         locked.cancel_at_period_end = False
         locked.canceled_at = None
@@ -126,8 +127,12 @@ class RenewalOutcome:
     status_before: str
     invoices: list[Invoice] = field(default_factory=list)
     ended: bool = False
-    # What else the run did, in order, for reports: "resumed", "trial_converted", "plan_changed".
+    # What else the run did, in order, for reports: "resumed", "trial_converted", "plan_changed", "held".
     events: list[str] = field(default_factory=list)
+    # Periods advanced (a usage-only plan with nothing used advances with no invoice).
+    renewed: int = 0
+    # Why the renewal was held (`renewal_hold`: usage no invoice can hold), "" when it was not.
+    held: str = ""
 
     @property
     def status_after(self) -> str:
@@ -138,7 +143,7 @@ class RenewalOutcome:
         """What happened, for reports: renewed / ended, then a status change (past_due, reactivated, ...)."""
         found = list(self.events)
         converted = "trial_converted" in self.events
-        if len(self.invoices) > converted:  # a trial's first invoice is not a renewal
+        if self.renewed:  # a trial's first invoice is not a renewal
             found.append("renewed")
         if self.ended:
             found.append("ended")
@@ -169,10 +174,13 @@ def subscription_renew(
 
     Each period that has ended by `as_of` is invoiced and the subscription advanced (one invoice per
     period, also when runs were missed), with the metered usage of the period that ended (`usage_arrears_bill`;
-    a plan priced 0 bills only that usage, and a renewal with nothing billable is a zero invoice, paid at once, as
-    for any free plan); one set to cancel at period end ends at that boundary instead, its last period's usage on
-    an invoice of its own; then active/past_due/incomplete follow its invoices. Running it again for the same day
-    does nothing.
+    a plan priced 0 bills only that usage: a usage-only plan with nothing billable advances with no invoice,
+    `usage_only_nothing_due`, while a free plan without charges gets a zero invoice, paid at once); one set to
+    cancel at period end ends at that boundary instead, its last period's usage on an invoice of its own; then
+    active/past_due/incomplete follow its invoices. Running it again for the same day does nothing.
+    Usage no invoice can hold (`usage_amount_too_large`) holds the renewal instead of failing it (`renewal_hold`:
+    that period is not invoiced nor advanced, the subscription is past due without service, `outcome.held` says
+    why); the periods before it are renewed.
     `actor` None is the system (the renewal run); a user needs billing.change_subscription.
     """
     permission_require(actor=actor, permission="billing.change_subscription")
@@ -180,7 +188,9 @@ def subscription_renew(
     customer = customer_lock(subscription.customer_id)
     locked = subscription_lock(subscription_id=subscription.pk)
     outcome = RenewalOutcome(subscription=locked, status_before=locked.status)
-    if locked.status == SubscriptionStatus.PAUSED and pause_resume_due(locked, as_of=as_of, moment=moment):
+    if locked.status == SubscriptionStatus.PAUSED and pause_resume_due(
+        locked, customer=customer, as_of=as_of, moment=moment
+    ):
         outcome.events.append("resumed")
     if locked.status == SubscriptionStatus.TRIALING and locked.trial_end is not None and locked.trial_end <= as_of:
         # trial_end is a boundary: a change scheduled during the trial shapes the first invoice.
@@ -206,35 +216,57 @@ def subscription_renew(
             outcome.ended = True
         else:
             while locked.current_period_end <= as_of:
-                # The ended period's metered usage (in arrears, at the prices of the plan it had: before a pending
-                # change applies) joins the invoice of the next period.
-                usage = usage_arrears_bill(
-                    subscription=locked,
-                    customer=customer,
-                    end=locked.current_period_end,
-                    language=customer.preferred_language,
-                )
-                if pending_change_apply(locked, moment=moment):
+                try:
+                    with transaction.atomic():  # a savepoint: a held renewal leaves nothing of that period
+                        invoice, changed = _period_renew(locked, customer=customer, moment=moment)
+                except ApplicationError as error:
+                    if error.code != USAGE_TOO_LARGE:
+                        raise
+                    locked.refresh_from_db()  # the savepoint's changes (a pending change) are undone in the rows
+                    customer.refresh_from_db()
+                    outcome.events.append("held")
+                    outcome.held = renewal_hold(locked, error=error, moment=moment)
+                    # No dunning refresh: with nothing overdue it would make the held subscription active again.
+                    return outcome
+                if changed:
                     outcome.events.append("plan_changed")
-                period = next_period(
-                    anchor=locked.billing_cycle_anchor,
-                    current=locked.current_period,
-                    billing_period=locked.billing_period,
-                )
-                lines = [charge_line(locked, period, customer.preferred_language), *usage.lines]
-                outcome.invoices.append(
-                    period_invoice_issue(
-                        customer=customer,
-                        subscription=locked,
-                        period=period,
-                        lines=lines,
-                        reason=SubscriptionInvoiceReason.CYCLE,
-                        moment=moment,
-                    )
-                )
-                locked.current_period_start, locked.current_period_end = period.start, period.end
-                locked.save(
-                    update_fields=["billing_cycle_anchor", "current_period_start", "current_period_end", "updated_at"]
-                )
+                if invoice is not None:
+                    outcome.invoices.append(invoice)
+                outcome.renewed += 1
     dunning_refresh(locked, as_of=as_of, moment=moment)
     return outcome
+
+
+def _period_renew(locked: Subscription, *, customer: Customer, moment: datetime) -> tuple[Invoice | None, bool]:
+    """Invoice the period after the one that ended and advance to it (customer and subscription locked): its
+    invoice (None for a usage-only plan with nothing billable) and whether a pending change applied.
+
+    The ended period's metered usage (in arrears, at the prices of the plan it had: before a pending change
+    applies) joins the invoice of the next period. Usage no invoice can hold raises `usage_amount_too_large`."""
+    usage = usage_arrears_bill(
+        subscription=locked, customer=customer, end=locked.current_period_end, language=customer.preferred_language
+    )
+    changed = pending_change_apply(locked, moment=moment)
+    period = next_period(
+        anchor=locked.billing_cycle_anchor, current=locked.current_period, billing_period=locked.billing_period
+    )
+    charge = charge_line(locked, period, customer.preferred_language)
+    invoice = None
+    if not usage_only_nothing_due(locked, usage=usage, charge=charge):
+        try:
+            invoice = period_invoice_issue(
+                customer=customer,
+                subscription=locked,
+                period=period,
+                lines=[charge, *usage.lines],
+                reason=SubscriptionInvoiceReason.CYCLE,
+                moment=moment,
+            )
+        except ApplicationError as error:
+            too_large = usage_too_large_for_invoice(error, usage=usage)
+            if too_large is None:
+                raise
+            raise too_large from error
+    locked.current_period_start, locked.current_period_end = period.start, period.end
+    locked.save(update_fields=["billing_cycle_anchor", "current_period_start", "current_period_end", "updated_at"])
+    return invoice, changed

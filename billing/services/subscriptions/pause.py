@@ -1,4 +1,5 @@
-"""Pause and resume: no service and no invoice while paused; the paid days left carry over to the resume."""
+"""Pause and resume: no service and no invoice while paused; the paid days left carry over to the resume, and the
+metered usage of the paused days is never billed."""
 
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -7,13 +8,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from billing.models import Customer, Invoice
 from billing.models.subscriptions import Subscription, SubscriptionPause, SubscriptionStatus
-from billing.periods import add_months, billing_date
+from billing.periods import add_months, billing_date, billing_day_start
 from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_require
 
 from ..subscription_states import customer_lock, dunning_refresh, subscription_lock, subscription_status_change
+from ..usage_invoicing import usage_period_close
 from .start import subscription_provider_follow_enqueue
+from .usage import usage_final_invoice
 
 
 def _resume_on_check(resume_on: date | None, *, today: date, by_customer: bool) -> date | None:
@@ -41,6 +45,10 @@ def subscription_pause(
 ) -> Subscription:
     """Pause an active subscription from today: no service and no invoice until it resumes (on `resume_on`, by
     the renewal run, or when resumed), and the days left of the paid period carry over to the resume.
+
+    The metered usage not billed yet, up to the end of today (Seoul), is invoiced now on an invoice of its own
+    (`usage_final_invoice`; none when nothing is billable): the renewal after the resume bills only the days from
+    the resume on (`pause_end`), so the days before the pause would otherwise never be billed.
 
     Only an active subscription pauses (a past-due one pays first: a pause must not stop dunning), and not while
     its renewal is overdue and not yet billed (current_period_end < today: 409 `subscription_not_pausable`).
@@ -74,6 +82,7 @@ def subscription_pause(
             status_code=409,
         )
     scheduled = _resume_on_check(resume_on, today=today, by_customer=by_customer)
+    usage_final_invoice(locked, customer=owner, end=today + timedelta(days=1), moment=moment)
     SubscriptionPause.objects.create(
         subscription=locked,
         paused_on=today,
@@ -96,23 +105,29 @@ def _anchor_for(boundary: date, *, not_after: date) -> date:
     return add_months(boundary, -12)
 
 
-def pause_end(locked: Subscription, *, on: date, moment: datetime) -> None:
-    """End the open pause of a locked paused subscription on the day `on` (customer and subscription locked).
+def pause_end(locked: Subscription, *, customer: Customer, on: date, moment: datetime) -> None:
+    """End the open pause of a locked paused subscription on the day `on` (`customer`, the caller's locked row,
+    and the subscription locked).
 
     The carried days come back as the current period [on, on + days_carried), not invoiced again (they were
     paid), and the cycle is re-based so the next period starts (and is invoiced) on on + days_carried. With
     nothing carried the subscription is due on `on` itself: the current period is the one day before it (a
     placeholder that satisfies the period checks, never invoiced) so the renewal bills [on, on + 1 period).
-    The paused days are never billed.
+    The paused days are never billed: the pause billed the usage up to its first day's end, and the usage is
+    closed here at the start of the resume day, so events of the paused days are refused from now on
+    (`period_closed`) and those accepted while paused stay unbilled. `customer` is the caller's row so that its
+    `usage_billed_until` says so too (the renewal bills the usage from that mark in the same transaction).
     """
     pause = SubscriptionPause.objects.select_for_update().filter(subscription=locked, resumed_on__isnull=True).first()
     if pause is None:
-        # Paused without a pause of ours (the provider reported it): nothing was carried, the period stands.
+        # Paused without a pause of ours (the provider reported it): nothing was carried, the period stands, and
+        # nothing billed the usage before the pause, whose first day is unknown: no usage is closed.
         start, carried = on, max(0, (locked.current_period_end - on).days)
     else:
         pause.resumed_on = start = max(on, pause.paused_on)
         pause.save(update_fields=["resumed_on"])
         carried = pause.days_carried
+        usage_period_close(customer=customer, until=billing_day_start(start))
     if carried:
         period_start, next_boundary = start, start + timedelta(days=carried)
     else:
@@ -125,11 +140,24 @@ def pause_end(locked: Subscription, *, on: date, moment: datetime) -> None:
     dunning_refresh(locked, as_of=max(on, billing_date(moment)), moment=moment)
 
 
-def pause_resume_due(locked: Subscription, *, as_of: date, moment: datetime) -> bool:
-    """Called by subscription_renew (customer and subscription locked): a pause whose `resume_on` has come ends
-    on that day (the subscription resumes with its carried days). True if it did."""
+def pause_resume_due(locked: Subscription, *, customer: Customer, as_of: date, moment: datetime) -> bool:
+    """Called by subscription_renew (`customer` its locked row, the subscription locked): a pause whose
+    `resume_on` has come ends on that day (the subscription resumes with its carried days). True if it did."""
     due = SubscriptionPause.objects.filter(subscription=locked, resumed_on__isnull=True, resume_on__lte=as_of).first()
     if due is None or due.resume_on is None:
         return False
-    pause_end(locked, on=due.resume_on, moment=moment)
+    pause_end(locked, customer=customer, on=due.resume_on, moment=moment)
     return True
+
+
+def usage_to_today_invoice(locked: Subscription, *, customer: Customer, moment: datetime) -> Invoice | None:
+    """As a subscription ends now (customer and subscription locked): its metered usage not billed yet, up to the
+    end of today (Seoul), on an invoice of its own (`usage_final_invoice`), and the usage closed there.
+
+    A paused subscription (a pause of ours) bills none: its pause billed the days before it, and every day since is
+    a paused day, never billed; the usage is only closed at the end of today."""
+    end = billing_date(moment) + timedelta(days=1)
+    if locked.status == SubscriptionStatus.PAUSED and locked.pauses.filter(resumed_on__isnull=True).exists():
+        usage_period_close(customer=customer, until=billing_day_start(end))
+        return None
+    return usage_final_invoice(locked, customer=customer, end=end, moment=moment)

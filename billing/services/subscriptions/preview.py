@@ -99,7 +99,12 @@ def _next_invoice(locked: Subscription, *, customer: Customer, moment: datetime)
         pause = locked.pauses.filter(resumed_on__isnull=True).first()
         if pause is None or pause.resume_on is None:
             raise no_upcoming_invoice(locked)
-        pause_resume_due(locked, as_of=pause.resume_on, moment=max(moment, billing_day_start(pause.resume_on)))
+        pause_resume_due(
+            locked,
+            customer=customer,
+            as_of=pause.resume_on,
+            moment=max(moment, billing_day_start(pause.resume_on)),
+        )
     on = locked.next_billing_date
     if on is None:
         raise no_upcoming_invoice(locked)

@@ -243,15 +243,17 @@ def test_a_usage_only_plan_bills_the_usage_in_arrears(customer, usage_only_plan,
     assert (invoice.total, invoice.status) == (3_300, "open")
 
 
-def test_a_usage_only_plan_with_nothing_used_renews_with_a_zero_invoice_paid_at_once(customer, usage_only_plan):
+def test_a_usage_only_plan_with_nothing_used_renews_with_no_invoice(customer, usage_only_plan):
     started = subscription_create(customer=customer, plan=usage_only_plan, billing_period="monthly", now=seoul(JAN_31))
+    invoices_before = Invoice.objects.count()
 
-    (invoice,) = renew(started.subscription, FEB_28).invoices
+    outcome = renew(started.subscription, FEB_28)
 
-    # As for any free plan: the period is invoiced (and so never twice), for nothing, paid at once.
-    assert (invoice.total, invoice.status, invoice.number != "") == (0, "paid", True)
-    assert list(invoice.lines.values_list("kind", "amount")) == [("item", 0)]
-    assert Subscription.objects.get(pk=started.subscription.pk).status == "active"
+    # Nothing billable in arrears, nothing in advance: no ₩0 invoice (test_usage_renewal_edges has the rest).
+    assert (outcome.invoices, Invoice.objects.count()) == ([], invoices_before)
+    renewed = Subscription.objects.get(pk=started.subscription.pk)
+    assert (renewed.status, renewed.current_period_start) == ("active", FEB_28)
+    assert billed_until(customer) == seoul(FEB_28, hour=0)
 
 
 def test_english_customers_get_english_usage_lines(customer, subscribed, api_calls):
