@@ -12,12 +12,13 @@ from django.utils import timezone
 
 from billing.enums import Language
 from billing.models import BillableMetric, Customer, PlanCharge, Subscription
-from billing.selectors.entitlements import SERVICE_STATUSES, entitlement_subscription, entitlements_of
+from billing.selectors.entitlements import entitlement_subscription, entitlements_of, subscription_served
 from billing.selectors.usage import (
     METERED_STATUSES,
     plan_charges,
     usage_quantities,
     usage_subscription,
+    usage_subscription_of,
     usage_window_so_far,
 )
 from billing_site.errors import ApplicationError
@@ -122,6 +123,16 @@ def usage_report(
     return usage_report_of(subscription=usage_subscription(customer=customer), language=language, now=now)
 
 
+def usage_report_for(
+    *, customer_id: int | None = None, user_id: int | None = None, language: str = Language.KOREAN
+) -> UsageReport:
+    """usage_report of the customer with this id, or of this user's customer (none: an empty report), with no
+    read of the customer itself: what GET /api/usage answers."""
+    return usage_report_of(
+        subscription=usage_subscription_of(customer_id=customer_id, user_id=user_id), language=language
+    )
+
+
 def usage_current(
     *, customer: Customer | None, language: str = Language.KOREAN, now: datetime | None = None
 ) -> list[UsageSummary]:
@@ -135,6 +146,6 @@ def entitlements_with_usage(*, customer: Customer | None, language: str, now: da
     like the features and limits; GET /api/usage still shows a paused subscription's."""
     subscription = entitlement_subscription(customer=customer)
     body = entitlements_of(subscription=subscription, language=language)
-    served = subscription if subscription is not None and subscription.status in SERVICE_STATUSES else None
+    served = subscription if subscription_served(subscription, now=now) else None
     body["usage"] = usage_report_of(subscription=served, language=language, now=now).metrics
     return body

@@ -12,7 +12,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from billing import selectors
 from billing.enums import ApiKeyScope
 from billing.models import Customer
-from billing.services.usage_reads import usage_report
+from billing.services.usage_reads import usage_report_for
 from billing_site.api.schema import api_errors
 
 from ..authentication import ApiKeyAuthentication, ApiKeyScopeRequired, api_key_of
@@ -45,12 +45,19 @@ CUSTOMER_PARAMETER = OpenApiParameter(
 def reader_customer(request: Request) -> Customer | None:
     """Whose usage and entitlements the request reads: the caller's own profile (None: none yet), or, with an API
     key, the customer `?customer=<id>` names (missing or malformed: 400 `validation_error`; unknown: 404)."""
+    customer_id, _ = reader_ids(request)
+    return customer_of(request) if customer_id is None else selectors.customer_get(customer_id=customer_id)
+
+
+def reader_ids(request: Request) -> tuple[int | None, int | None]:
+    """Whose usage the request reads, as reader_customer says but without loading the customer: (None, the caller's
+    user id), or, with an API key, (the `?customer` id, None) (the same 400; the caller checks that customer exists
+    when it finds nothing)."""
     if api_key_of(request) is None:
-        if "customer" in request.query_params:  # ignored, but a malformed one is refused as the schema says
+        if "customer" in request.query_params:
             validated(UsageCustomerQuerySerializer, request.query_params)
-        return customer_of(request)
-    query = validated(UsageCustomerQuerySerializer, request.query_params)
-    return selectors.customer_get(customer_id=int(query["customer"]))
+        return None, request.user.pk
+    return int(validated(UsageCustomerQuerySerializer, request.query_params)["customer"]), None
 
 
 class UsageViewSet(viewsets.GenericViewSet):
@@ -75,5 +82,8 @@ class UsageViewSet(viewsets.GenericViewSet):
     @api_errors({400: ["validation_error"], 404: ["not_found"]}, READER_ERRORS)
     def retrieve(self, request: Request) -> Response:
         """GET /api/usage: the current period's usage of the caller (or, with an API key, of `?customer`)."""
-        report = usage_report(customer=reader_customer(request), language=request_language())
+        customer_id, user_id = reader_ids(request)
+        report = usage_report_for(customer_id=customer_id, user_id=user_id, language=request_language())
+        if report.subscription is None and customer_id is not None:
+            selectors.customer_get(customer_id=customer_id)  # an unknown customer is 404, as before
         return Response(UsageSerializer(report).data)
