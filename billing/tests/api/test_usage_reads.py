@@ -189,11 +189,24 @@ def test_current_usage_is_a_few_queries_whatever_the_history(
     for hours in range(10 * 24):
         calls(customer, api_calls, 2, hour=first_hour + timedelta(hours=hours))
 
-    # the user (JWT), the customer, the subscription, its charges, the rolled-up quantities
-    with django_assert_max_num_queries(5):
+    # the user (JWT), the subscription found by the user (no read of the customer), its charges, the quantities
+    with django_assert_max_num_queries(4):
         body = customer_client.get(USAGE).json()
 
     assert metric(body, "api_calls")["quantity"] == 10 * 24 * 2
+
+
+def test_an_api_key_reads_current_usage_in_a_few_queries(
+    reader, customer, subscribed, api_calls, django_assert_max_num_queries
+):
+    calls(customer, api_calls, 4)
+    reader.get(USAGE, {"customer": customer.pk})  # the key's last use is written at most once a minute: not timed
+
+    # the key, the subscription found by the customer id (no read of the customer), its charges, the quantities
+    with django_assert_max_num_queries(4):
+        body = reader.get(USAGE, {"customer": customer.pk}).json()
+
+    assert metric(body, "api_calls")["quantity"] == 4
 
 
 def test_usage_is_counted_up_to_the_end_of_today(customer, subscribed, api_calls):
