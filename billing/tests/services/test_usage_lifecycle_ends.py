@@ -82,7 +82,9 @@ def usage_invoices(subscription: Subscription) -> list[SubscriptionInvoice]:
 
 
 def usage_quantity(invoice: Invoice) -> int:
-    return invoice.lines.get(kind=InvoiceLineKind.USAGE).usage["quantity"]
+    usage = invoice.lines.get(kind=InvoiceLineKind.USAGE).usage
+    assert usage is not None
+    return int(usage["quantity"])
 
 
 def renew(subscription: Subscription, day: date):
