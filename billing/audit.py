@@ -1,7 +1,7 @@
 """The audit trail: which billing models django-auditlog records, and who the actor of a request is.
 
-Every save and delete of an order, invoice, payment, subscription, plan or customer writes an auditlog LogEntry
-with the changed fields (before and after), the time, and the actor: the staff user in the admin, the
+Every save and delete of an order, invoice, payment, subscription, plan, customer or exchange rate writes an
+auditlog LogEntry with the changed fields (before and after), the time, and the actor: the staff user in the admin, the
 customer or staff user of an API request (JWT included), and nobody ("system") for webhooks, renewals and
 commands. The admin shows each object's entries on its change page (billing.admin.common.AuditTrailMixin).
 """
@@ -22,6 +22,7 @@ AUDITED_MODELS = (
     "billing.Subscription",
     "billing.SubscriptionPlan",
     "billing.Customer",
+    "billing.ExchangeRate",  # reports convert with it: who changed a rate, from what
 )
 
 

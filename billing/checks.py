@@ -1,5 +1,5 @@
-"""System checks of the billing app: a Hangul font for invoice PDFs, a sane VAT rate, a valid seller number, a
-dunning schedule that can run."""
+"""System checks of the billing app: a Hangul font for invoice PDFs, a sane VAT rate and rate schedule, a valid
+seller number, a dunning schedule that can run."""
 
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +10,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 from billing.enums import CustomerInvoicePolicy
 from billing.models.subscriptions import DunningAction
+from billing.tax import vat_rate_changes_parse
 from billing.validators import business_registration_number_normalize
 
 FONT_HINT = (
@@ -63,6 +64,16 @@ def check_billing_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
                 f"BILLING_VAT_RATE_BASIS_POINTS = {rate!r}: must be an integer number of basis points from 0 to 10000.",
                 hint="1000 is 10% (Korean VAT). Never a float: money is integer arithmetic here.",
                 id="billing.E003",
+            )
+        )
+    try:
+        vat_rate_changes_parse(getattr(settings, "BILLING_VAT_RATE_CHANGES", ""))
+    except ValueError as error:
+        messages.append(
+            Error(
+                str(error),
+                hint="Comma-separated YYYY-MM-DD=basis points, e.g. 2027-07-01=1200: the rate from that Seoul day on.",
+                id="billing.E008",
             )
         )
     policy = getattr(settings, "BILLING_CUSTOMER_INVOICES", None)

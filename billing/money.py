@@ -5,6 +5,7 @@ No float ever touches an amount. A KRW amount is whole won (0 minor digits); a U
 
 from decimal import ROUND_DOWN, Decimal
 
+from babel.numbers import format_currency
 from django.conf import settings
 
 from billing.enums import TaxTreatment
@@ -20,6 +21,8 @@ MINOR_DIGITS: dict[str, int] = {
     "CNY": 2,
 }
 SYMBOLS: dict[str, str] = {"KRW": "₩", "JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "CNY": "CN¥"}
+# The babel (CLDR) locale a document language formats amounts in.
+LANGUAGE_LOCALES: dict[str, str] = {"ko": "ko_KR", "en": "en_US"}
 
 # 10^15 minor units: a quadrillion won. Far beyond any invoice, far below BIGINT once VAT is added.
 MAX_AMOUNT = 10**15
@@ -106,10 +109,29 @@ def decimal_from_minor_units(*, amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-digits) if digits else Decimal(amount)
 
 
-def money_format(*, amount: int, currency: str, symbol: bool = True) -> str:
-    """Display form with thousands separators: ₩1,234,567 · $1,234.56 · -₩1,000."""
+def money_locale(language: str) -> str:
+    """The babel locale of a document language: "ko" or "en", also as a regional tag ("en-us", "ko_KR")."""
+    locale = LANGUAGE_LOCALES.get(language.strip().lower()[:2])
+    if locale is None:
+        raise ValueError(f"No money format for language {language!r}; use one of {', '.join(LANGUAGE_LOCALES)}.")
+    return locale
+
+
+def money_format(*, amount: int, currency: str, symbol: bool = True, language: str | None = None) -> str:
+    """Display form with thousands separators.
+
+    Without a language, the one locale-neutral form: ₩1,234,567 · $1,234.56 · -₩1,000. With a language (PDFs,
+    emails, the admin), the CLDR form of its locale through babel: English ₩99,000 · $79.00 · €72.00 · ¥8,900;
+    Korean the same except US$79.00 and JP¥8,900 (CLDR's Korean symbols). `symbol=False`: the number alone.
+    """
     code = currency_normalize(currency)
     digits = MINOR_DIGITS[code]
+    if language is not None:
+        # Exact in major units, and babel keeps the currency's CLDR digits, which equal MINOR_DIGITS (tested), so
+        # nothing is rounded. "#,##0" is the locale's grouping without the currency sign.
+        value = decimal_from_minor_units(amount=amount, currency=code)
+        pattern = None if symbol else "#,##0"
+        return format_currency(value, code, format=pattern, locale=money_locale(language), currency_digits=True)
     sign = "-" if amount < 0 else ""
     major, minor = divmod(abs(amount), 10**digits) if digits else (abs(amount), 0)
     text = f"{major:,}" + (f".{minor:0{digits}d}" if digits else "")

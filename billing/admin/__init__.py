@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     coupons,
     credit_notes,
     customers,
+    exchange_rates,
     invoices,
     jobs,
     orders,

@@ -11,13 +11,13 @@ from django.contrib import admin, messages
 from django.db.models import DateTimeField, Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_date
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from billing.money import money_format
+from billing.money import LANGUAGE_LOCALES, money_format
 from billing.periods import BILLING_TIME_ZONE, billing_day_start
 from billing_site.errors import ApplicationError
 
@@ -28,10 +28,12 @@ EMPTY = "—"
 
 
 def money(amount: int | None, currency: str) -> str:
-    """₩99,000 · $12.34; an empty dash when there is no amount."""
+    """₩99,000 · $12.34 (US$12.34 in Korean) in the admin's active language; an empty dash when there is no amount."""
     if amount is None:
         return EMPTY
-    return money_format(amount=amount, currency=currency)
+    language = (translation.get_language() or "")[:2]
+    # With translations deactivated (some commands) there is no language: the locale-neutral form then.
+    return money_format(amount=amount, currency=currency, language=language if language in LANGUAGE_LOCALES else None)
 
 
 def money_column(

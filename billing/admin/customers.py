@@ -19,8 +19,18 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.models import Customer, Subscription
 from billing.models.subscriptions import DunningStep
+from billing.money import MINOR_DIGITS
+from billing.selectors.customers import customer_currency_fixed
 from billing.selectors.history import payment_history
-from billing.services.customers import customer_profile_clean, customer_tax_treatment_set, customer_update
+from billing.services.customers import (
+    customer_currency_set,
+    customer_profile_clean,
+    customer_tax_basis_clean,
+    customer_tax_basis_set,
+    customer_tax_invoice_problem,
+    customer_tax_treatment_set,
+    customer_update,
+)
 from billing_site.errors import ApplicationError
 from billing_site.mail.admin import emails_table_html
 from storage.models import StoredFile
@@ -77,6 +87,15 @@ class SubscriptionInline(NoAddOrChangeMixin, admin.TabularInline):
         return f"{subscription.current_period_start} ~ {subscription.current_period.last_day}"
 
 
+def _currency_fixed(customer: Customer) -> bool:
+    """customer_currency_fixed, asked once per page (the admin asks for the read-only fields several times)."""
+    cached: bool | None = getattr(customer, "_currency_fixed", None)
+    if cached is None:
+        cached = customer_currency_fixed(customer=customer)
+        customer._currency_fixed = cached  # type: ignore[attr-defined]
+    return cached
+
+
 class CcEmailsField(forms.CharField):
     """The CC addresses as one address per line; stored as the list customer_update checks."""
 
@@ -106,15 +125,39 @@ class CustomerAdminForm(forms.ModelForm):
 
     class Meta:
         model = Customer
-        fields = [*EDITABLE_FIELDS, "tax_treatment"]
+        fields = [*EDITABLE_FIELDS, "tax_treatment", "tax_basis", "currency"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "tax_treatment" in self.fields:
             self.fields["tax_treatment"].required = False
+        if "currency" in self.fields:  # only while it is not fixed (CustomerAdmin.get_readonly_fields)
+            self.fields["currency"] = forms.ChoiceField(
+                choices=[(code, code) for code in sorted(MINOR_DIGITS)],
+                required=False,
+                label=_("currency"),
+                help_text=_("What the customer is billed in; fixed by its first subscription, invoice or credit."),
+            )
+
+    def clean_currency(self) -> str:
+        # A POST without the field keeps the currency; one fixed meanwhile is refused here, not by a 409 later.
+        value = self.cleaned_data.get("currency") or self.instance.currency
+        if value != self.instance.currency and self.instance.pk and customer_currency_fixed(customer=self.instance):
+            raise forms.ValidationError(gettext("The currency is fixed: the customer has been billed in it."))
+        return value
 
     def clean_tax_treatment(self) -> str:
         return self.cleaned_data.get("tax_treatment") or self.instance.tax_treatment
+
+    def clean_tax_basis(self) -> str:
+        # Like the treatment: a POST without the field keeps the basis; an empty field clears it.
+        if self.add_prefix("tax_basis") not in self.data:
+            return self.instance.tax_basis
+        value = self.cleaned_data.get("tax_basis") or ""
+        try:
+            return customer_tax_basis_clean(value)
+        except ApplicationError as error:
+            raise forms.ValidationError(error.message) from error
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
@@ -143,7 +186,7 @@ class CustomerAdmin(AuditTrailMixin, CustomerBalanceMixin):
     fieldsets = [
         (None, {"fields": ["user", *PROFILE_FIELDS]}),
         (_("Billing contacts"), {"fields": list(CONTACT_FIELDS)}),
-        (_("Tax"), {"fields": ["tax_treatment"]}),
+        (_("Tax"), {"fields": ["tax_treatment", "tax_basis", "tax_invoice"]}),
         (_("Credit"), {"fields": ["currency", "credit", "balance_entries"]}),
         (_("Credit notes"), {"fields": ["customer_credit_notes"]}),
         (_("Invoices"), {"fields": ["recent_invoices"]}),
@@ -155,6 +198,7 @@ class CustomerAdmin(AuditTrailMixin, CustomerBalanceMixin):
     ]
     readonly_fields = [
         "user",
+        "tax_invoice",
         "currency",
         "credit",
         "balance_entries",
@@ -180,6 +224,14 @@ class CustomerAdmin(AuditTrailMixin, CustomerBalanceMixin):
         ]
         return [(name, options) for name, options in fieldsets if options["fields"] not in hidden]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """The currency is chosen by staff only while it is not fixed (customer_currency_fixed)."""
+        fields = list(super().get_readonly_fields(request, obj))
+        editable = obj is not None and self.has_change_permission(request, obj)
+        if editable and not _currency_fixed(obj):
+            fields.remove("currency")
+        return fields
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a billing profile is created with the user's first billing request
 
@@ -197,12 +249,26 @@ class CustomerAdmin(AuditTrailMixin, CustomerBalanceMixin):
                 customer=obj, tax_treatment=form.cleaned_data["tax_treatment"], actor=request.user
             )
             obj.tax_treatment = updated.tax_treatment
+        if "tax_basis" in form.changed_data:
+            obj.tax_basis = customer_tax_basis_set(
+                customer=obj, tax_basis=form.cleaned_data["tax_basis"], actor=request.user
+            ).tax_basis
+        if "currency" in form.changed_data:
+            obj.currency = customer_currency_set(
+                customer=obj, currency=form.cleaned_data["currency"], actor=request.user
+            ).currency
 
     # --- columns and sections ---------------------------------------------------------------------
 
     @admin.display(description=_("business registration number"), ordering="business_registration_number")
     def business_number(self, customer: Customer) -> str:
         return customer.business_registration_number_display or EMPTY
+
+    @admin.display(description=_("tax invoice"))
+    def tax_invoice(self, customer: Customer) -> str:
+        """Whether a tax invoice (세금계산서) could be issued: a Korean business needs a valid 사업자등록번호."""
+        problem = customer_tax_invoice_problem(customer=customer)
+        return gettext("ready") if problem is None else problem
 
     credit = money_column("credit_balance", _("credit balance"), ordering="credit_balance")
     created = seoul_column("created_at", _("created at"), ordering="created_at")

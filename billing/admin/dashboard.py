@@ -14,15 +14,22 @@ from django.utils.translation import gettext
 
 from billing.periods import billing_date
 from billing.selectors.dashboard import (
-    dashboard_corrections_by_month,
+    MoneyMonth,
+    MrrKrw,
     dashboard_invoices,
+    dashboard_money_by_month,
     dashboard_mrr,
-    dashboard_revenue_by_month,
+    dashboard_mrr_krw,
+    dashboard_rates,
     dashboard_subscription_movements,
     dashboard_top_plans,
 )
+from billing.selectors.exchange_rates import Conversion, KrwTotal, krw_total
 
 from .common import money
+from .exchange_rates import rate_text
+
+TOP_PLANS = 5
 
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 80, 10, 16, 40
@@ -127,28 +134,120 @@ def bar_chart(*, title: str, labels: list[str], series: list[Series], value_form
     )
 
 
+def _signed(amount: int, currency: str) -> str:
+    return ("+" if amount > 0 else "") + money(amount, currency)
+
+
+def _percent(current: int, previous: int) -> str:
+    if previous:
+        return f"{(current - previous) * 100 / previous:+.1f}%"
+    return "—" if not current else "new"
+
+
+def _conversion(part: Conversion) -> dict[str, Any]:
+    """One currency's amount of a month, the rate used and its value in KRW (or "no rate")."""
+    return {
+        "currency": part.currency,
+        "month": f"{part.month:%Y-%m}",
+        "amount": money(part.amount, part.currency),
+        "rate": "" if part.rate is None else rate_text(part.rate),
+        "krw": gettext("no rate") if part.krw is None else money(part.krw, "KRW"),
+    }
+
+
+def _mrr_krw(mrr: MrrKrw) -> dict[str, Any]:
+    current, previous = mrr.current, mrr.previous
+    return {
+        "show": any(part.currency != "KRW" for part in (*current.parts, *previous.parts)),
+        "month": f"{current.month:%Y-%m}",
+        "current": money(current.krw, "KRW"),
+        "change": _signed(mrr.change, "KRW"),
+        "change_percent": _percent(current.krw, previous.krw),
+        "rates_used": [_conversion(part) for part in current.converted],
+        "missing": [_conversion(part) for part in (*current.missing, *previous.missing)],
+        "raw": mrr,
+    }
+
+
+def _rates_table(months: list[MoneyMonth]) -> list[dict[str, Any]]:
+    """Per month and currency other than KRW with money: the rate used (or none) and each figure in KRW."""
+    rows = []
+    for month in reversed(months):
+        for currency in month.currencies:
+            if currency == "KRW":
+                continue
+            figures = [
+                next((part for part in total.parts if part.currency == currency), None)
+                for total in (month.revenue, month.refunds, month.credited)
+            ]
+            conversion = month.rate(currency)
+            rows.append(
+                {
+                    "month": f"{month.month:%Y-%m}",
+                    "currency": currency,
+                    "rate": "" if conversion is None or conversion.rate is None else rate_text(conversion.rate),
+                    "figures": [
+                        "—"
+                        if part is None
+                        else money(part.amount, currency) + ("" if part.krw is None else f" ({money(part.krw, 'KRW')})")
+                        for part in figures
+                    ],
+                }
+            )
+    return rows
+
+
+def _top_plans(*, now: Any, today: Any, rates: Any) -> list[dict[str, Any]]:
+    """Plans ranked by MRR in KRW with this month's rates (a plan's currency without a rate ranks after those, by
+    its own MRR, and shows "no rate")."""
+    this_month = today.replace(day=1)
+    rows = [
+        (plan, krw_total(month=this_month, amounts={plan.currency: plan.mrr}, rates=rates).parts[0])
+        for plan in dashboard_top_plans(now=now, limit=None)
+    ]
+    rows.sort(
+        key=lambda row: (
+            row[1].krw is None,
+            -(row[0].mrr if row[1].krw is None else row[1].krw),
+            -row[0].subscriptions,
+            row[0].plan_id,
+        )
+    )
+    return [
+        {
+            "name": plan.name,
+            "subscriptions": plan.subscriptions,
+            "mrr": money(plan.mrr, plan.currency),
+            "mrr_krw": _conversion(converted)["krw"],
+            "raw": plan,
+        }
+        for plan, converted in rows[:TOP_PLANS]
+    ]
+
+
+def _krw_values(totals: list[KrwTotal]) -> list[int]:
+    return [total.krw for total in totals]
+
+
 def dashboard_context(*, now: Any = None) -> dict[str, Any]:
-    """Every figure of the dashboard (six aggregate reads) plus its charts."""
+    """Every figure of the dashboard (seven aggregate reads and the exchange rates) plus its charts."""
     moment = now or timezone.now()
     today = billing_date(moment)
-    revenue = dashboard_revenue_by_month(today=today)
-    corrections = dashboard_corrections_by_month(today=today)
+    rates = dashboard_rates(today=today)
+    money_months = dashboard_money_by_month(today=today, rates=rates)
     movements = dashboard_subscription_movements(today=today)
-    month_labels = [f"{item.month:%Y-%m}" for item in revenue]
+    month_labels = [f"{item.month:%Y-%m}" for item in money_months]
+    mrr_figures = dashboard_mrr(now=moment)
     mrr = [
         {
             "currency": figure.currency,
             "current": money(figure.current, figure.currency),
             "previous": money(figure.previous, figure.currency),
-            "change": ("+" if figure.change > 0 else "") + money(figure.change, figure.currency),
-            "change_percent": (
-                f"{figure.change * 100 / figure.previous:+.1f}%"
-                if figure.previous
-                else ("—" if not figure.current else "new")
-            ),
+            "change": _signed(figure.change, figure.currency),
+            "change_percent": _percent(figure.current, figure.previous),
             "raw": figure,
         }
-        for figure in dashboard_mrr(now=moment)
+        for figure in mrr_figures
     ]
     invoices = [
         {
@@ -161,25 +260,22 @@ def dashboard_context(*, now: Any = None) -> dict[str, Any]:
         }
         for figure in dashboard_invoices(today=today)
     ]
-    plans = [
-        {"name": plan.name, "subscriptions": plan.subscriptions, "mrr": money(plan.mrr, plan.currency), "raw": plan}
-        for plan in dashboard_top_plans(now=moment)
-    ]
     return {
         "today": today,
         "mrr": mrr,
+        "mrr_krw": _mrr_krw(dashboard_mrr_krw(figures=mrr_figures, today=today, rates=rates)),
         "invoices": invoices,
-        "top_plans": plans,
-        "revenue": revenue,
-        "corrections": corrections,
+        "top_plans": _top_plans(now=moment, today=today, rates=rates),
+        "money_months": money_months,
+        "rates_table": _rates_table(money_months),
         "movements": movements,
         "revenue_chart": bar_chart(
             title=gettext("Revenue, refunds and credit notes by month (KRW)"),
             labels=month_labels,
             series=[
-                Series(gettext("Revenue"), [item.value for item in revenue], COLORS[0]),
-                Series(gettext("Refunds"), [item.refunds for item in corrections], COLORS[1]),
-                Series(gettext("Credit notes"), [item.credited for item in corrections], COLORS[2]),
+                Series(gettext("Revenue"), _krw_values([item.revenue for item in money_months]), COLORS[0]),
+                Series(gettext("Refunds"), _krw_values([item.refunds for item in money_months]), COLORS[1]),
+                Series(gettext("Credit notes"), _krw_values([item.credited for item in money_months]), COLORS[2]),
             ],
             value_format=lambda value: money(value, "KRW"),
         ),

@@ -15,12 +15,62 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import SubscriptionPlan
+from billing.models import PlanPrice, SubscriptionPlan
 from billing.models.subscriptions import LIVE_STATUSES
+from billing.services.plans import plan_default_price_sync
 
-from .common import AuditTrailMixin, money_column, report_each, seoul_column
+from .common import AuditTrailMixin, ReadOnlyMixin, money, money_column, report_each, seoul_column
 from .stripe import PLAN_SYNC, plan_sync, stripe_function
 from .usage_metrics import PlanChargeInline
+
+
+class PlanPriceInline(ReadOnlyMixin, admin.TabularInline):
+    """A plan's prices per currency on its page, for reference: the plan file sets them (the default currency's
+    follows the plan's own price, edited above)."""
+
+    model = PlanPrice
+    extra = 0
+    can_delete = False
+    fields = ("currency", "monthly", "annual", "stripe_monthly_price_id", "stripe_annual_price_id")
+    readonly_fields = fields
+    ordering = ("currency",)
+
+    @admin.display(description=_("monthly price"))
+    def monthly(self, price: PlanPrice) -> str:
+        return money(price.monthly_price, price.currency)
+
+    @admin.display(description=_("annual price"))
+    def annual(self, price: PlanPrice) -> str:
+        return money(price.annual_price, price.currency)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Shown, never submitted: left out of a save, the plan form posts no formset for rows it cannot change.
+        return request.method != "POST" and super().has_view_permission(request, obj)
+
+
+@admin.register(PlanPrice)
+class PlanPriceAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Every plan's prices per currency in one list; read-only, since the plan file creates, updates and removes
+    them (and a plan's default one follows the plan's own price, edited on the plan)."""
+
+    list_display = ["plan", "currency", "monthly", "annual", "updated"]
+    list_filter = ["currency", "plan"]
+    search_fields = ["plan__slug", "plan__name"]
+    fields = ["plan", "currency", "monthly", "annual", "stripe_monthly_price_id", "stripe_annual_price_id"]
+    readonly_fields = ["monthly", "annual"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PlanPrice]:
+        return super().get_queryset(request).select_related("plan")
+
+    @admin.display(description=_("monthly price"), ordering="monthly_price")
+    def monthly(self, price: PlanPrice) -> str:
+        return money(price.monthly_price, price.currency)
+
+    @admin.display(description=_("annual price"), ordering="annual_price")
+    def annual(self, price: PlanPrice) -> str:
+        return money(price.annual_price, price.currency)
+
+    updated = seoul_column("updated_at", _("updated at"), ordering="updated_at")
 
 
 @admin.register(SubscriptionPlan)
@@ -42,7 +92,7 @@ class SubscriptionPlanAdmin(AuditTrailMixin, admin.ModelAdmin):
     search_fields = ["name", "name_en", "slug"]
     ordering = ["display_order", "id"]
     actions = ["stripe_sync_selected"]
-    inlines = [PlanChargeInline]  # read-only: billing/plans.yaml sets a plan's usage charges
+    inlines = [PlanPriceInline, PlanChargeInline]  # read-only: billing/plans.yaml sets prices and usage charges
     fieldsets = [
         (None, {"fields": ["slug", "name", "name_en", "is_active", "display_order"]}),
         (
@@ -80,6 +130,10 @@ class SubscriptionPlanAdmin(AuditTrailMixin, admin.ModelAdmin):
         if obj is not None:
             fields += ["slug", "currency"]  # the plan file and Stripe know it by slug; prices are per currency
         return fields
+
+    def save_model(self, request: HttpRequest, obj: SubscriptionPlan, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        plan_default_price_sync(plan=obj)  # the plan's own price is its default currency's row
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and obj.subscriptions.exists():

@@ -57,7 +57,7 @@ def charge_included(model_admin: Any, charge: PlanCharge) -> str:
 @admin.display(description=_("price beyond the included quantity"))
 def charge_price(model_admin: Any, charge: PlanCharge) -> str:
     unit = _unit(charge.metric)
-    lines = charge_price_lines(charge, currency=charge.plan.currency, unit=unit)
+    lines = charge_price_lines(charge, currency=charge.currency, unit=unit)
     return format_html_join("", "<div>{}</div>", ((line,) for line in lines))
 
 
@@ -67,11 +67,14 @@ class PlanChargeInline(ReadOnlyMixin, admin.TabularInline):
     model = PlanCharge
     extra = 0
     can_delete = False
-    fields = ("metric", "charge_model", "included", "price", "display_order", "stripe_price_id")
+    fields = ("metric", "currency", "charge_model", "included", "price", "display_order", "stripe_price_id")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PlanCharge]:
-        return super().get_queryset(request).select_related("plan", "metric")
+        # A metric's charges in each currency side by side.
+        return (
+            super().get_queryset(request).select_related("plan", "metric").order_by("display_order", "currency", "id")
+        )
 
     included = charge_included
     price = charge_price
@@ -85,12 +88,13 @@ class PlanChargeInline(ReadOnlyMixin, admin.TabularInline):
 class PlanChargeAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Every plan's usage charges in one list; read-only, since the plan file creates, updates and removes them."""
 
-    list_display = ["plan", "metric", "charge_model", "included", "price", "display_order", "updated"]
-    list_filter = ["charge_model", "metric", "plan"]
+    list_display = ["plan", "metric", "currency", "charge_model", "included", "price", "display_order", "updated"]
+    list_filter = ["currency", "charge_model", "metric", "plan"]
     search_fields = ["plan__slug", "plan__name", "metric__code", "metric__name"]
     fields = [
         "plan",
         "metric",
+        "currency",
         "charge_model",
         "included",
         "price",
@@ -132,7 +136,7 @@ class BillableMetricAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description=_("charged by plans"))
     def charged_by(self, metric: BillableMetric) -> str:
-        slugs = sorted(charge.plan.slug for charge in metric.charges.all())
+        slugs = sorted({charge.plan.slug for charge in metric.charges.all()})  # one charge per currency
         return ", ".join(slugs) or "—"
 
     updated = seoul_column("updated_at", _("updated at"), ordering="updated_at")

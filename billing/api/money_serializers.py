@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from billing.enums import BalanceEntryKind, CreditNoteReason, CreditSettlement, InvoicePdfStatus
+from billing.enums import BalanceEntryKind, CreditNoteReason, CreditSettlement, InvoicePdfStatus, TaxTreatment
 from billing.models import CreditNote, CreditNoteLine, CustomerBalanceEntry, Refund
 
 from .serializers import InvoiceSerializer, MinorUnitsField
@@ -103,6 +103,13 @@ class CreditNoteUrlsSerializer(serializers.Serializer):
 class CreditNoteSerializer(serializers.ModelSerializer):
     invoice_id = serializers.IntegerField()
     invoice_number = serializers.CharField(source="invoice.number")
+    # A credit note has no VAT of its own: it takes back VAT at its invoice's treatment and rate.
+    tax_treatment = serializers.ChoiceField(
+        source="invoice.tax_treatment", choices=TaxTreatment.choices, read_only=True, help_text="Its invoice's."
+    )
+    vat_rate_basis_points = serializers.IntegerField(
+        source="invoice.vat_rate_basis_points", read_only=True, help_text="Its invoice's VAT rate (1000 = 10%)."
+    )
     subtotal = MinorUnitsField()
     tax = MinorUnitsField()
     total = MinorUnitsField()
@@ -121,6 +128,8 @@ class CreditNoteSerializer(serializers.ModelSerializer):
             "invoice_id",
             "invoice_number",
             "currency",
+            "tax_treatment",
+            "vat_rate_basis_points",
             "reason",
             "memo",
             "subtotal",

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from billing.enums import Language
+from billing.enums import Language, TaxTreatment
 from billing.models import Invoice, InvoiceLine, Order, OrderItem
 from billing.selectors.history import HISTORY_TYPES
 
@@ -74,6 +74,9 @@ class InvoiceCreateSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         currency = (attrs.get("currency") or "KRW").upper()
+        if not attrs.get("currency") and ("amount_krw" in attrs or "tax_krw" in attrs):
+            # Won amounts bill in KRW, never in the customer's own currency (a USD account: 409 currency_mismatch).
+            attrs["currency"] = "KRW"
         for generic, krw in (("amount", "amount_krw"), ("tax", "tax_krw")):
             if krw in attrs and currency != "KRW":
                 raise serializers.ValidationError({krw: [f"Only for KRW invoices; send {generic} for {currency}."]})
@@ -169,6 +172,15 @@ class InvoiceSerializer(serializers.ModelSerializer):
     tax_krw = serializers.SerializerMethodField()
     total_krw = serializers.SerializerMethodField()
     amount_remaining_krw = serializers.SerializerMethodField()
+    tax_treatment = serializers.ChoiceField(
+        choices=TaxTreatment.choices, read_only=True, help_text="The VAT treatment it was issued with."
+    )
+    vat_rate_basis_points = serializers.IntegerField(
+        read_only=True, help_text="The VAT rate it was issued with, in basis points (1000 = 10%); 0 unless taxable."
+    )
+    tax_basis = serializers.CharField(
+        read_only=True, help_text="The legal basis of a 0% VAT (zero-rated or exempt) as printed; empty if taxable."
+    )
     urls = serializers.SerializerMethodField()
     lines = InvoiceLineSerializer(many=True, read_only=True)
 
@@ -190,6 +202,9 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "tax_krw",
             "total_krw",
             "amount_remaining_krw",
+            "tax_treatment",
+            "vat_rate_basis_points",
+            "tax_basis",
             "description",
             "order_id",
             "issue_date",

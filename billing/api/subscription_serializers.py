@@ -9,7 +9,9 @@ from rest_framework import serializers
 
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription, SubscriptionPause, SubscriptionStatus
+from billing.money import MINOR_DIGITS
 from billing.periods import BillingPeriod
+from billing.selectors.plans import plan_price_in, plan_prices
 from billing.services.subscriptions.common import MAX_SEATS, WHEN_CHOICES
 
 from .serializers import (
@@ -43,6 +45,25 @@ class QuantityField(serializers.Field):
 # --- plans and subscriptions ----------------------------------------------------------------------
 
 
+class PlanPriceSerializer(serializers.Serializer):
+    """A plan's price in one currency, per period, VAT excluded."""
+
+    currency = serializers.CharField(help_text="ISO 4217 code.")
+    monthly_price = MinorUnitsField(help_text="Minor units of `currency` per month, VAT excluded.")
+    annual_price = MinorUnitsField(help_text="Minor units of `currency` per year, VAT excluded.")
+
+
+class PlanListQuerySerializer(serializers.Serializer):
+    currency = serializers.ChoiceField(
+        choices=sorted(MINOR_DIGITS),
+        required=False,
+        help_text=(
+            "Only the plans sold in this currency, priced in it (`currency`, `monthly_price`, `annual_price`). "
+            "Default: every plan at its default price."
+        ),
+    )
+
+
 class PlanSerializer(serializers.Serializer):
     """One plan as a pricing page shows it; prices are per period, VAT excluded."""
 
@@ -59,21 +80,31 @@ class PlanSerializer(serializers.Serializer):
         help_text="Days of free trial of a customer's first subscription (one per customer); 0: none."
     )
     per_seat = serializers.BooleanField(help_text="true: the prices are per seat (times the subscription's quantity).")
+    prices = PlanPriceSerializer(
+        many=True, help_text="Every currency the plan is sold in (a subscription pays in one of them), by code."
+    )
 
     @staticmethod
-    def represent(plan: SubscriptionPlan, language: str) -> dict[str, Any]:
+    def represent(plan: SubscriptionPlan, language: str, currency: str | None = None) -> dict[str, Any]:
+        """The plan at its default price, or at its price in `currency` (the caller listed only plans sold in it)."""
+        price = plan_price_in(plan=plan, currency=currency or plan.currency)
+        shown_currency, monthly, annual = price.currency, price.monthly_price, price.annual_price
         return {
             "name": plan.display_name(language),
             "slug": plan.slug,
-            "monthly_price_krw": krw(plan.currency, plan.monthly_price),
-            "annual_price_krw": krw(plan.currency, plan.annual_price),
-            "currency": plan.currency,
-            "monthly_price": plan.monthly_price,
-            "annual_price": plan.annual_price,
+            "monthly_price_krw": krw(shown_currency, monthly),
+            "annual_price_krw": krw(shown_currency, annual),
+            "currency": shown_currency,
+            "monthly_price": monthly,
+            "annual_price": annual,
             "features": plan.display_features(language),
             "max_projects": plan.max_projects,
             "trial_days": plan.trial_days,
             "per_seat": plan.per_seat,
+            "prices": [
+                {"currency": row.currency, "monthly_price": row.monthly_price, "annual_price": row.annual_price}
+                for row in plan_prices(plan=plan)
+            ],
         }
 
 
@@ -204,6 +235,16 @@ class SubscribeSerializer(serializers.Serializer):
         help_text=f"Seats of a per-seat plan (1 to {MAX_SEATS}); default 1, or the current seats on a change.",
     )
     coupon = coupon_code_field()
+    currency = serializers.ChoiceField(
+        choices=sorted(MINOR_DIGITS),
+        required=False,
+        help_text=(
+            "ISO 4217, upper case: the currency of a first subscription, among the plan's `prices`; it becomes your "
+            "account's currency and is fixed from then on. Default: your account's currency if the plan is sold in "
+            "it, else the plan's `currency`. Another currency than a fixed one, or a plan not sold in it, is 409 "
+            "`currency_mismatch`."
+        ),
+    )
 
 
 class ProrationSerializer(serializers.Serializer):

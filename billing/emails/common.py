@@ -35,7 +35,8 @@ def date_display(value: date | datetime | None) -> str:
 
 
 def money_display(amount: int, currency: str) -> str:
-    return money_format(amount=amount, currency=currency)
+    """An amount in the email's locale: ₩99,000 · $79.00 in English, US$79.00 in Korean."""
+    return money_format(amount=amount, currency=currency, language=email_language())
 
 
 def base_context() -> dict[str, Any]:

@@ -98,6 +98,23 @@ def permissions_revoke(apps, schema_editor):
             )
 
 
+# Each RunPython renders the models' state, which is slow when the test databases are created: the data steps
+# share one function, and so do the last two.
+def backfill(apps, schema_editor):
+    invoices_tax_backfill(apps, schema_editor)
+    plan_prices_backfill(apps, schema_editor)
+
+
+def permissions_and_guards(apps, schema_editor):
+    permissions_grant(apps, schema_editor)
+    _guards_as_of_0016(apps, schema_editor)
+
+
+def guards_and_permissions_back(apps, schema_editor):
+    _guards_lift(apps, schema_editor)
+    permissions_revoke(apps, schema_editor)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("billing", "0015_usage_billing"),
@@ -313,8 +330,7 @@ class Migration(migrations.Migration):
                 name="billing_plan_price_non_negative",
             ),
         ),
-        migrations.RunPython(invoices_tax_backfill, migrations.RunPython.noop),
-        migrations.RunPython(plan_prices_backfill, migrations.RunPython.noop),
+        migrations.RunPython(backfill, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name="invoice",
             constraint=models.CheckConstraint(
@@ -324,6 +340,5 @@ class Migration(migrations.Migration):
                 name="billing_invoice_untaxed_no_vat",
             ),
         ),
-        migrations.RunPython(permissions_grant, permissions_revoke),
-        migrations.RunPython(_guards_as_of_0016, _guards_lift),
+        migrations.RunPython(permissions_and_guards, guards_and_permissions_back),
     ]

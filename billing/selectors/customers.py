@@ -1,8 +1,9 @@
-"""Reads of billing profiles: the caller's own, or any one by id for staff."""
+"""Reads of billing profiles: the caller's own, or any one by id for staff; whether a customer's currency is fixed."""
 
 from typing import Any
 
-from billing.models import Customer
+from billing.models import Customer, CustomerBalanceEntry, Invoice
+from billing.models.subscriptions import Subscription
 
 from .common import not_found
 
@@ -21,3 +22,15 @@ def customer_get(*, customer_id: int) -> Customer:
     if customer is None:
         raise not_found()
     return customer
+
+
+def customer_currency_fixed(*, customer: Customer) -> bool:
+    """Whether the customer's currency can no longer change: once it has a subscription (any status), an invoice or
+    a credit balance entry, everything of the customer is in that currency (issue 17). Before, it is chosen at the
+    first subscribe or by staff."""
+    customer_id = customer.pk
+    return (
+        Subscription.objects.filter(customer_id=customer_id).exists()
+        or Invoice.objects.filter(customer_id=customer_id).exists()
+        or CustomerBalanceEntry.objects.filter(customer_id=customer_id).exists()
+    )

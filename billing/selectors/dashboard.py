@@ -13,10 +13,16 @@ Definitions:
 - Refunds: money given back by card or bank transfer (succeeded refunds, by the month of `succeeded_at`); a
   refund to the credit balance is not money out. Credit notes: their totals (VAT included), by month of issue.
 - Open invoices: status open; overdue: open with a due date before today (Asia/Seoul). Amounts remaining.
+- In KRW (issue 17): MRR, revenue, refunds and credit notes of every currency converted with the exchange rate
+  of their month (billing.selectors.exchange_rates: exact, rounded once to whole won per figure); a currency
+  without a rate for the month is listed as missing and left out of the KRW figure, never guessed.
 """
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 from django.db.models import Case, Count, F, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import TruncMonth
@@ -26,6 +32,7 @@ from billing.enums import InvoiceStatus, PaymentStatus, RefundMethod, RefundStat
 from billing.models import CreditNote, Invoice, Payment, Refund, Subscription
 from billing.models.subscriptions import CancellationReason, SubscriptionStatus
 from billing.periods import BILLING_TIME_ZONE, BillingPeriod, add_months, billing_day_start
+from billing.selectors.exchange_rates import Conversion, KrwTotal, Rates, krw_total, rates_between
 
 MONTHS = 12
 
@@ -113,19 +120,61 @@ def _month_of(value: datetime | date) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-def dashboard_revenue_by_month(*, today: date, currency: str = "KRW", months: int = MONTHS) -> list[MonthValue]:
-    """Succeeded payments per Asia/Seoul month for the last `months` months (zero-filled), one query."""
-    starts = month_starts(today=today, months=months)
-    rows = (
-        Payment.objects.filter(
-            status=PaymentStatus.SUCCEEDED, currency=currency, succeeded_at__gte=billing_day_start(starts[0])
-        )
-        .annotate(month=TruncMonth("succeeded_at", tzinfo=BILLING_TIME_ZONE))
-        .values("month")
+def _by_month_and_currency(rows: Iterable[Mapping[str, Any]]) -> dict[date, dict[str, int]]:
+    totals: dict[date, dict[str, int]] = {}
+    for row in rows:
+        totals.setdefault(_month_of(row["month"]), {})[row["currency"]] = row["total"]
+    return totals
+
+
+def _received(*, since: datetime, currency: str | None) -> dict[date, dict[str, int]]:
+    """Succeeded payments by Asia/Seoul month and currency: one grouped query."""
+    payments = Payment.objects.filter(status=PaymentStatus.SUCCEEDED, succeeded_at__gte=since)
+    if currency is not None:
+        payments = payments.filter(currency=currency)
+    return _by_month_and_currency(
+        payments.annotate(month=TruncMonth("succeeded_at", tzinfo=BILLING_TIME_ZONE))
+        .values("month", "currency")
         .annotate(total=Sum("amount"))
-        .order_by("month")
+        .order_by("month", "currency")
     )
-    return _fill(starts, {_month_of(row["month"]): row["total"] for row in rows})
+
+
+def _refunded(*, since: datetime, currency: str | None) -> dict[date, dict[str, int]]:
+    """Money given back by card or bank transfer by Asia/Seoul month and currency: one grouped query."""
+    refunds = Refund.objects.filter(
+        status=RefundStatus.SUCCEEDED,
+        method__in=[RefundMethod.CARD, RefundMethod.BANK_TRANSFER],
+        succeeded_at__gte=since,
+    )
+    if currency is not None:
+        refunds = refunds.filter(currency=currency)
+    return _by_month_and_currency(
+        refunds.annotate(month=TruncMonth("succeeded_at", tzinfo=BILLING_TIME_ZONE))
+        .values("month", "currency")
+        .annotate(total=Sum("amount"))
+        .order_by("month", "currency")
+    )
+
+
+def _credited(*, since: datetime, currency: str | None) -> dict[date, dict[str, int]]:
+    """Credit note totals by Asia/Seoul month of issue and currency: one grouped query."""
+    notes = CreditNote.objects.filter(issued_at__gte=since)
+    if currency is not None:
+        notes = notes.filter(currency=currency)
+    return _by_month_and_currency(
+        notes.annotate(month=TruncMonth("issued_at", tzinfo=BILLING_TIME_ZONE))
+        .values("month", "currency")
+        .annotate(total=Sum("total"))
+        .order_by("month", "currency")
+    )
+
+
+def dashboard_revenue_by_month(*, today: date, currency: str = "KRW", months: int = MONTHS) -> list[MonthValue]:
+    """Succeeded payments in `currency` per Asia/Seoul month for the last `months` months (zero-filled), one query."""
+    starts = month_starts(today=today, months=months)
+    received = _received(since=billing_day_start(starts[0]), currency=currency)
+    return _fill(starts, {month: amounts.get(currency, 0) for month, amounts in received.items()})
 
 
 @dataclass(frozen=True)
@@ -141,28 +190,83 @@ def dashboard_corrections_by_month(
     """Money refunded (card and bank transfer) and credit notes issued per Asia/Seoul month: two grouped queries."""
     starts = month_starts(today=today, months=months)
     since = billing_day_start(starts[0])
-    refund_rows = (
-        Refund.objects.filter(
-            status=RefundStatus.SUCCEEDED,
-            method__in=[RefundMethod.CARD, RefundMethod.BANK_TRANSFER],
-            currency=currency,
-            succeeded_at__gte=since,
+    refunds = _refunded(since=since, currency=currency)
+    credited = _credited(since=since, currency=currency)
+    return [
+        CorrectionMonth(month, refunds.get(month, {}).get(currency, 0), credited.get(month, {}).get(currency, 0))
+        for month in starts
+    ]
+
+
+@dataclass(frozen=True)
+class MoneyMonth:
+    """One Asia/Seoul month's money per currency (minor units): received, refunded, credited; each in KRW too."""
+
+    month: date
+    revenue: KrwTotal
+    refunds: KrwTotal
+    credited: KrwTotal
+
+    @property
+    def currencies(self) -> list[str]:
+        """Every currency with money this month, KRW first."""
+        seen = {part.currency for total in (self.revenue, self.refunds, self.credited) for part in total.parts}
+        return sorted(seen, key=lambda currency: (currency != "KRW", currency))
+
+    def rate(self, currency: str) -> Conversion | None:
+        """The conversion of `currency` this month (its rate, or none), from whichever figure has it."""
+        for total in (self.revenue, self.refunds, self.credited):
+            for part in total.parts:
+                if part.currency == currency:
+                    return part
+        return None
+
+
+def dashboard_rates(*, today: date, months: int = MONTHS) -> dict[tuple[date, str], Decimal]:
+    """The exchange rates of the dashboard's months (by month and currency): one query."""
+    return rates_between(first=month_starts(today=today, months=months)[0], last=today)
+
+
+def dashboard_money_by_month(*, today: date, rates: Rates, months: int = MONTHS) -> list[MoneyMonth]:
+    """Revenue, refunds and credit notes per Asia/Seoul month in every currency and in KRW with `rates` (from
+    dashboard_rates): three grouped queries."""
+    starts = month_starts(today=today, months=months)
+    since = billing_day_start(starts[0])
+    received = _received(since=since, currency=None)
+    refunded = _refunded(since=since, currency=None)
+    credited = _credited(since=since, currency=None)
+    return [
+        MoneyMonth(
+            month=month,
+            revenue=krw_total(month=month, amounts=received.get(month, {}), rates=rates),
+            refunds=krw_total(month=month, amounts=refunded.get(month, {}), rates=rates),
+            credited=krw_total(month=month, amounts=credited.get(month, {}), rates=rates),
         )
-        .annotate(month=TruncMonth("succeeded_at", tzinfo=BILLING_TIME_ZONE))
-        .values("month")
-        .annotate(total=Sum("amount"))
-        .order_by("month")
+        for month in starts
+    ]
+
+
+@dataclass(frozen=True)
+class MrrKrw:
+    """MRR of every currency in KRW: now with this month's rates, a month ago with that month's."""
+
+    current: KrwTotal
+    previous: KrwTotal
+
+    @property
+    def change(self) -> int:
+        return self.current.krw - self.previous.krw
+
+
+def dashboard_mrr_krw(*, figures: list[MrrFigure], today: date, rates: Rates) -> MrrKrw:
+    """`figures` (dashboard_mrr at `today`) in KRW; nothing read."""
+    this_month = today.replace(day=1)
+    return MrrKrw(
+        current=krw_total(month=this_month, amounts={f.currency: f.current for f in figures}, rates=rates),
+        previous=krw_total(
+            month=add_months(this_month, -1), amounts={f.currency: f.previous for f in figures}, rates=rates
+        ),
     )
-    credit_rows = (
-        CreditNote.objects.filter(currency=currency, issued_at__gte=since)
-        .annotate(month=TruncMonth("issued_at", tzinfo=BILLING_TIME_ZONE))
-        .values("month")
-        .annotate(total=Sum("total"))
-        .order_by("month")
-    )
-    refunds = {_month_of(row["month"]): row["total"] for row in refund_rows}
-    credited = {_month_of(row["month"]): row["total"] for row in credit_rows}
-    return [CorrectionMonth(month, refunds.get(month, 0), credited.get(month, 0)) for month in starts]
 
 
 @dataclass(frozen=True)
@@ -221,8 +325,9 @@ def dashboard_invoices(*, today: date) -> list[InvoiceFigure]:
     ]
 
 
-def dashboard_top_plans(*, now: datetime | None = None, limit: int = 5) -> list[PlanFigure]:
-    """Plans by MRR of their subscriptions in service now (then by count): one grouped query."""
+def dashboard_top_plans(*, now: datetime | None = None, limit: int | None = 5) -> list[PlanFigure]:
+    """Plans by MRR of their subscriptions in service now (then by count), per currency: one grouped query.
+    (`limit` None: every plan and currency, for the caller to rank in KRW.)"""
     moment = now or timezone.now()
     rows = (
         Subscription.objects.filter(_in_service_at(moment))

@@ -1,14 +1,21 @@
-"""Reads of the plans on sale (what GET /api/payment/plans shows and what subscribe and checkout accept)."""
+"""Reads of the plans on sale (what GET /api/payment/plans shows and what subscribe and checkout accept), and of
+their prices per currency."""
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from billing.models.plans import SubscriptionPlan
+from billing.models.plans import PlanPrice, SubscriptionPlan
 from billing_site.errors import ApplicationError
 
 
-def plan_list_active() -> QuerySet[SubscriptionPlan]:
-    """Plans offered to new subscribers, in display order (GET /api/payment/plans)."""
-    return SubscriptionPlan.objects.filter(is_active=True).order_by("display_order", "id")
+def plan_list_active(currency: str | None = None) -> QuerySet[SubscriptionPlan]:
+    """Plans offered to new subscribers, in display order, with their `prices` prefetched (GET /api/payment/plans).
+
+    With a currency, only the plans sold in it (issue 17: a customer paying in USD sees the USD offer)."""
+    plans = SubscriptionPlan.objects.filter(is_active=True).prefetch_related("prices").order_by("display_order", "id")
+    if currency is not None:
+        priced = PlanPrice.objects.filter(plan_id=OuterRef("pk"), currency=currency)
+        plans = plans.filter(Q(currency=currency) | Exists(priced))
+    return plans
 
 
 def plan_get_active(*, slug: str) -> SubscriptionPlan:
@@ -21,3 +28,36 @@ def plan_get_active(*, slug: str) -> SubscriptionPlan:
             fields={"plan": [f"Unknown or retired plan {slug!r}; GET /api/payment/plans lists the plans."]},
         )
     return plan
+
+
+def _default_price(plan: SubscriptionPlan, row: PlanPrice | None) -> PlanPrice:
+    # The plan's own fields are its default price (the admin edits them there); its row mirrors them and holds the
+    # Stripe ids. Read from the plan, so an edit that has not reached the row yet is never undercut.
+    price = row if row is not None else PlanPrice(plan=plan, currency=plan.currency)
+    price.monthly_price, price.annual_price = plan.monthly_price, plan.annual_price
+    return price
+
+
+def plan_price_in(*, plan: SubscriptionPlan, currency: str) -> PlanPrice:
+    """The plan's price in `currency` (for its default currency, its own monthly/annual price); a plan not sold in
+    it is 409 `currency_mismatch` (everything a customer buys is in the customer's one currency).
+
+    Prefetch `prices` when reading many plans. Read the amounts, never save the answer: the default price may be
+    a row not stored (a plan made outside the plan file)."""
+    row = plan.price_in(currency)
+    if currency == plan.currency:
+        return _default_price(plan, row)
+    if row is None:
+        raise ApplicationError(
+            "currency_mismatch",
+            f"Plan {plan.slug} has no price in {currency}.",
+            status_code=409,
+        )
+    return row
+
+
+def plan_prices(*, plan: SubscriptionPlan) -> list[PlanPrice]:
+    """Every price of the plan, one per currency it is sold in (its default one always), by currency code."""
+    prices = {row.currency: row for row in plan.prices.all()}
+    prices[plan.currency] = _default_price(plan, prices.get(plan.currency))
+    return [prices[currency] for currency in sorted(prices)]

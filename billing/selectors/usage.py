@@ -37,30 +37,49 @@ def usage_window_so_far(period: ServicePeriod, *, now: datetime) -> tuple[dateti
     return start, max(start, min(end, billing_day_start(billing_date(now) + timedelta(days=1))))
 
 
+# What a read of current usage needs of the subscription (usage_subscription_of loads nothing else: model
+# instances of wide rows cost more than the query on this hot path).
+USAGE_SUBSCRIPTION_FIELDS = (
+    "id",
+    "customer_id",
+    "plan_id",
+    "status",
+    "currency",
+    "current_period_start",
+    "current_period_end",
+    "created_at",
+)
+
+
 def usage_subscription(*, customer: Customer | None) -> Subscription | None:
-    """The customer's subscription whose plan prices their current usage (the plan with it), or None; `metered`
-    says whether the plan charges any metric (as entitlement_subscription's)."""
+    """The customer's subscription whose plan prices their current usage, or None; `metered` says whether the
+    plan charges any metric in its currency (as entitlement_subscription's)."""
     return None if customer is None else usage_subscription_of(customer_id=customer.pk)
 
 
 def usage_subscription_of(*, customer_id: int | None = None, user_id: int | None = None) -> Subscription | None:
     """usage_subscription's answer for the customer with this id or of this user, without reading the customer
-    first: one query (a read of current usage is on the SaaS backend's hot path)."""
+    first: one query (a read of current usage is on the SaaS backend's hot path), of USAGE_SUBSCRIPTION_FIELDS."""
     if (customer_id is None) == (user_id is None):
         raise ValueError("usage_subscription_of takes a customer id or a user id.")
     owner = {"customer_id": customer_id} if customer_id is not None else {"customer__user_id": user_id}
     return (
         Subscription.objects.filter(status__in=sorted(METERED_STATUSES), **owner)
-        .select_related("plan")
-        .annotate(metered=Exists(PlanCharge.objects.filter(plan_id=OuterRef("plan_id"))))
+        .only(*USAGE_SUBSCRIPTION_FIELDS)
+        .annotate(metered=Exists(PlanCharge.objects.filter(plan_id=OuterRef("plan_id"), currency=OuterRef("currency"))))
         .order_by("-created_at", "-id")
         .first()
     )
 
 
-def plan_charges(*, plan_id: int) -> list[PlanCharge]:
-    """A plan's charges with their metrics, in display order."""
-    return list(PlanCharge.objects.filter(plan_id=plan_id).select_related("metric").order_by("display_order", "id"))
+def plan_charges(*, plan_id: int, currency: str) -> list[PlanCharge]:
+    """A plan's charges in `currency` (the subscription's: usage is priced in the currency it pays in) with their
+    metrics, in display order."""
+    return list(
+        PlanCharge.objects.filter(plan_id=plan_id, currency=currency)
+        .select_related("metric")
+        .order_by("display_order", "id")
+    )
 
 
 def usage_changed_customer_ids(*, since: datetime) -> list[int]:

@@ -239,10 +239,12 @@ def promotion_code_redeemable(
     plan: SubscriptionPlan,
     billing_period: str,
     now: datetime | None = None,
+    currency: str | None = None,
 ) -> PromotionCode:
-    """The promotion code `code` if `customer` may redeem it now for `plan` and `billing_period`: 400
-    `invalid_coupon` saying why not (unknown, inactive, expired, used up, another plan or period, another
-    currency), 409 `coupon_already_redeemed`. A read, without locks: `coupon_redeem` checks again under them."""
+    """The promotion code `code` if `customer` may redeem it now for `plan` and `billing_period`, billed in
+    `currency` (default: the plan's default currency): 400 `invalid_coupon` saying why not (unknown, inactive,
+    expired, used up, another plan or period, an amount in another currency), 409 `coupon_already_redeemed`. A read,
+    without locks: `coupon_redeem` checks again under them."""
     promotion_code = PromotionCode.objects.select_related("coupon").filter(code=code_normalize(code)).first()
     if promotion_code is None:
         raise _invalid(f"There is no coupon {code_normalize(code)!r}.")
@@ -252,7 +254,7 @@ def promotion_code_redeemable(
         customer=customer,
         plan=plan,
         billing_period=billing_period,
-        currency=plan.currency,
+        currency=currency or plan.currency,
         moment=now or timezone.now(),
     )
     return promotion_code

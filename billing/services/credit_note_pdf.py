@@ -88,7 +88,7 @@ def credit_note_pdf_context(*, credit_note: CreditNote) -> dict[str, Any]:
     currency = credit_note.currency
 
     def money(amount: int) -> str:
-        return money_format(amount=amount, currency=currency)
+        return money_format(amount=amount, currency=currency, language=language)
 
     with translation.override(language):
         reason = str(CreditNoteReason(credit_note.reason).label)

@@ -1,6 +1,9 @@
 """Writes of customer billing profiles: created on first need, edited with validated billing contacts
-(사업자등록번호 with its check digit, billing and CC emails, 대표자, 업태/종목)."""
+(사업자등록번호 with its check digit, billing and CC emails, 대표자, 업태/종목), and what staff set about tax: the
+treatment, the legal basis of a 0 % VAT, the foreign default, and what a tax invoice needs; and the currency the
+customer is billed in (chosen at the first subscribe or by staff, then fixed)."""
 
+import logging
 import unicodedata
 from typing import Any
 
@@ -8,13 +11,17 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from billing.enums import Language, TaxTreatment
 from billing.models import Customer
-from billing.money import currency_normalize
+from billing.money import MINOR_DIGITS, currency_normalize
+from billing.selectors.customers import customer_currency_fixed
 from billing.validators import business_registration_number_normalize
 from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_require
+
+logger = logging.getLogger(__name__)
 
 _UNSET: Any = object()
 
@@ -204,6 +211,145 @@ def customer_tax_treatment_set(*, customer: Customer, tax_treatment: str, actor:
     locked.tax_treatment = tax_treatment
     locked.save(update_fields=["tax_treatment", "updated_at"])
     return locked
+
+
+TAX_BASIS_MAX_LENGTH = 200
+
+
+@transaction.atomic
+def customer_tax_basis_set(*, customer: Customer, tax_basis: str, actor: Any) -> Customer:
+    """Staff set the legal basis printed on the customer's 0 % VAT invoices (one line; empty: the treatment's
+    default basis, billing.tax). Issued invoices keep the basis they were issued with. `actor` None is the system."""
+    permission_require(actor=actor, permission="billing.change_customer")
+    text = customer_tax_basis_clean(tax_basis)
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    locked.tax_basis = text
+    locked.save(update_fields=["tax_basis", "updated_at"])
+    return locked
+
+
+def customer_tax_basis_clean(value: Any) -> str:
+    """A tax basis as stored: one line of at most TAX_BASIS_MAX_LENGTH characters (the admin form checks with it)."""
+    return _text_clean(value, field="tax_basis", max_length=TAX_BASIS_MAX_LENGTH)
+
+
+def customer_tax_default_apply(*, customer: Customer) -> Customer:
+    """The default treatment of a foreign customer, applied once its currency is fixed (the caller holds the
+    customer's lock): a customer billed in another currency than KRW and without a 사업자등록번호 is presumed to
+    buy services exported abroad, zero-rated (영세율), unless staff already chose another treatment than the
+    taxable default. Staff can still change it afterwards (customer_tax_treatment_set)."""
+    foreign = customer.currency != "KRW" and not customer.business_registration_number
+    if not foreign or customer.tax_treatment != TaxTreatment.TAXABLE:
+        return customer
+    # Conditional on the stored treatment: a concurrent staff choice is never overwritten.
+    Customer.objects.filter(pk=customer.pk, tax_treatment=TaxTreatment.TAXABLE).update(
+        tax_treatment=TaxTreatment.ZERO_RATED, updated_at=timezone.now()
+    )
+    customer.tax_treatment = Customer.objects.values_list("tax_treatment", flat=True).get(pk=customer.pk)
+    return customer
+
+
+def customer_tax_invoice_problem(*, customer: Customer) -> str | None:
+    """Why a tax invoice (세금계산서) could not be issued to this customer, or None. A Korean business customer
+    (billed in KRW, taxable, with business details) needs a valid 사업자등록번호; an individual or a foreign customer
+    needs none. The number's checksum is checked again: rows written before it was validated may hold a bad one."""
+    details = (customer.representative_name, customer.business_type, customer.business_item)
+    korean_business = customer.currency == "KRW" and (bool(customer.business_registration_number) or any(details))
+    if not korean_business or customer.tax_treatment != TaxTreatment.TAXABLE:
+        return None
+    if not customer.business_registration_number:
+        return "A Korean business customer needs a business registration number (사업자등록번호) for a tax invoice."
+    try:
+        business_registration_number_normalize(customer.business_registration_number)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def customer_tax_invoice_require(*, customer: Customer) -> None:
+    """409 `business_registration_number_required` when a tax invoice could not be issued to the customer
+    (customer_tax_invoice_problem); for the tax invoice issuing that builds on it."""
+    problem = customer_tax_invoice_problem(customer=customer)
+    if problem is not None:
+        raise ApplicationError(
+            "business_registration_number_required",
+            problem,
+            status_code=409,
+            fields={"business_registration_number": [problem]},
+        )
+
+
+def customer_currency_validate(currency: object) -> str:
+    """A currency as a request names it: exactly one of the supported ISO 4217 codes, in upper case (no guessing
+    from "usd" or " USD"); else 400 `unsupported_currency` on the `currency` field."""
+    if not isinstance(currency, str) or currency not in MINOR_DIGITS:
+        shown = repr(currency)[:20]
+        raise ApplicationError(
+            "unsupported_currency",
+            f"Currency {shown} is not supported; use one of {', '.join(sorted(MINOR_DIGITS))}.",
+            fields={"currency": [f"One of {', '.join(sorted(MINOR_DIGITS))}."]},
+        )
+    return currency
+
+
+@transaction.atomic
+def customer_currency_set(*, customer: Customer, currency: str, actor: Any) -> Customer:
+    """Staff choose the currency a customer will be billed in, while it is not fixed yet (customer_currency_fixed:
+    no subscription, invoice or balance entry): 409 `currency_locked` once it is. billing.change_customer; `actor`
+    None is the system. The customer's API never sets it (only its first subscribe chooses it)."""
+    permission_require(actor=actor, permission="billing.change_customer")
+    code = customer_currency_validate(currency)
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    if code == locked.currency:
+        return locked
+    if customer_currency_fixed(customer=locked):
+        raise ApplicationError(
+            "currency_locked",
+            f"This customer is billed in {locked.currency} already; its currency can no longer change.",
+            fields={"currency": [f"Fixed: {locked.currency}."]},
+            status_code=409,
+        )
+    locked.currency = code
+    locked.save(update_fields=["currency", "updated_at"])
+    return locked
+
+
+def customer_currency_choose(*, customer: Customer, currency: str, tax_default: bool = True) -> Customer:
+    """The system is about to bill the customer in `currency` (a first subscription, a first invoice or order); the
+    caller holds the customer's lock and `customer` is the locked instance, updated here. A currency not fixed yet
+    becomes `currency`; a fixed one must be `currency` (409 `currency_mismatch`: a customer's money is in one
+    currency).
+
+    `tax_default`: a first subscription also gives a foreign customer its default tax treatment
+    (customer_tax_default_apply), before anything is priced. Orders and invoices with amounts of their own (POST
+    /api/orders, POST /api/payment/invoice) pass False: they keep the treatment staff set, as they always did."""
+    if customer_currency_fixed(customer=customer):
+        if customer.currency != currency:
+            raise currency_mismatch(customer=customer, currency=currency)
+        return customer
+    if customer.currency != currency:
+        was_foreign = customer.currency != "KRW" and not customer.business_registration_number
+        customer.currency = currency
+        update = ["currency", "updated_at"]
+        if was_foreign and currency == "KRW" and customer.tax_treatment == TaxTreatment.ZERO_RATED:
+            # An earlier attempt in a foreign currency (a declined card, an abandoned checkout) zero-rated the
+            # customer by default; billed in KRW they are domestic again: 0 % VAT is never the customer's to keep
+            # by switching currencies (staff set it again if it is right).
+            logger.info("customer %s back to KRW before any billing: taxable again", customer.pk)
+            customer.tax_treatment = TaxTreatment.TAXABLE
+            update.append("tax_treatment")
+        customer.save(update_fields=update)
+    return customer_tax_default_apply(customer=customer) if tax_default else customer
+
+
+def currency_mismatch(*, customer: Customer, currency: str) -> ApplicationError:
+    """409 `currency_mismatch`: something in `currency` for a customer billed in another one."""
+    return ApplicationError(
+        "currency_mismatch",
+        f"This account is billed in {customer.currency}; nothing of it can be in {currency}.",
+        fields={"currency": [f"Must be {customer.currency}."]},
+        status_code=409,
+    )
 
 
 def business_registration_number_clean(value: str) -> str:

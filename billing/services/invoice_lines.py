@@ -1,5 +1,5 @@
 """The lines of a draft invoice: what a line may be, the checks before it is written, and the totals (VAT by the
-customer's tax treatment) computed from them."""
+invoice's tax treatment and rate) computed from them."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,16 +88,19 @@ def lines_validate(lines: Sequence[InvoiceLineInput]) -> list[InvoiceLineInput]:
     return list(lines)
 
 
-def totals_compute(amounts: Sequence[int], *, tax: int | None, tax_treatment: str) -> tuple[int, int, int]:
-    """Subtotal, VAT and total. The server computes the VAT from the customer's tax treatment; a `tax` sent
-    along (seed clients send it) must equal it, so no caller can print its own VAT on our document."""
+def totals_compute(
+    amounts: Sequence[int], *, tax: int | None, tax_treatment: str, rate_basis_points: int
+) -> tuple[int, int, int]:
+    """Subtotal, VAT and total. The server computes the VAT from the invoice's tax treatment and rate (billing.tax:
+    the rate of its issue day); a `tax` sent along (seed clients send it) must equal it, so no caller can print its
+    own VAT on our document."""
     subtotal = sum(amounts)
     if subtotal < 0:
         raise ApplicationError(
             "negative_subtotal",
             "Credits exceed the charges; put the excess on the customer's credit balance instead.",
         )
-    tax_amount = vat_amount(supply_amount=subtotal, tax_treatment=tax_treatment)
+    tax_amount = vat_amount(supply_amount=subtotal, tax_treatment=tax_treatment, rate_basis_points=rate_basis_points)
     if tax is not None and amount_validate(tax, field="tax", allow_zero=True) != tax_amount:
         treatment = TaxTreatment(tax_treatment).label
         raise ApplicationError(

@@ -8,7 +8,7 @@ invoice nothing was paid or credited on, plus a new invoice. Line checks and tot
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -25,13 +25,15 @@ from billing.enums import (
     invoice_transition_allowed,
 )
 from billing.models import Customer, Invoice, Order
-from billing.money import amount_validate, currency_normalize, vat_amount
+from billing.money import amount_validate, currency_normalize
 from billing.providers import payment_provider
+from billing.tax import tax_basis_text, vat_on, vat_rate_for
 from billing_site.errors import ApplicationError
 from billing_site.jobs.services import job_enqueue
 from billing_site.permissions import permission_require
 
 from .balance import balance_entry_write
+from .customers import customer_currency_choose
 from .invoice_emails import invoice_issued_email_queue
 from .invoice_lines import (
     InvoiceLineInput,
@@ -75,9 +77,11 @@ def invoice_draft_create(
     order: Order | None = None,
     days_until_due: int | None = None,
     description: str = "",
+    now: datetime | None = None,
 ) -> Invoice:
-    """A draft with its lines and totals; VAT is that of the customer's tax treatment (truncated), and a `tax`
-    given must equal it (400 `tax_mismatch`).
+    """A draft with its lines and totals; VAT is that of the customer's tax treatment at the rate of the Seoul day
+    of `now` (default today; billing.tax), truncated, and a `tax` given must equal it (400 `tax_mismatch`). The
+    draft keeps the treatment, rate and basis it was priced with (invoice_finalize takes its issue day's rate).
 
     A `balance` line takes its amount from the customer's credit balance (a ledger entry naming this invoice):
     `customer` must then be the locked instance the caller keeps using.
@@ -92,10 +96,11 @@ def invoice_draft_create(
         currency=code,
         description=description.strip()[:500],
         days_until_due=days_until_due_validate(days_until_due),
+        **_tax_snapshot(customer, day=billing_today(now=now)),
     )
     amounts = lines_write(invoice, checked)
     invoice.subtotal, invoice.tax, invoice.total = totals_compute(
-        amounts, tax=tax, tax_treatment=customer.tax_treatment
+        amounts, tax=tax, tax_treatment=invoice.tax_treatment, rate_basis_points=invoice.vat_rate_basis_points
     )
     invoice.amount_paid, invoice.amount_remaining = 0, invoice.total
     invoice.save(update_fields=["subtotal", "tax", "total", "amount_paid", "amount_remaining", "updated_at"])
@@ -111,11 +116,43 @@ def invoice_draft_create(
     return invoice
 
 
+def _tax_snapshot(customer: Customer, *, day: date) -> dict[str, Any]:
+    """The VAT a draft is priced with: the customer's treatment now, its rate on `day`, the basis it would print."""
+    return {
+        "tax_treatment": customer.tax_treatment,
+        "vat_rate_basis_points": vat_rate_for(tax_treatment=customer.tax_treatment, day=day),
+        "tax_basis": tax_basis_text(
+            treatment=customer.tax_treatment, basis=customer.tax_basis, language=customer.preferred_language
+        ),
+    }
+
+
+def _issue_day_rate_apply(locked: Invoice, *, day: date) -> None:
+    """A draft priced at another rate than its issue day's (a scheduled change came in between) takes that day's
+    rate: its supply amount stays, its VAT and total follow. An order's invoice must keep its order's VAT, so the
+    order must be priced again (409 `order_tax_outdated`)."""
+    rate = vat_rate_for(tax_treatment=locked.tax_treatment, day=day)
+    if rate == locked.vat_rate_basis_points:
+        return
+    if locked.order_id is not None:
+        raise ApplicationError(
+            "order_tax_outdated",
+            f"The VAT rate changed since order {locked.order_id} was priced; cancel it and order again.",
+            status_code=409,
+        )
+    locked.vat_rate_basis_points = rate
+    locked.subtotal, locked.tax, locked.total = totals_compute(
+        [locked.subtotal], tax=None, tax_treatment=locked.tax_treatment, rate_basis_points=rate
+    )
+    locked.amount_remaining = locked.total - locked.amount_paid
+
+
 @transaction.atomic
 def invoice_draft_lines_replace(
     *, invoice: Invoice, lines: Sequence[InvoiceLineInput], tax: int | None = None
 ) -> Invoice:
-    """Replace a draft's lines and recompute its totals; an issued invoice is refused."""
+    """Replace a draft's lines and recompute its totals, with the customer's treatment and today's rate; an issued
+    invoice is refused."""
     locked = invoice_lock(invoice_id=invoice.pk)
     if locked.status != InvoiceStatus.DRAFT:
         raise ApplicationError(
@@ -126,10 +163,14 @@ def invoice_draft_lines_replace(
         raise ApplicationError("invalid_line", "The credit balance is applied when an invoice is created.")
     locked.lines.all().delete()
     amounts = lines_write(locked, checked)
-    tax_treatment = Customer.objects.values_list("tax_treatment", flat=True).get(pk=locked.customer_id)
-    locked.subtotal, locked.tax, locked.total = totals_compute(amounts, tax=tax, tax_treatment=tax_treatment)
+    snapshot = _tax_snapshot(Customer.objects.get(pk=locked.customer_id), day=billing_today())
+    for name, value in snapshot.items():
+        setattr(locked, name, value)
+    locked.subtotal, locked.tax, locked.total = totals_compute(
+        amounts, tax=tax, tax_treatment=locked.tax_treatment, rate_basis_points=locked.vat_rate_basis_points
+    )
     locked.amount_paid, locked.amount_remaining = 0, locked.total
-    locked.save(update_fields=["subtotal", "tax", "total", "amount_paid", "amount_remaining", "updated_at"])
+    locked.save(update_fields=["subtotal", "tax", "total", "amount_paid", "amount_remaining", *snapshot, "updated_at"])
     return locked
 
 
@@ -149,8 +190,10 @@ def invoice_draft_delete(*, invoice: Invoice, actor: Any = None) -> None:
 def invoice_finalize(*, invoice: Invoice, now: datetime | None = None, actor: Any = None) -> Invoice:
     """draft -> open: number it (YYYYMMDD-NNNN, Asia/Seoul), date it, freeze it, and render its PDF after commit.
 
-    A zero-total invoice (fully credited) is paid at once, as Stripe does. `actor` None is the system (the
-    services that issue invoices); a user needs billing.change_invoice.
+    The invoice keeps the tax treatment it was drafted with, at the VAT rate of its issue day (a draft priced at
+    another rate is recomputed), and the legal basis of a 0 % VAT in its language. A zero-total invoice (fully
+    credited) is paid at once, as Stripe does. `actor` None is the system (the services that issue invoices); a
+    user needs billing.change_invoice.
     """
     permission_require(actor=actor, permission="billing.change_invoice")
     locked = invoice_lock(invoice_id=invoice.pk)
@@ -176,6 +219,10 @@ def invoice_finalize(*, invoice: Invoice, now: datetime | None = None, actor: An
     locked.buyer_business_type = customer.business_type
     locked.buyer_business_item = customer.business_item
     locked.language = customer.preferred_language
+    _issue_day_rate_apply(locked, day=day)
+    locked.tax_basis = tax_basis_text(
+        treatment=locked.tax_treatment, basis=customer.tax_basis, language=locked.language
+    )
     locked.issue_date = day
     locked.due_date = day + timedelta(days=locked.days_until_due)
     locked.finalized_at = moment
@@ -230,7 +277,15 @@ def invoice_issue_for_order(
             status_code=409,
         )
     customer = Customer.objects.get(pk=locked_order.customer_id)
-    expected_tax = vat_amount(supply_amount=locked_order.subtotal, tax_treatment=customer.tax_treatment)
+    if locked_order.currency != customer.currency:  # the order's currency is chosen, or else 409 (a fixed one)
+        customer = customer_currency_choose(
+            customer=Customer.objects.select_for_update().get(pk=customer.pk),
+            currency=locked_order.currency,
+            tax_default=False,
+        )
+    expected_tax = vat_on(
+        supply_amount=locked_order.subtotal, tax_treatment=customer.tax_treatment, day=billing_today()
+    )
     if locked_order.tax != expected_tax:
         raise ApplicationError(
             "order_tax_outdated",
@@ -369,7 +424,8 @@ def invoice_issue_requested(
     """POST /api/payment/invoice: an invoice of one supply amount, or of an order (whose amounts win).
 
     `actor` is the user asking; a customer billing themselves is bound by BILLING_CUSTOMER_INVOICES. With an
-    order, amounts the caller also sends must agree with the order's (400 `amount_mismatch`).
+    order, amounts the caller also sends must agree with the order's (400 `amount_mismatch`). In the customer's
+    currency by default; a first invoice chooses it, and another than a fixed one is 409 `currency_mismatch`.
     """
     if days_until_due is not None and not 1 <= days_until_due <= 365:
         raise ApplicationError(
@@ -403,13 +459,20 @@ def invoice_issue_requested(
         raise ApplicationError("validation_error", "amount_krw is required.", fields={"amount_krw": ["Required."]})
     amount_validate(amount, field="amount")
     line_description = description.strip() or DEFAULT_LINE_DESCRIPTION.get(customer.preferred_language, "Services")
-    issued = invoice_issue(
-        customer=customer,
-        lines=[InvoiceLineInput(description=line_description[:500], unit_amount=amount)],
-        currency=currency,
-        tax=tax,
-        days_until_due=days_until_due,
-        description=description,
-    )
+    with transaction.atomic():
+        # In the customer's currency (by default), which a first invoice chooses; a fixed one another: 409.
+        billed = customer_currency_choose(
+            customer=Customer.objects.select_for_update().get(pk=customer.pk),
+            currency=currency_normalize(currency) if currency else customer.currency,
+            tax_default=False,
+        )
+        issued = invoice_issue(
+            customer=billed,
+            lines=[InvoiceLineInput(description=line_description[:500], unit_amount=amount)],
+            currency=billed.currency,
+            tax=tax,
+            days_until_due=days_until_due,
+            description=description,
+        )
     payment_provider().invoice_mirror_schedule(invoice=issued)  # Stripe: its copy and hosted page, after commit
     return issued

@@ -12,8 +12,11 @@ from django.utils import timezone
 from billing.enums import CustomerInvoicePolicy, OrderStatus, order_transition_allowed
 from billing.models import Customer, Order, OrderItem
 from billing.money import MAX_AMOUNT, amount_validate, currency_normalize, line_amount, vat_amount
+from billing.tax import vat_rate_now
 from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_require
+
+from .customers import customer_currency_choose
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 1_000_000
@@ -58,13 +61,15 @@ def order_items_validate(items: Sequence[OrderItemInput]) -> list[OrderItemInput
 def order_create(
     *, customer: Customer, items: Sequence[OrderItemInput], currency: str | None = None, description: str = ""
 ) -> Order:
-    """A pending order; tax is the VAT of the subtotal under the customer's tax treatment, truncated."""
+    """A pending order; tax is the VAT of the subtotal under the customer's tax treatment at today's rate
+    (billing.tax), truncated."""
     code = currency_normalize(currency)
     checked = order_items_validate(items)
     amounts = [line_amount(quantity=item.quantity, unit_amount=item.unit_amount) for item in checked]
     subtotal = sum(amounts)
     amount_validate(subtotal, field="subtotal")
-    tax = vat_amount(supply_amount=subtotal, tax_treatment=customer.tax_treatment)
+    rate = vat_rate_now(tax_treatment=customer.tax_treatment)
+    tax = vat_amount(supply_amount=subtotal, tax_treatment=customer.tax_treatment, rate_basis_points=rate)
     if subtotal + tax > MAX_AMOUNT:
         raise ApplicationError(
             "invalid_amount", "The order total is too large.", fields={"items": ["Total too large."]}
@@ -116,9 +121,14 @@ def customer_prices_check() -> None:
 def order_place(
     *, customer: Customer, items: Sequence[OrderItemInput], currency: str | None = None, description: str = ""
 ) -> Order:
-    """A customer places an order with prices of their own (`POST /api/orders`): only where the policy allows it."""
+    """A customer places an order with prices of their own (`POST /api/orders`): only where the policy allows it.
+    In the customer's currency by default; an order in another currency chooses it while it is not fixed, else 409
+    `currency_mismatch` (everything of a customer is in one currency)."""
     customer_prices_check()
-    return order_create(customer=customer, items=items, currency=currency, description=description)
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    code = currency_normalize(currency) if currency else locked.currency
+    locked = customer_currency_choose(customer=locked, currency=code, tax_default=False)
+    return order_create(customer=locked, items=items, currency=code, description=description)
 
 
 def order_lock(*, order_id: int) -> Order:

@@ -10,7 +10,6 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,8 +22,9 @@ from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from billing.enums import ChargeModel, InvoicePdfStatus, InvoiceStatus, Language, TaxTreatment
-from billing.models import BillableMetric, CreditNote, Customer, Invoice
-from billing.money import money_format, vat_rate_basis_points
+from billing.models import BillableMetric, CreditNote, Invoice
+from billing.money import money_format
+from billing.tax import tax_basis_text, vat_rate_percent
 from billing.validators import business_registration_number_format
 from storage.services import file_delete, file_store
 
@@ -106,20 +106,21 @@ def pdf_date_display(value: date | None, language: str) -> str:
 
 
 def invoice_tax_treatment(*, invoice: Invoice) -> str:
-    """The tax treatment the document states, never one that contradicts its VAT.
-
-    The invoice keeps no copy of the treatment it was issued under (only the customer has one, set by staff), so
-    an invoice that charged VAT is taxable whatever the customer is now; one without VAT states the customer's
-    treatment (a taxable customer's tiny amount, under one won of VAT, is still taxable).
-    """
-    if invoice.tax > 0:
-        return TaxTreatment.TAXABLE
-    return str(Customer.objects.values_list("tax_treatment", flat=True).get(pk=invoice.customer_id))
+    """The tax treatment the document states: the one the invoice was issued with (Invoice.tax_treatment), whatever
+    the customer's is now; the database refuses one that contradicts its VAT (billing_invoice_untaxed_no_vat)."""
+    return str(invoice.tax_treatment)
 
 
-def _percent(basis_points: int) -> str:
-    """1000 -> "10", 1050 -> "10.5": the VAT rate as printed, in Decimal (no float)."""
-    return format(Decimal(basis_points).scaleb(-2).normalize(), "f")
+def invoice_tax_context(*, invoice: Invoice, language: str) -> dict[str, str]:
+    """How a document prints its VAT: the treatment, the rate it was issued with (printed "10"), and for a 0 % VAT
+    the legal basis (the invoice's; an invoice issued before it kept one prints the treatment's default)."""
+    treatment = invoice_tax_treatment(invoice=invoice)
+    basis = invoice.tax_basis or tax_basis_text(treatment=treatment, basis="", language=language)
+    return {
+        "tax_treatment": treatment,
+        "tax_rate_percent": vat_rate_percent(invoice.vat_rate_basis_points),
+        "tax_basis": "" if treatment == TaxTreatment.TAXABLE else basis,
+    }
 
 
 def pdf_parties_context(*, invoice: Invoice, language: str) -> dict[str, Any]:
@@ -138,8 +139,7 @@ def pdf_parties_context(*, invoice: Invoice, language: str) -> dict[str, Any]:
         "seller_address": seller["address"] if korean else seller.get("address_en") or seller["address"],
         "seller_bank_name": seller["bank_name"] if korean else seller.get("bank_name_en") or seller["bank_name"],
         "buyer_business_number": business_registration_number_format(invoice.buyer_business_number),
-        "tax_treatment": invoice_tax_treatment(invoice=invoice),
-        "tax_rate_percent": _percent(vat_rate_basis_points()),
+        **invoice_tax_context(invoice=invoice, language=language),
     }
 
 
@@ -192,7 +192,7 @@ def invoice_pdf_context(*, invoice: Invoice) -> dict[str, Any]:
     currency = invoice.currency
 
     def money(amount: int) -> str:
-        return money_format(amount=amount, currency=currency)
+        return money_format(amount=amount, currency=currency, language=language)
 
     invoice_lines = list(invoice.lines.all())
     metric_ids = {line.metric_id for line in invoice_lines if line.metric_id is not None}

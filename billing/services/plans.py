@@ -2,7 +2,8 @@
 
 `plans_sync` is the one entry point of `manage.py seed_plans` (and of the admin, later): it creates or
 updates plans by slug, deactivates those missing from the file when asked to prune, never deletes a plan,
-and reports what it changed (or, in a dry run, what it would change).
+and reports what it changed (or, in a dry run, what it would change). A plan's prices per currency are its
+PlanPrice rows (billing.services.plan_prices), its usage charges its PlanCharge rows (billing.services.usage_plans).
 """
 
 from collections.abc import Callable
@@ -13,9 +14,9 @@ from typing import Any
 import yaml
 from django.db import transaction
 
-from billing.models.plans import SubscriptionPlan
-from billing.money import MAX_AMOUNT, MINOR_DIGITS
+from billing.models.plans import PlanPrice, SubscriptionPlan
 from billing.services.plan_file import PlanFileError, file_text, file_whole
+from billing.services.plan_prices import PriceChange, PriceSpec, file_currency, prices_parse, prices_sync
 from billing.services.usage_plans import (
     ChargeSpec,
     MetricSpec,
@@ -63,6 +64,8 @@ class PlanSpec:
     trial_days: int = 0
     per_seat: bool = False
     charges: tuple[ChargeSpec, ...] = ()  # usage charges (billing.services.usage_plans), synced apart
+    # Every currency the plan is sold in, the default one (`currency`, `monthly_price`, `annual_price`) first.
+    prices: tuple[PriceSpec, ...] = ()
 
     def values(self) -> dict[str, Any]:
         return {
@@ -106,10 +109,6 @@ def _features(value: Any, where: str) -> tuple[tuple[str, ...], tuple[str, ...]]
     return tuple(korean), tuple(english)
 
 
-def _price(entry: dict[str, Any], where: str, key: str) -> int:
-    return file_whole(entry.get(key), f"{where}.{key}", minimum=0, maximum=MAX_AMOUNT, unit="minor units")
-
-
 PLAN_KEYS = frozenset(
     {
         "slug",
@@ -124,6 +123,7 @@ PLAN_KEYS = frozenset(
         "trial_days",
         "per_seat",
         "charges",
+        "prices",
     }
 )
 # A trial longer than this is a typo (a year of free service).
@@ -142,7 +142,7 @@ def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
     if unknown_top:
         raise PlanFileError(f"{source}: unknown top-level keys {sorted(unknown_top)}.")
     metrics = metrics_parse(document.get("metrics"), source=source)
-    default_currency = document.get("currency", "KRW")
+    default_currency = file_currency(document.get("currency", "KRW"), f"{source}: currency")
     specs: list[PlanSpec] = []
     seen: set[str] = set()
     for index, entry in enumerate(document["plans"]):
@@ -159,9 +159,7 @@ def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
             raise PlanFileError(f"{where}.slug {slug!r} appears twice.")
         seen.add(slug)
         where = f"{source}: plan {slug!r}"
-        currency = entry.get("currency", default_currency)
-        if currency not in MINOR_DIGITS:
-            raise PlanFileError(f"{where}.currency {currency!r} is not supported.")
+        currency = file_currency(entry.get("currency", default_currency), f"{where}.currency")
         max_projects = entry.get("max_projects")
         active = entry.get("active", True)
         if not isinstance(active, bool):
@@ -170,14 +168,15 @@ def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
         if not isinstance(per_seat, bool):
             raise PlanFileError(f"{where}.per_seat must be true or false.")
         features, features_en = _features(entry.get("features"), f"{where}.features")
+        prices = prices_parse(entry, where=where, currency=currency)
         specs.append(
             PlanSpec(
                 slug=slug,
                 name=file_text(entry.get("name"), f"{where}.name", max_length=100),
                 name_en=file_text(entry.get("name_en"), f"{where}.name_en", max_length=100, required=False),
                 currency=currency,
-                monthly_price=_price(entry, where, "monthly_price"),
-                annual_price=_price(entry, where, "annual_price"),
+                monthly_price=prices[0].monthly_price,
+                annual_price=prices[0].annual_price,
                 features=features,
                 features_en=features_en,
                 max_projects=None
@@ -190,7 +189,13 @@ def plan_file_parse(text: str, *, source: str = "plans.yaml") -> PlanFile:
                     entry.get("trial_days", 0), f"{where}.trial_days", minimum=0, maximum=MAX_TRIAL_DAYS
                 ),
                 per_seat=per_seat,
-                charges=charges_parse(entry.get("charges"), where=where, metrics=(m.code for m in metrics)),
+                charges=charges_parse(
+                    entry.get("charges"),
+                    where=where,
+                    metrics=(m.code for m in metrics),
+                    currencies=tuple(price.currency for price in prices),
+                ),
+                prices=prices,
             )
         )
     return PlanFile(version=document.get("version"), plans=tuple(specs), metrics=metrics)
@@ -224,6 +229,10 @@ class PlanSyncReport:
     unchanged: tuple[str, ...]
     usage_changes: tuple[UsageChange, ...] = ()  # metrics and charges
     warnings: tuple[str, ...] = ()
+    price_changes: tuple[PriceChange, ...] = ()  # prices per currency
+
+    def price_count(self, action: str) -> int:
+        return sum(1 for change in self.price_changes if change.action == action)
 
     def count(self, action: str) -> int:
         return sum(1 for change in self.changes if change.action == action)
@@ -233,7 +242,7 @@ class PlanSyncReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.changes or self.usage_changes)
+        return bool(self.changes or self.usage_changes or self.price_changes)
 
 
 @transaction.atomic
@@ -245,7 +254,8 @@ def plans_sync(
     on_progress: Callable[[str], None] | None = None,
 ) -> PlanSyncReport:
     """Make the plans table say what the file says: create or update by slug; with `prune`, deactivate the rest.
-    Metrics and usage charges follow the file too (billing.services.usage_plans).
+    Prices per currency (billing.services.plan_prices), metrics and usage charges (billing.services.usage_plans)
+    follow the file too.
 
     Idempotent: a second run finds nothing to change. Never deletes a plan (subscriptions point at plans,
     and the database refuses the delete of one that has any). A dry run computes the same report and
@@ -291,6 +301,9 @@ def plans_sync(
                 plan.save(update_fields=["is_active", "updated_at"])
         else:
             unchanged.append(slug)
+    price_changes, price_warnings = prices_sync(
+        prices={spec.slug: spec.prices for spec in plan_file.plans}, dry_run=dry_run
+    )
     charge_changes, warnings = charges_sync(
         charges={spec.slug: spec.charges for spec in plan_file.plans}, dry_run=dry_run
     )
@@ -300,5 +313,20 @@ def plans_sync(
         changes=tuple(changes),
         unchanged=tuple(unchanged),
         usage_changes=(*usage_changes, *charge_changes),
-        warnings=tuple(warnings),
+        warnings=(*price_warnings, *warnings),
+        price_changes=tuple(price_changes),
     )
+
+
+def plan_default_price_sync(*, plan: SubscriptionPlan) -> PlanPrice:
+    """The plan's row in its own currency, made to say the plan's own monthly and annual price (the admin edits
+    those on the plan; the row holds the currency's Stripe ids and is what the plan's price list shows)."""
+    row, created = PlanPrice.objects.get_or_create(
+        plan=plan,
+        currency=plan.currency,
+        defaults={"monthly_price": plan.monthly_price, "annual_price": plan.annual_price},
+    )
+    if not created and (row.monthly_price, row.annual_price) != (plan.monthly_price, plan.annual_price):
+        row.monthly_price, row.annual_price = plan.monthly_price, plan.annual_price
+        row.save(update_fields=["monthly_price", "annual_price", "updated_at"])
+    return row

@@ -23,8 +23,10 @@ from billing.models.subscriptions import (
     Subscription,
     SubscriptionStatus,
 )
-from billing.money import vat_amount
 from billing.periods import ServicePeriod, first_period, next_period
+from billing.selectors.plans import plan_price_in
+from billing.tax import vat_on
+from billing_site.errors import ApplicationError
 from billing_site.mail.models import Email
 from billing_site.mail.services import email_queue
 
@@ -66,7 +68,13 @@ def next_terms(subscription: Subscription) -> NextTerms:
     """The plan, billing period, price and anchor the next period is billed with, as pending_change_apply will
     set them at `current_period_end` (the plan's price as of now, times the pending seats)."""
     plan, period = subscription.pending_plan, subscription.pending_billing_period
-    if plan is None or subscription.pending_quantity is None or not period:
+    price = None
+    if plan is not None:
+        try:  # in the subscription's currency; a plan no longer sold in it: the renewal drops the change
+            price = plan_price_in(plan=plan, currency=subscription.currency)
+        except ApplicationError:
+            price = None
+    if plan is None or price is None or subscription.pending_quantity is None or not period:
         return NextTerms(
             plan=subscription.plan,
             billing_period=subscription.billing_period,
@@ -78,8 +86,8 @@ def next_terms(subscription: Subscription) -> NextTerms:
     return NextTerms(
         plan=plan,
         billing_period=period,
-        price_amount=plan.price_for(period) * subscription.pending_quantity,
-        currency=plan.currency,
+        price_amount=price.price_for(period) * subscription.pending_quantity,
+        currency=subscription.currency,
         anchor=subscription.current_period_end if switched else subscription.billing_cycle_anchor,
     )
 
@@ -96,7 +104,8 @@ def _charge(
         charges=terms.price_amount,
         on=period.start,
     )
-    vat = vat_amount(supply_amount=supply, tax_treatment=customer.tax_treatment)
+    # The VAT the invoice will carry: the rate of the day it is issued (the period's first day), not today's.
+    vat = vat_on(supply_amount=supply, tax_treatment=customer.tax_treatment, day=period.start)
     return RenewalCharge(
         period=period,
         currency=terms.currency,
@@ -112,8 +121,9 @@ def _charge(
 def renewal_charge(*, subscription: Subscription, customer: Customer) -> RenewalCharge:
     """The invoice of the next period, computed without writing: the renewal's one line (charge_line: the
     subscription's price_amount, or the pending change's price and period, applied first at the boundary), less
-    the coupons' discount (`discount_expected`), and VAT on it under the customer's tax treatment (invoice totals:
-    vat_amount of the subtotal). The credit balance, if any, is only flagged: it may change before the renewal day."""
+    the coupons' discount (`discount_expected`), and VAT on it under the customer's tax treatment at the rate of the
+    period's first day (invoice totals: VAT of the subtotal). The credit balance, if any, is only flagged: it may
+    change before the renewal day."""
     terms = next_terms(subscription)
     period = next_period(anchor=terms.anchor, current=subscription.current_period, billing_period=terms.billing_period)
     return _charge(terms=terms, period=period, customer=customer, subscription=subscription)

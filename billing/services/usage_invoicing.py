@@ -26,6 +26,7 @@ from billing.models.usage import BillableMetric, PlanCharge
 from billing.money import MAX_AMOUNT, vat_amount
 from billing.periods import ServicePeriod, billing_date, billing_day_start
 from billing.selectors.usage import usage_quantities, usage_window
+from billing.tax import vat_rate_now
 from billing_site.errors import ApplicationError
 
 from .invoice_lines import InvoiceLineInput
@@ -58,14 +59,19 @@ def usage_line_description(*, metric: BillableMetric, result: ChargeResult, lang
     return text
 
 
-def plan_charges(plan_id: int) -> list[PlanCharge]:
-    """The metered charges of a plan, in the order its invoices list them."""
-    return list(PlanCharge.objects.filter(plan_id=plan_id).select_related("metric").order_by("display_order", "id"))
+def plan_charges(plan_id: int, *, currency: str) -> list[PlanCharge]:
+    """The metered charges of a plan in `currency` (a subscription's: its usage is priced in the currency it pays
+    in), in the order its invoices list them."""
+    return list(
+        PlanCharge.objects.filter(plan_id=plan_id, currency=currency)
+        .select_related("metric")
+        .order_by("display_order", "id")
+    )
 
 
-def plan_metered(plan_id: int) -> bool:
-    """Whether the plan charges any usage metric."""
-    return PlanCharge.objects.filter(plan_id=plan_id).exists()
+def plan_metered(plan_id: int, *, currency: str) -> bool:
+    """Whether the plan charges any usage metric in `currency`."""
+    return PlanCharge.objects.filter(plan_id=plan_id, currency=currency).exists()
 
 
 def usage_lines(
@@ -73,12 +79,13 @@ def usage_lines(
 ) -> list[InvoiceLineInput]:
     """One `usage` line per charge of the subscription's plan whose usage over `period` (its `usage_window`, Seoul
     midnights) costs something: quantity 1 at the charge's amount, its breakdown (ChargeResult.as_json) and metric
-    on the line for the PDF. Usage within what the plan includes, or priced at 0, makes no line.
+    on the line for the PDF. Usage within what the plan includes, or priced at 0, makes no line. The charges are
+    those in the subscription's currency (the invoice's).
 
     A charge above MAX_AMOUNT raises `usage_amount_too_large` (422), or with `drop_unbillable` is logged as an
     error and makes no line. The plan is the subscription's as it is now: callers bill a period before a change of
     plan takes effect."""
-    charges = plan_charges(subscription.plan_id)
+    charges = plan_charges(subscription.plan_id, currency=subscription.currency)
     if not charges:
         return []
     start, end = usage_window(period)
@@ -165,7 +172,10 @@ def usage_period_unbilled(*, subscription: Subscription, customer: Customer, end
 def _invoice_holds(lines: list[InvoiceLineInput], *, tax_treatment: str) -> bool:
     """Whether one invoice can hold these lines: their supply and its VAT within MAX_AMOUNT (invoice_lines)."""
     supply = sum(line.quantity * line.unit_amount for line in lines)
-    return supply + vat_amount(supply_amount=supply, tax_treatment=tax_treatment) <= MAX_AMOUNT
+    vat = vat_amount(
+        supply_amount=supply, tax_treatment=tax_treatment, rate_basis_points=vat_rate_now(tax_treatment=tax_treatment)
+    )
+    return supply + vat <= MAX_AMOUNT
 
 
 def usage_lines_fit(
@@ -219,7 +229,7 @@ def usage_arrears_bill(
     behind would let a later metered plan (a plan change, or charges added to the plan file) bill all of it."""
     if subscription.status in (SubscriptionStatus.INCOMPLETE, SubscriptionStatus.TRIALING):
         return UsageArrears()
-    if not plan_metered(subscription.plan_id):
+    if not plan_metered(subscription.plan_id, currency=subscription.currency):
         usage_period_close(customer=customer, until=billing_day_start(end))
         return UsageArrears()
     period = usage_period_unbilled(subscription=subscription, customer=customer, end=end)

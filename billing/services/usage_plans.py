@@ -1,5 +1,5 @@
 """Usage in the plan file: the `metrics:` list and each plan's `charges:`, parsed, validated and synced to the
-BillableMetric and PlanCharge tables (metrics by code, charges by plan and metric) for `plans_sync`."""
+BillableMetric and PlanCharge tables (metrics by code, charges by plan, metric and currency) for `plans_sync`."""
 
 import re
 from collections.abc import Iterable
@@ -8,6 +8,7 @@ from typing import Any
 
 from billing.enums import ChargeModel, MetricAggregation
 from billing.models.plans import SubscriptionPlan
+from billing.models.subscriptions import Subscription
 from billing.models.usage import METRIC_CODE_PATTERN, BillableMetric, PlanCharge
 from billing.money import MAX_AMOUNT
 from billing.services.plan_file import PlanFileError, file_text, file_whole
@@ -15,7 +16,9 @@ from billing.services.usage_pricing import tiers_validate
 from billing_site.errors import ApplicationError
 
 METRIC_KEYS = frozenset({"code", "name", "name_en", "unit", "unit_en", "aggregation", "active"})
-CHARGE_KEYS = frozenset({"metric", "charge_model", "included_quantity", "unit_amount", "package_size", "tiers"})
+CHARGE_KEYS = frozenset(
+    {"metric", "charge_model", "included_quantity", "unit_amount", "package_size", "tiers", "prices"}
+)
 # The price keys each charge model needs; the others are refused rather than silently ignored.
 MODEL_KEYS: dict[str, frozenset[str]] = {
     ChargeModel.PER_UNIT: frozenset({"unit_amount"}),
@@ -24,6 +27,8 @@ MODEL_KEYS: dict[str, frozenset[str]] = {
     ChargeModel.VOLUME: frozenset({"tiers"}),
 }
 PRICE_KEYS = frozenset({"unit_amount", "package_size", "tiers"})
+# What one currency's entry of a charge's `prices` may give; amounts are never shared between currencies.
+CURRENCY_PRICE_KEYS = frozenset({"charge_model", *PRICE_KEYS})
 # Quantities are sums of event values (each at most MAX_USAGE_VALUE); an included quantity beyond this is a typo.
 MAX_QUANTITY = 10**15
 
@@ -53,7 +58,7 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class ChargeSpec:
-    """What one plan charges for one metric, as the file describes it (amounts in the plan's currency)."""
+    """What one plan charges for one metric in one currency, as the file describes it (amounts in `currency`)."""
 
     metric: str
     charge_model: str
@@ -62,6 +67,7 @@ class ChargeSpec:
     package_size: int
     tiers: tuple[dict[str, Any], ...]
     display_order: int
+    currency: str = "KRW"  # as PlanCharge's; the file always says which
 
     def values(self) -> dict[str, Any]:
         return {
@@ -121,7 +127,67 @@ def metrics_parse(value: Any, *, source: str) -> tuple[MetricSpec, ...]:
     return tuple(specs)
 
 
-def _charge_parse(entry: Any, *, where: str, index: int, metrics: frozenset[str]) -> ChargeSpec:
+def _charge_price_parse(prices: dict[str, Any], *, place: str, model: Any) -> tuple[str, int, int, list[Any]]:
+    """One currency's price of a charge: (charge model, unit amount, package size, tiers), validated."""
+    if model not in MODEL_KEYS:
+        raise PlanFileError(f"{place}.charge_model must be one of {', '.join(MODEL_KEYS)}, not {model!r}.")
+    needed = MODEL_KEYS[model]
+    missing = sorted(needed - set(prices))
+    if missing:
+        raise PlanFileError(f"{place}.{missing[0]} is required by the {model} charge model.")
+    unused = sorted((set(prices) & PRICE_KEYS) - needed)
+    if unused:
+        raise PlanFileError(f"{place}.{unused[0]} is not used by the {model} charge model.")
+    tiers: list[dict[str, Any]] = []
+    if "tiers" in needed:
+        try:
+            tiers = tiers_validate(prices["tiers"])
+        except ApplicationError as error:
+            raise PlanFileError(f"{place}.{error.message}") from error
+    return (
+        model,
+        file_whole(prices.get("unit_amount", 0), f"{place}.unit_amount", minimum=0, maximum=MAX_AMOUNT),
+        file_whole(prices.get("package_size", 1), f"{place}.package_size", minimum=1, maximum=MAX_QUANTITY),
+        tiers,
+    )
+
+
+def _charge_currencies(entry: dict[str, Any], *, place: str, currencies: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Each currency's price keys of a charge: its `prices`, or (older files, a plan sold in one currency) the
+    price keys given on the charge itself. Every currency the plan is sold in, and no other, must be priced."""
+    shared: dict[str, Any] = {key: entry[key] for key in ("charge_model", "package_size") if key in entry}
+    listed = entry.get("prices")
+    if listed is None:
+        if len(currencies) > 1:
+            raise PlanFileError(f"{place} needs `prices` per currency: the plan is sold in {', '.join(currencies)}.")
+        return {currencies[0]: {**shared, **{key: entry[key] for key in PRICE_KEYS if key in entry}}}
+    if not isinstance(listed, dict) or not listed:
+        raise PlanFileError(f"{place}.prices must map each currency of the plan to its price keys.")
+    amounts = sorted(set(entry) & {"unit_amount", "tiers"})
+    if amounts:
+        raise PlanFileError(f"{place}.{amounts[0]} goes under `prices`, per currency (amounts differ by currency).")
+    by_currency: dict[str, dict[str, Any]] = {}
+    for currency, prices in listed.items():
+        if currency not in currencies:
+            raise PlanFileError(f"{place}.prices.{currency}: the plan is not sold in {currency!r}.")
+        if not isinstance(prices, dict):
+            raise PlanFileError(f"{place}.prices.{currency} must be a mapping of price keys.")
+        unknown = set(prices) - CURRENCY_PRICE_KEYS
+        if unknown:
+            raise PlanFileError(f"{place}.prices.{currency}: unknown keys {sorted(unknown)}.")
+        uses = MODEL_KEYS.get(str(prices.get("charge_model", shared.get("charge_model"))), frozenset())
+        # The shared package size is for the currencies priced per package; another model leaves it out.
+        inherited = {key: value for key, value in shared.items() if key != "package_size" or key in uses}
+        by_currency[currency] = {**inherited, **prices}
+    missing = [currency for currency in currencies if currency not in by_currency]
+    if missing:
+        raise PlanFileError(f"{place} has no price in {missing[0]}, which the plan is sold in.")
+    return by_currency
+
+
+def _charge_parse(
+    entry: Any, *, where: str, index: int, metrics: frozenset[str], currencies: tuple[str, ...]
+) -> list[ChargeSpec]:
     if not isinstance(entry, dict):
         raise PlanFileError(f"{where}.charges[{index}] must be a mapping.")
     metric = entry.get("metric")
@@ -134,38 +200,38 @@ def _charge_parse(entry: Any, *, where: str, index: int, metrics: frozenset[str]
     unknown = set(entry) - CHARGE_KEYS
     if unknown:
         raise PlanFileError(f"{place}: unknown keys {sorted(unknown)}.")
-    model = entry.get("charge_model")
-    if model not in MODEL_KEYS:
-        raise PlanFileError(f"{place}.charge_model must be one of {', '.join(MODEL_KEYS)}, not {model!r}.")
-    needed = MODEL_KEYS[model]
-    missing = sorted(needed - set(entry))
-    if missing:
-        raise PlanFileError(f"{place}.{missing[0]} is required by the {model} charge model.")
-    unused = sorted((set(entry) & PRICE_KEYS) - needed)
-    if unused:
-        raise PlanFileError(f"{place}.{unused[0]} is not used by the {model} charge model.")
-    tiers: list[dict[str, Any]] = []
-    if "tiers" in needed:
-        try:
-            tiers = tiers_validate(entry["tiers"])
-        except ApplicationError as error:
-            raise PlanFileError(f"{place}.{error.message}") from error
-    return ChargeSpec(
-        metric=metric,
-        charge_model=model,
-        included_quantity=file_whole(
-            entry.get("included_quantity", 0), f"{place}.included_quantity", minimum=0, maximum=MAX_QUANTITY
-        ),
-        unit_amount=file_whole(entry.get("unit_amount", 0), f"{place}.unit_amount", minimum=0, maximum=MAX_AMOUNT),
-        package_size=file_whole(entry.get("package_size", 1), f"{place}.package_size", minimum=1, maximum=MAX_QUANTITY),
-        tiers=tuple(tiers),
-        display_order=(index + 1) * 10,
+    included = file_whole(
+        entry.get("included_quantity", 0), f"{place}.included_quantity", minimum=0, maximum=MAX_QUANTITY
     )
+    specs = []
+    by_currency = _charge_currencies(entry, place=place, currencies=currencies)
+    for currency, prices in by_currency.items():
+        # An older file's one price is named as before; a price under `prices` by its currency.
+        price_place = place if "prices" not in entry else f"{place}.prices.{currency}"
+        model, unit_amount, package_size, tiers = _charge_price_parse(
+            prices, place=price_place, model=prices.get("charge_model")
+        )
+        specs.append(
+            ChargeSpec(
+                metric=metric,
+                charge_model=model,
+                included_quantity=included,
+                unit_amount=unit_amount,
+                package_size=package_size,
+                tiers=tuple(tiers),
+                display_order=(index + 1) * 10,
+                currency=currency,
+            )
+        )
+    return specs
 
 
-def charges_parse(value: Any, *, where: str, metrics: Iterable[str]) -> tuple[ChargeSpec, ...]:
-    """A plan's `charges:` list, validated against the file's metric codes (absent: the plan charges no usage).
-    `where` names the plan, e.g. "plans.yaml: plan 'pro'"."""
+def charges_parse(
+    value: Any, *, where: str, metrics: Iterable[str], currencies: tuple[str, ...] = ("KRW",)
+) -> tuple[ChargeSpec, ...]:
+    """A plan's `charges:` list, validated against the file's metric codes (absent: the plan charges no usage): one
+    ChargeSpec per charge and currency of `currencies` (the plan's, its default first). `where` names the plan,
+    e.g. "plans.yaml: plan 'pro'"."""
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -173,10 +239,10 @@ def charges_parse(value: Any, *, where: str, metrics: Iterable[str]) -> tuple[Ch
     known = frozenset(metrics)
     specs: list[ChargeSpec] = []
     for index, entry in enumerate(value):
-        spec = _charge_parse(entry, where=where, index=index, metrics=known)
-        if any(earlier.metric == spec.metric for earlier in specs):
-            raise PlanFileError(f"{where} charges metric {spec.metric!r} twice.")
-        specs.append(spec)
+        parsed = _charge_parse(entry, where=where, index=index, metrics=known, currencies=currencies)
+        if any(earlier.metric == parsed[0].metric for earlier in specs):
+            raise PlanFileError(f"{where} charges metric {parsed[0].metric!r} twice.")
+        specs.extend(parsed)
     return tuple(specs)
 
 
@@ -244,12 +310,13 @@ def metrics_sync(*, metrics: tuple[MetricSpec, ...], prune: bool, dry_run: bool)
 
 def charges_sync(*, charges: dict[str, tuple[ChargeSpec, ...]], dry_run: bool) -> tuple[list[UsageChange], list[str]]:
     """Make the charges of the plans the file lists (`charges` by plan slug) say what the file says: create or update
-    by (plan, metric); remove a charge the file dropped only from a plan without subscriptions (one that has
-    any keeps it, and a warning says so). Returns the changes and the warnings. Runs after metrics and plans."""
+    by (plan, metric, currency); remove a charge the file dropped only while no subscription of the plan pays in its
+    currency (one that does keeps it, and a warning says so). Returns the changes and the warnings. Runs after
+    metrics and plans."""
     plans = {plan.slug: plan for plan in SubscriptionPlan.objects.filter(slug__in=list(charges))}
     metrics = {metric.code: metric for metric in BillableMetric.objects.all()}
-    existing: dict[tuple[str, str], PlanCharge] = {
-        (charge.plan.slug, charge.metric.code): charge
+    existing: dict[tuple[str, str, str], PlanCharge] = {
+        (charge.plan.slug, charge.metric.code, charge.currency): charge
         for charge in PlanCharge.objects.select_for_update()
         .filter(plan__slug__in=list(charges))
         .select_related("plan", "metric")
@@ -259,13 +326,15 @@ def charges_sync(*, charges: dict[str, tuple[ChargeSpec, ...]], dry_run: bool) -
     warnings: list[str] = []
     for slug, specs in charges.items():
         for spec in specs:
-            key = f"{slug}/{spec.metric}"
+            key = f"{slug}/{spec.metric}/{spec.currency}"
             wanted = spec.values()
-            current = existing.pop((slug, spec.metric), None)
+            current = existing.pop((slug, spec.metric, spec.currency), None)
             if current is None:
                 changes.append(UsageChange("charge", key, "create", {k: (None, v) for k, v in wanted.items()}))
                 if not dry_run:  # in a dry run a new plan or metric does not exist yet
-                    PlanCharge.objects.create(plan=plans[slug], metric=metrics[spec.metric], **wanted)
+                    PlanCharge.objects.create(
+                        plan=plans[slug], metric=metrics[spec.metric], currency=spec.currency, **wanted
+                    )
                 continue
             differences = {k: (getattr(current, k), v) for k, v in wanted.items() if getattr(current, k) != v}
             if differences:
@@ -274,15 +343,16 @@ def charges_sync(*, charges: dict[str, tuple[ChargeSpec, ...]], dry_run: bool) -
                     for name, (_, value) in differences.items():
                         setattr(current, name, value)
                     current.save(update_fields=[*differences, "updated_at"])
-    for (slug, code), charge in existing.items():
-        subscriptions = charge.plan.subscriptions.count()
+    for (slug, code, currency), charge in existing.items():
+        subscriptions = Subscription.objects.filter(plan_id=charge.plan_id, currency=currency).count()
         if subscriptions:
             # Its subscribers' current period may already be metered under it; staff decide when it goes.
             warnings.append(
-                f"charge {slug}/{code} is not in the file, but plan {slug!r} has {subscriptions} subscription(s): kept."
+                f"charge {slug}/{code}/{currency} is not in the file, but plan {slug!r} has {subscriptions} "
+                f"subscription(s) in {currency}: kept."
             )
             continue
-        changes.append(UsageChange("charge", f"{slug}/{code}", "remove"))
+        changes.append(UsageChange("charge", f"{slug}/{code}/{currency}", "remove"))
         if not dry_run:
             charge.delete()
     return changes, warnings

@@ -78,7 +78,7 @@ def _summary(*, charge: PlanCharge, quantity: int, subscription: Subscription, l
         included=charge.included_quantity,
         billable=billable,
         projected_amount=projected,
-        currency=subscription.plan.currency,
+        currency=subscription.currency,
         period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
     )
@@ -96,7 +96,8 @@ def usage_report_of(
     if subscription is None or subscription.status not in METERED_STATUSES:
         return UsageReport(subscription=None, period_start=None, period_end=None, currency=None, metrics=[])
     metrics: list[UsageSummary] = []
-    charges = plan_charges(plan_id=subscription.plan_id) if getattr(subscription, "metered", True) else []
+    metered = getattr(subscription, "metered", True)
+    charges = plan_charges(plan_id=subscription.plan_id, currency=subscription.currency) if metered else []
     if charges:
         start, end = usage_window_so_far(subscription.current_period, now=now or timezone.now())
         quantities = usage_quantities(
@@ -110,7 +111,7 @@ def usage_report_of(
         subscription=subscription,
         period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
-        currency=subscription.plan.currency,
+        currency=subscription.currency,
         metrics=metrics,
     )
 

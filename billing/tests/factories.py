@@ -39,6 +39,7 @@ from billing.models import (
     OrderItem,
     Payment,
     PlanCharge,
+    PlanPrice,
     StripeWebhookEvent,
     SubscribeAttempt,
     Subscription,
@@ -52,6 +53,7 @@ from billing.periods import add_months, billing_date
 from billing.services.invoices import invoice_finalize, invoice_mark_uncollectible, invoice_void
 from billing.services.numbering import billing_today
 from billing.services.payments import payment_record, payment_record_bank_transfer
+from billing.tax import vat_rate_now
 from billing_site.jobs.models import Job
 from storage.tests.factories import UserFactory
 
@@ -131,7 +133,10 @@ class StaffUserFactory(UserFactory):
 
 
 def _vat(o: Any) -> int:
-    return vat_amount(supply_amount=o.subtotal, tax_treatment=o.customer.tax_treatment)
+    treatment = o.customer.tax_treatment
+    return vat_amount(
+        supply_amount=o.subtotal, tax_treatment=treatment, rate_basis_points=vat_rate_now(tax_treatment=treatment)
+    )
 
 
 class OrderFactory(DjangoModelFactory[Order]):
@@ -185,6 +190,9 @@ class InvoiceFactory(DjangoModelFactory[Invoice]):
     subtotal = 99_000
     tax = factory.LazyAttribute(_vat)
     total = factory.LazyAttribute(lambda o: o.subtotal + o.tax)
+    # Priced as invoice_draft_create prices a draft: the customer's treatment at today's rate (billing.tax).
+    tax_treatment = factory.SelfAttribute("customer.tax_treatment")
+    vat_rate_basis_points = factory.LazyAttribute(lambda o: vat_rate_now(tax_treatment=o.tax_treatment))
     amount_paid = 0
     amount_remaining = factory.LazyAttribute(lambda o: o.total - o.amount_paid)
     days_until_due = factory.LazyFunction(lambda: settings.BILLING_INVOICE_DUE_DAYS)
@@ -292,6 +300,7 @@ class SubscriptionPlanFactory(DjangoModelFactory[SubscriptionPlan]):
 
     class Meta:
         model = SubscriptionPlan
+        skip_postgeneration_save = True
 
     slug = factory.Sequence(lambda n: f"plan-{n}")
     name = factory.Sequence(lambda n: f"플랜 {n}")
@@ -304,6 +313,20 @@ class SubscriptionPlanFactory(DjangoModelFactory[SubscriptionPlan]):
     max_projects = 5
     is_active = True
     display_order = factory.Sequence(lambda n: n)
+
+    @factory.post_generation
+    def prices(
+        obj: SubscriptionPlan, create: bool, extracted: dict[str, tuple[int, int]] | None, **kwargs: Any
+    ) -> None:
+        """The plan's default price as its PlanPrice row (seed_plans and the admin always keep one), plus any
+        `prices={"USD": (7_900, 79_000)}` given: (monthly, annual) minor units per currency."""
+        if not create:
+            return
+        wanted = {obj.currency: (obj.monthly_price, obj.annual_price), **(extracted or {})}
+        for currency, (monthly, annual) in wanted.items():
+            PlanPrice.objects.update_or_create(
+                plan=obj, currency=currency, defaults={"monthly_price": monthly, "annual_price": annual}
+            )
 
 
 class SubscriptionFactory(DjangoModelFactory[Subscription]):

@@ -74,6 +74,7 @@ STAFF_GROUP_MIGRATIONS = (
     ("billing", "billing.migrations", "0007_support_permissions", "permissions_restrict"),
     ("billing", "billing.migrations", "0014_money_document_guards", "permissions_grant"),
     ("billing", "billing.migrations", "0015_usage_billing", "permissions_grant"),
+    ("billing", "billing.migrations", "0016_currencies_tax", "permissions_grant"),
     ("jobs", "billing_site.jobs.migrations", "0002_staff_permissions", "permissions_grant"),
     ("mail", "billing_site.mail.migrations", "0002_staff_permissions", "permissions_grant"),
 )

@@ -419,6 +419,9 @@ if AWS_STORAGE_BUCKET_NAME:
 BILLING_DEFAULT_CURRENCY = env("BILLING_DEFAULT_CURRENCY", default="KRW")
 # VAT in basis points (1000 = 10%), an integer: no float ever touches money. Fractions of a won are truncated.
 BILLING_VAT_RATE_BASIS_POINTS = env.int("BILLING_VAT_RATE_BASIS_POINTS", default=1000)
+# Scheduled VAT rate changes, "YYYY-MM-DD=basis points,...": the rate from that Seoul day on (billing.tax). An invoice
+# keeps the rate of its issue day; BILLING_VAT_RATE_BASIS_POINTS is the rate before the first change.
+BILLING_VAT_RATE_CHANGES = env.str("BILLING_VAT_RATE_CHANGES", default="")
 BILLING_INVOICE_DUE_DAYS = env.int("BILLING_INVOICE_DUE_DAYS", default=30)
 # Days before a renewal that its customer is told what it will charge (billing.renewal_notices); 0: no notices.
 BILLING_RENEWAL_NOTICE_DAYS = env.int("BILLING_RENEWAL_NOTICE_DAYS", default=7)

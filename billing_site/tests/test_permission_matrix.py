@@ -132,6 +132,7 @@ NOBODY_DELETES = (
     "billing.couponredemption",
     "billing.billablemetric",
     "billing.plancharge",
+    "billing.planprice",
     "billing.usageevent",
     "billing.usagerollup",
     "billing.usagealert",
@@ -258,6 +259,8 @@ MATRIX: list[Row] = [
     page("GET", "admin:billing_subscription_seats", "billing/subscription/{id}/seats/", ACT),
     page("POST", "admin:billing_subscription_seats", "billing/subscription/{id}/seats/", ACT),
     page("POST", "admin:billing_subscriptionplan_stripe_sync", "billing/subscriptionplan/{id}/stripe-sync/", ACT),
+    page("GET", "admin:billing_exchangerate_import", "billing/exchangerate/import/", ACT),
+    page("POST", "admin:billing_exchangerate_import", "billing/exchangerate/import/", ACT),
     page("GET", "admin:storage_storedfile_open", "storage/storedfile/{id}/open/", STAFF_SITE, "an invoice PDF"),
     page("GET", "admin:storage_storedfile_open", "storage/storedfile/{id}/open/", ACT, "a customer's upload"),
     page("GET", "admin:auth_user_password_change", "auth/user/{id}/password/", ADMIN_ONLY),
@@ -297,9 +300,13 @@ MATRIX: list[Row] = [
     model("billing.promotioncode", "login | login | view | view, change | view, change"),
     model("billing.couponredemption", "login | login | view | view, add | view, add"),
     model("billing.apikey", "login | login | 403 | view, add | view, add"),
+    # Reports convert with exchange rates; support do not see them, and a rate is corrected, never deleted.
+    model("billing.exchangerate", "login | login | 403 | view, add, change | view, add, change"),
     # Metrics and charges come from billing/plans.yaml; usage rows are written only by ingestion and the alerts.
     model("billing.billablemetric", "login | login | view | view | view"),
     model("billing.plancharge", "login | login | view | view | view"),
+    # A plan's prices per currency come from billing/plans.yaml too (its default one follows the plan's own price).
+    model("billing.planprice", "login | login | view | view | view"),
     model("billing.usageevent", "login | login | view | view | view"),
     model("billing.usagerollup", "login | login | view | view | view"),
     model("billing.usagealert", "login | login | view | view | view"),
@@ -353,6 +360,7 @@ MATRIX: list[Row] = [
     action("billing.stripewebhookevent", "delete_selected", "login | login | 403 | 403 | hidden"),
     action("billing.subscribeattempt", "delete_selected", "login | login | 403 | 403 | hidden"),
     action("billing.apikey", "delete_selected", "login | login | 403 | hidden | hidden"),
+    action("billing.exchangerate", "delete_selected", "login | login | 403 | hidden | hidden"),
     action("billing.usageeventkey", "delete_selected", "login | login | 403 | 403 | hidden"),
     action("billing.usagedistinctvalue", "delete_selected", "login | login | 403 | 403 | hidden"),
     action("auth.user", "delete_selected", SUPERUSER_ACTION),
@@ -521,6 +529,7 @@ WATCHED = (
     "billing.PromotionCode",
     "billing.CouponRedemption",
     "billing.ApiKey",
+    "billing.ExchangeRate",
     "storage.StoredFile",
     "auth.User",
     "auth.Group",
@@ -1148,6 +1157,32 @@ def _adjust_balance_page(world: World, method: str) -> Visit:
     return Visit("POST", url, (302,), {"amount": "5000", "reason": "장애 보상"}, done=adjusted)
 
 
+def _fresh_month(world: World) -> date:
+    """A month no other check of this run has a rate for."""
+    index = next(world.counter)
+    return date(2000 + index // 12, index % 12 + 1, 1)
+
+
+def _exchange_rate(world: World) -> Any:
+    from decimal import Decimal
+
+    from billing.services.exchange_rates import exchange_rate_set
+
+    return exchange_rate_set(month=_fresh_month(world), currency="USD", krw_per_unit=Decimal("1380.25"), actor=None)
+
+
+def _exchange_rate_import(world: World, method: str) -> Visit:
+    from billing.models import ExchangeRate
+
+    url = reverse("admin:billing_exchangerate_import")
+    if method == "GET":
+        return Visit("GET", url)
+    month = _fresh_month(world)
+    upload = SimpleUploadedFile("rates.csv", f"month,currency,krw_per_unit\n{month:%Y-%m},USD,1380.25\n".encode())
+    imported = lambda response: ExchangeRate.objects.filter(month=month, currency="USD").exists()  # noqa: E731
+    return Visit("POST", url, (302,), {"file": upload}, done=imported)
+
+
 def _view_on_site(world: World) -> Visit:
     from django.contrib.contenttypes.models import ContentType
 
@@ -1210,6 +1245,8 @@ PAGE_VISITS: dict[tuple[str, str, str], Callable[[World], Visit]] = {
         (302,),
         done=lambda response: bool(w.stripe.calls),
     ),
+    ("admin:billing_exchangerate_import", "GET", ""): lambda w: _exchange_rate_import(w, "GET"),
+    ("admin:billing_exchangerate_import", "POST", ""): lambda w: _exchange_rate_import(w, "POST"),
     ("admin:storage_storedfile_open", "GET", "an invoice PDF"): lambda w: Visit(
         "GET", reverse("admin:storage_storedfile_open", args=[w.file(invoice_pdf=True).pk]), (302,)
     ),
@@ -1477,6 +1514,12 @@ def _plan_charge(world: World) -> Any:
     return PlanChargeFactory.create()
 
 
+def _plan_price(world: World) -> Any:
+    from billing.tests.factories import SubscriptionPlanFactory
+
+    return SubscriptionPlanFactory.create(prices={"USD": (800, 8_000)}).prices.get(currency="USD")
+
+
 def _billable_metric(world: World) -> Any:
     from billing.tests.factories import BillableMetricFactory
 
@@ -1519,8 +1562,10 @@ MODEL_OBJECTS: dict[tuple[str, str], Callable[[World], Model]] = {
     ("billing.promotioncode", ""): _promotion_code,
     ("billing.couponredemption", ""): _coupon_redemption,
     ("billing.apikey", ""): _api_key,
+    ("billing.exchangerate", ""): _exchange_rate,
     ("billing.billablemetric", ""): _billable_metric,
     ("billing.plancharge", ""): _plan_charge,
+    ("billing.planprice", ""): _plan_price,
     ("billing.usagerollup", ""): _usage_rollup,
     ("billing.usagealert", ""): _usage_alert,
 }

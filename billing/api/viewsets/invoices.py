@@ -73,7 +73,7 @@ class InvoiceViewSet(CustomerOwnedViewSet):
             400: ["invalid_amount", "amount_mismatch", "tax_mismatch", "unsupported_currency", "invalid_due_days"],
             403: ["customer_invoices_orders_only"],
             404: ["not_found"],
-            409: ["order_not_invoiceable", "order_tax_outdated"],
+            409: ["order_not_invoiceable", "order_tax_outdated", "currency_mismatch"],
         },
         IDEMPOTENCY_ERROR_CODES,
     )

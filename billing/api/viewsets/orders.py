@@ -51,6 +51,7 @@ class OrderViewSet(CustomerOwnedViewSet):
         {
             400: ["validation_error", "invalid_amount", "unsupported_currency", "invalid_item"],
             403: ["customer_prices_not_accepted"],
+            409: ["currency_mismatch"],
         },
         IDEMPOTENCY_ERROR_CODES,
     )

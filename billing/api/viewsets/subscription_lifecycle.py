@@ -181,6 +181,7 @@ class SubscriptionLifecycleMixin:
                 "subscription_ending",
                 "subscription_paused",
                 "replaced_invoice_partly_paid",
+                "currency_mismatch",
             ],
         }
     )

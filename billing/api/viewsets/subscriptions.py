@@ -23,6 +23,7 @@ from ..subscription_serializers import (
     CancelQuerySerializer,
     CheckoutCreatedSerializer,
     CheckoutSerializer,
+    PlanListQuerySerializer,
     PlanSerializer,
     SubscribedSerializer,
     SubscribeSerializer,
@@ -45,15 +46,22 @@ class PlanViewSet(viewsets.GenericViewSet):
         summary="List the plans on sale",
         description=(
             "Active plans in display order. Prices are per period and exclude VAT (10% is added on the "
-            "invoice). `features` and `name` follow Accept-Language (Korean by default, English with `en`)."
+            "invoice). `features` and `name` follow Accept-Language (Korean by default, English with `en`). "
+            "`prices` lists every currency a plan is sold in; `?currency=USD` lists only the plans sold in USD, "
+            "at their USD prices (none: an empty list)."
         ),
+        parameters=[PlanListQuerySerializer],
         responses={200: PlanSerializer(many=True)},
         auth=[],
         tags=["subscriptions"],
     )
+    @api_errors({400: ["validation_error"]})
     def list(self, request: Request) -> Response:
         language = request_language()
-        return Response([PlanSerializer.represent(plan, language) for plan in selectors.plan_list_active()])
+        # A plain dict: DRF reads an empty form value as "not given", and `?currency=` names no currency.
+        currency = validated(PlanListQuerySerializer, request.query_params.dict()).get("currency")
+        plans = selectors.plan_list_active(currency)
+        return Response([PlanSerializer.represent(plan, language, currency) for plan in plans])
 
 
 class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
@@ -111,7 +119,9 @@ class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
             "period: 200 (nothing created), `invoice` null, the subscription's `pending_change` set. `quantity`: "
             "seats of a per-seat plan; more seats of the same plan are added now (200 with their prorated invoice). "
             "`coupon`: a promotion code, checked before anything is charged and redeemed with the subscription "
-            "(once per customer); its discount is a `discount` line before VAT on the first invoice."
+            "(once per customer); its discount is a `discount` line before VAT on the first invoice. `currency`: "
+            "what a first subscription is billed in, among the plan's prices; it becomes the account's currency, "
+            "fixed from then on (another one later is 409 `currency_mismatch`)."
         ),
         request=SubscribeSerializer,
         responses={
@@ -169,6 +179,7 @@ class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
             when=data.get("when", "auto"),
             quantity=data.get("quantity"),
             coupon=data.get("coupon") or "",
+            currency=data.get("currency"),
         )
         # 201 when a subscription started (new, a trial, or replacing the live one); 200 when the live one was
         # changed in place: a change scheduled for the period end, seats added, a trial's plan changed.
@@ -204,7 +215,7 @@ class SubscriptionViewSet(SubscriptionLifecycleMixin, CustomerOwnedViewSet):
                 "invalid_coupon",
             ],
             403: ["customer_prices_not_accepted"],
-            409: ["already_subscribed", "subscription_exists", "coupon_already_redeemed"],
+            409: ["already_subscribed", "subscription_exists", "coupon_already_redeemed", "currency_mismatch"],
             # With Stripe on and unreachable the checkout still stands (committed first): `card` is null and the
             # invoice is paid by bank transfer, so no 502/503 here.
         },

@@ -53,6 +53,8 @@ class Command(BaseCommand):
         self.stdout.write(f"{prefix}{path.name} (version {report.version}): {len(plan_file.plans)} plan(s).")
         for change in report.changes:
             self.stdout.write(self._describe(change))
+        for price_change in report.price_changes:
+            self.stdout.write(price_change.describe())
         for usage_change in report.usage_changes:
             self.stdout.write(usage_change.describe())
         for warning in report.warnings:
@@ -66,6 +68,11 @@ class Command(BaseCommand):
             f"{report.count('create')} created, {report.count('update')} updated, "
             f"{report.count('deactivate')} deactivated, {len(report.unchanged)} unchanged."
         )
+        if report.price_changes:
+            summary += (
+                f" Prices: {report.price_count('create')} created, {report.price_count('update')} updated, "
+                f"{report.price_count('remove')} removed."
+            )
         if report.usage_changes:
             summary += (
                 f" Metrics: {report.usage_count('metric', 'create')} created, "
@@ -80,7 +87,8 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Done: {summary}"))
 
     def _stripe_sync(self, *, no_progress: bool) -> None:
-        """Every plan as a Stripe Product with a monthly and an annual Price (billing.providers.stripe.plans)."""
+        """Every plan as a Stripe Product with a monthly and an annual Price per currency it is sold in
+        (billing.providers.stripe.plans)."""
         progress = tqdm(unit="plan", desc="syncing plans to Stripe", disable=no_progress or None, file=self.stderr._out)
         try:
             with progress:

@@ -12,12 +12,14 @@ import stripe
 from billing.enums import INVOICE_PAYABLE_STATUSES, JobKind, Language
 from billing.models import Invoice
 from billing.providers.base import RemoteInvoice
+from billing.tax import vat_rate_percent
 from billing_site.errors import ApplicationError
 from billing_site.jobs.models import Job, JobStatus
 from billing_site.jobs.services import job_enqueue
 
 from .client import (
     META_INVOICE,
+    META_VAT,
     VAT_LINE_TEXT,
     payment_intent_id,
     stripe_amount,
@@ -36,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 def invoice_stripe_create(*, invoice: Invoice) -> Invoice:
     """The Stripe copy of one of our issued invoices, to pay on Stripe's hosted page: a `send_invoice` invoice with
-    our lines and VAT as items, finalized; its id and hosted URL are stored on ours. Idempotent (same keys again)."""
+    our lines and VAT (named with its rate) as items, finalized; its id and hosted URL are stored on ours. Idempotent
+    (same keys again)."""
     fresh = Invoice.objects.select_related("customer").get(pk=invoice.pk)
     if fresh.stripe_invoice_id or fresh.status not in INVOICE_PAYABLE_STATUSES:
         return fresh
@@ -51,7 +54,13 @@ def invoice_stripe_create(*, invoice: Invoice) -> Invoice:
             auto_advance=False,
             pending_invoice_items_behavior="exclude",
             description=f"{fresh.number} {fresh.description}".strip()[:500],
-            metadata={META_INVOICE: str(fresh.pk), "billing_invoice_number": fresh.number or ""},
+            # The VAT ours was issued with; Stripe's copy carries our exact VAT as an item, never its own rounding.
+            metadata={
+                META_INVOICE: str(fresh.pk),
+                "billing_invoice_number": fresh.number or "",
+                "billing_tax_treatment": fresh.tax_treatment,
+                META_VAT: str(fresh.vat_rate_basis_points),
+            },
             **stripe_options(idempotency_key=stripe_idempotency_key("invoice", fresh.pk, "create")),
         )
         items = [
@@ -60,7 +69,8 @@ def invoice_stripe_create(*, invoice: Invoice) -> Invoice:
             if line.amount
         ]
         if fresh.tax:
-            items.append(("vat", fresh.tax, VAT_LINE_TEXT.get(fresh.language, VAT_LINE_TEXT[Language.KOREAN])))
+            vat_text = VAT_LINE_TEXT.get(fresh.language, VAT_LINE_TEXT[Language.KOREAN])
+            items.append(("vat", fresh.tax, f"{vat_text} {vat_rate_percent(fresh.vat_rate_basis_points)}%"))
         for name, amount, description in items:
             stripe.InvoiceItem.create(
                 customer=stripe_customer.id,

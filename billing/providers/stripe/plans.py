@@ -1,4 +1,5 @@
-"""Our plans in Stripe: one Product per plan, a monthly and an annual recurring Price, and our VAT as a TaxRate."""
+"""Our plans in Stripe: one Product per plan, a monthly and an annual recurring Price per currency the plan is sold
+in, and our VAT as a TaxRate."""
 
 from collections.abc import Callable
 from decimal import Decimal
@@ -9,9 +10,11 @@ from django.utils import timezone
 from djstripe import models as djstripe_models
 from djstripe.settings import djstripe_settings
 
-from billing.models.plans import SubscriptionPlan
-from billing.money import vat_rate_basis_points
+from billing.enums import TaxTreatment
+from billing.models.plans import PlanPrice, SubscriptionPlan
 from billing.providers.base import PlansSyncReport, ProviderChange
+from billing.selectors.plans import plan_prices
+from billing.tax import vat_rate_now
 
 from .client import (
     INTERVALS,
@@ -76,66 +79,88 @@ def _price_matches(price: Any, *, product_id: str, amount: int, currency: str, i
 
 
 def _price_ensure(
-    plan: SubscriptionPlan, billing_period: str, product: Any, changes: list[ProviderChange]
+    plan: SubscriptionPlan, price_row: PlanPrice, billing_period: str, product: Any, changes: list[ProviderChange]
 ) -> tuple[Any, Any | None]:
-    """The plan's current Price for the period, and the Price it replaces (archived), if any."""
-    currency = plan.currency.lower()
-    amount = stripe_amount(amount=plan.price_for(billing_period), currency=plan.currency)
+    """The Price of the plan's period in one currency (`price_row`'s), and the Price it replaces (archived), if any."""
+    currency = price_row.currency.lower()
+    # Our minor units are Stripe's smallest unit in every currency we bill in (KRW and JPY are zero-decimal at
+    # Stripe, USD and EUR are cents); stripe_amount refuses a currency where they would differ.
+    amount = stripe_amount(amount=price_row.price_for(billing_period), currency=price_row.currency)
     interval = INTERVALS[billing_period]
     wanted: dict[str, Any] = {"product_id": product.id, "amount": amount, "currency": currency, "interval": interval}
-    current = stripe_retrieve(stripe.Price, getattr(plan, PRICE_ID_FIELDS[billing_period]))
+    label = f"{plan.slug} {billing_period} {currency.upper()}"
+    current = stripe_retrieve(stripe.Price, getattr(price_row, PRICE_ID_FIELDS[billing_period]))
     if current is not None and _price_matches(current, **wanted):
         if not current.get("active"):
             current = stripe.Price.modify(current.id, active=True, **stripe_options())
-            changes.append(ProviderChange("price", "reactivated", current.id, f"{plan.slug} {billing_period}"))
+            changes.append(ProviderChange("price", "reactivated", current.id, label))
         return current, None
     # Prices are immutable: a changed amount is a new Price (or an archived one of the same amount, brought back).
     prices: Any = stripe.Price.list(product=product.id, limit=100, **stripe_options())
     existing = [price for price in prices.auto_paging_iter() if _price_matches(price, **wanted)]
     existing.sort(key=lambda price: (bool(price.get("active")), price.get("created") or 0), reverse=True)
-    label = f"{plan.slug} {billing_period} {amount} {currency.upper()}"
     price: Any
     if existing:
         price = existing[0]
         if not price.get("active"):
             price = stripe.Price.modify(price.id, active=True, **stripe_options())
-            changes.append(ProviderChange("price", "reactivated", price.id, label))
+            changes.append(ProviderChange("price", "reactivated", price.id, f"{label} {amount}"))
     else:
         params = {
             "product": product.id,
             "currency": currency,
             "unit_amount": amount,
             "recurring": {"interval": interval},
-            "nickname": f"{plan.slug} {billing_period}",
-            "metadata": {META_PLAN: str(plan.pk), "billing_period": billing_period},
+            "nickname": label,
+            "metadata": {META_PLAN: str(plan.pk), "billing_period": billing_period, "currency": currency.upper()},
         }
-        key = stripe_idempotency_key("plan", plan.pk, f"price-{billing_period}", params)
+        key = stripe_idempotency_key("plan", plan.pk, f"price-{billing_period}-{currency}", params)
         price = stripe.Price.create(**params, **stripe_options(idempotency_key=key))
-        changes.append(ProviderChange("price", "created", price.id, label))
+        changes.append(ProviderChange("price", "created", price.id, f"{label} {amount}"))
     replaced = None
     if current is not None and current.id != price.id and current.get("active"):
         replaced = stripe.Price.modify(current.id, active=False, **stripe_options())
-        changes.append(ProviderChange("price", "archived", current.id, f"{plan.slug} {billing_period}"))
+        changes.append(ProviderChange("price", "archived", current.id, label))
     return price, replaced
 
 
+def _price_ids_record(plan: SubscriptionPlan, price_row: PlanPrice, ids: dict[str, str]) -> None:
+    """Store a currency's Price ids on its row, and for the default currency on the plan too (as before issue 17)."""
+    changed = {name: value for name, value in ids.items() if getattr(price_row, name) != value}
+    if changed and price_row.pk is not None:
+        PlanPrice.objects.filter(pk=price_row.pk).update(**changed, updated_at=timezone.now())
+    for name, value in changed.items():
+        setattr(price_row, name, value)
+
+
 def plan_stripe_sync(*, plan: SubscriptionPlan) -> list[ProviderChange]:
-    """Make Stripe show the plan: one Product, a monthly and an annual Price (recurring, in the plan's currency).
+    """Make Stripe show the plan: one Product, and per currency it is sold in (plan_prices: its default one at the
+    plan's own price) a monthly and an annual recurring Price in that currency.
 
     A changed price is a new Price and the old one is archived (existing subscriptions keep it); an inactive plan
     archives its Product. Idempotent: a second run finds nothing to change. Mirrored into dj-stripe's models.
     """
     changes: list[ProviderChange] = []
+    price_rows = plan_prices(plan=plan)
     with stripe_errors(action=f"sync plan {plan.slug}"):
         product = _product_ensure(plan, changes)
-        prices = {period: _price_ensure(plan, period, product, changes) for period in INTERVALS}
+        prices = {
+            (row.currency, period): _price_ensure(plan, row, period, product, changes)
+            for row in price_rows
+            for period in INTERVALS
+        }
         api_key = djstripe_settings.STRIPE_SECRET_KEY
         djstripe_models.Product.sync_from_stripe_data(product, api_key=api_key)
         for price, replaced in prices.values():
             djstripe_models.Price.sync_from_stripe_data(price, api_key=api_key)
             if replaced is not None:
                 djstripe_models.Price.sync_from_stripe_data(replaced, api_key=api_key)
-    ids = {"stripe_product_id": product.id} | {PRICE_ID_FIELDS[p]: price.id for p, (price, _) in prices.items()}
+    for row in price_rows:
+        _price_ids_record(
+            plan, row, {PRICE_ID_FIELDS[period]: prices[(row.currency, period)][0].id for period in INTERVALS}
+        )
+    default_ids = {PRICE_ID_FIELDS[period]: prices[(plan.currency, period)][0].id for period in INTERVALS}
+    ids = {"stripe_product_id": product.id} | default_ids
     changed = {name: value for name, value in ids.items() if getattr(plan, name) != value}
     if changed:
         SubscriptionPlan.objects.filter(pk=plan.pk).update(**changed, updated_at=timezone.now())
@@ -149,7 +174,8 @@ def plans_stripe_sync(
 ) -> PlansSyncReport:
     """Sync every plan (active or not: a retired plan's Product is archived) or the given ones."""
     report = PlansSyncReport()
-    for plan in plans if plans is not None else SubscriptionPlan.objects.order_by("display_order", "id"):
+    everything = SubscriptionPlan.objects.prefetch_related("prices").order_by("display_order", "id")
+    for plan in plans if plans is not None else everything:
         report.changes += plan_stripe_sync(plan=plan)
         report.plans += 1
         if on_progress is not None:
@@ -157,19 +183,35 @@ def plans_stripe_sync(
     return report
 
 
-def plan_price_id(plan: SubscriptionPlan, billing_period: str, amount: int) -> str:
-    """The Stripe Price of the plan's period at `amount`, syncing the plan first when it has none (or another)."""
-    price_id = getattr(plan, PRICE_ID_FIELDS[billing_period])
+def _stripe_price_id(plan: SubscriptionPlan, billing_period: str, currency: str) -> str:
+    if currency == plan.currency:
+        return str(getattr(plan, PRICE_ID_FIELDS[billing_period]))
+    row = PlanPrice.objects.filter(plan_id=plan.pk, currency=currency).first()
+    return "" if row is None else str(getattr(row, PRICE_ID_FIELDS[billing_period]))
+
+
+def plan_price_id(plan: SubscriptionPlan, billing_period: str, amount: int, currency: str | None = None) -> str:
+    """The Stripe Price of the plan's period in `currency` (default: the plan's own) at `amount`, syncing the plan
+    first when it has none (or another)."""
+    currency = currency or plan.currency
+    price_id = _stripe_price_id(plan, billing_period, currency)
     price = stripe_retrieve(stripe.Price, price_id)
-    if price is None or price.get("unit_amount") != amount or not price.get("active"):
+    if (
+        price is None
+        or price.get("unit_amount") != stripe_amount(amount=amount, currency=currency)
+        or (price.get("currency") or "").lower() != currency.lower()
+        or not price.get("active")
+    ):
         plan_stripe_sync(plan=plan)
-        price_id = getattr(plan, PRICE_ID_FIELDS[billing_period])
-    return str(price_id)
+        price_id = _stripe_price_id(plan, billing_period, currency)
+    return price_id
 
 
-def vat_tax_rate_ensure() -> str:
-    """The Stripe TaxRate of our VAT (exclusive, BILLING_VAT_RATE_BASIS_POINTS), found by its metadata or created."""
-    basis_points = vat_rate_basis_points()
+def vat_tax_rate_ensure(basis_points: int | None = None) -> str:
+    """The Stripe TaxRate of a VAT rate (exclusive; default: today's taxable rate, billing.tax), one per rate, found
+    by its metadata or created: a scheduled rate change gets a TaxRate of its own, an untaxed customer the 0 % one."""
+    if basis_points is None:
+        basis_points = vat_rate_now(tax_treatment=TaxTreatment.TAXABLE)
     tax_rates: Any = stripe.TaxRate.list(limit=100, **stripe_options())
     for tax_rate in tax_rates.auto_paging_iter():
         metadata = tax_rate.get("metadata") or {}
@@ -190,9 +232,11 @@ def vat_tax_rate_ensure() -> str:
     return str(tax_rate.id)
 
 
-def stripe_vat_amount(amount: int) -> int:
-    """VAT as Stripe computes it for one line (rounded half up); ours truncates, and a line adjusts the difference."""
-    basis_points = vat_rate_basis_points()
+def stripe_vat_amount(amount: int, basis_points: int | None = None) -> int:
+    """VAT as Stripe computes it for one line at a rate (default: today's taxable rate), rounded half up; ours
+    truncates, and a line adjusts the difference."""
+    if basis_points is None:
+        basis_points = vat_rate_now(tax_treatment=TaxTreatment.TAXABLE)
     quotient, remainder = divmod(abs(amount) * basis_points, 10_000)
     rounded = quotient + (1 if remainder * 2 >= 10_000 else 0)
     return -rounded if amount < 0 else rounded

@@ -20,6 +20,8 @@ from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription, SubscriptionStatus
 from billing.periods import billing_day_start
 from billing.providers.base import ProviderError, RemoteSubscription, SubscriptionSetup, SubscriptionStarted
+from billing.selectors.plans import plan_price_in
+from billing.tax import vat_rate_now
 from billing_site.errors import ApplicationError
 
 from .client import (
@@ -79,8 +81,11 @@ def subscription_stripe_prepare(
                     fields={"payment_method_id": ["Required."]},
                     status_code=402,
                 )
-        price_id = plan_price_id(plan, billing_period, plan.price_for(billing_period))
-        tax_rate_id = vat_tax_rate_ensure()
+        # The customer's currency (chosen by the subscribe before this is asked): its Price of the plan.
+        price = plan_price_in(plan=plan, currency=customer.currency)
+        price_id = plan_price_id(plan, billing_period, price.price_for(billing_period), customer.currency)
+        # The customer's rate today (0 % zero-rated or exempt), so Stripe's renewals charge the VAT ours do.
+        tax_rate_id = vat_tax_rate_ensure(vat_rate_now(tax_treatment=customer.tax_treatment))
     return SubscriptionSetup(
         customer_reference=stripe_customer.id,
         payment_method=method,
@@ -118,7 +123,10 @@ def _first_invoice_items(attempt: SubscribeAttempt, setup: SubscriptionSetup) ->
         for position, line in enumerate(others, start=1)
         if line["amount"]
     ]
-    adjustment = int(quote["tax"]) - stripe_vat_amount(int(charge["amount"]))
+    rate = vat_rate_now(
+        tax_treatment=Customer.objects.values_list("tax_treatment", flat=True).get(pk=attempt.customer_id)
+    )
+    adjustment = int(quote["tax"]) - stripe_vat_amount(int(charge["amount"]), rate)
     if adjustment:
         language = quote.get("language") or Language.KOREAN
         items.append(
@@ -134,10 +142,10 @@ def _first_invoice_items(attempt: SubscribeAttempt, setup: SubscriptionSetup) ->
 
 
 def _seats(attempt: SubscribeAttempt) -> int:
-    """Seats the attempt subscribes to: its plan charge is whole seats at the plan's price (Stripe's Price is one
-    seat), so Stripe's first invoice charges what ours says."""
+    """Seats the attempt subscribes to: its plan charge is whole seats at the plan's price in the attempt's currency
+    (Stripe's Price is one seat), so Stripe's first invoice charges what ours says."""
     charge = int(attempt.quote["lines"][0]["amount"])
-    seat = attempt.plan.price_for(attempt.billing_period)
+    seat = plan_price_in(plan=attempt.plan, currency=attempt.currency).price_for(attempt.billing_period)
     return charge // seat if seat > 0 and charge >= seat and charge % seat == 0 else 1
 
 
@@ -388,10 +396,11 @@ def _follow_changes(ours: Subscription, current: Any) -> dict[str, Any]:
         interval = (price.get("recurring") or {}).get("interval")
         if (
             price.get("unit_amount") != unit_amount
+            or (price.get("currency") or "").upper() != ours.currency
             or interval != INTERVALS[ours.billing_period]
             or (ours.plan.stripe_product_id and price.get("product") != ours.plan.stripe_product_id)
         ):
-            price_id = plan_price_id(ours.plan, ours.billing_period, unit_amount)
+            price_id = plan_price_id(ours.plan, ours.billing_period, unit_amount, ours.currency)
             found = stripe_retrieve(stripe.Price, price_id) if price_id != price.get("id") else None
             if found is not None and found.get("unit_amount") == unit_amount:
                 wanted["price"] = price_id

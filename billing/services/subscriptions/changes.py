@@ -5,6 +5,7 @@ A pending change is four fields of the subscription (`pending_plan`, `pending_bi
 `pending_requested_at`), all set or none (a check constraint). A new one replaces the one before it.
 """
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +21,11 @@ from billing_site.permissions import permission_require
 
 from ..invoices import InvoiceLineInput
 from ..subscription_states import customer_lock, subscription_lock
-from .common import period_invoice_issue, plan_line_description, quantity_validate
+from .common import period_invoice_issue, plan_line_description, plan_price_amount, quantity_validate
 from .proration import cycle_period, proration_credit
 from .start import SubscriptionStart, subscription_provider_follow_enqueue
+
+logger = logging.getLogger(__name__)
 
 PENDING_FIELDS = ["pending_plan", "pending_billing_period", "pending_quantity", "pending_requested_at"]
 # A pending change, once applied, also changes these.
@@ -57,17 +60,15 @@ def pending_change_schedule(
 ) -> None:
     """Write a change for the end of the current period on the locked subscription (it replaces any pending one);
     nothing is billed now. A subscription set to end at its period end has no period after it: 409
-    `subscription_ending` (resume it first, or change now)."""
+    `subscription_ending` (resume it first, or change now); a plan not sold in the subscription's currency: 409
+    `currency_mismatch`."""
     if locked.cancel_at_period_end:
         raise ApplicationError(
             "subscription_ending",
             f"Subscription {locked.pk} ends on {locked.current_period_end}: resume it first, or change now.",
             status_code=409,
         )
-    if plan.currency != locked.currency:
-        raise ApplicationError(
-            "currency_mismatch", f"Cannot move from a {locked.currency} plan to a {plan.currency} plan."
-        )
+    plan_price_amount(plan=plan, currency=locked.currency, billing_period=billing_period)
     target = (plan.pk, billing_period, quantity)
     if (locked.pending_plan_id, locked.pending_billing_period, locked.pending_quantity) == target:
         return  # asked again: the change keeps the moment it was first asked for
@@ -82,8 +83,10 @@ def pending_change_apply(locked: Subscription, *, moment: datetime) -> bool:
     """Called by subscription_renew (customer and subscription locked) at each boundary, before the next period is
     computed and invoiced: a pending change takes effect (plan, billing period, quantity, price). True if one did.
 
-    The price is the plan's price as of now, times the seats. A plan retired since the change was asked for still
-    applies: the change was accepted while it was offered, and the customer was told so. A switch of billing period
+    The price is the plan's price as of now in the subscription's currency, times the seats. A plan retired since
+    the change was asked for still applies: the change was accepted while it was offered, and the customer was told
+    so. A plan no longer sold in the subscription's currency cannot: the change is dropped (logged) and the
+    subscription renews as it is, rather than in another currency or not at all. A switch of billing period
     starts a new cycle at the boundary: `billing_cycle_anchor` becomes `current_period_end`, set here in memory and
     saved by the renewal with the next period (the row's check wants the period to start on or after its anchor).
     The provider's copy follows (`subscription_provider_follow_enqueue`).
@@ -91,13 +94,20 @@ def pending_change_apply(locked: Subscription, *, moment: datetime) -> bool:
     if locked.pending_plan_id is None or locked.pending_quantity is None:
         return False
     plan = SubscriptionPlan.objects.get(pk=locked.pending_plan_id)
+    try:
+        price = plan_price_amount(plan=plan, currency=locked.currency, billing_period=locked.pending_billing_period)
+    except ApplicationError:
+        logger.warning(
+            "subscription %s: pending change to %s dropped, no price in %s", locked.pk, plan.slug, locked.currency
+        )
+        pending_change_clear(locked)
+        return False
     if locked.pending_billing_period != locked.billing_period:
         locked.billing_cycle_anchor = locked.current_period_end
     locked.plan = plan
     locked.billing_period = locked.pending_billing_period
     locked.quantity = locked.pending_quantity
-    locked.price_amount = plan.price_for(locked.billing_period) * locked.quantity
-    locked.currency = plan.currency
+    locked.price_amount = price * locked.quantity
     _pending_fields_clear(locked)
     locked.save(update_fields=[*APPLIED_FIELDS, *PENDING_FIELDS, "updated_at"])
     subscription_provider_follow_enqueue(locked)
@@ -123,12 +133,13 @@ def subscription_change_in_place(
     locked: Subscription, *, plan: SubscriptionPlan, billing_period: str, quantity: int
 ) -> None:
     """A trialing subscription changes plan, period or seats at once and in place: the trial goes on to the same
-    `trial_end`, nothing is billed, and the first invoice is for what it then is."""
+    `trial_end`, nothing is billed, and the first invoice is for what it then is (in the trial's currency: 409
+    `currency_mismatch` for a plan not sold in it)."""
+    price = plan_price_amount(plan=plan, currency=locked.currency, billing_period=billing_period)
     locked.plan = plan
     locked.billing_period = billing_period
     locked.quantity = quantity
-    locked.price_amount = plan.price_for(billing_period) * quantity
-    locked.currency = plan.currency
+    locked.price_amount = price * quantity
     _pending_fields_clear(locked)
     locked.save(update_fields=[*APPLIED_FIELDS, *PENDING_FIELDS, "updated_at"])
     subscription_provider_follow_enqueue(locked)

@@ -1,4 +1,5 @@
-"""What every subscription write shares: line texts, input checks, credit balance and the invoice of a period."""
+"""What every subscription write shares: line texts, input checks, the currency and price of a subscribe, credit
+balance and the invoice of a period."""
 
 from datetime import datetime
 
@@ -9,10 +10,13 @@ from billing.models import Customer, Invoice
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription, SubscriptionInvoice
 from billing.periods import BillingPeriod, ServicePeriod
+from billing.selectors.customers import customer_currency_fixed
+from billing.selectors.plans import plan_price_in
 from billing_site.errors import ApplicationError
 
 from ..balance import balance_entry_write
 from ..coupons import discount_lines
+from ..customers import customer_currency_choose
 from ..invoices import InvoiceLineInput, invoice_draft_create, invoice_finalize
 from ..subscription_states import subscription_invoice_paid_after_commit
 
@@ -123,6 +127,58 @@ def plan_available(plan: SubscriptionPlan) -> SubscriptionPlan:
     return fresh
 
 
+def plan_price_amount(*, plan: SubscriptionPlan, currency: str, billing_period: str) -> int:
+    """One seat of `plan` for one period in `currency`, minor units: in the plan's default currency its own price
+    (seed_plans keeps its PlanPrice row equal), in another its PlanPrice row; a plan not sold in `currency` is 409
+    `currency_mismatch` (plan_price_in)."""
+    if currency == plan.currency:
+        return plan.price_for(billing_period)
+    return plan_price_in(plan=plan, currency=currency).price_for(billing_period)
+
+
+def subscribe_currency(
+    *,
+    customer: Customer,
+    plan: SubscriptionPlan,
+    current: Subscription | None,
+    requested: str | None,
+    choose: bool = True,
+) -> str:
+    """The currency a subscribe bills in (the customer locked by the caller): a plan change keeps its subscription's;
+    a customer whose currency is fixed (customer_currency_fixed) pays in it; otherwise the `requested` one, by
+    default the customer's own when the plan is sold in it (KRW, or what staff chose), else the plan's default.
+
+    409 `currency_mismatch` for a `requested` currency other than that, or a plan not sold in it. A first
+    subscription's currency becomes the customer's (customer_currency_choose, with its foreign tax default) before
+    anything is priced, so the payment provider, asked next, prices it in the customer's currency (`choose` False:
+    only read, for a check before the locks)."""
+    fixed = current is not None or customer_currency_fixed(customer=customer)
+    if current is not None:
+        currency = current.currency
+    elif fixed:
+        currency = customer.currency
+    else:
+        sold_in_own = customer.currency == plan.currency or plan.price_in(customer.currency) is not None
+        currency = requested or (customer.currency if sold_in_own else plan.currency)
+    currency_requested_check(requested=requested, currency=currency)
+    if currency != plan.currency:
+        plan_price_in(plan=plan, currency=currency)
+    if choose and not fixed:
+        customer_currency_choose(customer=customer, currency=currency)
+    return currency
+
+
+def currency_requested_check(*, requested: str | None, currency: str) -> None:
+    """409 `currency_mismatch` for a subscribe asking another currency than the one it is billed in."""
+    if requested is not None and requested != currency:
+        raise ApplicationError(
+            "currency_mismatch",
+            f"You are billed in {currency}: subscribe in {currency}, or leave the currency out.",
+            fields={"currency": [f"Must be {currency}."]},
+            status_code=409,
+        )
+
+
 def already_subscribed(current: Subscription) -> ApplicationError:
     return ApplicationError(
         "already_subscribed",
@@ -182,6 +238,7 @@ def period_invoice_issue(
         lines=lines,
         currency=subscription.currency,
         days_until_due=days_until_due,
+        now=moment,  # priced at the VAT rate of the day it is issued (a preview: the day it would be)
         description=plan_line_description(
             plan=subscription.plan,
             billing_period=subscription.billing_period,

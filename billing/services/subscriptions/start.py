@@ -31,10 +31,13 @@ from .common import (
     billing_period_validate,
     charge_line,
     credit_balance_add,
+    currency_requested_check,
     line_text,
     period_invoice_issue,
     plan_available,
     plan_line_description,
+    plan_price_amount,
+    subscribe_currency,
 )
 from .proration import (
     PeriodSettlement,
@@ -58,12 +61,13 @@ class SubscribeRequest:
     subscription_id: int | None = None
     quantity: int = 1  # seats, resolved and checked by the caller (.subscribe)
     coupon: str = ""  # a promotion code to redeem for the new subscription
+    currency: str | None = None  # asked for by a first subscribe; None: the default (`subscribe_currency`)
 
 
 @dataclass(frozen=True)
 class SubscribeChecked:
-    """What subscribing may do now: the locked customer, the plan as offered now, and the live subscription it
-    replaces (locked), if any."""
+    """What subscribing may do now: the locked customer, the plan as offered now, the live subscription it
+    replaces (locked), if any, and the currency it bills in (the customer's, once chosen)."""
 
     customer: Customer
     plan: SubscriptionPlan
@@ -71,6 +75,7 @@ class SubscribeChecked:
     current: Subscription | None
     quantity: int = 1
     coupon: str = ""  # checked redeemable (`promotion_code_redeemable`); redeemed by the write
+    currency: str = "KRW"
 
     @property
     def current_id(self) -> int | None:
@@ -91,13 +96,16 @@ def subscription_paused_refuse(current: Subscription) -> None:
 def subscribe_check(request: SubscribeRequest) -> SubscribeChecked:
     """Lock the customer (and the subscription replaced) and refuse what cannot be done, before anything is
     written: 409 `already_subscribed`, `subscription_not_active`, `subscription_paused`,
-    `replaced_invoice_partly_paid`, `coupon_already_redeemed`, 400 for the plan and `invalid_coupon`.
+    `replaced_invoice_partly_paid`, `currency_mismatch`, `coupon_already_redeemed`, 400 for the plan and
+    `invalid_coupon`. A first subscription's currency becomes the customer's here (`subscribe_currency`).
     Run again in every step that writes, since the locks of an earlier step are gone."""
     customer = customer_lock(request.customer_id)
     if request.subscription_id is None:
         billing_period = billing_period_validate(request.billing_period or "")
         plan = plan_available(request.plan)
         current = live_subscription_lock(customer)
+        if current is not None:  # another currency than the live one's says so first (two first subscribes raced)
+            currency_requested_check(requested=request.currency, currency=current.currency)
         if current is not None and (current.plan_id, current.billing_period, current.quantity) == (
             plan.pk,
             billing_period,
@@ -121,9 +129,15 @@ def subscribe_check(request: SubscribeRequest) -> SubscribeChecked:
     if current is not None:
         subscription_paused_refuse(current)
         replaced_invoice_partly_paid_refuse(replaced_period_invoice(current))
+    currency = subscribe_currency(customer=customer, plan=plan, current=current, requested=request.currency)
     if request.coupon:
         promotion_code_redeemable(
-            code=request.coupon, customer=customer, plan=plan, billing_period=billing_period, now=request.moment
+            code=request.coupon,
+            customer=customer,
+            plan=plan,
+            billing_period=billing_period,
+            now=request.moment,
+            currency=currency,
         )
     return SubscribeChecked(
         customer=customer,
@@ -132,6 +146,7 @@ def subscribe_check(request: SubscribeRequest) -> SubscribeChecked:
         current=current,
         quantity=request.quantity,
         coupon=request.coupon,
+        currency=currency,
     )
 
 
@@ -174,8 +189,12 @@ def subscription_start_write(
     `coupon_already_redeemed`); the coupons of `replacing` go with it. Its discount comes before the credit of the
     replaced period, which is then split against what is left to pay. The metered usage of `replacing` not billed
     yet, up to the start of today, is on the first invoice too (`usage` lines at the old plan's prices).
+    The new subscription is in the currency of `replacing`, or else the customer's (chosen by `subscribe_check`),
+    at the plan's price in it (409 `currency_mismatch` for a plan not sold in it).
     """
     today = billing_date(moment)
+    currency = replacing.currency if replacing is not None else customer.currency
+    unit_price = plan_price_amount(plan=plan, currency=currency, billing_period=billing_period)
     settled = PeriodSettlement()
     usage: list[InvoiceLineInput] = []
     if replacing is not None:
@@ -184,10 +203,6 @@ def subscription_start_write(
         usage = usage_arrears_bill(
             subscription=replacing, customer=customer, end=today, language=customer.preferred_language
         ).lines
-        if (settled.credit or settled.carried or usage) and replacing.currency != plan.currency:
-            raise ApplicationError(
-                "currency_mismatch", f"Cannot move from a {replacing.currency} plan to a {plan.currency} plan."
-            )
         subscription_status_change(
             replacing, SubscriptionStatus.CANCELED, moment=moment, reason=CancellationReason.REPLACED
         )
@@ -197,8 +212,8 @@ def subscription_start_write(
         "customer": customer,
         "plan": plan,
         "billing_period": billing_period,
-        "currency": plan.currency,
-        "price_amount": plan.price_for(billing_period) * quantity,
+        "currency": currency,
+        "price_amount": unit_price * quantity,
         "quantity": quantity,
         "billing_cycle_anchor": today,
         "replaces": replacing,

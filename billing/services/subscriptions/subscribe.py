@@ -31,6 +31,7 @@ from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_require
 
 from ..coupons import coupon_redeem, discount_lines, promotion_code_card_check, promotion_code_redeemable
+from ..customers import customer_currency_validate
 from ..invoices import InvoiceLineInput, invoice_draft_create, invoice_finalize, invoice_issue_for_order
 from ..orders import OrderItemInput, order_create
 from ..subscription_states import customer_lock, live_subscription_lock, subscription_lock
@@ -52,7 +53,9 @@ from .common import (
     billing_period_validate,
     plan_available,
     plan_line_description,
+    plan_price_amount,
     quantity_validate,
+    subscribe_currency,
     when_validate,
 )
 from .start import (
@@ -124,7 +127,8 @@ def _is_upgrade(
     today = billing_date(moment)
     new_days = first_period(anchor=today, billing_period=billing_period).days
     current_days = first_period(anchor=today, billing_period=current.billing_period).days
-    return plan.price_for(billing_period) * quantity * current_days > current.price_amount * new_days
+    price = plan_price_amount(plan=plan, currency=current.currency, billing_period=billing_period)
+    return price * quantity * current_days > current.price_amount * new_days
 
 
 def _already_scheduled(current: Subscription) -> ApplicationError:
@@ -169,6 +173,8 @@ def _route(
     keeps_plan = current is not None and (current.plan_id, current.billing_period) == (request.plan.pk, billing_period)
     # Keeping the plan it has needs no offer of it (a retired plan is kept); any other plan must be offered now.
     plan = current.plan if current is not None and keeps_plan else plan_available(request.plan)
+    if current is not None:  # a change stays in its currency (a new subscription's is chosen by subscribe_check)
+        subscribe_currency(customer=customer, plan=plan, current=current, requested=request.currency, choose=False)
     if quantity is None:
         # A change between plans priced per seat keeps the seats; anything else has one.
         keeps_seats = current is not None and plan.per_seat and current.plan.per_seat
@@ -228,6 +234,7 @@ def subscription_create(
     when: str = "auto",
     quantity: object = None,
     coupon: str = "",
+    currency: str | None = None,
 ) -> SubscriptionStart:
     """POST /api/payment/subscribe: subscribe from today and issue the first period's invoice.
 
@@ -249,12 +256,26 @@ def subscription_create(
     `coupon`: a promotion code, checked before anything is written or charged (400 `invalid_coupon` saying why, 409
     `coupon_already_redeemed`) and redeemed in the transaction that writes the subscription: its first invoice
     is discounted (a trial's first invoice after it).
+    `currency`: what a first subscription is billed in (400 `unsupported_currency`), among the plan's prices; it
+    becomes the customer's currency, fixed from then on. Default: the customer's currency if the plan is sold in
+    it, else the plan's default. A customer whose currency is fixed, and a plan change, stay in theirs: another
+    `currency`, or a plan not sold in it, is 409 `currency_mismatch` (`subscribe_currency`).
     """
     billing_period_validate(billing_period)
     when_validate(when)
+    if currency is not None:
+        customer_currency_validate(currency)
     moment = now or timezone.now()
     if coupon:
-        promotion_code_redeemable(code=coupon, customer=customer, plan=plan, billing_period=billing_period, now=moment)
+        live = Subscription.objects.filter(customer_id=customer.pk, status__in=LIVE_STATUSES).first()
+        promotion_code_redeemable(
+            code=coupon,
+            customer=customer,
+            plan=plan,
+            billing_period=billing_period,
+            now=moment,
+            currency=subscribe_currency(customer=customer, plan=plan, current=live, requested=currency, choose=False),
+        )
     payment_provider().payment_method_check(payment_method_id=payment_method_id)
     request = SubscribeRequest(
         customer_id=customer.pk,
@@ -263,6 +284,7 @@ def subscription_create(
         payment_method_id=payment_method_id,
         moment=moment,
         coupon=coupon,
+        currency=currency,
     )
     return _change_or_subscribe(request, when=when, quantity=quantity)
 
@@ -326,6 +348,8 @@ def subscription_checkout(
     `coupon`: a promotion code redeemed for the subscription (400 `invalid_coupon`, 409 `coupon_already_redeemed`);
     the invoice has its `discount` line, the order its item at the discounted price. A coupon that leaves nothing
     to pay is 400 `invalid_coupon` (subscribe instead).
+    In the customer's currency, chosen now if it is not fixed yet, as a subscribe without `currency` would
+    (`subscribe_currency`; 409 `currency_mismatch` for a plan not sold in a fixed one).
     """
     billing_period_validate(billing_period)
     moment = now or timezone.now()
@@ -341,7 +365,8 @@ def subscription_checkout(
             fields={"subscription_id": [str(current.pk)]},
             status_code=409,
         )
-    price = fresh_plan.price_for(billing_period)
+    currency = subscribe_currency(customer=locked_customer, plan=fresh_plan, current=None, requested=None)
+    price = plan_price_amount(plan=fresh_plan, currency=currency, billing_period=billing_period)
     if price == 0:
         raise ApplicationError(
             "nothing_to_pay",
@@ -350,7 +375,12 @@ def subscription_checkout(
         )
     if coupon:
         promotion_code_redeemable(
-            code=coupon, customer=locked_customer, plan=fresh_plan, billing_period=billing_period, now=moment
+            code=coupon,
+            customer=locked_customer,
+            plan=fresh_plan,
+            billing_period=billing_period,
+            now=moment,
+            currency=currency,
         )
     today = billing_date(moment)
     period = first_period(anchor=today, billing_period=billing_period)
@@ -359,7 +389,7 @@ def subscription_checkout(
         plan=fresh_plan,
         billing_period=billing_period,
         status=SubscriptionStatus.INCOMPLETE,
-        currency=fresh_plan.currency,
+        currency=currency,
         price_amount=price,
         billing_cycle_anchor=today,
         current_period_start=period.start,
@@ -387,14 +417,14 @@ def subscription_checkout(
         customer=locked_customer,
         # An order item is never negative: the discount is in the item's price, and a line of its own on the invoice.
         items=[OrderItemInput(description=item, unit_amount=discounted)],
-        currency=fresh_plan.currency,
+        currency=currency,
         description=invoice_description,
     )
     if discounts:
         draft = invoice_draft_create(
             customer=locked_customer,
             lines=[charge, *discounts],
-            currency=fresh_plan.currency,
+            currency=currency,
             tax=order.tax,
             order=order,
             description=invoice_description,

@@ -49,7 +49,11 @@ def usage_only_nothing_due(locked: Subscription, *, usage: UsageArrears, charge:
     """A renewal of a usage-only plan (the next period costs nothing, the plan charges usage) whose ended period
     has nothing billable: no invoice (a ₩0 invoice every period would be noise). The period still advances and the
     usage is closed all the same. A free plan without charges still gets its zero invoice, paid at once."""
-    return not usage.lines and charge.quantity * charge.unit_amount == 0 and plan_metered(locked.plan_id)
+    return (
+        not usage.lines
+        and charge.quantity * charge.unit_amount == 0
+        and plan_metered(locked.plan_id, currency=locked.currency)
+    )
 
 
 def usage_too_large_for_invoice(error: ApplicationError, *, usage: UsageArrears) -> ApplicationError | None:

@@ -194,10 +194,10 @@ def test_refunds_and_credit_notes_by_month(billing_staff_user: Any) -> None:
     }
 
 
-def test_the_whole_dashboard_is_eight_queries(seeded: None) -> None:
+def test_the_whole_dashboard_is_nine_queries(seeded: None) -> None:
     with CaptureQueriesContext(connection) as captured:
         context = dashboard_context(now=NOW)
-    assert len(captured) == 8  # six reads, and refunds and credit notes by month
+    assert len(captured) == 9  # six reads, refunds and credit notes by month, and the months' exchange rates
     assert context["mrr"][0]["current"] == "₩290,500" and context["mrr"][0]["change"] == "+₩89,000"
     assert "<svg" in context["revenue_chart"] and 'data-value="1089000"' in context["revenue_chart"]
     assert 'data-value="1"' in context["movements_chart"]
@@ -208,7 +208,7 @@ def test_dashboard_page(admin_client: Client, seeded: None, support_admin_client
     with CaptureQueriesContext(connection) as captured:
         response = admin_client.get(url)
     assert response.status_code == 200
-    assert len(captured) <= 11  # session and user, then the eight reads
+    assert len(captured) <= 11  # session and user, then the nine reads
     body = response.content.decode()
     assert body.count('class="billing-chart"') == 2
     assert "<script" not in body.split("billing-dashboard", 1)[1]  # drawn by the server, nothing loaded

@@ -1,6 +1,7 @@
 """Every billing and storage admin page renders: changelists, searches, filters, change pages, and the extra views."""
 
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from billing.services.api_keys import api_key_create
 from billing.services.coupons import coupon_apply_to_customer, coupon_create, promotion_code_create
 from billing.services.credit_notes import credit_note_issue
 from billing.services.dunning import dunning_run
+from billing.services.exchange_rates import exchange_rate_set
 from billing.services.orders import OrderItemInput, order_create
 from billing.services.subscriptions import subscription_create
 from billing.services.subscriptions.pause import subscription_pause
@@ -110,6 +112,10 @@ def everything(basic_and_pro_plans: dict, customer: Customer) -> dict[str, Any]:
     assert ingested.accepted == ["evt-1"]
     UsageAlert.objects.create(
         customer=customer, metric=users, period_start=date(2026, 6, 1), threshold=80, quantity=8, included_quantity=10
+    )
+    # A month's exchange rate, as staff enter it (its list charts it).
+    exchange_rate_set(
+        month=date(2026, 6, 1), currency="USD", krw_per_unit=Decimal("1380.25"), source="한국은행", actor=None
     )
     return {"invoice": invoice, "subscription": start.subscription, "order": order, "customer": other}
 

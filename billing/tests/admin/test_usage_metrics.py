@@ -44,7 +44,7 @@ def test_a_metric_page_is_view_only_and_points_at_the_plan_file(
 def test_nobody_adds_or_deletes_metrics_or_charges_in_the_admin(
     admin_client: Client, plans: dict[str, SubscriptionPlan]
 ) -> None:
-    charge = PlanCharge.objects.get(plan__slug="pro")
+    charge = PlanCharge.objects.get(plan__slug="pro", currency="KRW")
 
     assert admin_client.get(reverse("admin:billing_billablemetric_add")).status_code == 403
     assert admin_client.get(reverse("admin:billing_plancharge_add")).status_code == 403
@@ -74,14 +74,16 @@ def test_the_plan_page_lists_its_usage_charges_in_korean(
 
 
 def test_a_flat_tier_amount_is_shown(billing_staff_admin_client: Client, plans: dict[str, SubscriptionPlan]) -> None:
-    PlanCharge.objects.filter(plan__slug="starter").update(
+    PlanCharge.objects.filter(plan__slug="starter", currency="KRW").update(
         tiers=[
             {"up_to": 10, "unit_amount": 0, "flat_amount": 5_000},
             {"up_to": None, "unit_amount": 3, "flat_amount": 0},
         ]
     )
 
-    url = reverse("admin:billing_plancharge_change", args=[PlanCharge.objects.get(plan__slug="starter").pk])
+    url = reverse(
+        "admin:billing_plancharge_change", args=[PlanCharge.objects.get(plan__slug="starter", currency="KRW").pk]
+    )
     page = billing_staff_admin_client.get(url).content.decode()
 
     assert "1–10건: 건당 ₩0 + 고정 ₩5,000" in page
@@ -113,4 +115,4 @@ def test_the_plan_form_still_saves_with_charges_on_the_page(
     assert response.status_code == 302, response.content.decode()[:3000]
     pro.refresh_from_db()
     assert pro.name == "프로 플러스"
-    assert PlanCharge.objects.get(plan=pro).unit_amount == 1_000  # untouched
+    assert PlanCharge.objects.get(plan=pro, currency="KRW").unit_amount == 1_000  # untouched

@@ -32,7 +32,8 @@ def usage_nothing_yet(plan):
             "billable": 0,
             "projected_amount": 0,
         }
-        for charge in plan.charges.select_related("metric").order_by("display_order", "id")
+        # The charges in the subscription's currency (these customers pay in won).
+        for charge in plan.charges.filter(currency="KRW").select_related("metric").order_by("display_order", "id")
     ]
 
 

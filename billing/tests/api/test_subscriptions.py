@@ -53,6 +53,12 @@ def test_plans_are_public_in_display_order(plans):
         "max_projects": 20,
         "trial_days": 0,
         "per_seat": False,
+        "prices": [
+            {"currency": "EUR", "monthly_price": 7_200, "annual_price": 72_000},
+            {"currency": "JPY", "monthly_price": 8_900, "annual_price": 89_000},
+            {"currency": "KRW", "monthly_price": 99_000, "annual_price": 990_000},
+            {"currency": "USD", "monthly_price": 7_900, "annual_price": 79_000},
+        ],
     }
     assert body[3]["max_projects"] is None  # unlimited
     team = body[4]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from billing.models.plans import SubscriptionPlan
+from billing.models.plans import PlanPrice, SubscriptionPlan
 from billing.services.plans import PLAN_FILE
 from billing.services.subscriptions import subscription_create
 
@@ -64,13 +64,17 @@ def test_first_run_creates_the_plans_and_a_second_run_changes_nothing():
 
 def test_a_changed_price_updates_that_plan_only(edited_plan_file):
     seed()
-    path = edited_plan_file(("monthly_price: 99000", "monthly_price: 109000"))
+    path = edited_plan_file(("KRW: {monthly: 99000,", "KRW: {monthly: 109000,"))
 
     out = seed(path)
 
     assert "~ pro: monthly_price 99000 -> 109000" in out
-    assert "0 created, 1 updated, 0 deactivated, 5 unchanged" in out
+    assert "~ price pro/KRW: monthly_price 99000 -> 109000" in out
+    assert "0 created, 1 updated, 0 deactivated, 5 unchanged. Prices: 0 created, 1 updated, 0 removed." in out
     assert SubscriptionPlan.objects.get(slug="pro").monthly_price == 109_000
+    assert PlanPrice.objects.get(plan__slug="pro", currency="KRW").monthly_price == 109_000
+    # The other currencies keep theirs.
+    assert PlanPrice.objects.get(plan__slug="pro", currency="USD").monthly_price == 7_900
 
 
 def test_dry_run_prints_the_diff_and_writes_nothing(edited_plan_file):
@@ -134,9 +138,9 @@ def test_a_broken_file_is_a_command_error_and_changes_nothing(edited_plan_file):
     seed()
     before = snapshot()
     fraction = "99000.0"  # a float in YAML (spelled apart for the no-float-near-money grep)
-    path = edited_plan_file(("monthly_price: 99000", f"monthly_price: {fraction}"))
+    path = edited_plan_file(("KRW: {monthly: 99000,", f"KRW: {{monthly: {fraction},"))
 
-    with pytest.raises(CommandError, match=r"plan 'pro'\.monthly_price must be a whole number"):
+    with pytest.raises(CommandError, match=r"plan 'pro'\.prices\.KRW\.monthly must be a whole number"):
         seed(path)
 
     assert snapshot() == before
