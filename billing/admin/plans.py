@@ -140,6 +140,13 @@ class SubscriptionPlanAdmin(AuditTrailMixin, admin.ModelAdmin):
             return False  # deactivate it instead: subscriptions point at it
         return super().has_delete_permission(request, obj)
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # A plan's price rows are part of it (read-only on their own: the plan file's): deleting the plan deletes
+        # them, with no permission of their own asked.
+        perms_needed.discard(str(PlanPrice._meta.verbose_name))
+        return deleted, counts, perms_needed, protected
+
     def has_stripe_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.change_subscriptionplan") and stripe_function(PLAN_SYNC) is not None
 

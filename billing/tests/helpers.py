@@ -91,12 +91,21 @@ def staff_group(name: str) -> Any:
     from django.contrib.auth.models import Group
     from django.db.migrations.loader import MigrationLoader
 
-    loader = MigrationLoader(connection)
+    if not _MIGRATION_APPS:
+        # Rendering a migration's model state costs seconds (more under a tracer such as hypothesis's): done once
+        # per process, the states being the same for every test.
+        loader = MigrationLoader(connection)
+        for app_label, _, migration_name, _ in STAFF_GROUP_MIGRATIONS:
+            state = loader.project_state((app_label, migration_name), at_end=True)
+            _MIGRATION_APPS[(app_label, migration_name)] = state.apps
     for app_label, package, migration_name, function_name in STAFF_GROUP_MIGRATIONS:
         migration = importlib.import_module(f"{package}.{migration_name}")
-        state = loader.project_state((app_label, migration_name), at_end=True)
-        getattr(migration, function_name)(state.apps, SimpleNamespace(connection=connection))
+        apps = _MIGRATION_APPS[(app_label, migration_name)]
+        getattr(migration, function_name)(apps, SimpleNamespace(connection=connection))
     return Group.objects.get(name=name)
+
+
+_MIGRATION_APPS: dict[tuple[str, str], Any] = {}
 
 
 def balance_give(customer: Any, amount: int) -> Any:

@@ -27,7 +27,7 @@ INSERT INTO billing_invoice (
     voided_at,
     marked_uncollectible_at, language, buyer_name, buyer_email, buyer_business_number, buyer_address,
     pdf_file_id, pdf_status, pdf_revision, pdf_rendered_revision, pdf_error, stripe_invoice_id,
-    stripe_hosted_invoice_url, created_at, updated_at
+    stripe_hosted_invoice_url, created_at, updated_at, tax_treatment, vat_rate_basis_points, tax_basis
 )
 SELECT
     customers.ids[1 + (g %% customers.n)], NULL, 'BENCH-' || g,
@@ -38,7 +38,7 @@ SELECT
     CASE WHEN g %% 3 <> 0 AND g %% 10 = 1 THEN (amount + amount / 10) / 10 ELSE 0 END,
     30, moment::date, moment::date + 30, moment,
     CASE WHEN g %% 3 = 0 THEN NULL ELSE moment + interval '2 days' END, NULL, NULL,
-    'ko', 'bench', '', '', '', NULL, 'ready', 1, 1, '', '', '', moment, moment
+    'ko', 'bench', '', '', '', NULL, 'ready', 1, 1, '', '', '', moment, moment, 'taxable', 1000, ''
 FROM (
     SELECT g, (1000 + (g * 7919) %% 990000) AS amount,
            now() - ((g * 104729) %% (730 * 86400)) * interval '1 second' AS moment
