@@ -24,7 +24,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, Q, Sum, Value, When
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -127,47 +127,40 @@ def _by_month_and_currency(rows: Iterable[Mapping[str, Any]]) -> dict[date, dict
     return totals
 
 
-def _received(*, since: datetime, currency: str | None) -> dict[date, dict[str, int]]:
-    """Succeeded payments by Asia/Seoul month and currency: one grouped query."""
-    payments = Payment.objects.filter(status=PaymentStatus.SUCCEEDED, succeeded_at__gte=since)
+def _monthly_totals(
+    rows: QuerySet[Any], *, date_field: str, amount_field: str, currency: str | None
+) -> dict[date, dict[str, int]]:
+    """Sum of `amount_field` by Asia/Seoul month of `date_field` and currency: one grouped query."""
     if currency is not None:
-        payments = payments.filter(currency=currency)
+        rows = rows.filter(currency=currency)
     return _by_month_and_currency(
-        payments.annotate(month=TruncMonth("succeeded_at", tzinfo=BILLING_TIME_ZONE))
+        rows.annotate(month=TruncMonth(date_field, tzinfo=BILLING_TIME_ZONE))
         .values("month", "currency")
-        .annotate(total=Sum("amount"))
+        .annotate(total=Sum(amount_field))
         .order_by("month", "currency")
     )
 
 
+def _received(*, since: datetime, currency: str | None) -> dict[date, dict[str, int]]:
+    """Succeeded payments by Asia/Seoul month and currency."""
+    payments = Payment.objects.filter(status=PaymentStatus.SUCCEEDED, succeeded_at__gte=since)
+    return _monthly_totals(payments, date_field="succeeded_at", amount_field="amount", currency=currency)
+
+
 def _refunded(*, since: datetime, currency: str | None) -> dict[date, dict[str, int]]:
-    """Money given back by card or bank transfer by Asia/Seoul month and currency: one grouped query."""
+    """Money given back by card or bank transfer by Asia/Seoul month and currency."""
     refunds = Refund.objects.filter(
         status=RefundStatus.SUCCEEDED,
         method__in=[RefundMethod.CARD, RefundMethod.BANK_TRANSFER],
         succeeded_at__gte=since,
     )
-    if currency is not None:
-        refunds = refunds.filter(currency=currency)
-    return _by_month_and_currency(
-        refunds.annotate(month=TruncMonth("succeeded_at", tzinfo=BILLING_TIME_ZONE))
-        .values("month", "currency")
-        .annotate(total=Sum("amount"))
-        .order_by("month", "currency")
-    )
+    return _monthly_totals(refunds, date_field="succeeded_at", amount_field="amount", currency=currency)
 
 
 def _credited(*, since: datetime, currency: str | None) -> dict[date, dict[str, int]]:
-    """Credit note totals by Asia/Seoul month of issue and currency: one grouped query."""
+    """Credit note totals by Asia/Seoul month of issue and currency."""
     notes = CreditNote.objects.filter(issued_at__gte=since)
-    if currency is not None:
-        notes = notes.filter(currency=currency)
-    return _by_month_and_currency(
-        notes.annotate(month=TruncMonth("issued_at", tzinfo=BILLING_TIME_ZONE))
-        .values("month", "currency")
-        .annotate(total=Sum("total"))
-        .order_by("month", "currency")
-    )
+    return _monthly_totals(notes, date_field="issued_at", amount_field="total", currency=currency)
 
 
 def dashboard_revenue_by_month(*, today: date, currency: str = "KRW", months: int = MONTHS) -> list[MonthValue]:
