@@ -63,7 +63,10 @@ def credit_note_pdf_api_url(request: Request | None, credit_note_id: int) -> str
 
 class InvoiceCreateSerializer(serializers.Serializer):
     amount_krw = MinorUnitsField(required=False, help_text="Supply amount (공급가액) in won; > 0.")
-    tax_krw = MinorUnitsField(required=False, help_text="VAT in won; default 10% of the amount, truncated.")
+    tax_krw = MinorUnitsField(
+        required=False,
+        help_text="VAT in won; default the VAT the server computes (the customer's treatment and the rate of the day).",
+    )
     amount = MinorUnitsField(required=False, help_text="Supply amount in minor units, for any currency.")
     tax = MinorUnitsField(required=False, help_text="Tax in minor units, for any currency.")
     currency = serializers.CharField(required=False, max_length=3, help_text="ISO 4217; default KRW.")
@@ -109,8 +112,14 @@ def krw_items_check(attrs: dict[str, Any]) -> None:
     """Items priced with `unit_amount_krw` belong to a KRW order only (the marker comes from the item's validate)."""
     currency = (attrs.get("currency") or "KRW").upper()
     for index, item in enumerate(attrs.get("items", [])):
-        if item.pop("_krw", False) and currency != "KRW":
-            raise serializers.ValidationError({"items": {str(index): {"unit_amount_krw": ["Only for KRW orders."]}}})
+        if item.pop("_krw", False):
+            if currency != "KRW":
+                raise serializers.ValidationError(
+                    {"items": {str(index): {"unit_amount_krw": ["Only for KRW orders."]}}}
+                )
+            # Won amounts make a won order: without this, an account billed in another currency would take them as
+            # its own minor units (₩150,000 as $1,500.00) instead of refusing them (409 currency_mismatch).
+            attrs["currency"] = "KRW"
 
 
 class OrderCreateSerializer(serializers.Serializer):

@@ -58,7 +58,8 @@ class InvoiceViewSet(CustomerOwnedViewSet):
         description=(
             "Creates and finalizes an invoice for the caller (`customer_id` needs billing.add_invoice): numbered "
             "YYYYMMDD-NNNN (Asia/Seoul), its Korean or English PDF rendered and stored. VAT is computed by the "
-            "server from the customer's tax treatment (taxable 10% truncated, zero-rated or exempt 0); a "
+            "server from the customer's tax treatment (taxable: the rate of the issue day, 10% today, truncated to the "
+            "minor unit; zero-rated or exempt: 0); a "
             "`tax_krw`/`tax` that differs is 400 `tax_mismatch`. With `order_id` the amounts come from that "
             "order. With BILLING_CUSTOMER_INVOICES=orders_only a customer may only invoice their own orders "
             "(403 `customer_invoices_orders_only`)."

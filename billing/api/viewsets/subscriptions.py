@@ -45,8 +45,9 @@ class PlanViewSet(viewsets.GenericViewSet):
         operation_id="payment_plans_list",
         summary="List the plans on sale",
         description=(
-            "Active plans in display order. Prices are per period and exclude VAT (10% is added on the "
-            "invoice). `features` and `name` follow Accept-Language (Korean by default, English with `en`). "
+            "Active plans in display order. Prices are per period and exclude VAT (added on the invoice by the "
+            "customer's tax treatment: 10% for a taxable customer today). `features` and `name` follow "
+            "Accept-Language (Korean by default, English with `en`). "
             "`prices` lists every currency a plan is sold in; `?currency=USD` lists only the plans sold in USD, "
             "at their USD prices (none: an empty list)."
         ),

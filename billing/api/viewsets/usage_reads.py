@@ -71,7 +71,8 @@ class UsageViewSet(viewsets.GenericViewSet):
         description=(
             "Per metric your plan charges: the quantity used in the current period so far (Asia/Seoul days, from "
             "the hourly rollups), what the plan includes, the billable rest and what it would cost if the period "
-            "ended now (minor units of the plan's currency, VAT excluded). No subscription: `metrics` is empty. "
+            "ended now (minor units of the subscription's currency, VAT excluded). No subscription: `metrics` is "
+            "empty. "
             "A SaaS backend reads a customer's with `Authorization: Api-Key <key>` (scope `entitlements:read`) "
             "and `?customer=<id>`."
         ),

@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from billing.models import Order
+from billing.tests.factories import InvoiceFactory
 
 pytestmark = pytest.mark.django_db
 ORDERS = "/api/orders"
@@ -82,3 +83,17 @@ def test_list_and_detail_are_the_callers_own(customer_client, other_customer_cli
 def test_anonymous_is_401():
     assert APIClient().get(ORDERS).status_code == 401
     assert APIClient().post(ORDERS, {}, format="json").status_code == 401
+
+
+def test_won_amounts_for_an_account_billed_in_another_currency_are_409(customer, customer_client):
+    # Without a currency, `unit_amount_krw` items make a won order: an account fixed in USD must not take ₩150,000 as
+    # $1,500.00 of its own.
+    customer.currency = "USD"
+    customer.save(update_fields=["currency"])
+    InvoiceFactory.create(customer=customer, currency="USD")
+    response = customer_client.post(
+        ORDERS, {"items": [{"description": "설치비", "unit_amount_krw": 150_000}]}, format="json"
+    )
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "currency_mismatch"
+    assert not Order.objects.exists()
