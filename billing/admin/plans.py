@@ -26,12 +26,13 @@ from .usage_metrics import PlanChargeInline
 
 class PlanPriceInline(ReadOnlyMixin, admin.TabularInline):
     """A plan's prices per currency on its page, for reference: the plan file sets them (the default currency's
-    follows the plan's own price, edited above)."""
+    follows the plan's own price, edited above). `active` off: dropped from the file, kept only for the
+    subscriptions in that currency and sold to nobody new."""
 
     model = PlanPrice
     extra = 0
     can_delete = False
-    fields = ("currency", "monthly", "annual", "stripe_monthly_price_id", "stripe_annual_price_id")
+    fields = ("currency", "active", "monthly", "annual", "stripe_monthly_price_id", "stripe_annual_price_id")
     readonly_fields = fields
     ordering = ("currency",)
 
@@ -53,10 +54,10 @@ class PlanPriceAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Every plan's prices per currency in one list; read-only, since the plan file creates, updates and removes
     them (and a plan's default one follows the plan's own price, edited on the plan)."""
 
-    list_display = ["plan", "currency", "monthly", "annual", "updated"]
-    list_filter = ["currency", "plan"]
+    list_display = ["plan", "currency", "active", "monthly", "annual", "updated"]
+    list_filter = ["currency", "active", "plan"]
     search_fields = ["plan__slug", "plan__name"]
-    fields = ["plan", "currency", "monthly", "annual", "stripe_monthly_price_id", "stripe_annual_price_id"]
+    fields = ["plan", "currency", "active", "monthly", "annual", "stripe_monthly_price_id", "stripe_annual_price_id"]
     readonly_fields = ["monthly", "annual"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PlanPrice]:

@@ -108,7 +108,8 @@ class PlanPrice(models.Model):
     its default price and always have a row here too.
 
     Supply amounts (VAT excluded) in minor units of `currency` (ISO 4217: KRW and JPY have none, USD and EUR two).
-    A subscription copies the price it starts with, so a changed row applies to new subscriptions only."""
+    A subscription copies the price it starts with, so a changed row applies to new subscriptions only; a row
+    no longer `active` is sold to nobody new (plan_price_in) while its subscriptions keep it."""
 
     plan = models.ForeignKey(SubscriptionPlan, on_delete=models.CASCADE, related_name="prices", verbose_name=_("plan"))
     currency = models.CharField(max_length=3, verbose_name=_("currency"))
@@ -117,6 +118,13 @@ class PlanPrice(models.Model):
     )
     annual_price = models.BigIntegerField(
         help_text="Per year, VAT excluded, minor units of `currency`.", verbose_name=_("annual price")
+    )
+    # Dropped from the plan file while subscriptions are in this currency: they keep renewing at the price they
+    # copied, but nobody new buys it (seed_plans sets it; listed in the file again, it is sold again).
+    active = models.BooleanField(
+        default=True,
+        help_text="Sold to new subscribers; an inactive price only serves the subscriptions already in it.",
+        verbose_name=_("active"),
     )
     # Filled by the Stripe integration: one Price per currency and billing period, on the plan's Product.
     stripe_monthly_price_id = models.CharField(

@@ -4,6 +4,8 @@ and synced to the PlanPrice table (by plan and currency) for `plans_sync`."""
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Q
+
 from billing.models.plans import PlanPrice, SubscriptionPlan
 from billing.models.subscriptions import Subscription
 from billing.money import MAX_AMOUNT, MINOR_DIGITS
@@ -71,10 +73,10 @@ def prices_parse(entry: dict[str, Any], *, where: str, currency: str) -> tuple[P
 
 @dataclass(frozen=True)
 class PriceChange:
-    """One plan price created, updated or removed by a sync; `key` is "plan-slug/CUR"."""
+    """One plan price created, updated, removed or no longer sold by a sync; `key` is "plan-slug/CUR"."""
 
     key: str
-    action: str  # "create" | "update" | "remove"
+    action: str  # "create" | "update" | "remove" | "deactivate"
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (before, after)
 
     def describe(self) -> str:
@@ -83,15 +85,19 @@ class PriceChange:
             return f"  + price {self.key}: create (monthly {wanted['monthly_price']}, annual {wanted['annual_price']})"
         if self.action == "remove":
             return f"  - price {self.key}: remove (not in the file)"
+        if self.action == "deactivate":
+            return f"  - price {self.key}: no longer sold (not in the file; its subscriptions keep it)"
         details = ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in self.fields.items())
         return f"  ~ price {self.key}: {details}"
 
 
 def prices_sync(*, prices: dict[str, tuple[PriceSpec, ...]], dry_run: bool) -> tuple[list[PriceChange], list[str]]:
     """Make the prices of the plans the file lists (`prices` by plan slug) say what the file says: create or update
-    by (plan, currency); remove a currency the file dropped only while no subscription of the plan is in it (one
-    that is keeps it, and a warning says so). The Stripe ids of a row are never touched. Runs after the plans, in
-    `plans_sync`'s transaction. Returns the changes and the warnings."""
+    by (plan, currency); remove a currency the file dropped only while no subscription of the plan is in it (nor
+    has a change to the plan scheduled in it). One that is keeps it, no longer sold (`active` false: new
+    subscribers and plan changes are refused it, the plan list leaves it out, Stripe archives its Prices), and a
+    warning says so; listed in the file again, it is sold again. The Stripe ids of a row are never touched. Runs
+    after the plans, in `plans_sync`'s transaction. Returns the changes and the warnings."""
     plans = {plan.slug: plan for plan in SubscriptionPlan.objects.filter(slug__in=list(prices))}
     existing: dict[tuple[str, str], PlanPrice] = {
         (row.plan.slug, row.currency): row
@@ -105,7 +111,7 @@ def prices_sync(*, prices: dict[str, tuple[PriceSpec, ...]], dry_run: bool) -> t
     for slug, specs in prices.items():
         for spec in specs:
             key = f"{slug}/{spec.currency}"
-            wanted = spec.values()
+            wanted = spec.values() | {"active": True}
             current = existing.pop((slug, spec.currency), None)
             if current is None:
                 changes.append(PriceChange(key, "create", {k: (None, v) for k, v in wanted.items()}))
@@ -120,13 +126,20 @@ def prices_sync(*, prices: dict[str, tuple[PriceSpec, ...]], dry_run: bool) -> t
                         setattr(current, name, value)
                     current.save(update_fields=[*differences, "updated_at"])
     for (slug, currency), row in existing.items():
-        paying = Subscription.objects.filter(plan_id=row.plan_id, currency=currency).count()
+        # A change scheduled into the plan applies at the subscription's renewal, at this price.
+        using = Q(plan_id=row.plan_id) | Q(pending_plan_id=row.plan_id)
+        paying = Subscription.objects.filter(using, currency=currency).count()
         if paying:
             # Its subscribers renew in that currency (and Stripe charges its price): staff decide when it goes.
             warnings.append(
                 f"price {slug}/{currency} is not in the file, but plan {slug!r} has {paying} subscription(s) in "
                 f"{currency}: kept."
             )
+            if row.active:
+                changes.append(PriceChange(f"{slug}/{currency}", "deactivate", {"active": (True, False)}))
+                if not dry_run:
+                    row.active = False
+                    row.save(update_fields=["active", "updated_at"])
             continue
         changes.append(PriceChange(f"{slug}/{currency}", "remove"))
         if not dry_run:

@@ -320,13 +320,17 @@ def plans_sync(
 
 def plan_default_price_sync(*, plan: SubscriptionPlan) -> PlanPrice:
     """The plan's row in its own currency, made to say the plan's own monthly and annual price (the admin edits
-    those on the plan; the row holds the currency's Stripe ids and is what the plan's price list shows)."""
+    those on the plan; the row holds the currency's Stripe ids and is what the plan's price list shows). A plan is
+    always sold in its default currency, so the row is active."""
     row, created = PlanPrice.objects.get_or_create(
         plan=plan,
         currency=plan.currency,
         defaults={"monthly_price": plan.monthly_price, "annual_price": plan.annual_price},
     )
-    if not created and (row.monthly_price, row.annual_price) != (plan.monthly_price, plan.annual_price):
-        row.monthly_price, row.annual_price = plan.monthly_price, plan.annual_price
-        row.save(update_fields=["monthly_price", "annual_price", "updated_at"])
+    wanted = {"monthly_price": plan.monthly_price, "annual_price": plan.annual_price, "active": True}
+    changed = [name for name, value in wanted.items() if getattr(row, name) != value]
+    if not created and changed:
+        for name in changed:
+            setattr(row, name, wanted[name])
+        row.save(update_fields=[*changed, "updated_at"])
     return row

@@ -71,7 +71,7 @@ def next_terms(subscription: Subscription) -> NextTerms:
     price = None
     if plan is not None:
         try:  # in the subscription's currency; a plan no longer sold in it: the renewal drops the change
-            price = plan_price_in(plan=plan, currency=subscription.currency)
+            price = plan_price_in(plan=plan, currency=subscription.currency, for_sale=False)
         except ApplicationError:
             price = None
     if plan is None or price is None or subscription.pending_quantity is None or not period:

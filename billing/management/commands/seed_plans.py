@@ -71,8 +71,11 @@ class Command(BaseCommand):
         if report.price_changes:
             summary += (
                 f" Prices: {report.price_count('create')} created, {report.price_count('update')} updated, "
-                f"{report.price_count('remove')} removed."
+                f"{report.price_count('remove')} removed"
             )
+            no_longer_sold = report.price_count("deactivate")
+            # Only when it happens, so the usual summary reads as before.
+            summary += f", {no_longer_sold} no longer sold." if no_longer_sold else "."
         if report.usage_changes:
             summary += (
                 f" Metrics: {report.usage_count('metric', 'create')} created, "

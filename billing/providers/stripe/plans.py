@@ -124,6 +124,22 @@ def _price_ensure(
     return price, replaced
 
 
+def _price_archive(plan: SubscriptionPlan, price_row: PlanPrice, changes: list[ProviderChange]) -> list[Any]:
+    """The Prices of a currency the plan is no longer sold in (`price_row` inactive), archived: Stripe offers them to
+    nobody new, and the subscriptions on them keep them (an archived Price still renews). None is created."""
+    archived = []
+    for billing_period, field_name in PRICE_ID_FIELDS.items():
+        price = stripe_retrieve(stripe.Price, getattr(price_row, field_name))
+        if price is None:
+            continue  # never synced: nobody at Stripe pays it
+        if price.get("active"):
+            price = stripe.Price.modify(price.id, active=False, **stripe_options())
+            label = f"{plan.slug} {billing_period} {price_row.currency} (no longer sold)"
+            changes.append(ProviderChange("price", "archived", price.id, label))
+        archived.append(price)
+    return archived
+
+
 def _price_ids_record(plan: SubscriptionPlan, price_row: PlanPrice, ids: dict[str, str]) -> None:
     """Store a currency's Price ids on its row, and for the default currency on the plan too (as before issue 17)."""
     changed = {name: value for name, value in ids.items() if getattr(price_row, name) != value}
@@ -138,24 +154,29 @@ def plan_stripe_sync(*, plan: SubscriptionPlan) -> list[ProviderChange]:
     plan's own price) a monthly and an annual recurring Price in that currency.
 
     A changed price is a new Price and the old one is archived (existing subscriptions keep it); an inactive plan
-    archives its Product. Idempotent: a second run finds nothing to change. Mirrored into dj-stripe's models.
+    archives its Product; a currency no longer sold (PlanPrice.active false) has its Prices archived, sold again
+    they are brought back. Idempotent: a second run finds nothing to change. Mirrored into dj-stripe's models.
     """
     changes: list[ProviderChange] = []
-    price_rows = plan_prices(plan=plan)
+    price_rows = plan_prices(plan=plan, unsold=True)
+    sold = [row for row in price_rows if row.active]
     with stripe_errors(action=f"sync plan {plan.slug}"):
         product = _product_ensure(plan, changes)
         prices = {
             (row.currency, period): _price_ensure(plan, row, period, product, changes)
-            for row in price_rows
+            for row in sold
             for period in INTERVALS
         }
+        archived = [price for row in price_rows if not row.active for price in _price_archive(plan, row, changes)]
         api_key = djstripe_settings.STRIPE_SECRET_KEY
         djstripe_models.Product.sync_from_stripe_data(product, api_key=api_key)
         for price, replaced in prices.values():
             djstripe_models.Price.sync_from_stripe_data(price, api_key=api_key)
             if replaced is not None:
                 djstripe_models.Price.sync_from_stripe_data(replaced, api_key=api_key)
-    for row in price_rows:
+        for price in archived:
+            djstripe_models.Price.sync_from_stripe_data(price, api_key=api_key)
+    for row in sold:
         _price_ids_record(
             plan, row, {PRICE_ID_FIELDS[period]: prices[(row.currency, period)][0].id for period in INTERVALS}
         )
@@ -183,27 +204,29 @@ def plans_stripe_sync(
     return report
 
 
-def _stripe_price_id(plan: SubscriptionPlan, billing_period: str, currency: str) -> str:
+def _stripe_price_id(plan: SubscriptionPlan, billing_period: str, currency: str) -> tuple[str, bool]:
+    """The recorded Price id of the plan's period in `currency`, and whether the plan is sold in it."""
     if currency == plan.currency:
-        return str(getattr(plan, PRICE_ID_FIELDS[billing_period]))
+        return str(getattr(plan, PRICE_ID_FIELDS[billing_period])), True
     row = PlanPrice.objects.filter(plan_id=plan.pk, currency=currency).first()
-    return "" if row is None else str(getattr(row, PRICE_ID_FIELDS[billing_period]))
+    return ("", False) if row is None else (str(getattr(row, PRICE_ID_FIELDS[billing_period])), row.active)
 
 
 def plan_price_id(plan: SubscriptionPlan, billing_period: str, amount: int, currency: str | None = None) -> str:
     """The Stripe Price of the plan's period in `currency` (default: the plan's own) at `amount`, syncing the plan
-    first when it has none (or another)."""
+    first when it has none (or another). A currency no longer sold keeps its archived Price (a sync would not
+    bring it back)."""
     currency = currency or plan.currency
-    price_id = _stripe_price_id(plan, billing_period, currency)
+    price_id, sold = _stripe_price_id(plan, billing_period, currency)
     price = stripe_retrieve(stripe.Price, price_id)
     if (
         price is None
         or price.get("unit_amount") != stripe_amount(amount=amount, currency=currency)
         or (price.get("currency") or "").lower() != currency.lower()
-        or not price.get("active")
+        or (sold and not price.get("active"))
     ):
         plan_stripe_sync(plan=plan)
-        price_id = _stripe_price_id(plan, billing_period, currency)
+        price_id, _ = _stripe_price_id(plan, billing_period, currency)
     return price_id
 
 

@@ -95,7 +95,10 @@ def pending_change_apply(locked: Subscription, *, moment: datetime) -> bool:
         return False
     plan = SubscriptionPlan.objects.get(pk=locked.pending_plan_id)
     try:
-        price = plan_price_amount(plan=plan, currency=locked.currency, billing_period=locked.pending_billing_period)
+        # Scheduled while the price was sold: a price no longer sold since still applies, as a retired plan does.
+        price = plan_price_amount(
+            plan=plan, currency=locked.currency, billing_period=locked.pending_billing_period, for_sale=False
+        )
     except ApplicationError:
         logger.warning(
             "subscription %s: pending change to %s dropped, no price in %s", locked.pk, plan.slug, locked.currency

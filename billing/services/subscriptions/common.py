@@ -127,13 +127,14 @@ def plan_available(plan: SubscriptionPlan) -> SubscriptionPlan:
     return fresh
 
 
-def plan_price_amount(*, plan: SubscriptionPlan, currency: str, billing_period: str) -> int:
+def plan_price_amount(*, plan: SubscriptionPlan, currency: str, billing_period: str, for_sale: bool = True) -> int:
     """One seat of `plan` for one period in `currency`, minor units: in the plan's default currency its own price
-    (seed_plans keeps its PlanPrice row equal), in another its PlanPrice row; a plan not sold in `currency` is 409
-    `currency_mismatch` (plan_price_in)."""
+    (seed_plans keeps its PlanPrice row equal), in another its PlanPrice row; a plan not sold in `currency` (or no
+    longer: `for_sale` False accepts that, for what a subscription already bought) is 409 `currency_mismatch`
+    (plan_price_in)."""
     if currency == plan.currency:
         return plan.price_for(billing_period)
-    return plan_price_in(plan=plan, currency=currency).price_for(billing_period)
+    return plan_price_in(plan=plan, currency=currency, for_sale=for_sale).price_for(billing_period)
 
 
 def subscribe_currency(
@@ -158,7 +159,8 @@ def subscribe_currency(
     elif fixed:
         currency = customer.currency
     else:
-        sold_in_own = customer.currency == plan.currency or plan.price_in(customer.currency) is not None
+        own_price = plan.price_in(customer.currency)
+        sold_in_own = customer.currency == plan.currency or (own_price is not None and own_price.active)
         currency = requested or (customer.currency if sold_in_own else plan.currency)
     currency_requested_check(requested=requested, currency=currency)
     if currency != plan.currency:

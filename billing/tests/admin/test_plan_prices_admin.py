@@ -82,3 +82,27 @@ def test_a_plan_added_in_the_admin_gets_its_default_price_row(admin_client: Clie
     assert response.status_code == 302, response.content.decode()[:3000]
     plan = SubscriptionPlan.objects.get(slug="handmade")
     assert list(plan.prices.values_list("currency", "monthly_price", "annual_price")) == [("USD", 1_500, 15_000)]
+
+
+def test_a_price_no_longer_sold_is_flagged_on_the_plan_page_not_editable(
+    admin_client: Client, plans: dict[str, SubscriptionPlan]
+):
+    PlanPrice.objects.filter(plan=plans["pro"], currency="JPY").update(active=False)
+
+    page = plan_page(admin_client, plans["pro"])
+
+    inline = page[page.index('id="prices-group"') :]
+    inline = inline[: inline.index("</fieldset>")]
+    assert 'class="column-active"' in inline
+    # Rows by currency (EUR, JPY, KRW, USD): one readonly "no" icon, for JPY; no input for the flag.
+    assert inline.count('alt="False"') == 1 and inline.count('alt="True"') == 3
+    assert 'name="prices-1-active"' not in page
+
+
+def test_the_price_list_filters_by_sold(admin_client: Client, plans: dict[str, SubscriptionPlan]):
+    PlanPrice.objects.filter(plan=plans["pro"], currency="JPY").update(active=False)
+
+    response = admin_client.get(reverse("admin:billing_planprice_changelist"), {"active__exact": "0"})
+
+    assert response.status_code == 200
+    assert [str(row) for row in response.context["cl"].result_list] == [f"{plans['pro'].pk} JPY"]

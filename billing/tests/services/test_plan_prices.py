@@ -239,7 +239,11 @@ def test_a_dropped_currency_goes_unless_a_subscription_pays_in_it():
 
     assert set(PlanPrice.objects.filter(plan=pro).values_list("currency", flat=True)) == {"KRW", "JPY"}
     assert set(PlanCharge.objects.filter(plan=pro).values_list("currency", flat=True)) == {"KRW", "JPY"}
-    assert [c.describe() for c in report.price_changes] == ["  - price pro/USD: remove (not in the file)"]
+    assert [c.describe() for c in report.price_changes] == [
+        "  - price pro/USD: remove (not in the file)",
+        "  - price pro/JPY: no longer sold (not in the file; its subscriptions keep it)",
+    ]
+    assert PlanPrice.objects.get(plan=pro, currency="JPY").active is False  # kept for them, sold to nobody new
     assert "price pro/JPY is not in the file, but plan 'pro' has 1 subscription(s) in JPY: kept." in report.warnings
     assert (
         "charge pro/api_calls/JPY is not in the file, but plan 'pro' has 1 subscription(s) in JPY: kept."
