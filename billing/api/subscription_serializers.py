@@ -349,6 +349,12 @@ class UpcomingInvoiceSerializer(serializers.Serializer):
     tax_krw = serializers.SerializerMethodField()
     total_krw = serializers.SerializerMethodField()
     proration = serializers.BooleanField(help_text="true: a change now, prorated for the rest of the period.")
+    issued = serializers.BooleanField(
+        help_text=(
+            "false: no invoice is issued on `date` (a usage-only plan with nothing used so far renews without one); "
+            "`lines` is then empty and the amounts 0."
+        )
+    )
     lines = UpcomingLineSerializer(many=True)
 
     @extend_schema_field(OpenApiTypes.INT64)

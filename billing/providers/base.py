@@ -55,6 +55,7 @@ class SubscriptionSetup:
     payment_method: str = ""
     price_reference: str = ""
     tax_rate_reference: str = ""
+    currency: str = ""  # of the price: the customer's when prepared (subscribe re-prepares if it is not any more)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ def _invalid(message: str, *, field: str = "coupon") -> ApplicationError:
     return ApplicationError("invalid_coupon", message, fields={field: [message]})
 
 
+def _currency_mismatch(message: str) -> ApplicationError:  # a customer's things are all in one currency
+    return ApplicationError("currency_mismatch", message, fields={"coupon": [message]}, status_code=409)
+
+
 def _card_renewals(code: str) -> ApplicationError:
     return _invalid(
         f"The coupon {code} applies to renewals, which card payments through Stripe do not discount yet; pay by "
@@ -218,7 +222,8 @@ def _redeemable_check(
     if coupon.applies_to_billing_periods and billing_period not in coupon.applies_to_billing_periods:
         raise _invalid(f"The coupon {code} does not apply to {billing_period} billing.")
     if coupon.amount_off is not None and coupon.currency != currency:
-        raise _invalid(f"The coupon {code} is an amount in {coupon.currency}; this plan is billed in {currency}.")
+        message = f"The coupon {code} is an amount in {coupon.currency}; this plan is billed in {currency}."
+        raise _currency_mismatch(message)
     if CouponRedemption.objects.filter(coupon=coupon, customer=customer).exists():
         raise _already_redeemed(code)
 
@@ -243,8 +248,8 @@ def promotion_code_redeemable(
 ) -> PromotionCode:
     """The promotion code `code` if `customer` may redeem it now for `plan` and `billing_period`, billed in
     `currency` (default: the plan's default currency): 400 `invalid_coupon` saying why not (unknown, inactive,
-    expired, used up, another plan or period, an amount in another currency), 409 `coupon_already_redeemed`. A read,
-    without locks: `coupon_redeem` checks again under them."""
+    expired, used up, another plan or period), 409 `currency_mismatch` for an amount in another currency, 409
+    `coupon_already_redeemed`. A read, without locks: `coupon_redeem` checks again under them."""
     promotion_code = PromotionCode.objects.select_related("coupon").filter(code=code_normalize(code)).first()
     if promotion_code is None:
         raise _invalid(f"There is no coupon {code_normalize(code)!r}.")
@@ -340,9 +345,8 @@ def coupon_apply_to_customer(
     if locked.max_redemptions is not None and locked.times_redeemed >= locked.max_redemptions:
         raise _invalid(f"The coupon {locked.name} has been used up.")
     if locked.amount_off is not None and locked.currency != locked_customer.currency:
-        raise _invalid(
-            f"The coupon {locked.name} is in {locked.currency}; the customer pays in {locked_customer.currency}."
-        )
+        message = f"The coupon {locked.name} is in {locked.currency}; the customer pays in {locked_customer.currency}."
+        raise _currency_mismatch(message)
     if CouponRedemption.objects.filter(coupon=locked, customer=locked_customer).exists():
         raise _already_redeemed(locked.name)
     card = Subscription.objects.filter(customer=locked_customer, status__in=LIVE_STATUSES).exclude(

@@ -40,6 +40,7 @@ from .invoices import invoice_lock, invoice_paid_set, invoice_pdf_outdated
 from .numbering import billing_today, credit_note_number_allocate
 from .refunds import refund_made_at_provider, refund_to_balance, refunds_to_payments
 from .subscription_states import subscription_invoice_paid_after_commit
+from .subscriptions.proration import replaced_period_link
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +95,10 @@ def _request_check(
 
 
 def _lines_left(locked: Invoice) -> list[tuple[InvoiceLine, int]]:
-    """The invoice's creditable lines (positive items) and the supply amount each has left to credit."""
-    lines = list(locked.lines.filter(kind=InvoiceLineKind.ITEM, amount__gt=0).order_by("position", "id"))
+    """The invoice's creditable lines (positive charges: items and metered usage) and the supply amount each has left
+    to credit."""
+    charges = (InvoiceLineKind.ITEM, InvoiceLineKind.USAGE)
+    lines = list(locked.lines.filter(kind__in=charges, amount__gt=0).order_by("position", "id"))
     credited = dict(
         CreditNoteLine.objects.filter(invoice_line__in=lines)
         .values("invoice_line")
@@ -254,21 +257,22 @@ def _foreign_currency_refuse(
 
 def _period_credited_refuse(locked: Invoice) -> None:
     """409 `invoice_period_credited`: a plan change already credited the unused time of the period this invoice
-    paid (the last period invoice of a replaced subscription), so giving its money back would credit it twice."""
+    paid, so giving its money back would credit it twice. That invoice is the one the change credited
+    (`replaced_period_link`: the invoice of the period it left, or after a resume of the period paused), not merely
+    the latest: a usage-only renewal with nothing used issues none, and the period left then has no invoice. A
+    subscription priced 0 (usage only) had nothing credited (proration credits its price)."""
     link = (
         SubscriptionInvoice.objects.filter(invoice=locked)
         .exclude(reason=SubscriptionInvoiceReason.UPDATE)
         .select_related("subscription")
         .first()
     )
-    if link is None or not Subscription.objects.filter(replaces=link.subscription).exists():
+    if link is None or link.subscription.price_amount <= 0:
         return
-    last = (
-        link.subscription.period_invoices.exclude(reason=SubscriptionInvoiceReason.UPDATE)
-        .order_by("-period_start", "-id")
-        .first()
-    )
-    if last is not None and last.pk == link.pk:
+    if not Subscription.objects.filter(replaces=link.subscription).exists():
+        return
+    credited = replaced_period_link(link.subscription)
+    if credited is not None and credited.pk == link.pk:
         raise ApplicationError(
             "invoice_period_credited",
             f"The unused time of invoice {locked} was credited at the plan change; correct the new invoice instead.",

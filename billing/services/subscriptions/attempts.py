@@ -53,7 +53,8 @@ ATTEMPT_STUCK_AFTER = timedelta(minutes=15)
 
 
 class SetupStale(Exception):
-    """The live subscription changed since the provider prepared, in a way that changes who pays: prepare again."""
+    """The live subscription or the customer's currency changed since the provider prepared, in a way that changes
+    who pays or the currency of the price prepared: prepare again."""
 
 
 def subscribe_in_progress() -> ApplicationError:
@@ -94,6 +95,10 @@ def subscribe_attempt_open(
         ).exists():
             raise subscribe_in_progress()
         quote = subscription_quote(checked, moment=request.moment)
+        if setup.currency and setup.currency != quote["currency"]:
+            # Priced in another currency (staff or a concurrent first subscribe chose another meanwhile): the
+            # provider's invoice would not be the quote, found out only after it made its subscription (a 502).
+            raise SetupStale
         try:
             with transaction.atomic():
                 return SubscribeAttempt.objects.create(

@@ -20,14 +20,14 @@ from billing.models.subscriptions import (
 from billing.periods import billing_date, billing_day_start, first_period, next_period
 from billing_site.errors import ApplicationError
 
-from ..invoices import InvoiceLineInput
 from ..subscription_states import customer_lock, subscription_lock
-from ..usage_invoicing import usage_arrears_bill
+from ..usage_invoicing import UsageArrears, usage_arrears_bill
 from .changes import owner_or_permission_require, pending_change_apply
 from .common import billing_period_validate, charge_line, period_invoice_issue, when_validate
 from .pause import pause_resume_due
 from .start import SubscribeRequest, SubscriptionStart, subscribe_check, subscription_start_write
 from .subscribe import subscribe_route
+from .usage import usage_only_nothing_due
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class UpcomingInvoice:
     total: int
     currency: str
     proration: bool  # it bills part of a period (a change now), not a whole one
+    # False: the run on `date` issues no invoice (a usage-only plan with nothing used so far renews without one);
+    # `lines` are then empty and the amounts 0.
+    issued: bool = True
 
 
 class _Previewed(Exception):
@@ -94,7 +97,7 @@ def _next_invoice(locked: Subscription, *, customer: Customer, moment: datetime)
     """The next invoice as its day's run would issue it (customer and subscription locked, inside the rolled-back
     savepoint): a pause with a resume date resumes first; a trial's first invoice at `trial_end`; else the renewal
     at `current_period_end`, with the metered usage of the period so far, a pending change applied and the credit
-    balance used."""
+    balance used (none when the renewal would issue none: `usage_only_nothing_due`)."""
     if locked.status == SubscriptionStatus.PAUSED and not locked.cancel_at_period_end:
         pause = locked.pauses.filter(resumed_on__isnull=True).first()
         if pause is None or pause.resume_on is None:
@@ -110,7 +113,7 @@ def _next_invoice(locked: Subscription, *, customer: Customer, moment: datetime)
         raise no_upcoming_invoice(locked)
     at = max(moment, billing_day_start(on))
     language = customer.preferred_language
-    usage: list[InvoiceLineInput] = []
+    usage = UsageArrears()
     if locked.status == SubscriptionStatus.TRIALING:
         # As trial_convert_due issues it: the first period starts on trial_end, the new cycle anchor.
         period = first_period(anchor=on, billing_period=locked.billing_period)
@@ -121,7 +124,7 @@ def _next_invoice(locked: Subscription, *, customer: Customer, moment: datetime)
         # The current period's metered usage so far, as the renewal will bill it (at the prices of the plan it has).
         usage = usage_arrears_bill(
             subscription=locked, customer=customer, end=locked.current_period_end, language=language
-        ).lines
+        )
         pending_change_apply(locked, moment=at)
         period = next_period(
             anchor=locked.billing_cycle_anchor, current=locked.current_period, billing_period=locked.billing_period
@@ -129,7 +132,12 @@ def _next_invoice(locked: Subscription, *, customer: Customer, moment: datetime)
         reason = SubscriptionInvoiceReason.CYCLE
     else:
         raise no_upcoming_invoice(locked)
-    lines = [charge_line(locked, period, language), *usage]
+    charge = charge_line(locked, period, language)
+    if reason == SubscriptionInvoiceReason.CYCLE and usage_only_nothing_due(locked, usage=usage, charge=charge):
+        return UpcomingInvoice(
+            date=on, lines=[], subtotal=0, tax=0, total=0, currency=locked.currency, proration=False, issued=False
+        )
+    lines = [charge, *usage.lines]
     invoice = period_invoice_issue(
         customer=customer, subscription=locked, period=period, lines=lines, reason=reason, moment=at, finalize=False
     )
@@ -196,7 +204,8 @@ def subscription_upcoming(
     date: the renewal with a pending change applied and the credit balance used; a trial's first invoice at
     `trial_end`; a pause with a resume date, after the resume). With `plan`, `billing_period` or `quantity`: what
     the change (subscribe with `when`, "auto" by default) would issue now, or, for a change that would wait for the
-    period end, the invoice then.
+    period end, the invoice then. A usage-only plan with nothing used so far renews with no invoice: `issued`
+    false, no lines, amounts 0.
 
     Nothing is written: it is the code of subscribe and renew itself, run in a savepoint that is always rolled back,
     its invoices left drafts (no number taken, no email, no job). 409 `no_upcoming_invoice` when there is none

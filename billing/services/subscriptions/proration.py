@@ -125,7 +125,7 @@ def _carried_pause(replacing: Subscription) -> SubscriptionPause | None:
     )
 
 
-def _replaced_period_link(replacing: Subscription) -> SubscriptionInvoice | None:
+def replaced_period_link(replacing: Subscription) -> SubscriptionInvoice | None:
     """The link of the invoice that paid the current period: the one starting it, or after a resume the one of the
     billed period the pause interrupted (the latest period invoice starting on or before the day it paused)."""
     links = replacing.period_invoices.exclude(reason=SubscriptionInvoiceReason.UPDATE)
@@ -138,7 +138,7 @@ def _replaced_period_link(replacing: Subscription) -> SubscriptionInvoice | None
 def replaced_period_invoice(replacing: Subscription) -> Invoice | None:
     """The invoice of the period a plan change leaves, locked (so no payment lands meanwhile); None if it has none.
     After a resume that is the invoice of the period whose paid days were carried."""
-    link = _replaced_period_link(replacing)
+    link = replaced_period_link(replacing)
     return None if link is None else invoice_lock(invoice_id=link.invoice_id)
 
 
@@ -225,7 +225,7 @@ def replaced_period_settle(replacing: Subscription, *, on: date) -> PeriodSettle
     - an incomplete subscription never started: its invoices are voided, nothing is credited or billed again.
     A period whose invoice staff voided (or that has none) was not paid for: nothing is credited.
     """
-    link = _replaced_period_link(replacing)
+    link = replaced_period_link(replacing)
     invoice = None if link is None else invoice_lock(invoice_id=link.invoice_id)
     replaced_invoice_partly_paid_refuse(invoice)
     if replacing.status == SubscriptionStatus.INCOMPLETE:

@@ -261,19 +261,31 @@ def test_a_coupon_is_redeemed_once_per_customer(customer, plans, billing_staff_u
         ({"code_options": {"expires_at": seoul(JAN_31, 9)}}, "The coupon WELCOME expired on 2025-01-31."),
         ({"redeem_by": seoul(date(2025, 1, 30))}, "The coupon WELCOME could be redeemed until 2025-01-30 only."),
         ({"billing_periods": ["annual"]}, "The coupon WELCOME does not apply to monthly billing."),
-        (
-            {"amount_off": 1_000, "currency": "USD"},
-            "The coupon WELCOME is an amount in USD; this plan is billed in KRW.",
-        ),
     ],
 )
-def test_expired_restricted_or_foreign_coupons_are_refused(customer, plans, options, message):
+def test_expired_or_restricted_coupons_are_refused(customer, plans, options, message):
     make_coupon(**options)
 
     error = refused(customer, plans["pro"], "WELCOME")
 
     assert (error.code, error.message, error.fields) == ("invalid_coupon", message, {"coupon": [message]})
     assert not CouponRedemption.objects.exists()
+
+
+def test_an_amount_coupon_in_another_currency_is_a_currency_mismatch(customer, plans):
+    make_coupon(amount_off=1_000, currency="USD")
+
+    error = refused(customer, plans["pro"], "WELCOME")
+
+    message = "The coupon WELCOME is an amount in USD; this plan is billed in KRW."
+    assert (error.code, error.status_code, error.message, error.fields) == (
+        "currency_mismatch",
+        409,
+        message,
+        {"coupon": [message]},
+    )
+    assert not CouponRedemption.objects.exists()
+    assert not customer.subscriptions.exists()
 
 
 def test_a_coupon_for_other_plans_is_refused(customer, plans):

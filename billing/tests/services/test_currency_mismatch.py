@@ -134,7 +134,7 @@ def _coupon(code: str, **options: Any) -> Any:
     return coupon
 
 
-def test_an_amount_coupon_in_another_currency_is_refused_as_today(priced):
+def test_an_amount_coupon_in_another_currency_is_409(priced):
     _coupon("WON", amount_off=5_000, currency="KRW")
     customer = CustomerFactory.create()
 
@@ -144,11 +144,13 @@ def test_an_amount_coupon_in_another_currency_is_refused_as_today(priced):
         )
     )
 
-    # Kept as it was before currencies were chosen: 400 invalid_coupon, saying which currencies.
-    assert (error.code, error.message) == (
-        "invalid_coupon",
+    # The code for currencies that would mix, saying which currencies, on the coupon field.
+    assert (error.code, error.status_code, error.message) == (
+        "currency_mismatch",
+        409,
         "The coupon WON is an amount in KRW; this plan is billed in USD.",
     )
+    assert error.fields == {"coupon": [error.message]}
     assert not Subscription.objects.filter(customer=customer).exists()
 
 
@@ -172,7 +174,11 @@ def test_staff_cannot_give_an_amount_coupon_in_another_currency(dollar_customer,
 
     error = refused(lambda: coupon_apply_to_customer(customer=dollar_customer, coupon=coupon, actor=billing_staff_user))
 
-    assert error.code == "invalid_coupon"
+    assert (error.code, error.status_code, error.message) == (
+        "currency_mismatch",
+        409,
+        "The coupon WON is in KRW; the customer pays in USD.",
+    )
     assert not dollar_customer.coupon_redemptions.exists()
 
 
