@@ -13,6 +13,7 @@ from billing.selectors.webhook_events import webhook_events_due
 from billing.services.dunning import dunning_run
 from billing.services.renewals import subscriptions_to_process
 from billing.services.subscription_emails import renewal_notices_queue
+from billing.services.subscription_tax_rates import subscriptions_tax_rates_check
 from billing.services.subscriptions import subscribe_attempts_reconcile
 from billing.services.usage_alerts import usage_alerts_check
 from billing.services.usage_partitions import usage_partitions_ensure
@@ -93,6 +94,19 @@ def provider_reconcile_task() -> dict[str, Any]:
             return {"skipped": True}
         report = subscribe_attempts_reconcile()
     return {"stuck": report.stuck, "compensated": len(report.compensated), "failures": report.failures}
+
+
+@shared_task(name="billing.provider_tax_rates", ignore_result=True)
+def provider_tax_rates_task(as_of: str | None = None) -> dict[str, Any]:
+    """Before each card renewal (Asia/Seoul days), a job that gives the provider's subscription the tax rate our
+    invoice for that renewal will carry (a scheduled VAT rate change). One job per subscription and day: a second
+    run that day adds nothing."""
+    day = as_of or billing_date(timezone.now()).isoformat()
+    with exclusive("billing.provider_tax_rates") as mine:
+        if not mine:
+            return {"skipped": True}
+        enqueued = subscriptions_tax_rates_check(as_of=date.fromisoformat(day))
+    return {"as_of": day, "enqueued": enqueued}
 
 
 # The usage alerts run every 5 minutes (settings.CELERY_BEAT_SCHEDULE) and look back twice that: a late or missed

@@ -21,6 +21,8 @@ from billing.validators import business_registration_number_normalize
 from billing_site.errors import ApplicationError
 from billing_site.permissions import permission_require
 
+from .subscription_tax_rates import subscriptions_tax_follow_enqueue
+
 logger = logging.getLogger(__name__)
 
 _UNSET: Any = object()
@@ -198,7 +200,8 @@ def _invalid(field: str, message: str) -> ApplicationError:
 def customer_tax_treatment_set(*, customer: Customer, tax_treatment: str, actor: Any) -> Customer:
     """Staff set how VAT applies to a customer (taxable, zero-rated 영세율, exempt 면세); the customer never does.
 
-    Later invoices and orders are computed with it; issued invoices keep their VAT. `actor` None is the system.
+    Later invoices and orders are computed with it; issued invoices keep their VAT. A live card subscription's
+    renewals at the provider follow (subscription_tax_rates). `actor` None is the system.
     """
     permission_require(actor=actor, permission="billing.change_customer")
     if tax_treatment not in TaxTreatment.values:
@@ -208,8 +211,13 @@ def customer_tax_treatment_set(*, customer: Customer, tax_treatment: str, actor:
             fields={"tax_treatment": ["Unknown tax treatment."]},
         )
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    changed = locked.tax_treatment != tax_treatment
     locked.tax_treatment = tax_treatment
     locked.save(update_fields=["tax_treatment", "updated_at"])
+    if changed:
+        # The provider charges card renewals with a tax rate of its own: it must follow, or its charge and our
+        # invoice differ from the next renewal on.
+        subscriptions_tax_follow_enqueue(customer=locked)
     return locked
 
 
@@ -332,7 +340,7 @@ def customer_currency_choose(*, customer: Customer, currency: str, tax_default: 
         customer.currency = currency
         update = ["currency", "updated_at"]
         if was_foreign and currency == "KRW" and customer.tax_treatment == TaxTreatment.ZERO_RATED:
-            # An earlier attempt in a foreign currency (a declined card, an abandoned checkout) zero-rated the
+            # An earlier attempt in a foreign currency (a declined card: nothing was created) zero-rated the
             # customer by default; billed in KRW they are domestic again: 0 % VAT is never the customer's to keep
             # by switching currencies (staff set it again if it is right).
             logger.info("customer %s back to KRW before any billing: taxable again", customer.pk)

@@ -333,6 +333,8 @@ CELERY_BEAT_SCHEDULE = {
     # Dunning daily at 10:15 (Seoul), after the night's renewals and with the morning's emails.
     "billing-dunning": {"task": "billing.dunning", "schedule": crontab(minute="15", hour="10")},
     "billing-provider-reconcile": {"task": "billing.provider_reconcile", "schedule": crontab(minute="*/10")},
+    # Card subscriptions renewing within 3 days get the tax rate of their renewal at Stripe, daily at 03:25 (Seoul).
+    "billing-provider-tax-rates": {"task": "billing.provider_tax_rates", "schedule": crontab(minute="25", hour="3")},
     # Usage alerts (80 % / 100 % of the included quantity) every 5 minutes; each run looks back 10 minutes.
     "billing-usage-alerts": {"task": "billing.usage_alerts", "schedule": crontab(minute="*/5")},
     # Next months' usage event partitions, daily at 03:10 (Seoul); a missed day changes nothing (12 months ahead).

@@ -46,6 +46,7 @@ from .client import (
 )
 from .customers import customer_stripe_ensure, default_payment_method, payment_method_attach
 from .plans import plan_price_id, stripe_vat_amount, vat_tax_rate_ensure
+from .subscription_taxes import item_tax_rate_ids, item_tax_rates_change
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def subscription_stripe_prepare(
         payment_method=method,
         price_reference=price_id,
         tax_rate_reference=tax_rate_id,
+        currency=customer.currency,
     )
 
 
@@ -145,7 +147,8 @@ def _seats(attempt: SubscribeAttempt) -> int:
     """Seats the attempt subscribes to: its plan charge is whole seats at the plan's price in the attempt's currency
     (Stripe's Price is one seat), so Stripe's first invoice charges what ours says."""
     charge = int(attempt.quote["lines"][0]["amount"])
-    seat = plan_price_in(plan=attempt.plan, currency=attempt.currency).price_for(attempt.billing_period)
+    # The attempt was priced when it was made: a price no longer sold since is still what it charges.
+    seat = plan_price_in(plan=attempt.plan, currency=attempt.currency, for_sale=False).price_for(attempt.billing_period)
     return charge // seat if seat > 0 and charge >= seat and charge % seat == 0 else 1
 
 
@@ -345,7 +348,9 @@ def subscription_stripe_follow(*, subscription: Subscription) -> str:
       collection again, and Stripe's next charge moved to our next billing date (a pause shifted our period) with
       `trial_end`, which Stripe documents for moving a billing date without proration;
     - seats and plan: the item's quantity and Price (a pending change applied at the boundary), with
-      `proration_behavior` none: we bill prorations ourselves, on our invoices.
+      `proration_behavior` none: we bill prorations ourselves, on our invoices;
+    - VAT: the item's TaxRate, the one of the rate our invoice for the next renewal carries (the customer's
+      treatment, the scheduled rate of that day: subscription_taxes).
     """
     fresh = Subscription.objects.select_related("plan").get(pk=subscription.pk)
     reference = fresh.stripe_subscription_id
@@ -407,7 +412,12 @@ def _follow_changes(ours: Subscription, current: Any) -> dict[str, Any]:
             elif found is not None:
                 # A price the plan no longer has (kept by this subscription): Stripe keeps charging its old one.
                 logger.warning("No Stripe price of %s at %s for subscription %s", ours.plan, unit_amount, ours.pk)
+        tax_rates = item_tax_rates_change(ours, item)
+        if tax_rates is not None:
+            wanted["tax_rates"] = tax_rates
         if wanted:
+            # Seats and tax rates sent with any change of the item: they are what Stripe's renewals charge.
+            wanted = {"quantity": ours.quantity, "tax_rates": item_tax_rate_ids(item)} | wanted
             changes["items"] = [{"id": item.get("id")} | wanted]
             changes["proration_behavior"] = "none"
     return changes
