@@ -12,7 +12,11 @@ voids and subscriptions paid with the credit balance keep the money invariants:
 - the ledger sums to each customer's balance, every `balance_after` is the running sum and never negative, and the
   balance plus the card and bank refunds (pending or succeeded) never exceed the money the customer paid plus
   what staff gave (opening balances, positive adjustments);
-- invoice and credit note numbers are gapless per day.
+- invoice and credit note numbers are gapless per day;
+- (issue 17) each run draws every customer's currency (KRW, USD, EUR, JPY): everything of a customer (invoices,
+  credit notes, payments, refunds, balance entries, subscriptions) is in its currency, which never changes once
+  fixed; an invoice's VAT is `vat_amount(subtotal, its treatment, its rate)`; a payment (400) or an invoice (409)
+  asking another currency is refused as `currency_mismatch` and changes nothing.
 """
 
 import itertools
@@ -53,16 +57,29 @@ from billing.models import (
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import LIVE_STATUSES, Subscription
 from billing.providers.base import RemoteRefund, RemoteRefundItem
+from billing.selectors.customers import customer_currency_fixed
 from billing.services.balance import balance_adjust
 from billing.services.credit_note_amounts import credited_tax
 from billing.services.credit_notes import CreditLineInput, credit_note_issue, credit_note_issue_for_provider_refund
-from billing.services.invoices import InvoiceLineInput, invoice_issue, invoice_mark_uncollectible, invoice_void
+from billing.services.invoices import (
+    InvoiceLineInput,
+    invoice_issue,
+    invoice_issue_requested,
+    invoice_mark_uncollectible,
+    invoice_void,
+)
 from billing.services.payments import payment_record
 from billing.services.plans import plan_file_load, plans_sync
 from billing.services.refunds import refund_fail, refund_match_provider_refunds, refund_succeed
 from billing.services.subscriptions import subscription_create
 from billing.tests.factories import CustomerFactory, StaffUserFactory
 from billing.tests.helpers import seoul
+from billing.tests.services.machine_currencies import (
+    CURRENCIES,
+    CurrencyWatch,
+    invoice_vat_check,
+    plan_prices_make_awkward,
+)
 from billing_site.errors import ApplicationError
 
 CUSTOMERS = 3
@@ -72,18 +89,28 @@ line_amounts = st.integers(1, 300_000)
 
 
 class MoneyMachine(RuleBasedStateMachine):
-    """One Hypothesis example = one savepoint over the customers and staff the test made, rolled back at teardown."""
+    """One Hypothesis example = one savepoint over the staff and plan the test made, rolled back at teardown."""
 
     customers: list[Customer] = []
     staff: Any = None
     plan: SubscriptionPlan | None = None
 
-    @initialize()
-    def open_books(self) -> None:
+    @initialize(currencies=st.lists(st.sampled_from(CURRENCIES), min_size=CUSTOMERS, max_size=CUSTOMERS))
+    def open_books(self, currencies: list[str]) -> None:
+        """The customers, each in its currency: one new, one with an opening balance (so its currency is fixed from
+        the start), one zero-rated."""
         self.atomic = transaction.atomic()
         self.atomic.__enter__()
         self.day = date(2026, 11, 28)
         self.references = itertools.count(1)
+        self.customers = [
+            CustomerFactory.create(user__username="money-0", currency=currencies[0]),
+            CustomerFactory.create(user__username="money-1", currency=currencies[1], credit_balance=50_000),
+            CustomerFactory.create(
+                user__username="money-2", currency=currencies[2], tax_treatment=TaxTreatment.ZERO_RATED
+            ),
+        ]
+        self.watch = CurrencyWatch()
 
     def teardown(self) -> None:
         if hasattr(self, "atomic"):
@@ -126,7 +153,7 @@ class MoneyMachine(RuleBasedStateMachine):
             )
         if sum(line.unit_amount for line in lines) < 0:
             return
-        invoice = invoice_issue(customer=self.customers[who], lines=lines)
+        invoice = invoice_issue(customer=self.customers[who], lines=lines, currency=self.customers[who].currency)
         assert invoice.status == (InvoiceStatus.PAID if invoice.total == 0 else InvoiceStatus.OPEN)
 
     @rule(pick=st.integers(0, 20), percent=st.sampled_from(PERCENTS), card=st.booleans())
@@ -189,6 +216,9 @@ class MoneyMachine(RuleBasedStateMachine):
         except ApplicationError as error:
             if error.code == "nothing_to_credit":
                 assert creditable == 0
+            elif error.code == "invoice_not_creditable":
+                # Credited in part, then voided (never paid): a void invoice takes no more notes.
+                assert invoice.status == InvoiceStatus.VOID, error
             else:
                 # Lines asking more than a line has left, or more supply than the invoice has left.
                 assert (error.code, mode) == ("amount_exceeds_creditable", "lines"), error
@@ -271,17 +301,65 @@ class MoneyMachine(RuleBasedStateMachine):
         if Subscription.objects.filter(customer=customer, status__in=LIVE_STATUSES).exists():
             return
         assert self.plan is not None
-        started = subscription_create(customer=customer, plan=self.plan, billing_period="monthly", now=seoul(self.day))
+        started = subscription_create(
+            customer=customer, plan=self.plan, billing_period="monthly", now=seoul(self.day), currency=customer.currency
+        )
         assert started.invoice is not None
         used = -sum(started.invoice.lines.filter(kind=InvoiceLineKind.BALANCE).values_list("amount", flat=True))
         charges = sum(started.invoice.lines.filter(kind=InvoiceLineKind.ITEM).values_list("amount", flat=True))
         assert used == min(customer.credit_balance, charges)
+
+    def books(self) -> tuple:
+        return (
+            list(Invoice.objects.order_by("pk").values_list("pk", "status", "amount_paid", "amount_remaining")),
+            Payment.objects.count(),
+            list(Customer.objects.filter(pk__in=self.ids).order_by("pk").values_list("credit_balance", "currency")),
+        )
+
+    @rule(
+        who=st.integers(0, CUSTOMERS - 1),
+        pick=st.integers(0, 20),
+        other=st.sampled_from(CURRENCIES),
+        amount=line_amounts,
+    )
+    def another_currency_is_refused(self, who: int, pick: int, other: str, amount: int) -> None:
+        """A payment in another currency than its invoice's (400) and an invoice (POST /api/payment/invoice) in
+        another currency than its customer's fixed one (409) are refused as `currency_mismatch` and change nothing."""
+        books = self.books()
+        invoice = self.invoice_of(pick, status__in=INVOICE_PAYABLE_STATUSES)
+        if invoice is not None and other != invoice.currency:
+            with pytest.raises(ApplicationError) as refused:
+                payment_record(
+                    invoice=invoice,
+                    amount=1,
+                    method=PaymentMethod.BANK_TRANSFER,
+                    provider_reference=self.reference("pay"),
+                    currency=other,
+                )
+            # 400: a request that contradicts its invoice (docs/api/payments.md), as it was before currencies.
+            assert (refused.value.code, refused.value.status_code) == ("currency_mismatch", 400), refused.value
+        customer = Customer.objects.get(pk=self.customers[who].pk)
+        if other != customer.currency and customer_currency_fixed(customer=customer):
+            with pytest.raises(ApplicationError) as refused:
+                invoice_issue_requested(customer=customer, actor=self.staff, amount=amount, currency=other)
+            assert (refused.value.code, refused.value.status_code) == ("currency_mismatch", 409), refused.value
+        assert self.books() == books
 
     @rule()
     def next_day(self) -> None:
         self.day += timedelta(days=1)
 
     # --- invariants -------------------------------------------------------------------------------------
+
+    @invariant()
+    def everything_is_in_the_customer_currency_fixed_once(self) -> None:
+        if not hasattr(self, "atomic"):
+            return
+        self.watch.check(self.customers)
+        for invoice_currency, note_currency in CreditNote.objects.values_list("invoice__currency", "currency"):
+            assert invoice_currency == note_currency
+        for invoice in Invoice.objects.exclude(status=InvoiceStatus.DRAFT):
+            invoice_vat_check(invoice)
 
     @invariant()
     def every_invoice_balances_and_is_the_sum_of_its_documents(self) -> None:
@@ -411,12 +489,8 @@ def _sums(queryset: Any, key: str, field: str = "amount") -> dict[int, int]:
 @pytest.mark.django_db
 def test_random_money_histories_keep_the_money_invariants():
     plans_sync(plan_file=plan_file_load())
+    plan_prices_make_awkward()  # a pro month is ₩98,999, $78.99, €71.99, ¥8,899: its VAT is truncated
     MoneyMachine.plan = SubscriptionPlan.objects.get(slug="pro")
-    MoneyMachine.customers = [
-        CustomerFactory.create(user__username="money-0"),
-        CustomerFactory.create(user__username="money-1", credit_balance=50_000),
-        CustomerFactory.create(user__username="money-2", tax_treatment=TaxTreatment.ZERO_RATED),
-    ]
     MoneyMachine.staff = StaffUserFactory.create(username="money-staff", group="billing staff")
     run_state_machine_as_test(
         MoneyMachine,

@@ -15,6 +15,15 @@ floor(charges x pct / 100), fixed its amount, never more than the charges left),
 exceed its positive item lines; a `once` redemption discounts at most one invoice, a repeating one none issued on or
 after its `ends_on`, and each redemption's counter is the number of invoices it discounted; the balance ledger sums to
 each customer's balance, its running balance never negative.
+
+Currencies (issue 17): each run draws every customer's currency (KRW, USD, EUR, JPY), chosen by staff beforehand or
+by the first subscribe (`currency=`), their tax treatment and whether they have a 사업자등록번호 (a foreign customer
+without one is zero-rated by default); every plan price is one minor unit off a round number, so VAT truncation and
+pro rata rounding matter in every currency; fixed coupons exist in every currency. Everything of a customer
+(subscriptions, invoices, payments, balance entries, coupon discounts) is in the customer's currency, which never
+changes once fixed; a subscription's price is its plan's price in its currency; an invoice's VAT is
+`vat_amount(subtotal, its treatment, its rate)` with the rate of its issue day and the customer's treatment. Asking
+another currency once it is fixed (a subscribe, a coupon, staff) is refused and writes nothing.
 """
 
 import itertools
@@ -30,7 +39,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from billing.enums import INVOICE_PAYABLE_STATUSES, CouponDuration, InvoiceLineKind, InvoiceStatus, PaymentStatus
+from billing.enums import (
+    INVOICE_PAYABLE_STATUSES,
+    CouponDuration,
+    InvoiceLineKind,
+    InvoiceStatus,
+    PaymentStatus,
+    TaxTreatment,
+)
 from billing.models import Customer, CustomerBalanceEntry, Invoice, InvoiceLine, Payment
 from billing.models.coupons import Coupon, CouponRedemption, PromotionCode
 from billing.models.plans import SubscriptionPlan
@@ -41,10 +57,11 @@ from billing.models.subscriptions import (
     SubscriptionInvoiceReason,
     SubscriptionPause,
 )
-from billing.money import vat_amount
 from billing.periods import billing_date
+from billing.selectors.customers import customer_currency_fixed
 from billing.services.checkout import checkout_create
 from billing.services.coupons import DISCOUNT_TEXT, coupon_apply_to_customer, coupon_create, promotion_code_create
+from billing.services.customers import customer_currency_set
 from billing.services.dunning import dunning_run
 from billing.services.payments import payment_record
 from billing.services.plans import plan_file_load, plans_sync
@@ -60,9 +77,18 @@ from billing.services.subscriptions import (
     subscription_quantity_change,
     subscription_resume,
 )
+from billing.services.subscriptions.common import plan_price_amount
 from billing.services.subscriptions.pause import subscription_pause
 from billing.tests.factories import CustomerFactory, StaffUserFactory
 from billing.tests.helpers import seoul
+from billing.tests.services.machine_currencies import (
+    BUSINESS_NUMBERS,
+    CURRENCIES,
+    CurrencyWatch,
+    invoice_vat_check,
+    plan_prices_make_awkward,
+    treatment_expected,
+)
 from billing.tests.subscription_support import pay
 from billing_site.errors import ApplicationError
 
@@ -74,6 +100,14 @@ BALANCE_LINE_TEXTS = set(LINE_TEXT["balance"].values())
 COUPON_KINDS = ["percent", "fixed"]
 DURATIONS = [CouponDuration.ONCE, CouponDuration.REPEATING, CouponDuration.FOREVER]
 COUPONS = len(COUPON_KINDS) * len(DURATIONS)
+# A fixed coupon's amount per currency: small, about one plan's price, more than every charge.
+AMOUNTS_OFF = {
+    "KRW": [5_000, 40_000, 10_000_000],
+    "JPY": [450, 3_999, 10_000_000],
+    "USD": [399, 3_199, 10_000_000],
+    "EUR": [365, 2_901, 10_000_000],
+}
+TREATMENTS = list(TaxTreatment.values)
 
 
 class SubscriptionMachine(RuleBasedStateMachine):
@@ -81,41 +115,81 @@ class SubscriptionMachine(RuleBasedStateMachine):
 
     @initialize(
         percent=st.sampled_from([10, 35, 100]),
-        amount_off=st.sampled_from([5_000, 40_000, 10_000_000]),  # the largest exceeds every charge
+        amount_off=st.integers(0, len(AMOUNTS_OFF["KRW"]) - 1),  # AMOUNTS_OFF's: the largest exceeds every charge
         months=st.integers(1, 3),
+        currencies=st.lists(st.sampled_from(CURRENCIES), min_size=CUSTOMERS, max_size=CUSTOMERS),
+        chosen_by_staff=st.lists(st.booleans(), min_size=CUSTOMERS, max_size=CUSTOMERS),
+        treatments=st.lists(
+            st.sampled_from([TaxTreatment.TAXABLE, *TREATMENTS]), min_size=CUSTOMERS, max_size=CUSTOMERS
+        ),
+        business=st.lists(st.booleans(), min_size=CUSTOMERS, max_size=CUSTOMERS),
+        awkward_prices=st.just(True),
     )
-    def open_books(self, percent: int = 35, amount_off: int = 40_000, months: int = 2) -> None:
+    def open_books(
+        self,
+        percent: int = 35,
+        amount_off: int = 1,
+        months: int = 2,
+        currencies: list[str] | None = None,
+        chosen_by_staff: list[bool] | None = None,
+        treatments: list[str] | None = None,
+        business: list[bool] | None = None,
+        awkward_prices: bool = False,
+    ) -> None:
+        """The plans (their prices one minor unit off round numbers unless told), the customers, each with the
+        currency it will be billed in (staff set it beforehand, or the first subscribe asks it), its tax treatment
+        and maybe a 사업자등록번호, and the coupons: percent ones, and the fixed ones in every currency."""
         self.atomic = transaction.atomic()
         self.atomic.__enter__()
         plans_sync(plan_file=plan_file_load())
-        self.plans = {plan.slug: plan for plan in SubscriptionPlan.objects.all()}
+        if awkward_prices:
+            plan_prices_make_awkward()
+        self.plans = {plan.slug: plan for plan in SubscriptionPlan.objects.prefetch_related("prices")}
         self.day = date(2025, 1, 31)  # a month end, so short months are exercised
-        self.customers: list[Customer] = []
+        self.currencies = list(currencies or ["KRW"] * CUSTOMERS)
+        self.treatments = list(treatments or [TaxTreatment.TAXABLE] * CUSTOMERS)
+        self.business = list(business or [False] * CUSTOMERS)
+        self.watch = CurrencyWatch()
         run = uuid.uuid4().hex[:8]
-        for index in range(CUSTOMERS):
-            self.customers.append(CustomerFactory.create(user__username=f"machine-{run}-{index}"))
-        self.credited: dict[int, int] = defaultdict(int)
         self.staff = StaffUserFactory.create(username=f"machine-{run}-staff", group="billing staff")
-        self.coupons: list[Coupon] = []
-        self.codes: list[str] = []
-        for kind, duration in itertools.product(COUPON_KINDS, DURATIONS):
-            coupon = coupon_create(
-                actor=self.staff,
-                name=f"{kind}-{duration}",
-                duration=duration,
-                percent_off=percent if kind == "percent" else None,
-                amount_off=amount_off if kind == "fixed" else None,
-                currency="KRW" if kind == "fixed" else None,
-                duration_in_months=months if duration == CouponDuration.REPEATING else None,
+        self.customers: list[Customer] = []
+        for index in range(CUSTOMERS):
+            customer = CustomerFactory.create(
+                user__username=f"machine-{run}-{index}",
+                tax_treatment=self.treatments[index],
+                business_registration_number=BUSINESS_NUMBERS[index] if self.business[index] else "",
             )
-            code = f"{kind}-{duration}".upper()
-            # One code may be used once in all: the other customer then finds it used up.
-            limit = 1 if (kind, duration) == ("percent", CouponDuration.ONCE) else None
-            promotion_code_create(actor=self.staff, coupon=coupon, code=code, max_redemptions=limit)
-            self.coupons.append(coupon)
-            self.codes.append(code)
+            if chosen_by_staff and chosen_by_staff[index]:
+                customer = customer_currency_set(customer=customer, currency=self.currencies[index], actor=self.staff)
+            self.customers.append(customer)
+        self.credited: dict[int, int] = defaultdict(int)
+        # Per currency, one coupon of each kind and duration in COUPON_KINDS x DURATIONS order: the percent ones
+        # are the same in every currency, a fixed one is an amount in its currency.
+        self.coupons: dict[str, list[Coupon]] = {currency: [] for currency in CURRENCIES}
+        self.codes: dict[str, list[str]] = {currency: [] for currency in CURRENCIES}
+        for kind, duration in itertools.product(COUPON_KINDS, DURATIONS):
+            for currency in CURRENCIES if kind == "fixed" else [None]:
+                coupon = coupon_create(
+                    actor=self.staff,
+                    name="-".join(part for part in (kind, duration, currency) if part),
+                    duration=duration,
+                    percent_off=percent if kind == "percent" else None,
+                    amount_off=AMOUNTS_OFF[currency][amount_off] if currency else None,
+                    currency=currency,
+                    duration_in_months=months if duration == CouponDuration.REPEATING else None,
+                )
+                code = coupon.name.upper()
+                # One code may be used once in all: the other customer then finds it used up.
+                limit = 1 if (kind, duration) == ("percent", CouponDuration.ONCE) else None
+                promotion_code_create(actor=self.staff, coupon=coupon, code=code, max_redemptions=limit)
+                for listed in [currency] if currency else CURRENCIES:
+                    self.coupons[listed].append(coupon)
+                    self.codes[listed].append(code)
         self.coupon_of_text = {
-            template.format(name=coupon.name): coupon for coupon in self.coupons for template in DISCOUNT_TEXT.values()
+            template.format(name=coupon.name): coupon
+            for coupons in self.coupons.values()
+            for coupon in coupons
+            for template in DISCOUNT_TEXT.values()
         }
 
     def teardown(self) -> None:
@@ -126,6 +200,14 @@ class SubscriptionMachine(RuleBasedStateMachine):
     @property
     def now(self):
         return seoul(self.day)
+
+    def customer(self, who: int) -> Customer:
+        return Customer.objects.get(pk=self.customers[who].pk)
+
+    def currency_of(self, who: int) -> str:
+        """What a subscribe of the customer bills in: its currency once fixed, else the one the run drew for it."""
+        customer = self.customer(who)
+        return customer.currency if customer_currency_fixed(customer=customer) else self.currencies[who]
 
     def live(self, who: int) -> Subscription | None:
         return Subscription.objects.filter(customer=self.customers[who], status__in=LIVE_STATUSES).first()
@@ -153,7 +235,7 @@ class SubscriptionMachine(RuleBasedStateMachine):
         assert live.pk == before.pk
 
     def books(self, who: int) -> tuple:
-        customer = self.customers[who]
+        customer = self.customer(who)
         return (
             list(Subscription.objects.filter(customer=customer).order_by("pk").values_list("pk", "status", "plan")),
             list(
@@ -161,7 +243,10 @@ class SubscriptionMachine(RuleBasedStateMachine):
                 .order_by("pk")
                 .values_list("pk", "number", "status", "amount_paid")
             ),
-            Customer.objects.get(pk=customer.pk).credit_balance,
+            customer.credit_balance,
+            customer.currency,
+            customer.tax_treatment,
+            list(CouponRedemption.objects.filter(customer=customer).values_list("pk", "invoices_discounted")),
         )
 
     # --- rules ------------------------------------------------------------------------------------------
@@ -174,7 +259,7 @@ class SubscriptionMachine(RuleBasedStateMachine):
         seats=st.integers(1, 4),
     )
     def subscribe(self, who: int, slug: str, period: str, when: str, seats: int) -> None:
-        self.subscribe_checked(who, slug, period, when, seats, coupon="")
+        self.subscribe_checked(who, slug, period, when, seats, coupon=None)
 
     @rule(
         who=st.integers(0, CUSTOMERS - 1),
@@ -185,22 +270,27 @@ class SubscriptionMachine(RuleBasedStateMachine):
         code=st.integers(0, COUPONS - 1),
     )
     def subscribe_with_a_coupon(self, who: int, slug: str, period: str, when: str, seats: int, code: int) -> None:
-        self.subscribe_checked(who, slug, period, when, seats, coupon=self.codes[code])
+        self.subscribe_checked(who, slug, period, when, seats, coupon=code)
 
-    def subscribe_checked(self, who: int, slug: str, period: str, when: str, seats: int, *, coupon: str) -> None:
+    def subscribe_checked(self, who: int, slug: str, period: str, when: str, seats: int, *, coupon: int | None) -> None:
+        """A subscribe in the customer's currency (asked for: the first one chooses it), with the code of the
+        `coupon`-th coupon of that currency if given."""
         before = self.live(who)
         partly_paid = self.partly_paid(before)
         books = self.books(who)
-        promotion_code = PromotionCode.objects.filter(code=coupon).first() if coupon else None
+        currency = self.currency_of(who)
+        code = self.codes[currency][coupon] if coupon is not None else ""
+        promotion_code = PromotionCode.objects.filter(code=code).first() if code else None
         try:
             started = subscription_create(
-                customer=self.customers[who],
+                customer=self.customer(who),
                 plan=self.plans[slug],
                 billing_period=period,
                 now=self.now,
                 when=when,
                 quantity=seats if self.plans[slug].per_seat else None,
-                coupon=coupon,
+                coupon=code,
+                currency=currency,
             )
         except ApplicationError as error:
             if promotion_code is not None and error.code in {"coupon_already_redeemed", "invalid_coupon"}:
@@ -231,6 +321,7 @@ class SubscriptionMachine(RuleBasedStateMachine):
             pending = (before.pending_plan.slug if before.pending_plan else None, before.pending_billing_period)
             assert (slug, period) in {(before.plan.slug, before.billing_period), pending}
             return
+        assert started.subscription.currency == currency
         if promotion_code is not None:
             redemption = CouponRedemption.objects.get(coupon=promotion_code.coupon, customer=self.customers[who])
             assert redemption.promotion_code_id == promotion_code.pk
@@ -251,7 +342,9 @@ class SubscriptionMachine(RuleBasedStateMachine):
     @rule(who=st.integers(0, CUSTOMERS - 1), index=st.integers(0, COUPONS - 1))
     def staff_give_a_coupon(self, who: int, index: int) -> None:
         """Staff give a coupon to a customer: it discounts all their subscription invoices it applies to."""
-        customer, coupon = self.customers[who], self.coupons[index]
+        # Staff give what the customer pays in now (a fixed coupon in another currency is refused: see below).
+        customer = self.customer(who)
+        coupon = self.coupons[customer.currency][index]
         had = CouponRedemption.objects.filter(coupon=coupon, customer=customer).exists()
         try:
             redemption = coupon_apply_to_customer(customer=customer, coupon=coupon, actor=self.staff, now=self.now)
@@ -285,7 +378,91 @@ class SubscriptionMachine(RuleBasedStateMachine):
             assert (current.plan.slug, current.billing_period) == (slug, period)
             return
         assert not partly_paid, "a plan change away from a partly paid period must be refused"
+        assert started.subscription.currency == current.currency  # a plan change stays in its currency
         self.credited[self.customers[who].pk] += started.credit_to_balance
+
+    @rule(
+        who=st.integers(0, CUSTOMERS - 1),
+        slug=st.sampled_from(SLUGS),
+        period=st.sampled_from(PERIODS),
+        other=st.sampled_from(CURRENCIES),
+    )
+    def subscribe_in_another_currency(self, who: int, slug: str, period: str, other: str) -> None:
+        """Once the customer's currency is fixed, a subscribe (or plan change) asking another one is 409
+        `currency_mismatch`, and writes nothing."""
+        customer = self.customer(who)
+        if other == customer.currency or not customer_currency_fixed(customer=customer):
+            return
+        books = self.books(who)
+        with pytest.raises(ApplicationError) as refused:
+            subscription_create(
+                customer=customer, plan=self.plans[slug], billing_period=period, now=self.now, currency=other
+            )
+        assert (refused.value.code, refused.value.status_code) == ("currency_mismatch", 409), refused.value
+        assert self.books(who) == books
+
+    @rule(
+        who=st.integers(0, CUSTOMERS - 1),
+        slug=st.sampled_from(SLUGS),
+        period=st.sampled_from(PERIODS),
+        index=st.integers(COUPONS // 2, COUPONS - 1),  # the fixed ones
+        other=st.sampled_from(CURRENCIES),
+        by_staff=st.booleans(),
+    )
+    def a_coupon_in_another_currency(
+        self, who: int, slug: str, period: str, index: int, other: str, by_staff: bool
+    ) -> None:
+        """A fixed coupon in another currency than the one it would discount (a code sent with a subscribe in the
+        customer's currency, or staff giving it) is refused, 400 `invalid_coupon` or 409 `currency_mismatch`, and
+        writes nothing."""
+        customer = self.customer(who)
+        billed = customer.currency if by_staff else self.currency_of(who)
+        coupon = self.coupons[other][index]
+        assert coupon.currency == other
+        if other == billed:
+            return
+        books = self.books(who)
+        try:
+            if by_staff:
+                coupon_apply_to_customer(customer=customer, coupon=coupon, actor=self.staff, now=self.now)
+            else:
+                subscription_create(
+                    customer=customer,
+                    plan=self.plans[slug],
+                    billing_period=period,
+                    now=self.now,
+                    coupon=self.codes[other][index],
+                    currency=billed,
+                )
+        except ApplicationError as error:
+            if error.code == "coupon_already_redeemed":
+                # Given by staff while the customer's currency was still `other`, before it was chosen.
+                assert CouponRedemption.objects.filter(coupon=coupon, customer=customer).exists(), error
+            else:
+                refusal = (error.code, error.status_code)
+                assert refusal in {("invalid_coupon", 400), ("currency_mismatch", 409)}, error
+        else:
+            raise AssertionError(f"a {other} coupon was taken for a customer billed in {billed}")
+        assert self.books(who) == books
+
+    @rule(who=st.integers(0, CUSTOMERS - 1), other=st.sampled_from(CURRENCIES))
+    def staff_choose_the_currency(self, who: int, other: str) -> None:
+        """Staff choose a customer's currency while it is not fixed (the first subscribe then asks it); once fixed,
+        another one is 409 `currency_locked` and changes nothing."""
+        customer = self.customer(who)
+        fixed = customer_currency_fixed(customer=customer)
+        books = self.books(who)
+        try:
+            chosen = customer_currency_set(customer=customer, currency=other, actor=self.staff)
+        except ApplicationError as error:
+            assert (error.code, error.status_code) == ("currency_locked", 409), error
+            assert fixed and other != customer.currency
+            assert self.books(who) == books
+            return
+        assert chosen.currency == other
+        assert not fixed or other == customer.currency
+        if not fixed:
+            self.currencies[who] = other
 
     @rule(who=st.integers(0, CUSTOMERS - 1), slug=st.sampled_from(SLUGS), period=st.sampled_from(PERIODS))
     def checkout(self, who: int, slug: str, period: str) -> None:
@@ -294,9 +471,12 @@ class SubscriptionMachine(RuleBasedStateMachine):
         except ApplicationError as error:
             if error.code == "invalid_coupon":
                 # A coupon staff gave the customer would leave nothing to pay: subscribe instead.
-                price = self.plans[slug].price_for(period)
+                # A plan checkout takes no currency: it bills in the customer's (fixed, or its own if not).
+                currency = self.customer(who).currency
+                price = plan_price_amount(plan=self.plans[slug], currency=currency, billing_period=period)
                 given = CouponRedemption.objects.filter(customer=self.customers[who], subscription__isnull=True)
-                assert given.filter(Q(coupon__percent_off=100) | Q(coupon__amount_off__gte=price)).exists(), error
+                covers = Q(coupon__percent_off=100) | Q(coupon__amount_off__gte=price, coupon__currency=currency)
+                assert given.filter(covers).exists(), error
                 return
             assert error.code in {"already_subscribed", "subscription_exists", "nothing_to_pay"}
 
@@ -472,9 +652,36 @@ class SubscriptionMachine(RuleBasedStateMachine):
     def invoice_totals_are_the_sum_of_their_lines(self) -> None:
         for invoice in Invoice.objects.filter(customer__in=self.customers).annotate(lines_sum=Sum("lines__amount")):
             assert invoice.subtotal == invoice.lines_sum
-            assert invoice.tax == vat_amount(supply_amount=invoice.subtotal)
+            invoice_vat_check(invoice)  # vat_amount of the subtotal at its treatment and rate, truncated
             assert invoice.total == invoice.subtotal + invoice.tax
             assert invoice.amount_paid + invoice.amount_remaining == invoice.total
+
+    @invariant()
+    def everything_is_in_the_customer_currency_fixed_once(self) -> None:
+        """Subscriptions, invoices, payments, balance entries (and credit notes, refunds, orders) of a customer are in
+        its currency, which never changes once fixed; a subscription is priced at its plan's price in its currency (per
+        seat)."""
+        self.watch.check(self.customers)
+        for subscription in Subscription.objects.filter(customer__in=self.customers).select_related("plan"):
+            price = plan_price_amount(
+                plan=subscription.plan, currency=subscription.currency, billing_period=subscription.billing_period
+            )
+            assert subscription.price_amount == price * subscription.quantity, (subscription, subscription.currency)
+
+    @invariant()
+    def invoices_carry_the_treatment_of_the_customer_currency(self) -> None:
+        """Once its currency is fixed a customer's treatment is the one chosen, or zero-rated if foreign (not KRW,
+        no 사업자등록번호) and left taxable; every invoice carries it (so its VAT is 10 % or nothing)."""
+        for index in range(CUSTOMERS):
+            customer = self.customer(index)
+            if not customer_currency_fixed(customer=customer):
+                continue
+            expected = treatment_expected(
+                currency=customer.currency, chosen=self.treatments[index], business=self.business[index]
+            )
+            assert customer.tax_treatment == expected, (customer.pk, customer.currency, customer.tax_treatment)
+            treatments = set(Invoice.objects.filter(customer=customer).values_list("tax_treatment", flat=True))
+            assert treatments <= {expected}, (customer.pk, treatments, expected)
 
     @invariant()
     def credit_balance_is_never_negative_and_adds_up(self) -> None:
@@ -623,6 +830,7 @@ class SubscriptionMachine(RuleBasedStateMachine):
             for line in discounts:
                 assert line.amount < 0, (invoice, line.amount)
                 coupon = self.coupon_of_text[line.description]
+                assert coupon.amount_off is None or coupon.currency == invoice.currency, (invoice, coupon.name)
                 if coupon.percent_off is not None:
                     expected = min(charges, total, charges * coupon.percent_off // 100)
                 else:
@@ -664,8 +872,9 @@ class SubscriptionMachine(RuleBasedStateMachine):
     def the_ledger_sums_to_each_balance(self) -> None:
         """Every balance is the sum of its ledger entries, each entry's balance_after the running sum, never
         negative."""
-        for customer in self.customers:
-            balance = Customer.objects.get(pk=customer.pk).credit_balance
+        for stale in self.customers:
+            customer = Customer.objects.get(pk=stale.pk)  # its currency may have been chosen since
+            balance = customer.credit_balance
             running = 0
             for amount, after, currency in (
                 CustomerBalanceEntry.objects.filter(customer=customer)
@@ -695,6 +904,8 @@ def test_random_subscription_histories_keep_the_billing_invariants():
 INVARIANTS = [
     "at_most_one_live_subscription_per_customer",
     "invoice_totals_are_the_sum_of_their_lines",
+    "everything_is_in_the_customer_currency_fixed_once",
+    "invoices_carry_the_treatment_of_the_customer_currency",
     "credit_balance_is_never_negative_and_adds_up",
     "credit_granted_never_exceeds_money_received",
     "an_invoice_is_paid_only_by_money_or_credit",
@@ -707,13 +918,22 @@ INVARIANTS = [
 
 
 @pytest.mark.django_db
-def test_a_scripted_history_through_every_lifecycle_step_keeps_the_invariants():
+@pytest.mark.parametrize(
+    ("currency", "awkward_prices"),
+    [("KRW", False), ("USD", True)],
+    ids=["KRW-plans-file-prices", "USD-prices-off-by-a-cent"],
+)
+def test_a_scripted_history_through_every_lifecycle_step_keeps_the_invariants(currency, awkward_prices):
     """The rare paths of the random histories, every time: a trial converted, seats added and removed, a downgrade
     at the period end, a pause resumed by the customer and one resumed on its date, dunning to the end, and the
-    simulation checked against the days it predicts."""
+    simulation checked against the days it predicts. In KRW at the plans file's prices; in USD at prices a cent
+    off (customer 0 a business, taxed at 10 % truncated, its currency chosen by its trial; customer 1 foreign,
+    zero-rated, its currency chosen by staff), with the other currency refused once fixed."""
     machine = SubscriptionMachine()
-    machine.open_books()
+    machine.open_books(currencies=[currency, "KRW"], business=[currency != "KRW", False], awkward_prices=awkward_prices)
     steps = [
+        ("staff_choose_the_currency", {"who": 1, "other": "EUR"}),  # not fixed yet: staff may choose, twice
+        ("staff_choose_the_currency", {"who": 1, "other": currency}),
         ("subscribe", {"who": 0, "slug": "team", "period": "monthly", "when": "auto", "seats": 3}),  # a trial
         ("change_seats", {"who": 0, "seats": 4}),
         ("the_simulation_predicts_the_next_days", {"who": 0, "days": 12}),
@@ -744,6 +964,17 @@ def test_a_scripted_history_through_every_lifecycle_step_keeps_the_invariants():
             {"who": 0, "slug": "pro", "period": "monthly", "when": "now", "seats": 1, "code": 3},
         ),
         ("pay_oldest_invoice", {"who": 1}),
+        ("subscribe_in_another_currency", {"who": 0, "slug": "pro", "period": "annual", "other": "EUR"}),
+        ("subscribe_in_another_currency", {"who": 1, "slug": "team", "period": "monthly", "other": "JPY"}),
+        (
+            "a_coupon_in_another_currency",
+            {"who": 0, "slug": "pro", "period": "annual", "index": 4, "other": "EUR", "by_staff": False},
+        ),
+        (
+            "a_coupon_in_another_currency",
+            {"who": 1, "slug": "pro", "period": "annual", "index": 5, "other": "JPY", "by_staff": True},
+        ),
+        ("staff_choose_the_currency", {"who": 0, "other": "EUR"}),  # fixed: 409 currency_locked
         ("renew_later", {"days": 70}),
     ]
     try:
@@ -757,7 +988,24 @@ def test_a_scripted_history_through_every_lifecycle_step_keeps_the_invariants():
         discounts = InvoiceLine.objects.filter(invoice__customer=machine.customers[1], kind=InvoiceLineKind.DISCOUNT)
         # The code's ₩40,000 off the pro invoice first, then the staff coupon's 35% of the ₩59,000 left; that
         # invoice is never paid (the oldest is paid instead), so the subscription ends unpaid with no renewal.
-        assert sorted(discounts.values_list("amount", flat=True)) == [-40000, -20650]
+        price = plan_price_amount(plan=machine.plans["pro"], currency=currency, billing_period="monthly")
+        amount_off = AMOUNTS_OFF[currency][1]
+        assert sorted(discounts.values_list("amount", flat=True)) == [-amount_off, -((price - amount_off) * 35 // 100)]
+        if currency == "KRW":
+            assert sorted(discounts.values_list("amount", flat=True)) == [-40000, -20650]
         assert CouponRedemption.objects.get(customer=machine.customers[0]).invoices_discounted == 1
+        customers = [machine.customer(who) for who in range(CUSTOMERS)]
+        assert [customer.currency for customer in customers] == [currency, currency]
+        assert set(Invoice.objects.filter(customer__in=customers).values_list("currency", flat=True)) == {currency}
+        if currency != "KRW":
+            # A business abroad stays taxable; a foreign customer without a 사업자등록번호 is zero-rated.
+            assert [customer.tax_treatment for customer in customers] == [
+                TaxTreatment.TAXABLE,
+                TaxTreatment.ZERO_RATED,
+            ]
+            taxed = Invoice.objects.filter(customer=customers[0], subtotal__gt=0).exclude(number=None)
+            # VAT of supply amounts that are no whole ten cents: truncated, never rounded up.
+            assert any(invoice.subtotal % 10 for invoice in taxed)
+            assert all(invoice.tax == invoice.subtotal // 10 for invoice in taxed)
     finally:
         machine.teardown()
