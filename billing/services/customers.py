@@ -317,8 +317,7 @@ def customer_currency_set(*, customer: Customer, currency: str, actor: Any) -> C
             fields={"currency": [f"Fixed: {locked.currency}."]},
             status_code=409,
         )
-    locked.currency = code
-    locked.save(update_fields=["currency", "updated_at"])
+    _currency_move(locked, code)
     return locked
 
 
@@ -336,18 +335,23 @@ def customer_currency_choose(*, customer: Customer, currency: str, tax_default: 
             raise currency_mismatch(customer=customer, currency=currency)
         return customer
     if customer.currency != currency:
-        was_foreign = customer.currency != "KRW" and not customer.business_registration_number
-        customer.currency = currency
-        update = ["currency", "updated_at"]
-        if was_foreign and currency == "KRW" and customer.tax_treatment == TaxTreatment.ZERO_RATED:
-            # An earlier attempt in a foreign currency (a declined card: nothing was created) zero-rated the
-            # customer by default; billed in KRW they are domestic again: 0 % VAT is never the customer's to keep
-            # by switching currencies (staff set it again if it is right).
-            logger.info("customer %s back to KRW before any billing: taxable again", customer.pk)
-            customer.tax_treatment = TaxTreatment.TAXABLE
-            update.append("tax_treatment")
-        customer.save(update_fields=update)
+        _currency_move(customer, currency)
     return customer_tax_default_apply(customer=customer) if tax_default else customer
+
+
+def _currency_move(locked: Customer, currency: str) -> None:
+    """The not-yet-fixed currency of the locked customer becomes `currency` (saved). Back to KRW, a foreign
+    customer's zero-rated default is undone: an earlier attempt in a foreign currency (a declined card: nothing was
+    created) zero-rated them, billed in KRW they are domestic again, so 0 % VAT is never kept by switching
+    currencies, by the customer or by staff (staff set the treatment again if it is right)."""
+    was_foreign = locked.currency != "KRW" and not locked.business_registration_number
+    locked.currency = currency
+    update = ["currency", "updated_at"]
+    if was_foreign and currency == "KRW" and locked.tax_treatment == TaxTreatment.ZERO_RATED:
+        logger.info("customer %s back to KRW before any billing: taxable again", locked.pk)
+        locked.tax_treatment = TaxTreatment.TAXABLE
+        update.append("tax_treatment")
+    locked.save(update_fields=update)
 
 
 def currency_mismatch(*, customer: Customer, currency: str) -> ApplicationError:

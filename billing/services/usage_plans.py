@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Q
+
 from billing.enums import ChargeModel, MetricAggregation
 from billing.models.plans import SubscriptionPlan
 from billing.models.subscriptions import Subscription
@@ -344,7 +346,9 @@ def charges_sync(*, charges: dict[str, tuple[ChargeSpec, ...]], dry_run: bool) -
                         setattr(current, name, value)
                     current.save(update_fields=[*differences, "updated_at"])
     for (slug, code, currency), charge in existing.items():
-        subscriptions = Subscription.objects.filter(plan_id=charge.plan_id, currency=currency).count()
+        # A change scheduled into the plan renews at its price in that currency, and is metered by this charge.
+        using = Q(plan_id=charge.plan_id) | Q(pending_plan_id=charge.plan_id)
+        subscriptions = Subscription.objects.filter(using, currency=currency).count()
         if subscriptions:
             # Its subscribers' current period may already be metered under it; staff decide when it goes.
             warnings.append(

@@ -21,7 +21,7 @@ from billing_site.permissions import permission_require
 
 from ..invoices import InvoiceLineInput
 from ..subscription_states import customer_lock, subscription_lock
-from .common import period_invoice_issue, plan_line_description, plan_price_amount, quantity_validate
+from .common import keeps_price, period_invoice_issue, plan_line_description, plan_price_amount, quantity_validate
 from .proration import cycle_period, proration_credit
 from .start import SubscriptionStart, subscription_provider_follow_enqueue
 
@@ -68,7 +68,12 @@ def pending_change_schedule(
             f"Subscription {locked.pk} ends on {locked.current_period_end}: resume it first, or change now.",
             status_code=409,
         )
-    plan_price_amount(plan=plan, currency=locked.currency, billing_period=billing_period)
+    plan_price_amount(
+        plan=plan,
+        currency=locked.currency,
+        billing_period=billing_period,
+        for_sale=not keeps_price(locked, plan=plan, billing_period=billing_period),
+    )
     target = (plan.pk, billing_period, quantity)
     if (locked.pending_plan_id, locked.pending_billing_period, locked.pending_quantity) == target:
         return  # asked again: the change keeps the moment it was first asked for
@@ -138,7 +143,12 @@ def subscription_change_in_place(
     """A trialing subscription changes plan, period or seats at once and in place: the trial goes on to the same
     `trial_end`, nothing is billed, and the first invoice is for what it then is (in the trial's currency: 409
     `currency_mismatch` for a plan not sold in it)."""
-    price = plan_price_amount(plan=plan, currency=locked.currency, billing_period=billing_period)
+    price = plan_price_amount(
+        plan=plan,
+        currency=locked.currency,
+        billing_period=billing_period,
+        for_sale=not keeps_price(locked, plan=plan, billing_period=billing_period),
+    )
     locked.plan = plan
     locked.billing_period = billing_period
     locked.quantity = quantity

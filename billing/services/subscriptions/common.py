@@ -137,6 +137,13 @@ def plan_price_amount(*, plan: SubscriptionPlan, currency: str, billing_period: 
     return plan_price_in(plan=plan, currency=currency, for_sale=for_sale).price_for(billing_period)
 
 
+def keeps_price(current: Subscription | None, *, plan: SubscriptionPlan, billing_period: str) -> bool:
+    """Whether a subscribe or change keeps the plan and billing period `current` has: it buys no new price (seats
+    come and go at the price it pays), so a price no longer sold in its currency still serves it, as a retired plan
+    does (`for_sale` False)."""
+    return current is not None and (current.plan_id, current.billing_period) == (plan.pk, billing_period)
+
+
 def subscribe_currency(
     *,
     customer: Customer,
@@ -164,7 +171,9 @@ def subscribe_currency(
         currency = requested or (customer.currency if sold_in_own else plan.currency)
     currency_requested_check(requested=requested, currency=currency)
     if currency != plan.currency:
-        plan_price_in(plan=plan, currency=currency)
+        # Its own plan is checked for sale by the price of the period it asks (plan_price_amount, keeps_price).
+        keeps_plan = current is not None and current.plan_id == plan.pk
+        plan_price_in(plan=plan, currency=currency, for_sale=not keeps_plan)
     if choose and not fixed:
         customer_currency_choose(customer=customer, currency=currency)
     return currency

@@ -32,6 +32,7 @@ from .common import (
     charge_line,
     credit_balance_add,
     currency_requested_check,
+    keeps_price,
     line_text,
     period_invoice_issue,
     plan_available,
@@ -194,7 +195,12 @@ def subscription_start_write(
     """
     today = billing_date(moment)
     currency = replacing.currency if replacing is not None else customer.currency
-    unit_price = plan_price_amount(plan=plan, currency=currency, billing_period=billing_period)
+    unit_price = plan_price_amount(
+        plan=plan,
+        currency=currency,
+        billing_period=billing_period,
+        for_sale=not keeps_price(replacing, plan=plan, billing_period=billing_period),
+    )
     settled = PeriodSettlement()
     usage: list[InvoiceLineInput] = []
     if replacing is not None:

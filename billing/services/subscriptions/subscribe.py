@@ -51,6 +51,7 @@ from .changes import (
 from .common import (
     already_subscribed,
     billing_period_validate,
+    keeps_price,
     plan_available,
     plan_line_description,
     plan_price_amount,
@@ -127,7 +128,12 @@ def _is_upgrade(
     today = billing_date(moment)
     new_days = first_period(anchor=today, billing_period=billing_period).days
     current_days = first_period(anchor=today, billing_period=current.billing_period).days
-    price = plan_price_amount(plan=plan, currency=current.currency, billing_period=billing_period)
+    price = plan_price_amount(
+        plan=plan,
+        currency=current.currency,
+        billing_period=billing_period,
+        for_sale=not keeps_price(current, plan=plan, billing_period=billing_period),
+    )
     return price * quantity * current_days > current.price_amount * new_days
 
 

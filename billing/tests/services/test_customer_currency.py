@@ -358,6 +358,20 @@ def test_a_foreign_attempt_abandoned_then_a_krw_subscription_is_taxable(buyer, p
     assert (started.invoice.tax_treatment, started.invoice.tax, started.invoice.total) == ("taxable", 2_900, 31_900)
 
 
+def test_a_foreign_attempt_then_staff_setting_krw_is_taxable(buyer, priced, billing_staff_user):
+    # The same declined dollar attempt, then staff (not a subscribe) put the customer back in won: the subscribe
+    # after it finds the currency already KRW, so the undo must happen when staff set it.
+    with transaction.atomic():
+        customer_currency_choose(customer=Customer.objects.select_for_update().get(pk=buyer.pk), currency="USD")
+    customer_currency_set(customer=buyer, currency="KRW", actor=billing_staff_user)
+    buyer.refresh_from_db()
+    assert (buyer.currency, buyer.tax_treatment) == ("KRW", TaxTreatment.TAXABLE)
+
+    started = subscribe(buyer, priced["basic"])
+
+    assert (started.invoice.tax_treatment, started.invoice.tax, started.invoice.total) == ("taxable", 2_900, 31_900)
+
+
 def test_a_zero_rating_staff_chose_for_a_krw_customer_stays(buyer, priced, billing_staff_user):
     customer_tax_treatment_set(customer=buyer, tax_treatment=TaxTreatment.ZERO_RATED, actor=billing_staff_user)
 
