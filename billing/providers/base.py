@@ -56,6 +56,9 @@ class SubscriptionSetup:
     price_reference: str = ""
     tax_rate_reference: str = ""
     currency: str = ""  # of the price: the customer's when prepared (subscribe re-prepares if it is not any more)
+    # The VAT rate `tax_rate_reference` charges (None: no rate prepared); subscribe re-prepares if the customer's
+    # rate is another one by the time it is locked (staff changed the treatment meanwhile).
+    vat_rate_basis_points: int | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from djstripe.settings import djstripe_settings
 
 from billing.enums import TaxTreatment
 from billing.models.plans import PlanPrice, SubscriptionPlan
+from billing.models.subscriptions import LIVE_STATUSES, Subscription
 from billing.providers.base import PlansSyncReport, ProviderChange
 from billing.selectors.plans import plan_prices
 from billing.tax import vat_rate_now
@@ -124,15 +125,32 @@ def _price_ensure(
     return price, replaced
 
 
+def _changes_scheduled_into(price_row: PlanPrice) -> bool:
+    """Whether a subscription that can still renew has a change scheduled into the row's plan in its currency."""
+    return Subscription.objects.filter(
+        pending_plan_id=price_row.plan_id, currency=price_row.currency, status__in=sorted(LIVE_STATUSES)
+    ).exists()
+
+
 def _price_archive(plan: SubscriptionPlan, price_row: PlanPrice, changes: list[ProviderChange]) -> list[Any]:
     """The Prices of a currency the plan is no longer sold in (`price_row` inactive), archived: Stripe offers them to
-    nobody new, and the subscriptions on them keep them (an archived Price still renews). None is created."""
+    nobody new, and the subscriptions on them keep them (an archived Price still renews). None is created.
+
+    Not while a change is scheduled into them: at its renewal the follow job moves the Stripe subscription onto
+    the Price, and Stripe refuses an archived one in `items[].price` (an earlier archive is undone). A later sync
+    archives them once no change is scheduled any more."""
+    keep = _changes_scheduled_into(price_row)
     archived = []
     for billing_period, field_name in PRICE_ID_FIELDS.items():
         price = stripe_retrieve(stripe.Price, getattr(price_row, field_name))
         if price is None:
             continue  # never synced: nobody at Stripe pays it
-        if price.get("active"):
+        if keep:
+            if not price.get("active"):
+                price = stripe.Price.modify(price.id, active=True, **stripe_options())
+                label = f"{plan.slug} {billing_period} {price_row.currency} (a change is scheduled into it)"
+                changes.append(ProviderChange("price", "reactivated", price.id, label))
+        elif price.get("active"):
             price = stripe.Price.modify(price.id, active=False, **stripe_options())
             label = f"{plan.slug} {billing_period} {price_row.currency} (no longer sold)"
             changes.append(ProviderChange("price", "archived", price.id, label))
@@ -154,8 +172,9 @@ def plan_stripe_sync(*, plan: SubscriptionPlan) -> list[ProviderChange]:
     plan's own price) a monthly and an annual recurring Price in that currency.
 
     A changed price is a new Price and the old one is archived (existing subscriptions keep it); an inactive plan
-    archives its Product; a currency no longer sold (PlanPrice.active false) has its Prices archived, sold again
-    they are brought back. Idempotent: a second run finds nothing to change. Mirrored into dj-stripe's models.
+    archives its Product; a currency no longer sold (PlanPrice.active false) has its Prices archived once no change
+    is scheduled into them, sold again they are brought back. Idempotent: a second run finds nothing to change.
+    Mirrored into dj-stripe's models.
     """
     changes: list[ProviderChange] = []
     price_rows = plan_prices(plan=plan, unsold=True)

@@ -86,13 +86,15 @@ def subscription_stripe_prepare(
         price = plan_price_in(plan=plan, currency=customer.currency)
         price_id = plan_price_id(plan, billing_period, price.price_for(billing_period), customer.currency)
         # The customer's rate today (0 % zero-rated or exempt), so Stripe's renewals charge the VAT ours do.
-        tax_rate_id = vat_tax_rate_ensure(vat_rate_now(tax_treatment=customer.tax_treatment))
+        vat_rate = vat_rate_now(tax_treatment=customer.tax_treatment)
+        tax_rate_id = vat_tax_rate_ensure(vat_rate)
     return SubscriptionSetup(
         customer_reference=stripe_customer.id,
         payment_method=method,
         price_reference=price_id,
         tax_rate_reference=tax_rate_id,
         currency=customer.currency,
+        vat_rate_basis_points=vat_rate,
     )
 
 

@@ -28,6 +28,7 @@ from billing.enums import JobKind
 from billing.models import Invoice, SubscribeAttempt, SubscribeAttemptStatus
 from billing.providers import PaymentProvider, payment_provider
 from billing.providers.base import ProviderError, SubscriptionSetup, SubscriptionStarted
+from billing.tax import vat_rate_now
 from billing_site.errors import ApplicationError
 from billing_site.jobs.services import job_enqueue
 
@@ -98,6 +99,11 @@ def subscribe_attempt_open(
         if setup.currency and setup.currency != quote["currency"]:
             # Priced in another currency (staff or a concurrent first subscribe chose another meanwhile): the
             # provider's invoice would not be the quote, found out only after it made its subscription (a 502).
+            raise SetupStale
+        vat_rate = vat_rate_now(tax_treatment=checked.customer.tax_treatment)
+        if setup.vat_rate_basis_points is not None and setup.vat_rate_basis_points != vat_rate:
+            # Taxed at another rate (staff changed the customer's treatment meanwhile): the provider would charge
+            # the old rate's VAT, not the quote's (a 502 once it made its subscription).
             raise SetupStale
         try:
             with transaction.atomic():

@@ -1,22 +1,23 @@
 """Issue 17 review: an amount coupon in another currency is 409 `currency_mismatch` on every path; a card subscribe
-whose Stripe price was prepared in a currency the customer no longer has prepares again; the upcoming invoice of a
-usage-only plan with nothing used says the renewal issues none; and a credit note after a plan change is refused only
-for the invoice that change credited."""
+whose Stripe price was prepared in a currency, or at a VAT rate, the customer no longer has prepares again; the
+upcoming invoice of a usage-only plan with nothing used says the renewal issues none; and a credit note after a plan
+change is refused only for the invoice that change credited."""
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import stripe
 
-from billing.enums import CouponDuration, CreditSettlement, InvoiceLineKind
+from billing.enums import CouponDuration, CreditSettlement, InvoiceLineKind, TaxTreatment
 from billing.models import Customer, Invoice, SubscribeAttempt, SubscribeAttemptStatus
 from billing.models.coupons import CouponRedemption
 from billing.models.subscriptions import Subscription
 from billing.providers import StripeProvider
 from billing.services.coupons import coupon_create, promotion_code_create
 from billing.services.credit_notes import credit_note_issue
-from billing.services.customers import customer_currency_set
+from billing.services.customers import customer_currency_set, customer_tax_treatment_set
 from billing.services.subscriptions import (
     subscription_change_plan,
     subscription_checkout,
@@ -119,6 +120,7 @@ def test_a_card_subscribe_prepared_in_another_currency_than_its_quote_prepares_a
     # (without this, Stripe's won invoice differs from the dollar quote: 502 stripe_amount_mismatch, refunded).
     assert prepared == ["KRW", "USD"]
     invoice = started.invoice
+    assert invoice is not None
     assert (started.subscription.currency, invoice.currency, invoice.total) == ("USD", "USD", 8_690)
     attempt = SubscribeAttempt.objects.get()
     assert (attempt.status, attempt.currency, attempt.setup["currency"]) == (
@@ -130,6 +132,46 @@ def test_a_card_subscribe_prepared_in_another_currency_than_its_quote_prepares_a
     assert isinstance(theirs.latest_invoice, str)
     stripe_invoice = stripe.Invoice.retrieve(theirs.latest_invoice, **stripe_api)
     assert (stripe_invoice.currency, stripe_invoice.total, stripe_invoice.status) == ("usd", 8_690, "paid")
+
+
+def test_a_card_subscribe_prepared_at_another_vat_rate_than_its_quote_prepares_again(
+    stripe_plans: Any, customer: Customer, card: Any, stripe_api: dict[str, Any], monkeypatch: Any
+) -> None:
+    real = StripeProvider.subscription_prepare
+    prepared: list[int | None] = []
+
+    def staff_zero_rate_meanwhile(self: Any, **kwargs: Any) -> Any:
+        setup = real(self, **kwargs)
+        prepared.append(setup.vat_rate_basis_points)
+        if len(prepared) == 1:  # before any lock of the subscribe
+            customer_tax_treatment_set(customer=customer, tax_treatment=TaxTreatment.ZERO_RATED, actor=None)
+        return setup
+
+    monkeypatch.setattr(StripeProvider, "subscription_prepare", staff_zero_rate_meanwhile)
+
+    started = subscription_create(
+        customer=customer, plan=stripe_plans["pro"], billing_period="monthly", payment_method_id=card()
+    )
+
+    # The 10 % TaxRate prepared first is stale: prepared again at 0 %, before an attempt was written or charged
+    # (without this, Stripe taxes its invoice at 10 % and ours is 0 %: 502 stripe_amount_mismatch, refunded).
+    assert prepared == [1_000, 0]
+    invoice = started.invoice
+    assert invoice is not None
+    assert (invoice.tax_treatment, invoice.vat_rate_basis_points, invoice.tax, invoice.total) == (
+        "zero_rated",
+        0,
+        0,
+        99_000,
+    )
+    attempt = SubscribeAttempt.objects.get()
+    assert (attempt.status, attempt.setup["vat_rate_basis_points"]) == (SubscribeAttemptStatus.COMPLETED, 0)
+    theirs = stripe.Subscription.retrieve(started.subscription.stripe_subscription_id, **stripe_api)
+    (tax_rate,) = theirs["items"].data[0].tax_rates
+    assert Decimal(str(tax_rate.percentage)) == 0  # Stripe's renewals are taxed at 0 % too
+    assert isinstance(theirs.latest_invoice, str)
+    stripe_invoice = stripe.Invoice.retrieve(theirs.latest_invoice, **stripe_api)
+    assert (stripe_invoice["tax"], stripe_invoice.total, stripe_invoice.status) == (0, 99_000, "paid")
 
 
 # --- 3. the upcoming invoice of a usage-only plan -----------------------------------------------------------
