@@ -4,6 +4,7 @@ their prices per currency."""
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from billing.models.plans import PlanPrice, SubscriptionPlan
+from billing.models.subscriptions import Subscription
 from billing_site.errors import ApplicationError
 
 
@@ -77,3 +78,11 @@ def plan_prices(*, plan: SubscriptionPlan, unsold: bool = False) -> list[PlanPri
     prices = {currency: row for currency, row in rows.items() if unsold or row.active}
     prices[plan.currency] = _default_price(plan, rows.get(plan.currency))
     return [prices[currency] for currency in sorted(prices)]
+
+
+def plan_subscriptions_in(*, plan_id: int, currency: str) -> int:
+    """How many subscriptions (any status) are on the plan in `currency` or have a change scheduled into it in that
+    currency (it applies at their renewal, at the plan's price and usage charges in that currency): while any is,
+    seed_plans keeps the currency's price and charges rather than removing them."""
+    using = Q(plan_id=plan_id) | Q(pending_plan_id=plan_id)
+    return Subscription.objects.filter(using, currency=currency).count()

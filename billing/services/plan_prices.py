@@ -4,11 +4,9 @@ and synced to the PlanPrice table (by plan and currency) for `plans_sync`."""
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q
-
 from billing.models.plans import PlanPrice, SubscriptionPlan
-from billing.models.subscriptions import Subscription
 from billing.money import MAX_AMOUNT, MINOR_DIGITS
+from billing.selectors.plans import plan_subscriptions_in
 
 from .plan_file import PlanFileError, file_whole
 
@@ -126,9 +124,7 @@ def prices_sync(*, prices: dict[str, tuple[PriceSpec, ...]], dry_run: bool) -> t
                         setattr(current, name, value)
                     current.save(update_fields=[*differences, "updated_at"])
     for (slug, currency), row in existing.items():
-        # A change scheduled into the plan applies at the subscription's renewal, at this price.
-        using = Q(plan_id=row.plan_id) | Q(pending_plan_id=row.plan_id)
-        paying = Subscription.objects.filter(using, currency=currency).count()
+        paying = plan_subscriptions_in(plan_id=row.plan_id, currency=currency)
         if paying:
             # Its subscribers renew in that currency (and Stripe charges its price): staff decide when it goes.
             warnings.append(

@@ -33,7 +33,7 @@ def subscriptions_tax_follow_enqueue(*, customer: Customer) -> int:
     subscription of theirs it collects follows ours once this commits (its tax rate: the new treatment's, at the
     rate of the next renewal). One job per change (the customer's revision, `updated_at`), so changing back and
     forth is a job each time. Returns how many subscriptions were asked for."""
-    revision = int(customer.updated_at.timestamp() * 1_000_000)
+    revision = customer.updated_at.isoformat()  # microseconds: each change its own key
     ids = list(
         Subscription.objects.filter(_collected_by_provider(), customer_id=customer.pk, status__in=LIVE_STATUSES)
         .order_by("id")

@@ -6,13 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q
-
 from billing.enums import ChargeModel, MetricAggregation
 from billing.models.plans import SubscriptionPlan
-from billing.models.subscriptions import Subscription
 from billing.models.usage import METRIC_CODE_PATTERN, BillableMetric, PlanCharge
 from billing.money import MAX_AMOUNT
+from billing.selectors.plans import plan_subscriptions_in
 from billing.services.plan_file import PlanFileError, file_text, file_whole
 from billing.services.usage_pricing import tiers_validate
 from billing_site.errors import ApplicationError
@@ -346,9 +344,7 @@ def charges_sync(*, charges: dict[str, tuple[ChargeSpec, ...]], dry_run: bool) -
                         setattr(current, name, value)
                     current.save(update_fields=[*differences, "updated_at"])
     for (slug, code, currency), charge in existing.items():
-        # A change scheduled into the plan renews at its price in that currency, and is metered by this charge.
-        using = Q(plan_id=charge.plan_id) | Q(pending_plan_id=charge.plan_id)
-        subscriptions = Subscription.objects.filter(using, currency=currency).count()
+        subscriptions = plan_subscriptions_in(plan_id=charge.plan_id, currency=currency)
         if subscriptions:
             # Its subscribers' current period may already be metered under it; staff decide when it goes.
             warnings.append(

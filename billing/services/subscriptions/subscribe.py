@@ -176,7 +176,7 @@ def _route(
     billing_period = billing_period_validate(
         request.billing_period or (current.billing_period if current is not None else "")
     )
-    keeps_plan = current is not None and (current.plan_id, current.billing_period) == (request.plan.pk, billing_period)
+    keeps_plan = keeps_price(current, plan=request.plan, billing_period=billing_period)
     # Keeping the plan it has needs no offer of it (a retired plan is kept); any other plan must be offered now.
     plan = current.plan if current is not None and keeps_plan else plan_available(request.plan)
     if current is not None:  # a change stays in its currency (a new subscription's is chosen by subscribe_check)
